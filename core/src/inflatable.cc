@@ -1,6 +1,8 @@
 #include "flwr/core/inflatable.h"
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -70,10 +72,81 @@ std::vector<size_t> Deduplicate(const std::vector<std::string>& ids,
   return positions;
 }
 
+DeflatedObject MakeChunk(absl::string_view slice) {
+  std::string content = MakeHead(ObjectType::kArrayChunk, {}, slice.size());
+  content.append(slice.data(), slice.size());
+  std::string id = ComputeObjectId(content);
+  return {std::move(id), std::move(content)};
+}
+
+// Hashing ArrayChunks is nearly all the cost of deflating a large model, and chunks are
+// independent: ChunkHasher deflates every chunk of a set of arrays on all cores up front.
+// Chunks are keyed by the address of their first byte inside the Array they slice.
+class ChunkHasher {
+ public:
+  // Below this many bytes of array data threads cost more than they save.
+  static constexpr size_t kParallelThreshold = 2 * kMaxArrayChunkSize;
+
+  explicit ChunkHasher(const std::vector<const core::Array*>& arrays) {
+    std::vector<absl::string_view> slices;
+    size_t total = 0;
+    for (const core::Array* array : arrays) {
+      absl::string_view data = array->data;
+      for (size_t start = 0; start < data.size(); start += kMaxArrayChunkSize) {
+        slices.push_back(data.substr(start, kMaxArrayChunkSize));
+      }
+      total += data.size();
+    }
+    const size_t threads = std::min<size_t>(slices.size(), std::thread::hardware_concurrency());
+    if (total < kParallelThreshold || threads < 2) return;
+    std::vector<DeflatedObject> chunks(slices.size());
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i; (i = next.fetch_add(1)) < slices.size();) chunks[i] = MakeChunk(slices[i]);
+    };
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+    for (std::thread& thread : pool) thread.join();
+    for (size_t i = 0; i < slices.size(); ++i) by_start_[slices[i].data()] = std::move(chunks[i]);
+  }
+
+  // Returns the precomputed chunk starting at `slice.data()`, or deflates it now.
+  DeflatedObject Take(absl::string_view slice) {
+    auto it = by_start_.find(slice.data());
+    if (it == by_start_.end()) return MakeChunk(slice);
+    DeflatedObject out = std::move(it->second);
+    by_start_.erase(it);
+    return out;
+  }
+
+ private:
+  absl::flat_hash_map<const char*, DeflatedObject> by_start_;
+};
+
+void CollectArrays(const core::Array& array, std::vector<const core::Array*>* out) {
+  out->push_back(&array);
+}
+void CollectArrays(const ArrayRecord& record, std::vector<const core::Array*>* out) {
+  for (const auto& [name, array] : record) out->push_back(&array);
+}
+void CollectArrays(const ConfigRecord&, std::vector<const core::Array*>*) {}
+void CollectArrays(const MetricRecord&, std::vector<const core::Array*>*) {}
+void CollectArrays(const RecordDict& record_dict, std::vector<const core::Array*>* out) {
+  for (const auto& [name, record] : record_dict) {
+    std::visit([&](const auto& r) { CollectArrays(r, out); }, record);
+  }
+}
+void CollectArrays(const Message& message, std::vector<const core::Array*>* out) {
+  if (message.content) CollectArrays(*message.content, out);
+}
+
 // Builds an ObjectBundle depth first. Each method deflates one value into `node` (the value's
 // place in the object tree) and returns the value's object ID.
 class Deflater {
  public:
+  explicit Deflater(ChunkHasher* chunks) : chunks_(chunks) {}
+
   absl::StatusOr<std::string> Message(const core::Message& message, proto::ObjectTree* node) {
     if (message.content.has_value() == message.error.has_value()) {
       return absl::InvalidArgumentError("a message holds either content or an error");
@@ -167,11 +240,9 @@ class Deflater {
 
  private:
   std::string EmitChunk(absl::string_view slice) {
-    std::string content = MakeHead(ObjectType::kArrayChunk, {}, slice.size());
-    content.append(slice.data(), slice.size());
-    std::string id = ComputeObjectId(content);
-    Store(id, std::move(content));
-    return id;
+    DeflatedObject chunk = chunks_->Take(slice);
+    Store(chunk.object_id, std::move(chunk.content));
+    return chunk.object_id;
   }
 
   // Writes a JSON body {"name": "object-id", ...} of records or arrays.
@@ -207,13 +278,17 @@ class Deflater {
     if (seen_.insert(id).second) objects_.push_back({id, std::move(content)});
   }
 
+  ChunkHasher* chunks_;
   absl::flat_hash_set<std::string> seen_;
   std::vector<DeflatedObject> objects_;
 };
 
-template <typename Fn>
-absl::StatusOr<ObjectBundle> RunDeflater(Fn fn) {
-  Deflater deflater;
+template <typename T, typename Fn>
+absl::StatusOr<ObjectBundle> RunDeflater(const T& value, Fn fn) {
+  std::vector<const core::Array*> arrays;
+  CollectArrays(value, &arrays);
+  ChunkHasher chunks(arrays);
+  Deflater deflater(&chunks);
   proto::ObjectTree tree;
   absl::StatusOr<std::string> id = fn(deflater, &tree);
   if (!id.ok()) return id.status();
@@ -503,23 +578,29 @@ absl::StatusOr<ObjectHead> ParseObjectHead(absl::string_view content) {
 }
 
 absl::StatusOr<ObjectBundle> DeflateMessage(const Message& message) {
-  return RunDeflater([&](Deflater& d, proto::ObjectTree* t) { return d.Message(message, t); });
+  return RunDeflater(message,
+                     [&](Deflater& d, proto::ObjectTree* t) { return d.Message(message, t); });
 }
 absl::StatusOr<ObjectBundle> DeflateRecordDict(const RecordDict& record_dict) {
-  return RunDeflater(
-      [&](Deflater& d, proto::ObjectTree* t) { return d.RecordDict(record_dict, t); });
+  return RunDeflater(record_dict, [&](Deflater& d, proto::ObjectTree* t) {
+    return d.RecordDict(record_dict, t);
+  });
 }
 absl::StatusOr<ObjectBundle> DeflateArrayRecord(const ArrayRecord& record) {
-  return RunDeflater([&](Deflater& d, proto::ObjectTree* t) { return d.Record(record, t); });
+  return RunDeflater(record,
+                     [&](Deflater& d, proto::ObjectTree* t) { return d.Record(record, t); });
 }
 absl::StatusOr<ObjectBundle> DeflateArray(const Array& array) {
-  return RunDeflater([&](Deflater& d, proto::ObjectTree* t) { return d.Array(array, t); });
+  return RunDeflater(array,
+                     [&](Deflater& d, proto::ObjectTree* t) { return d.Array(array, t); });
 }
 absl::StatusOr<ObjectBundle> DeflateConfigRecord(const ConfigRecord& record) {
-  return RunDeflater([&](Deflater& d, proto::ObjectTree* t) { return d.Record(record, t); });
+  return RunDeflater(record,
+                     [&](Deflater& d, proto::ObjectTree* t) { return d.Record(record, t); });
 }
 absl::StatusOr<ObjectBundle> DeflateMetricRecord(const MetricRecord& record) {
-  return RunDeflater([&](Deflater& d, proto::ObjectTree* t) { return d.Record(record, t); });
+  return RunDeflater(record,
+                     [&](Deflater& d, proto::ObjectTree* t) { return d.Record(record, t); });
 }
 
 absl::StatusOr<std::string> ComputeMessageId(const Message& message) {

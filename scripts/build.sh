@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Configure and build the C++ tree in build/ (Ninja, ccache). Idempotent and incremental.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${FLWR_BUILD_DIR:-$ROOT/build}"
+if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
+  cmake -G Ninja -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+fi
+ninja -C "$BUILD_DIR"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The README's test command, and exactly what CI (.ci/run) runs: set up a fresh Debian 12
+# machine, build, then run every test: C++ unit tests (ctest), then the pytest suites
+# (golden compatibility against the pinned stock flwr, proto schema, fuzzing).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+start=$SECONDS
+stage() { echo; echo "=== $* ($((SECONDS - start)) s)"; }
+
+stage "setup"
+scripts/setup.sh
+stage "build"
+scripts/build.sh
+stage "C++ unit tests"
+ctest --test-dir "${FLWR_BUILD_DIR:-$ROOT/build}" --output-on-failure -j 2
+stage "pytest"
+.venv/bin/python -m pytest tests
