@@ -45,8 +45,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: bench_deflate [--mb N] [--arrays N] [--repeats N]\n");
     return 2;
   }
-  const size_t floats_per_array =
-      static_cast<size_t>(opts.mb * 1e6 / 4 / opts.arrays);
+  const size_t floats_per_array = static_cast<size_t>(opts.mb * 1e6 / 4 / opts.arrays);
   std::mt19937 rng(42);
   std::uniform_real_distribution<float> dist(-1, 1);
   flwr::core::ArrayRecord record;
@@ -70,9 +69,11 @@ int main(int argc, char** argv) {
     }
     objects = bundle->objects.size();
     root = bundle->root_id();
-    seconds += (r ? ", " : "") + std::to_string(std::chrono::duration<double>(stop - start).count());
+    seconds +=
+        (r ? ", " : "") + std::to_string(std::chrono::duration<double>(stop - start).count());
   }
-  std::printf("{\"impl\": \"cpp\", \"mb\": %.3f, \"seconds\": [%s], \"objects\": %zu, \"root\": \"%s\"}\n",
-              opts.mb, seconds.c_str(), objects, root.c_str());
+  std::printf(
+      "{\"impl\": \"cpp\", \"mb\": %.3f, \"seconds\": [%s], \"objects\": %zu, \"root\": \"%s\"}\n",
+      opts.mb, seconds.c_str(), objects, root.c_str());
   return 0;
 }

@@ -1,8 +1,7 @@
-#include "flwr/core/records.h"
-
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "flwr/core/records.h"
 
 namespace flwr::core {
 
@@ -20,7 +19,7 @@ absl::StatusOr<Array> Array::FromFloats(absl::Span<const float> values,
   static_assert(sizeof(float) == 4);
   return FromRaw("float32", std::move(shape),
                  absl::string_view(reinterpret_cast<const char*>(values.data()),
-                                  values.size() * sizeof(float)));
+                                   values.size() * sizeof(float)));
 }
 
 absl::StatusOr<NpyArray> Array::Numpy() const {
@@ -31,9 +30,8 @@ absl::StatusOr<NpyArray> Array::Numpy() const {
   absl::StatusOr<NpyArray> npy = ParseNpy(data);
   if (!npy.ok()) return npy.status();
   if (npy->dtype.name != dtype) {
-    return absl::InvalidArgumentError(absl::StrCat("array dtype is '", dtype,
-                                                   "' but its data holds '",
-                                                   npy->dtype.name, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("array dtype is '", dtype, "' but its data holds '", npy->dtype.name, "'"));
   }
   if (npy->shape != shape) {
     return absl::InvalidArgumentError("array shape does not match the shape of its data");

@@ -38,8 +38,7 @@ std::optional<ObjectType> ObjectTypeFromName(absl::string_view name) {
   return std::nullopt;
 }
 
-std::string MakeHead(ObjectType type, const std::vector<std::string>& children,
-                     size_t body_size) {
+std::string MakeHead(ObjectType type, const std::vector<std::string>& children, size_t body_size) {
   return absl::StrCat(ObjectTypeName(type), absl::string_view(&kHeadValueDivider, 1),
                       absl::StrJoin(children, ","), absl::string_view(&kHeadValueDivider, 1),
                       body_size, absl::string_view(&kHeadBodyDivider, 1));
@@ -73,10 +72,9 @@ std::vector<size_t> Deduplicate(const std::vector<std::string>& ids,
 }
 
 DeflatedObject MakeChunk(absl::string_view slice) {
-  std::string content = MakeHead(ObjectType::kArrayChunk, {}, slice.size());
-  content.append(slice.data(), slice.size());
-  std::string id = ComputeObjectId(content);
-  return {std::move(id), std::move(content)};
+  std::string head = MakeHead(ObjectType::kArrayChunk, {}, slice.size());
+  std::string id = Sha256Hex({absl::string_view(head), slice});
+  return {std::move(id), std::move(head), slice};
 }
 
 // Hashing ArrayChunks is nearly all the cost of deflating a large model, and chunks are
@@ -229,7 +227,8 @@ class Deflater {
     body.append("], \"stype\": ");
     if (absl::Status s = AppendPythonJsonString(array.stype, &body); !s.ok()) return s;
     body.append(", \"arraychunk_ids\": [");
-    for (size_t i = 0; i < positions.size(); ++i) absl::StrAppend(&body, i ? ", " : "", positions[i]);
+    for (size_t i = 0; i < positions.size(); ++i)
+      absl::StrAppend(&body, i ? ", " : "", positions[i]);
     body.append("]}");
     return Emit(ObjectType::kArray, children, body, node);
   }
@@ -241,8 +240,9 @@ class Deflater {
  private:
   std::string EmitChunk(absl::string_view slice) {
     DeflatedObject chunk = chunks_->Take(slice);
-    Store(chunk.object_id, std::move(chunk.content));
-    return chunk.object_id;
+    std::string id = chunk.object_id;
+    Store(std::move(chunk));
+    return id;
   }
 
   // Writes a JSON body {"name": "object-id", ...} of records or arrays.
@@ -270,12 +270,12 @@ class Deflater {
     content.append(body.data(), body.size());
     std::string id = ComputeObjectId(content);
     node->set_object_id(id);
-    Store(id, std::move(content));
+    Store({id, std::move(content), {}});
     return id;
   }
 
-  void Store(const std::string& id, std::string content) {
-    if (seen_.insert(id).second) objects_.push_back({id, std::move(content)});
+  void Store(DeflatedObject object) {
+    if (seen_.insert(object.object_id).second) objects_.push_back(std::move(object));
   }
 
   ChunkHasher* chunks_;
@@ -358,8 +358,8 @@ class Inflater {
           break;
         }
         default:
-          return Invalid(child_id, absl::StrCat("a RecordDict cannot hold a ",
-                                                ObjectTypeName(child->type)));
+          return Invalid(child_id,
+                         absl::StrCat("a RecordDict cannot hold a ", ObjectTypeName(child->type)));
       }
     }
     return out;
@@ -394,7 +394,8 @@ class Inflater {
   absl::StatusOr<core::Array> Array(absl::string_view id) {
     auto head = Load(id, ObjectType::kArray);
     if (!head.ok()) return head.status();
-    auto body = nlohmann::ordered_json::parse(head->body.begin(), head->body.end(), nullptr, /*allow_exceptions=*/false);
+    auto body = nlohmann::ordered_json::parse(head->body.begin(), head->body.end(), nullptr,
+                                              /*allow_exceptions=*/false);
     if (body.is_discarded() || !body.is_object() || body.size() != 4) {
       return Invalid(id, "Array body is not a JSON object of 4 fields");
     }
@@ -403,9 +404,8 @@ class Inflater {
     auto shape = body.find("shape");
     auto stype = body.find("stype");
     auto chunks = body.find("arraychunk_ids");
-    if (dtype == body.end() || !dtype->is_string() || stype == body.end() ||
-        !stype->is_string() || shape == body.end() || !shape->is_array() ||
-        chunks == body.end() || !chunks->is_array()) {
+    if (dtype == body.end() || !dtype->is_string() || stype == body.end() || !stype->is_string() ||
+        shape == body.end() || !shape->is_array() || chunks == body.end() || !chunks->is_array()) {
       return Invalid(id, "Array body lacks dtype, shape, stype or arraychunk_ids");
     }
     out.dtype = dtype->get<std::string>();
@@ -445,8 +445,8 @@ class Inflater {
  private:
   absl::Status Spend(uint64_t bytes) {
     if (bytes > options_.max_total_bytes - spent_) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "inflated object exceeds the limit of ", options_.max_total_bytes, " bytes"));
+      return absl::ResourceExhaustedError(absl::StrCat("inflated object exceeds the limit of ",
+                                                       options_.max_total_bytes, " bytes"));
     }
     spent_ += bytes;
     return absl::OkStatus();
@@ -482,7 +482,8 @@ class Inflater {
   // Parses a body {"name": "object-id", ...} whose distinct IDs must be the head's children.
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseRefs(
       absl::string_view id, const ObjectHead& head) {
-    auto body = nlohmann::ordered_json::parse(head.body.begin(), head.body.end(), nullptr, /*allow_exceptions=*/false);
+    auto body = nlohmann::ordered_json::parse(head.body.begin(), head.body.end(), nullptr,
+                                              /*allow_exceptions=*/false);
     if (body.is_discarded() || !body.is_object()) {
       return Invalid(id, absl::StrCat(ObjectTypeName(head.type), " body is not a JSON object"));
     }
@@ -502,7 +503,7 @@ class Inflater {
 
   template <typename Proto, typename Record, typename Convert>
   absl::StatusOr<Record> ProtoRecord(absl::string_view id, const ObjectHead& head,
-                                         Convert convert) {
+                                     Convert convert) {
     if (!head.children.empty()) return Invalid(id, "a record of values has children");
     Proto proto;
     if (!proto.ParseFromArray(head.body.data(), static_cast<int>(head.body.size()))) {
@@ -582,17 +583,15 @@ absl::StatusOr<ObjectBundle> DeflateMessage(const Message& message) {
                      [&](Deflater& d, proto::ObjectTree* t) { return d.Message(message, t); });
 }
 absl::StatusOr<ObjectBundle> DeflateRecordDict(const RecordDict& record_dict) {
-  return RunDeflater(record_dict, [&](Deflater& d, proto::ObjectTree* t) {
-    return d.RecordDict(record_dict, t);
-  });
+  return RunDeflater(
+      record_dict, [&](Deflater& d, proto::ObjectTree* t) { return d.RecordDict(record_dict, t); });
 }
 absl::StatusOr<ObjectBundle> DeflateArrayRecord(const ArrayRecord& record) {
   return RunDeflater(record,
                      [&](Deflater& d, proto::ObjectTree* t) { return d.Record(record, t); });
 }
 absl::StatusOr<ObjectBundle> DeflateArray(const Array& array) {
-  return RunDeflater(array,
-                     [&](Deflater& d, proto::ObjectTree* t) { return d.Array(array, t); });
+  return RunDeflater(array, [&](Deflater& d, proto::ObjectTree* t) { return d.Array(array, t); });
 }
 absl::StatusOr<ObjectBundle> DeflateConfigRecord(const ConfigRecord& record) {
   return RunDeflater(record,

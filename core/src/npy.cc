@@ -23,10 +23,22 @@ struct NumericKind {
 };
 
 constexpr std::array<NumericKind, 16> kNumericKinds = {{
-    {'b', 1, "bool"},      {'i', 1, "int8"},      {'i', 2, "int16"},       {'i', 4, "int32"},
-    {'i', 8, "int64"},     {'u', 1, "uint8"},     {'u', 2, "uint16"},      {'u', 4, "uint32"},
-    {'u', 8, "uint64"},    {'f', 2, "float16"},   {'f', 4, "float32"},     {'f', 8, "float64"},
-    {'f', 16, "float128"}, {'c', 8, "complex64"}, {'c', 16, "complex128"}, {'c', 32, "complex256"},
+    {'b', 1, "bool"},
+    {'i', 1, "int8"},
+    {'i', 2, "int16"},
+    {'i', 4, "int32"},
+    {'i', 8, "int64"},
+    {'u', 1, "uint8"},
+    {'u', 2, "uint16"},
+    {'u', 4, "uint32"},
+    {'u', 8, "uint64"},
+    {'f', 2, "float16"},
+    {'f', 4, "float32"},
+    {'f', 8, "float64"},
+    {'f', 16, "float128"},
+    {'c', 8, "complex64"},
+    {'c', 16, "complex128"},
+    {'c', 32, "complex256"},
 }};
 
 bool IsDatetimeUnit(absl::string_view unit) {
@@ -34,8 +46,8 @@ bool IsDatetimeUnit(absl::string_view unit) {
   size_t i = 0;
   while (i < unit.size() && absl::ascii_isdigit(static_cast<unsigned char>(unit[i]))) ++i;
   absl::string_view base = unit.substr(i);
-  for (absl::string_view u : {"Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "fs",
-                             "as", "generic"}) {
+  for (absl::string_view u :
+       {"Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "fs", "as", "generic"}) {
     if (base == u) return true;
   }
   return false;
@@ -122,8 +134,8 @@ absl::StatusOr<DType> DTypeFromName(absl::string_view name) {
                    k.size};
     }
   }
-  for (auto [prefix, code] : {std::pair<absl::string_view, absl::string_view>{"datetime64", "M"},
-                              {"timedelta64", "m"}}) {
+  for (auto [prefix, code] :
+       {std::pair<absl::string_view, absl::string_view>{"datetime64", "M"}, {"timedelta64", "m"}}) {
     if (name.substr(0, prefix.size()) == prefix) {
       absl::string_view rest = name.substr(prefix.size());
       absl::StatusOr<DType> d = DTypeFromDescr(absl::StrCat("<", code, "8", rest));
@@ -199,8 +211,7 @@ class HeaderParser {
     return absl::InvalidArgumentError(absl::StrCat("malformed .npy header: ", what));
   }
   void SkipSpace() {
-    while (pos_ < text_.size() &&
-           absl::ascii_isspace(static_cast<unsigned char>(text_[pos_]))) {
+    while (pos_ < text_.size() && absl::ascii_isspace(static_cast<unsigned char>(text_[pos_]))) {
       ++pos_;
     }
   }
@@ -309,8 +320,8 @@ absl::StatusOr<NpyArray> ParseNpy(absl::string_view npy) {
   if (npy.size() < prefix) return absl::InvalidArgumentError("truncated .npy header");
   const size_t header_len = ReadLittleEndian(npy.substr(8, len_size));
   if (header_len > kNpyMaxHeaderSize) {
-    return absl::InvalidArgumentError(absl::StrCat(".npy header of ", header_len,
-                                                   " bytes exceeds ", kNpyMaxHeaderSize));
+    return absl::InvalidArgumentError(
+        absl::StrCat(".npy header of ", header_len, " bytes exceeds ", kNpyMaxHeaderSize));
   }
   if (npy.size() - prefix < header_len) {
     return absl::InvalidArgumentError("truncated .npy header");
@@ -320,13 +331,14 @@ absl::StatusOr<NpyArray> ParseNpy(absl::string_view npy) {
   if (absl::Status s = parser.Parse(&out); !s.ok()) return s;
   std::optional<int64_t> count = NumElements(out.shape);
   uint64_t nbytes = 0;
-  if (!count || __builtin_mul_overflow(static_cast<uint64_t>(*count), out.dtype.itemsize, &nbytes)) {
+  if (!count ||
+      __builtin_mul_overflow(static_cast<uint64_t>(*count), out.dtype.itemsize, &nbytes)) {
     return absl::InvalidArgumentError(".npy shape overflows");
   }
   const size_t available = npy.size() - prefix - header_len;
   if (nbytes != available) {
-    return absl::InvalidArgumentError(absl::StrCat(".npy data holds ", available,
-                                                   " bytes but its header describes ", nbytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat(".npy data holds ", available, " bytes but its header describes ", nbytes));
   }
   out.data = npy.substr(prefix + header_len);
   return out;
@@ -340,12 +352,11 @@ absl::StatusOr<std::string> EncodeNpy(const DType& dtype, absl::Span<const int64
     return absl::InvalidArgumentError("invalid array shape");
   }
   if (nbytes != data.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("array data holds ", data.size(),
-                                                   " bytes but its shape needs ", nbytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("array data holds ", data.size(), " bytes but its shape needs ", nbytes));
   }
-  std::string header = absl::StrCat("{'descr': '", dtype.descr,
-                                    "', 'fortran_order': False, 'shape': ", ShapeRepr(shape),
-                                    ", }");
+  std::string header = absl::StrCat(
+      "{'descr': '", dtype.descr, "', 'fortran_order': False, 'shape': ", ShapeRepr(shape), ", }");
   if (!shape.empty()) {
     header.append(kGrowthAxisMaxDigits - absl::StrCat(shape[0]).size(), ' ');
   }
@@ -363,7 +374,8 @@ absl::StatusOr<std::string> EncodeNpy(const DType& dtype, absl::Span<const int64
   out.append(kMagic.data(), kMagic.size());
   out.push_back(static_cast<char>(len_size == 2 ? 1 : 2));
   out.push_back('\0');
-  for (size_t i = 0; i < len_size; ++i) out.push_back(static_cast<char>((total_header >> (8 * i)) & 0xFF));
+  for (size_t i = 0; i < len_size; ++i)
+    out.push_back(static_cast<char>((total_header >> (8 * i)) & 0xFF));
   out.append(header);
   out.append(padlen, ' ');
   out.push_back('\n');

@@ -101,11 +101,11 @@ absl::StatusOr<MetricValue> MetricValueFromProto(const proto::MetricRecordValue&
     case P::kUint64:
       return IntFromUint<MetricValue>(p.uint64());
     case P::kDoubleList:
-      return MetricValue(std::vector<double>(p.double_list().vals().begin(),
-                                             p.double_list().vals().end()));
+      return MetricValue(
+          std::vector<double>(p.double_list().vals().begin(), p.double_list().vals().end()));
     case P::kSintList:
-      return MetricValue(std::vector<int64_t>(p.sint_list().vals().begin(),
-                                              p.sint_list().vals().end()));
+      return MetricValue(
+          std::vector<int64_t>(p.sint_list().vals().begin(), p.sint_list().vals().end()));
     case P::kUintList:
       return IntListFromUintList<MetricValue>(p.uint_list());
     case P::VALUE_NOT_SET:
@@ -124,49 +124,48 @@ bool WriteEmptyConfigList(size_t size, proto::ConfigRecordValue* out) {
 absl::StatusOr<proto::ConfigRecordValue> ConfigValueToProto(const ConfigValue& value) {
   proto::ConfigRecordValue out;
   absl::Status status = absl::OkStatus();
-  std::visit(
-      Overloaded{
-          [&](double v) { out.set_double_(v); },
-          [&](int64_t v) { out.set_sint64(v); },
-          [&](uint64_t v) { SetInt(v, &out); },
-          [&](bool v) { out.set_bool_(v); },
-          [&](const std::string& v) {
-            status = CheckText(v, "ConfigRecord string value");
-            out.set_string(v);
-          },
-          [&](const Bytes& v) { out.set_bytes(v.value); },
-          [&](const std::vector<double>& v) {
-            if (!WriteEmptyConfigList(v.size(), &out)) {
-              out.mutable_double_list()->mutable_vals()->Assign(v.begin(), v.end());
-            }
-          },
-          [&](const std::vector<int64_t>& v) {
-            if (!WriteEmptyConfigList(v.size(), &out)) {
-              out.mutable_sint_list()->mutable_vals()->Assign(v.begin(), v.end());
-            }
-          },
-          [&](const std::vector<uint64_t>& v) {
-            if (!WriteEmptyConfigList(v.size(), &out)) SetUintList(v, &out);
-          },
-          [&](const std::vector<bool>& v) {
-            auto* vals = out.mutable_bool_list()->mutable_vals();
-            for (bool b : v) vals->Add(b);
-          },
-          [&](const std::vector<std::string>& v) {
-            if (WriteEmptyConfigList(v.size(), &out)) return;
-            auto* vals = out.mutable_string_list()->mutable_vals();
-            for (const std::string& s : v) {
-              if (status.ok()) status = CheckText(s, "ConfigRecord string value");
-              vals->Add(std::string(s));
-            }
-          },
-          [&](const std::vector<Bytes>& v) {
-            if (WriteEmptyConfigList(v.size(), &out)) return;
-            auto* vals = out.mutable_bytes_list()->mutable_vals();
-            for (const Bytes& b : v) vals->Add(std::string(b.value));
-          },
-      },
-      value);
+  std::visit(Overloaded{
+                 [&](double v) { out.set_double_(v); },
+                 [&](int64_t v) { out.set_sint64(v); },
+                 [&](uint64_t v) { SetInt(v, &out); },
+                 [&](bool v) { out.set_bool_(v); },
+                 [&](const std::string& v) {
+                   status = CheckText(v, "ConfigRecord string value");
+                   out.set_string(v);
+                 },
+                 [&](const Bytes& v) { out.set_bytes(v.value); },
+                 [&](const std::vector<double>& v) {
+                   if (!WriteEmptyConfigList(v.size(), &out)) {
+                     out.mutable_double_list()->mutable_vals()->Assign(v.begin(), v.end());
+                   }
+                 },
+                 [&](const std::vector<int64_t>& v) {
+                   if (!WriteEmptyConfigList(v.size(), &out)) {
+                     out.mutable_sint_list()->mutable_vals()->Assign(v.begin(), v.end());
+                   }
+                 },
+                 [&](const std::vector<uint64_t>& v) {
+                   if (!WriteEmptyConfigList(v.size(), &out)) SetUintList(v, &out);
+                 },
+                 [&](const std::vector<bool>& v) {
+                   auto* vals = out.mutable_bool_list()->mutable_vals();
+                   for (bool b : v) vals->Add(b);
+                 },
+                 [&](const std::vector<std::string>& v) {
+                   if (WriteEmptyConfigList(v.size(), &out)) return;
+                   auto* vals = out.mutable_string_list()->mutable_vals();
+                   for (const std::string& s : v) {
+                     if (status.ok()) status = CheckText(s, "ConfigRecord string value");
+                     vals->Add(std::string(s));
+                   }
+                 },
+                 [&](const std::vector<Bytes>& v) {
+                   if (WriteEmptyConfigList(v.size(), &out)) return;
+                   auto* vals = out.mutable_bytes_list()->mutable_vals();
+                   for (const Bytes& b : v) vals->Add(std::string(b.value));
+                 },
+             },
+             value);
   if (!status.ok()) return status;
   return out;
 }
@@ -188,16 +187,16 @@ absl::StatusOr<ConfigValue> ConfigValueFromProto(const proto::ConfigRecordValue&
     case P::kBytes:
       return ConfigValue(Bytes{p.bytes()});
     case P::kDoubleList:
-      return ConfigValue(std::vector<double>(p.double_list().vals().begin(),
-                                             p.double_list().vals().end()));
+      return ConfigValue(
+          std::vector<double>(p.double_list().vals().begin(), p.double_list().vals().end()));
     case P::kSintList:
-      return ConfigValue(std::vector<int64_t>(p.sint_list().vals().begin(),
-                                              p.sint_list().vals().end()));
+      return ConfigValue(
+          std::vector<int64_t>(p.sint_list().vals().begin(), p.sint_list().vals().end()));
     case P::kUintList:
       return IntListFromUintList<ConfigValue>(p.uint_list());
     case P::kBoolList:
-      return ConfigValue(std::vector<bool>(p.bool_list().vals().begin(),
-                                           p.bool_list().vals().end()));
+      return ConfigValue(
+          std::vector<bool>(p.bool_list().vals().begin(), p.bool_list().vals().end()));
     case P::kStringList: {
       std::vector<std::string> vals;
       for (const std::string& s : p.string_list().vals()) {
@@ -301,25 +300,27 @@ absl::StatusOr<proto::RecordDict> RecordDictToProto(const RecordDict& record_dic
     if (absl::Status s = CheckText(key, "RecordDict key"); !s.ok()) return s;
     auto* item = out.add_items();
     item->set_key(key);
-    absl::Status status = std::visit(
-        Overloaded{
-            [&](const ArrayRecord& r) -> absl::Status {
-              auto p = ArrayRecordToProto(r);
-              if (p.ok()) *item->mutable_array_record() = *std::move(p);
-              return p.status();
-            },
-            [&](const MetricRecord& r) -> absl::Status {
-              auto p = MetricRecordToProto(r);
-              if (p.ok()) *item->mutable_metric_record() = *std::move(p);
-              return p.status();
-            },
-            [&](const ConfigRecord& r) -> absl::Status {
-              auto p = ConfigRecordToProto(r);
-              if (p.ok()) *item->mutable_config_record() = *std::move(p);
-              return p.status();
-            },
-        },
-        record);
+    absl::Status status = std::visit(Overloaded{
+                                         [&](const ArrayRecord& r) -> absl::Status {
+                                           auto p = ArrayRecordToProto(r);
+                                           if (p.ok())
+                                             *item->mutable_array_record() = *std::move(p);
+                                           return p.status();
+                                         },
+                                         [&](const MetricRecord& r) -> absl::Status {
+                                           auto p = MetricRecordToProto(r);
+                                           if (p.ok())
+                                             *item->mutable_metric_record() = *std::move(p);
+                                           return p.status();
+                                         },
+                                         [&](const ConfigRecord& r) -> absl::Status {
+                                           auto p = ConfigRecordToProto(r);
+                                           if (p.ok())
+                                             *item->mutable_config_record() = *std::move(p);
+                                           return p.status();
+                                         },
+                                     },
+                                     record);
     if (!status.ok()) return status;
   }
   return out;
@@ -491,8 +492,7 @@ absl::StatusOr<proto::Context> ContextToProto(const Context& context) {
   proto::Context out;
   out.set_run_id(context.run_id);
   out.set_node_id(context.node_id);
-  if (absl::Status s = UserConfigToProto(context.node_config, out.mutable_node_config());
-      !s.ok()) {
+  if (absl::Status s = UserConfigToProto(context.node_config, out.mutable_node_config()); !s.ok()) {
     return s;
   }
   auto state = RecordDictToProto(context.state);

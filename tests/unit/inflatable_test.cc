@@ -33,7 +33,7 @@ Message TrainMessage(size_t array_elements) {
 
 ObjectContents ToContents(const ObjectBundle& bundle) {
   ObjectContents out;
-  for (const auto& obj : bundle.objects) out[obj.object_id] = obj.content;
+  for (const auto& obj : bundle.objects) out[obj.object_id] = obj.content();
   return out;
 }
 
@@ -49,11 +49,12 @@ TEST(InflatableTest, message_round_trips_through_chunked_objects) {
 }
 
 TEST(InflatableTest, object_ids_are_sha256_of_contents_and_heads_are_well_formed) {
-  auto bundle = DeflateMessage(TrainMessage(16));
+  const Message message = TrainMessage(16);
+  auto bundle = DeflateMessage(message);
   ASSERT_TRUE(bundle.ok());
   for (const auto& obj : bundle->objects) {
-    EXPECT_EQ(obj.object_id, Sha256Hex(obj.content));
-    EXPECT_TRUE(ParseObjectHead(obj.content).ok());
+    EXPECT_EQ(obj.object_id, Sha256Hex(obj.content()));
+    EXPECT_TRUE(ParseObjectHead(obj.content()).ok());
   }
   // Message -> RecordDict -> {ArrayRecord -> 2 Arrays -> chunks, ConfigRecord}: 8 objects.
   EXPECT_EQ(bundle->objects.size(), 8u);
@@ -100,12 +101,12 @@ TEST(InflatableTest, message_id_is_not_part_of_the_content) {
 class InflateBadInputTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    bundle_ = *DeflateMessage(TrainMessage(16));
+    bundle_ = *DeflateMessage(message_);
     contents_ = ToContents(bundle_);
   }
   const DeflatedObject& ObjectOfType(absl::string_view type) {
     for (const auto& obj : bundle_.objects) {
-      if (obj.content.substr(0, obj.content.find(' ')) == type) return obj;
+      if (obj.prefix.substr(0, obj.prefix.find(' ')) == type) return obj;
     }
     ADD_FAILURE() << "no " << type;
     return bundle_.objects.front();
@@ -135,6 +136,7 @@ class InflateBadInputTest : public ::testing::Test {
     }
   }
 
+  const Message message_ = TrainMessage(16);
   ObjectBundle bundle_;
   ObjectContents contents_;
 };
@@ -158,22 +160,21 @@ TEST_F(InflateBadInputTest, root_of_the_wrong_type_is_rejected) {
 }
 
 TEST_F(InflateBadInputTest, body_length_mismatch_is_rejected) {
-  std::string c = ObjectOfType("ConfigRecord").content;
+  std::string c = ObjectOfType("ConfigRecord").content();
   c.push_back('x');
   EXPECT_FALSE(InflateWith("ConfigRecord", c).ok());
 }
 
 TEST_F(InflateBadInputTest, unknown_type_is_rejected) {
-  std::string c = ObjectOfType("ConfigRecord").content;
+  std::string c = ObjectOfType("ConfigRecord").content();
   c.replace(0, 12, "EvilRecord12");
   EXPECT_FALSE(InflateWith("ConfigRecord", c).ok());
 }
 
 TEST_F(InflateBadInputTest, array_body_that_is_not_json_is_rejected) {
   std::string body = "{not json";
-  EXPECT_FALSE(InflateWith("Array", absl::StrCat("Array  ", body.size(), std::string(1, '\0'),
-                                                 body))
-                   .ok());
+  EXPECT_FALSE(
+      InflateWith("Array", absl::StrCat("Array  ", body.size(), std::string(1, '\0'), body)).ok());
 }
 
 TEST_F(InflateBadInputTest, chunk_index_out_of_range_is_rejected) {
@@ -186,8 +187,8 @@ TEST_F(InflateBadInputTest, chunk_index_out_of_range_is_rejected) {
 }
 
 TEST(InflateLimitsTest, repeated_chunk_references_cannot_exceed_the_byte_budget) {
-  std::string chunk_content = absl::StrCat("ArrayChunk  1000", std::string(1, '\0'),
-                                           std::string(1000, 'x'));
+  std::string chunk_content =
+      absl::StrCat("ArrayChunk  1000", std::string(1, '\0'), std::string(1000, 'x'));
   std::string chunk_id = ComputeObjectId(chunk_content);
   std::string body = R"({"dtype": "uint8", "shape": [1000000], "stype": "numpy.ndarray", )"
                      R"("arraychunk_ids": [)";
@@ -206,10 +207,10 @@ TEST(InflateLimitsTest, repeated_chunk_references_cannot_exceed_the_byte_budget)
 TEST(ObjectHeadTest, rejects_malformed_heads) {
   const std::string nul(1, '\0');
   EXPECT_FALSE(ParseObjectHead("no divider").ok());
-  EXPECT_FALSE(ParseObjectHead("Array 0" + nul).ok());              // two fields
-  EXPECT_FALSE(ParseObjectHead("Array a b 0" + nul).ok());          // four fields
-  EXPECT_FALSE(ParseObjectHead("Array xyz 0" + nul).ok());          // bad child id
-  EXPECT_FALSE(ParseObjectHead("Array  -1" + nul).ok());            // bad length
+  EXPECT_FALSE(ParseObjectHead("Array 0" + nul).ok());      // two fields
+  EXPECT_FALSE(ParseObjectHead("Array a b 0" + nul).ok());  // four fields
+  EXPECT_FALSE(ParseObjectHead("Array xyz 0" + nul).ok());  // bad child id
+  EXPECT_FALSE(ParseObjectHead("Array  -1" + nul).ok());    // bad length
   EXPECT_FALSE(ParseObjectHead("Array  99999999999999999999999" + nul).ok());
   EXPECT_TRUE(ParseObjectHead("ArrayChunk  2" + nul + "ab").ok());
 }

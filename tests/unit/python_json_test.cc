@@ -28,7 +28,7 @@ TEST(PythonJsonTest, rejects_invalid_utf8) {
   EXPECT_FALSE(AppendPythonJsonString("\xc0\x80", &out).ok());      // overlong NUL
   EXPECT_FALSE(AppendPythonJsonString("\xed\xa0\x80", &out).ok());  // surrogate
   EXPECT_FALSE(AppendPythonJsonString("\xe2\x82", &out).ok());      // truncated
-  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));                     // above U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));                    // above U+10FFFF
   EXPECT_TRUE(IsValidUtf8("\xf4\x8f\xbf\xbf"));
 }
 

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "flwr/core/message.h"
 #include "flwr/core/records.h"
 #include "flwr/proto/message.pb.h"
@@ -56,12 +56,30 @@ struct ObjectHead {
 // valid ID, and the body length matches. Returns InvalidArgument otherwise.
 absl::StatusOr<ObjectHead> ParseObjectHead(absl::string_view content);
 
+// One deflated object. Its content is `prefix` followed by `borrowed`: an ArrayChunk keeps
+// only its head in `prefix` and views its bytes in the deflated Array's data, so deflating a
+// large model neither copies nor allocates its tensors a second time.
 struct DeflatedObject {
   std::string object_id;
-  std::string content;
+  std::string prefix;
+  absl::string_view borrowed;
+
+  size_t content_size() const { return prefix.size() + borrowed.size(); }
+  // Appends the content to `out`.
+  void AppendContentTo(std::string* out) const {
+    out->append(prefix);
+    out->append(borrowed.data(), borrowed.size());
+  }
+  std::string content() const {
+    std::string out;
+    out.reserve(content_size());
+    AppendContentTo(&out);
+    return out;
+  }
 };
 
-// An object and all its descendants, deflated.
+// An object and all its descendants, deflated. Valid while the deflated value lives
+// unchanged (ArrayChunks view its arrays' data).
 struct ObjectBundle {
   // The tree of object IDs, rooted at the deflated object, as flwr's get_object_tree:
   // each node lists its distinct children in first-reference order.
@@ -82,6 +100,12 @@ absl::StatusOr<ObjectBundle> DeflateArrayRecord(const ArrayRecord& record);
 absl::StatusOr<ObjectBundle> DeflateArray(const Array& array);
 absl::StatusOr<ObjectBundle> DeflateConfigRecord(const ConfigRecord& record);
 absl::StatusOr<ObjectBundle> DeflateMetricRecord(const MetricRecord& record);
+// A bundle views the arrays of the value it was made from: deflating a temporary would
+// leave it dangling.
+absl::StatusOr<ObjectBundle> DeflateMessage(Message&&) = delete;
+absl::StatusOr<ObjectBundle> DeflateRecordDict(RecordDict&&) = delete;
+absl::StatusOr<ObjectBundle> DeflateArrayRecord(ArrayRecord&&) = delete;
+absl::StatusOr<ObjectBundle> DeflateArray(Array&&) = delete;
 
 // The object ID a message gets when deflated (its `message_id` on the wire).
 absl::StatusOr<std::string> ComputeMessageId(const Message& message);

@@ -8,8 +8,8 @@
 #include <variant>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "flwr/core/npy.h"
 #include "flwr/core/ordered_map.h"
@@ -59,10 +59,9 @@ using MetricValue = std::variant<double, int64_t, uint64_t, std::vector<double>,
 using MetricRecord = OrderedMap<MetricValue>;
 
 // Values of a ConfigRecord: Python bool/int/float/str/bytes and homogeneous lists of them.
-using ConfigValue =
-    std::variant<double, int64_t, uint64_t, bool, std::string, Bytes, std::vector<double>,
-                 std::vector<int64_t>, std::vector<uint64_t>, std::vector<bool>,
-                 std::vector<std::string>, std::vector<Bytes>>;
+using ConfigValue = std::variant<double, int64_t, uint64_t, bool, std::string, Bytes,
+                                 std::vector<double>, std::vector<int64_t>, std::vector<uint64_t>,
+                                 std::vector<bool>, std::vector<std::string>, std::vector<Bytes>>;
 using ConfigRecord = OrderedMap<ConfigValue>;
 
 using Record = std::variant<ArrayRecord, MetricRecord, ConfigRecord>;
