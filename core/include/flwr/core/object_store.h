@@ -1,0 +1,64 @@
+// ObjectStore: the content-addressed store behind PushObject/PullObject, as flwr's
+// `flwr.supercore.object_store`. Objects are preregistered as trees (a message's objects are
+// announced before their bytes arrive), stored once their bytes hash to their ID, and
+// deleted with their unreferenced descendants once the message that holds them is consumed.
+#ifndef FLWR_CORE_OBJECT_STORE_H_
+#define FLWR_CORE_OBJECT_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "flwr/proto/message.pb.h"
+
+namespace flwr::core {
+
+// The database name that selects an in-memory store or state, as flwr's `--database`.
+inline constexpr absl::string_view kInMemoryDatabase = ":flwr-in-memory:";
+
+// All methods are thread-safe.
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+
+  // Opens the in-memory store for kInMemoryDatabase, else a SQLite file at `database`
+  // (created if missing). Returns Unavailable if the file cannot be opened.
+  static absl::StatusOr<std::unique_ptr<ObjectStore>> Open(absl::string_view database);
+
+  // Registers every object of `tree` under `run_id` (children before parents; a new parent
+  // references its children). Returns the IDs, in post order, of objects that are new or
+  // still lack their bytes: the ones the pusher must send. InvalidArgument for an ID that is
+  // not 64 lowercase hex digits (nothing is registered then).
+  virtual absl::StatusOr<std::vector<std::string>> Preregister(uint64_t run_id,
+                                                               const proto::ObjectTree& tree) = 0;
+
+  // The tree of `object_id` as registered. NotFound if it, or a descendant, is unknown.
+  virtual absl::StatusOr<proto::ObjectTree> GetObjectTree(absl::string_view object_id) = 0;
+
+  // Stores the bytes of a preregistered object. InvalidArgument if `content` does not hash to
+  // `object_id` or is not a well-formed object; NotFound if the ID was not preregistered.
+  // Storing an object that is already available is a no-op.
+  virtual absl::Status Put(absl::string_view object_id, std::string content) = 0;
+
+  // The bytes of `object_id`: nullopt if unknown, an empty string if preregistered but not
+  // yet available.
+  virtual std::optional<std::string> Get(absl::string_view object_id) = 0;
+
+  // Deletes `object_id` if no stored object references it, then each child whose last
+  // reference that was. Unknown IDs are ignored.
+  virtual void Delete(absl::string_view object_id) = 0;
+
+  // Forgets `run_id`'s registrations, deleting its objects no other object references.
+  virtual void DeleteObjectsInRun(uint64_t run_id) = 0;
+
+  virtual bool Contains(absl::string_view object_id) = 0;
+  virtual size_t Size() = 0;
+};
+
+}  // namespace flwr::core
+
+#endif  // FLWR_CORE_OBJECT_STORE_H_

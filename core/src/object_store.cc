@@ -1,0 +1,57 @@
+#include "flwr/core/object_store.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "flwr/core/inflatable.h"
+#include "object_store_internal.h"
+
+namespace flwr::core {
+namespace {
+
+void AppendPostOrder(const proto::ObjectTree& tree, std::vector<const proto::ObjectTree*>* out) {
+  for (const auto& child : tree.children()) AppendPostOrder(child, out);
+  out->push_back(&tree);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Open(absl::string_view database) {
+  if (database == kInMemoryDatabase) return NewInMemoryObjectStore();
+  return OpenSqliteObjectStore(database);
+}
+
+std::vector<const proto::ObjectTree*> PostOrderNodes(const proto::ObjectTree& tree) {
+  std::vector<const proto::ObjectTree*> out;
+  AppendPostOrder(tree, &out);
+  return out;
+}
+
+absl::Status CheckTreeIds(const std::vector<const proto::ObjectTree*>& nodes) {
+  for (const proto::ObjectTree* node : nodes) {
+    if (!IsValidObjectId(node->object_id())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Invalid object ID format: ", absl::CHexEscape(node->object_id().substr(0, 80))));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckObjectContent(absl::string_view object_id, absl::string_view content) {
+  if (ComputeObjectId(content) != object_id) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Object ID ", object_id, " does not match content hash"));
+  }
+  absl::StatusOr<ObjectHead> head = ParseObjectHead(content);
+  if (!head.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Object with ID '", object_id, "' has an unexpected structure. ", head.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NotPreregistered(absl::string_view object_id) {
+  return absl::NotFoundError(
+      absl::StrCat("Object with ID '", object_id, "' was not pre-registered."));
+}
+
+}  // namespace flwr::core
