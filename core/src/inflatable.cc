@@ -334,6 +334,7 @@ class Inflater {
     if (!head.ok()) return head.status();
     auto refs = ParseRefs(id, *head);
     if (!refs.ok()) return refs.status();
+    if (absl::Status s = CountElements(refs->size()); !s.ok()) return s;
     core::RecordDict out;
     for (auto& [name, child_id] : *refs) {
       auto child = LoadAny(child_id);
@@ -382,6 +383,7 @@ class Inflater {
     if (!head.ok()) return head.status();
     auto refs = ParseRefs(id, *head);
     if (!refs.ok()) return refs.status();
+    if (absl::Status s = CountElements(refs->size()); !s.ok()) return s;
     core::ArrayRecord out;
     for (auto& [name, child_id] : *refs) {
       auto array = Array(child_id);
@@ -394,6 +396,7 @@ class Inflater {
   absl::StatusOr<core::Array> Array(absl::string_view id) {
     auto head = Load(id, ObjectType::kArray);
     if (!head.ok()) return head.status();
+    if (absl::Status s = CountElements(1); !s.ok()) return s;
     auto body = nlohmann::ordered_json::parse(head->body.begin(), head->body.end(), nullptr,
                                               /*allow_exceptions=*/false);
     if (body.is_discarded() || !body.is_object() || body.size() != 4) {
@@ -443,6 +446,15 @@ class Inflater {
   }
 
  private:
+  absl::Status CountElements(uint64_t n) {
+    if (n > options_.max_elements - elements_) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "inflated object exceeds the limit of ", options_.max_elements, " values"));
+    }
+    elements_ += n;
+    return absl::OkStatus();
+  }
+
   absl::Status Spend(uint64_t bytes) {
     if (bytes > options_.max_total_bytes - spent_) {
       return absl::ResourceExhaustedError(absl::StrCat("inflated object exceeds the limit of ",
@@ -509,6 +521,7 @@ class Inflater {
     if (!proto.ParseFromArray(head.body.data(), static_cast<int>(head.body.size()))) {
       return Invalid(id, absl::StrCat(ObjectTypeName(head.type), " body is not protobuf"));
     }
+    if (absl::Status s = CountElements(proto.items_size()); !s.ok()) return s;
     auto record = convert(proto);
     if (!record.ok()) return Invalid(id, record.status().message());
     return record;
@@ -518,6 +531,7 @@ class Inflater {
   const InflateOptions& options_;
   absl::flat_hash_set<std::string> verified_;
   uint64_t spent_ = 0;
+  uint64_t elements_ = 0;
 };
 
 void AppendPostOrder(const proto::ObjectTree& tree, std::vector<std::string>* out) {

@@ -1,5 +1,6 @@
 #include "flwr/core/npy.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -41,13 +42,22 @@ constexpr std::array<NumericKind, 16> kNumericKinds = {{
     {'c', 32, "complex256"},
 }};
 
+// A positive decimal number as numpy prints it: digits only, no sign, no leading zero.
+bool IsCanonicalNumber(absl::string_view digits) {
+  return !digits.empty() && digits[0] != '0' &&
+         std::all_of(digits.begin(), digits.end(),
+                     [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); });
+}
+
 bool IsDatetimeUnit(absl::string_view unit) {
-  // An optional multiplier ("10s") followed by one of numpy's datetime units.
+  // An optional multiplier of at least 2 ("10s"; numpy drops a multiplier of 1) followed by
+  // one of numpy's datetime units ("generic" has no bracket form in a descr).
   size_t i = 0;
   while (i < unit.size() && absl::ascii_isdigit(static_cast<unsigned char>(unit[i]))) ++i;
-  absl::string_view base = unit.substr(i);
-  for (absl::string_view u :
-       {"Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "fs", "as", "generic"}) {
+  const absl::string_view multiplier = unit.substr(0, i);
+  if (!multiplier.empty() && (!IsCanonicalNumber(multiplier) || multiplier == "1")) return false;
+  const absl::string_view base = unit.substr(i);
+  for (absl::string_view u : {"Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "fs", "as"}) {
     if (base == u) return true;
   }
   return false;
@@ -84,7 +94,8 @@ absl::StatusOr<DType> DTypeFromDescr(absl::string_view descr) {
   if (!SplitUnit(descr.substr(2), &digits, &unit)) return BadDescr(descr);
   if (!unit.empty() && kind != 'm' && kind != 'M') return BadDescr(descr);
   uint64_t n = 0;
-  if (digits.empty() || !absl::SimpleAtoi(digits, &n) || n == 0 || n > (1u << 30)) {
+  if (!IsCanonicalNumber(digits) || digits.size() > 10 || !absl::SimpleAtoi(digits, &n) ||
+      n > (1u << 30)) {
     return BadDescr(descr);
   }
   DType out;
@@ -92,8 +103,10 @@ absl::StatusOr<DType> DTypeFromDescr(absl::string_view descr) {
   switch (kind) {
     case 'S':
     case 'V':
+      // Byte strings and raw bytes have no byte order: numpy writes them with '|'.
       out.itemsize = n;
       out.name = absl::StrCat("|", absl::string_view(&kind, 1), n);
+      out.descr = out.name;
       return out;
     case 'U':
       out.itemsize = 4 * n;

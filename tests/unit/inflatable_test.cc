@@ -204,6 +204,34 @@ TEST(InflateLimitsTest, repeated_chunk_references_cannot_exceed_the_byte_budget)
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
 }
 
+// Records that reference one another K times would inflate to K*K copies: bounded.
+TEST(InflateLimitsTest, repeated_record_references_cannot_exceed_the_element_budget) {
+  const std::string nul(1, '\0');
+  auto object = [&](absl::string_view type, absl::string_view child, const std::string& body) {
+    std::string content = absl::StrCat(type, " ", child, " ", body.size(), nul, body);
+    return std::make_pair(ComputeObjectId(content), content);
+  };
+  auto refs = [](absl::string_view prefix, const std::string& id, int k) {
+    std::string body = "{";
+    for (int i = 0; i < k; ++i) absl::StrAppend(&body, i ? ", " : "", "\"", prefix, i, "\": \"", id, "\"");
+    return body + "}";
+  };
+  auto array = object("Array", "",
+                      R"({"dtype": "float32", "shape": [0], "stype": "numpy.ndarray", )"
+                      R"("arraychunk_ids": []})");
+  auto record = object("ArrayRecord", array.first, refs("k", array.first, 200));
+  auto dict = object("RecordDict", record.first, refs("r", record.first, 200));
+  ObjectContents contents{array, record, dict};
+  InflateOptions options;
+  options.max_elements = 10000;
+  EXPECT_EQ(InflateRecordDict(dict.first, contents, options).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  options.max_elements = 1000000;
+  auto ok = InflateRecordDict(dict.first, contents, options);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->size(), 200u);
+}
+
 TEST(ObjectHeadTest, rejects_malformed_heads) {
   const std::string nul(1, '\0');
   EXPECT_FALSE(ParseObjectHead("no divider").ok());

@@ -52,6 +52,17 @@ TEST(NpyTest, dtype_names_map_to_numpy_descrs) {
   EXPECT_EQ(DTypeFromName(">f4")->descr, ">f4");
   EXPECT_FALSE(DTypeFromName("<f4").ok());  // numpy prints that dtype as "float32"
   EXPECT_FALSE(DTypeFromName("object").ok());
+  EXPECT_EQ(DTypeFromDescr("<S5")->descr, "|S5");
+}
+
+TEST(NpyTest, non_canonical_descrs_numpy_rejects_or_rewrites_are_rejected) {
+  for (const char* descr : {"<f4 ", "<f04", "<f+4", "<f 4", "|b1    ", "<i8\n", "<M8[1s]",
+                            "<M8[01s]", "<M8[generic]", "<m8[2generic]", "<U05"}) {
+    EXPECT_FALSE(DTypeFromDescr(descr).ok()) << descr;
+  }
+  EXPECT_EQ(DTypeFromDescr("<M8[10s]")->name, "datetime64[10s]");
+  EXPECT_FALSE(DTypeFromName("datetime64[1s]").ok());
+  EXPECT_FALSE(DTypeFromName(">f04").ok());
   EXPECT_FALSE(DTypeFromName("float33").ok());
 }
 

@@ -117,6 +117,10 @@ struct InflateOptions {
   // Upper bound on the bytes of array data an inflated object may hold in total; a tree
   // that references one chunk many times cannot make the inflater allocate beyond it.
   uint64_t max_total_bytes = uint64_t{4} << 30;
+  // Upper bound on the values an inflated object holds in total (arrays, record entries),
+  // counted per reference: a tree whose records reference one another many times cannot make
+  // the inflater build a quadratic number of copies.
+  uint64_t max_elements = 1'000'000;
   // Check that each content hashes to the ID it is stored under.
   bool verify_object_ids = true;
 };
@@ -125,7 +129,7 @@ struct InflateOptions {
 // NotFound if an object of the tree is missing; InvalidArgument if an object's content does
 // not hash to its ID, its head or body is malformed, its type is not the one its parent
 // needs, or its children do not match the IDs its body references; ResourceExhausted if
-// the result would exceed `options.max_total_bytes`. The inflated message's
+// the result would exceed `options.max_total_bytes` or `options.max_elements`. The inflated message's
 // `metadata.message_id` is what its content holds (empty, as flwr deflates it).
 absl::StatusOr<Message> InflateMessage(absl::string_view object_id, const ObjectContents& objects,
                                        const InflateOptions& options = {});

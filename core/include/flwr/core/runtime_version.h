@@ -1,0 +1,77 @@
+// Flower runtime version metadata and its compatibility check, as the pinned flwr's
+// `flwr/supercore/runtime_version_compatibility.py` (docs/flower-1.36-superlink-protocol.md
+// §8). Every stock client sends three metadata keys (gRPC metadata or HTTP headers); the
+// Runtime HTTP API rejects incompatible peers, Fleet and Control only parse them.
+#ifndef FLWR_CORE_RUNTIME_VERSION_H_
+#define FLWR_CORE_RUNTIME_VERSION_H_
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+
+namespace flwr::core {
+
+inline constexpr absl::string_view kPackageNameHeader = "flwr-package-name";
+inline constexpr absl::string_view kPackageVersionHeader = "flwr-package-version";
+inline constexpr absl::string_view kComponentNameHeader = "flwr-component-name";
+// Response header/trailer a server may add to warn about a version mismatch.
+inline constexpr absl::string_view kVersionIncompatibilityMessageHeader =
+    "flwr-version-incompatibility-message";
+
+// The package name we announce: native components speak the protocol of the pinned "flwr".
+inline constexpr absl::string_view kFlowerPackageName = "flwr";
+
+// The flwr version this runtime mirrors ("1.36.0"), from flower-version.txt (generated into
+// core/src/flower_version.inc by scripts/gen_error_catalog.py).
+absl::string_view PinnedFlowerVersion();
+
+// Transport metadata as (key, value) pairs in arrival order; keys compare ASCII
+// case-insensitively (HTTP header names), values are raw bytes that flwr reads as Latin-1
+// (Starlette decodes header bytes so).
+using RuntimeMetadata = absl::Span<const std::pair<std::string, std::string>>;
+
+// The three headers a stock client sends: name "flwr", version PinnedFlowerVersion() and
+// `component_name` (e.g. "SuperExec", "flwr-serverapp", "SuperNode", "flwr CLI").
+std::vector<std::pair<std::string, std::string>> RuntimeVersionHeaders(
+    absl::string_view component_name);
+
+// `RuntimeVersionMetadata.from_metadata(peer)` followed by `check_compatibility` of a local
+// component (`local_version`, `local_component`, package "flwr"): nullopt if accepted, else
+// flwr's rejection reason, verbatim (UTF-8; Latin-1 bytes of peer values re-encoded):
+//   * all three keys absent: accepted (flwr's temporary leniency);
+//   * a key missing, repeated or empty: "Invalid Flower runtime metadata: Metadata key
+//     '<key>' is missing." (or "has duplicate values." / "has an empty value."), checking
+//     package name, version, component name in that order;
+//   * package name (whitespace-stripped) not "flwr" or "flwr-nightly": "Peer Flower package
+//     name is not recognized: <Python repr>.";
+//   * version not PEP 440: "Peer Flower version metadata cannot be parsed: <Python repr>.";
+//   * different major or minor: "<local component> version <local version> detected a
+//     runtime version mismatch: expected a peer from the same major.minor release, but
+//     received <peer component> version <peer version>.".
+// The patch and pre/post/dev/local parts are ignored. `local_version` must be PEP 440.
+std::optional<std::string> RuntimeVersionIncompatibility(RuntimeMetadata peer,
+                                                         absl::string_view local_version,
+                                                         absl::string_view local_component);
+
+// The check the Runtime HTTP API applies to every request (`RuntimeVersionDependency`): OK
+// if accepted, else FlowerError(1001, "Runtime version compatibility check failed for
+// <connection_name>. <reason>", public_details = reason), which the HTTP layer sends as
+// `412 {"code":1001,"detail":"Runtime version compatibility check failed.","extra":reason}`.
+absl::Status CheckRuntimeVersion(
+    RuntimeMetadata peer, absl::string_view local_version, absl::string_view local_component,
+    absl::string_view connection_name = "Caller <-> SuperLink Runtime API");
+
+// `get_runtime_version_incompatibility_exit_message`: for a peer's Flower error 1001 (as
+// decoded by FromHttpError/FromGrpcStatus), its public message, plus "\n" and the public
+// details if non-empty; nullopt for any other status. Stock clients exit with
+// RUNTIME_VERSION_INCOMPATIBLE and this message.
+std::optional<std::string> RuntimeVersionIncompatibilityExitMessage(const absl::Status& status);
+
+}  // namespace flwr::core
+
+#endif  // FLWR_CORE_RUNTIME_VERSION_H_

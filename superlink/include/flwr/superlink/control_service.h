@@ -1,0 +1,54 @@
+// ControlService: the Control API logic (the `flwr` CLI <-> SuperLink) of flwr's control
+// handlers, transport-free. Without account authentication every caller is the "<id:none>"
+// account of the single federation "@none/default", as the stock SuperLink's NoOp plugins.
+#ifndef FLWR_SUPERLINK_CONTROL_SERVICE_H_
+#define FLWR_SUPERLINK_CONTROL_SERVICE_H_
+
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "flwr/proto/control.pb.h"
+#include "flwr/superlink/link_state.h"
+
+namespace flwr::superlink {
+
+class ControlService {
+ public:
+  // How often StreamLogs looks for new log lines.
+  static constexpr absl::Duration kLogPollInterval = absl::Milliseconds(500);
+
+  ControlService(LinkState* state, Clock clock = absl::Now) : state_(state), clock_(clock) {}
+
+  // Stores the FAB and creates a pending run with its ServerApp task. InvalidArgument for a
+  // FAB whose declared hash is not its SHA-256; FlowerError 15 for a FAB that is not a valid
+  // Flower App or an override key the app does not define; 2 for an unknown federation. A FAB
+  // above 10 MiB gets an empty response, as flwr answers.
+  absl::StatusOr<proto::StartRunResponse> StartRun(const proto::StartRunRequest& request);
+
+  // Streams the log of the run's ServerApp after `request.after_timestamp` until the run has
+  // finished (then cleans the run up) or `cancelled()` returns true, polling every
+  // kLogPollInterval. `write` returns false when the client went away. FlowerError 16 for an
+  // unknown run.
+  absl::Status StreamLogs(const proto::StreamLogsRequest& request,
+                          const std::function<bool(const proto::StreamLogsResponse&)>& write,
+                          const std::function<bool()>& cancelled);
+
+  // One run (FlowerError 16 if unknown) or the caller's runs, newest first, at most `limit`.
+  // Finished runs in the result are cleaned up, as flwr does.
+  absl::StatusOr<proto::ListRunsResponse> ListRuns(const proto::ListRunsRequest& request);
+
+  // FlowerError 16 for an unknown run, 18 for a finished one.
+  absl::StatusOr<proto::StopRunResponse> StopRun(const proto::StopRunRequest& request);
+
+  absl::StatusOr<proto::ListNodesResponse> ListNodes(const proto::ListNodesRequest& request);
+  absl::StatusOr<proto::ListFederationsResponse> ListFederations(
+      const proto::ListFederationsRequest& request);
+
+ private:
+  LinkState* state_;
+  Clock clock_;
+};
+
+}  // namespace flwr::superlink
+
+#endif  // FLWR_SUPERLINK_CONTROL_SERVICE_H_

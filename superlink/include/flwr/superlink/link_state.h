@@ -1,0 +1,202 @@
+// LinkState: everything a SuperLink remembers — nodes, runs and their tasks, messages in
+// flight, FABs, task logs, run contexts and object push sessions — as flwr's LinkState and
+// CoreState (flwr/server/superlink/linkstate, flwr/supercore/corestate) of the pinned version.
+//
+// Two implementations pass one test suite: in memory (`:flwr-in-memory:`) and SQLite (a file).
+// All methods are thread-safe. Time comes from the injected clock, so tests can move it.
+#ifndef FLWR_SUPERLINK_LINK_STATE_H_
+#define FLWR_SUPERLINK_LINK_STATE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "flwr/core/message.h"
+#include "flwr/core/object_store.h"
+#include "flwr/proto/fab.pb.h"
+#include "flwr/proto/message.pb.h"
+#include "flwr/proto/node.pb.h"
+#include "flwr/proto/run.pb.h"
+#include "flwr/proto/task.pb.h"
+
+namespace flwr::superlink {
+
+// The SuperLink's own node ID: source of instructions, destination of replies.
+inline constexpr uint64_t kSuperLinkNodeId = 1;
+// The only federation of a SuperLink without federation management (flwr's NoOp manager).
+inline constexpr absl::string_view kDefaultFederation = "@none/default";
+inline constexpr absl::string_view kNoAccountId = "<id:none>";
+inline constexpr absl::string_view kNoAccountName = "none";
+inline constexpr absl::string_view kServerAppTaskType = "flwr-serverapp";
+
+// Task and run statuses as `flwr ls` shows them.
+inline constexpr absl::string_view kStatusPending = "pending";
+inline constexpr absl::string_view kStatusStarting = "starting";
+inline constexpr absl::string_view kStatusRunning = "running";
+inline constexpr absl::string_view kStatusFinished = "finished";
+inline constexpr absl::string_view kSubStatusCompleted = "completed";
+inline constexpr absl::string_view kSubStatusFailed = "failed";
+inline constexpr absl::string_view kSubStatusStopped = "stopped";
+
+// Node statuses.
+inline constexpr absl::string_view kNodeRegistered = "registered";
+inline constexpr absl::string_view kNodeOnline = "online";
+inline constexpr absl::string_view kNodeOffline = "offline";
+inline constexpr absl::string_view kNodeUnregistered = "unregistered";
+
+// Timing rules of flwr's task system.
+inline constexpr absl::Duration kTaskClaimTimeout = absl::Seconds(30);
+inline constexpr absl::Duration kTaskHeartbeatTimeout = absl::Seconds(60);
+inline constexpr absl::Duration kPushSessionTtl = absl::Seconds(180);
+inline constexpr double kMinHeartbeatInterval = 10;
+inline constexpr double kMaxHeartbeatInterval = 1800;
+
+using Clock = std::function<absl::Time()>;
+
+// What Control.StartRun stores for a new run.
+struct NewRun {
+  std::string fab_id;
+  std::string fab_version;
+  std::string fab_hash;
+  core::UserConfig override_config;
+  std::string federation = std::string(kDefaultFederation);
+  std::string flwr_aid = std::string(kNoAccountId);
+  std::string account_name = std::string(kNoAccountName);
+  // The run config the run's ServerApp starts with (the FAB's defaults fused with overrides).
+  core::UserConfig run_config;
+};
+
+struct CreatedRun {
+  uint64_t run_id;
+  uint64_t series_id;
+  uint64_t task_id;
+};
+
+struct TaskLogEntry {
+  double timestamp;  // seconds since the Unix epoch
+  std::string text;
+};
+
+class LinkState {
+ public:
+  virtual ~LinkState() = default;
+
+  // Opens in-memory state for core::kInMemoryDatabase, else SQLite state in the file
+  // `database` (created if missing), with the object store in the same place.
+  static absl::StatusOr<std::unique_ptr<LinkState>> Open(absl::string_view database,
+                                                         Clock clock = absl::Now);
+
+  virtual core::ObjectStore& object_store() = 0;
+
+  // --- Nodes -------------------------------------------------------------------------------
+
+  // Registers a node for `public_key`; its ID is random, never 0 or 1. FlowerError 23 if the
+  // key is already used by any node, even an unregistered one.
+  virtual absl::StatusOr<uint64_t> CreateNode(absl::string_view public_key,
+                                              double heartbeat_interval) = 0;
+  // Marks the node of `public_key` online for 2 x `heartbeat_interval`. FlowerError 2003 for
+  // an interval outside [10, 1800], 2004 if the key is unknown or the node is neither
+  // registered nor offline.
+  virtual absl::StatusOr<uint64_t> ActivateNode(absl::string_view public_key,
+                                                double heartbeat_interval) = 0;
+  // online -> offline. FlowerError 2005 otherwise.
+  virtual absl::Status DeactivateNode(uint64_t node_id) = 0;
+  // Marks the node unregistered (its key stays reserved). FlowerError 2006 if it is unknown
+  // or already unregistered.
+  virtual absl::Status UnregisterNode(uint64_t node_id) = 0;
+  // Extends the node's liveness; false if it is unknown or unregistered. FlowerError 2003 for
+  // an interval outside [10, 1800].
+  virtual absl::StatusOr<bool> AcknowledgeNodeHeartbeat(uint64_t node_id,
+                                                        double heartbeat_interval) = 0;
+  // The node registered with `public_key`, unless unknown or unregistered.
+  virtual std::optional<uint64_t> GetNodeIdByPublicKey(absl::string_view public_key) = 0;
+  // Every node, stale online nodes marked offline first.
+  virtual std::vector<proto::NodeInfo> ListNodes() = 0;
+  // IDs of the nodes that are online now.
+  virtual std::vector<uint64_t> GetOnlineNodeIds() = 0;
+
+  // --- Runs and tasks ------------------------------------------------------------------------
+
+  virtual absl::StatusOr<CreatedRun> CreateRun(const NewRun& run) = 0;
+  // The run with its status and timestamps taken from its primary task (expired claims and
+  // heartbeats applied first); nullopt if unknown.
+  virtual std::optional<proto::Run> GetRun(uint64_t run_id) = 0;
+  // Runs of `flwr_aid`, most recently created first.
+  virtual std::vector<proto::Run> ListRuns(absl::string_view flwr_aid) = 0;
+  // Finishes the run's primary task as stopped (cascading to its other tasks) and cleans the
+  // run up. False if the run is unknown or already finished.
+  virtual bool StopRun(uint64_t run_id) = 0;
+  // Deletes the run's messages, push sessions and objects (not the run itself).
+  virtual void CleanupRun(uint64_t run_id) = 0;
+  virtual void StoreTraffic(uint64_t run_id, uint64_t bytes_sent, uint64_t bytes_recv) = 0;
+  virtual void AddClientAppRuntime(uint64_t run_id, double seconds) = 0;
+
+  // Pending tasks, oldest first.
+  virtual std::vector<proto::Task> GetPendingTasks() = 0;
+  // pending -> starting, returning a fresh 256-hex-digit token valid for kTaskClaimTimeout;
+  // nullopt if the task is unknown or not pending.
+  virtual std::optional<std::string> ClaimTask(uint64_t task_id) = 0;
+  // The task a live token belongs to; nullopt for unknown, revoked or expired tokens.
+  virtual std::optional<proto::Task> GetTaskByToken(absl::string_view token) = 0;
+  // starting -> running; false otherwise.
+  virtual bool ActivateTask(uint64_t task_id) = 0;
+  // Extends a live task by kTaskHeartbeatTimeout; false if it is finished or has no token.
+  virtual bool AcknowledgeTaskHeartbeat(uint64_t task_id) = 0;
+  // Finishes a task ("completed" only from running) and revokes its token; finishing a
+  // primary task finishes the run's other tasks. False for an invalid transition.
+  virtual bool FinishTask(uint64_t task_id, absl::string_view sub_status,
+                          absl::string_view details) = 0;
+  virtual void AddTaskLog(uint64_t task_id, absl::string_view text) = 0;
+  // Log entries of `task_id` strictly after `after` (epoch seconds).
+  virtual std::vector<TaskLogEntry> GetTaskLog(uint64_t task_id, double after) = 0;
+
+  // The context a run's ServerApp starts from, and its replacement when the ServerApp ends.
+  virtual std::optional<proto::Context> GetRunContext(uint64_t run_id) = 0;
+  virtual void SetRunContext(uint64_t run_id, const proto::Context& context) = 0;
+
+  // --- FABs ----------------------------------------------------------------------------------
+
+  virtual void StoreFab(const proto::Fab& fab) = 0;
+  virtual std::optional<proto::Fab> GetFab(absl::string_view fab_hash) = 0;
+
+  // --- Messages ------------------------------------------------------------------------------
+
+  // Stores an instruction (already validated). Returns its ID, or FailedPrecondition if the
+  // run is unknown or finished, or the destination is not an online/offline node.
+  virtual absl::StatusOr<std::string> StoreMessageIns(const proto::Message& message) = 0;
+  // Up to `limit` undelivered, unexpired instructions for `node_id`, oldest first, now marked
+  // delivered (never handed out again).
+  virtual std::vector<proto::Message> GetMessageIns(uint64_t node_id, size_t limit) = 0;
+  // Stores a reply (already validated) to a live instruction from its destination node.
+  virtual absl::StatusOr<std::string> StoreMessageRes(const proto::Message& message) = 0;
+  // For each instruction ID: its undelivered reply (now delivered), or an error reply when
+  // the instruction is unknown or expired, its node unavailable, or the reply expired. IDs
+  // still awaiting a reply produce nothing.
+  virtual std::vector<proto::Message> GetMessageRes(const std::vector<std::string>& ids) = 0;
+  // Deletes instructions and their replies.
+  virtual void DeleteMessages(const std::vector<std::string>& instruction_ids) = 0;
+
+  // --- Object push sessions ------------------------------------------------------------------
+
+  // A new push session for `run_id`, expiring kPushSessionTtl after its last use.
+  virtual std::string StartPushSession(uint64_t run_id) = 0;
+  // Preregisters `tree` under `run_id` and records its missing objects as pending in the
+  // session. Returns the missing IDs (post order).
+  virtual absl::StatusOr<std::vector<std::string>> PreregisterObjectTree(
+      absl::string_view session_id, uint64_t run_id, const proto::ObjectTree& tree) = 0;
+  // Stores an object pending in the session (any session of the run if `session_id` is
+  // empty). False if the session is unknown, expired (it is then cleaned up with its
+  // messages), of another run, the object is not pending, or its bytes are invalid.
+  virtual bool StoreObject(uint64_t run_id, absl::string_view session_id,
+                           absl::string_view object_id, std::string content) = 0;
+};
+
+}  // namespace flwr::superlink
+
+#endif  // FLWR_SUPERLINK_LINK_STATE_H_

@@ -1,0 +1,185 @@
+#include "flwr/superlink/control_service.h"
+
+#include <thread>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "flwr/core/fab.h"
+#include "flwr/core/flower_error.h"
+#include "flwr/core/iso_time.h"
+#include "flwr/core/logging.h"
+#include "flwr/core/proto_convert.h"
+#include "flwr/core/sha256.h"
+#include "flwr/core/user_config.h"
+
+namespace flwr::superlink {
+namespace {
+
+constexpr absl::string_view kDefaultFederationDescription =
+    "A federation for testing and development purposes.";
+
+}  // namespace
+
+absl::StatusOr<proto::StartRunResponse> ControlService::StartRun(
+    const proto::StartRunRequest& request) {
+  core::LogInfo("ControlServicer.StartRun");
+  if (!request.federation().empty() && request.federation() != kDefaultFederation) {
+    return core::FlowerError(
+        core::api_error::kFederationNotFoundOrNoPermission,
+        absl::StrCat("Federation '", request.federation(), "' not found or has been archived."));
+  }
+  if (!request.app_spec().empty() || request.fab().content().empty()) {
+    return core::FlowerError(core::api_error::kFabDownloadFailure,
+                             "App or FAB not found in the requested federation.");
+  }
+  const std::string& content = request.fab().content();
+  if (content.size() > core::kFabMaxSize) {
+    core::LogError(
+        absl::StrCat("FAB size exceeds maximum allowed size of ", core::kFabMaxSize, " bytes."));
+    return proto::StartRunResponse();
+  }
+  const std::string fab_hash = core::Sha256Hex(content);
+  if (!request.fab().hash_str().empty() && request.fab().hash_str() != fab_hash) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("FAB hash mismatch: the request says ",
+                     absl::CHexEscape(request.fab().hash_str().substr(0, 80)),
+                     " but the content hashes to ", fab_hash));
+  }
+  const std::string context = absl::StrCat("Could not start run for flwr_aid=", kNoAccountId,
+                                           ", federation_id=", kDefaultFederation, ": ");
+  absl::StatusOr<core::UserConfig> overrides = core::UserConfigFromProto(request.override_config());
+  if (!overrides.ok()) {
+    return core::FlowerError(core::api_error::kInvalidRunConfig,
+                             absl::StrCat(context, overrides.status().message()));
+  }
+  absl::StatusOr<core::FabInfo> fab = core::ParseFab(content);
+  if (!fab.ok()) {
+    return core::FlowerError(core::api_error::kInvalidRunConfig,
+                             absl::StrCat(context, fab.status().message()));
+  }
+  absl::StatusOr<core::UserConfig> fused = core::FuseRunConfig(fab->default_config, *overrides);
+  if (!fused.ok()) {
+    return core::FlowerError(core::api_error::kInvalidRunConfig,
+                             absl::StrCat(context, fused.status().message()));
+  }
+  proto::Fab stored;
+  stored.set_hash_str(fab_hash);
+  stored.set_content(content);
+  *stored.mutable_verifications() = request.fab().verifications();
+  state_->StoreFab(stored);
+
+  NewRun run;
+  run.fab_id = fab->fab_id;
+  run.fab_version = fab->version;
+  run.fab_hash = fab_hash;
+  run.override_config = *std::move(overrides);
+  absl::StatusOr<CreatedRun> created = state_->CreateRun(run);
+  if (!created.ok()) {
+    return core::FlowerError(core::api_error::kFailedToCreateRun, created.status().message());
+  }
+  core::LogInfo(
+      absl::StrCat("Created run ", created->run_id, " in federation ", kDefaultFederation));
+  proto::StartRunResponse response;
+  response.set_run_id(created->run_id);
+  response.set_series_id(created->series_id);
+  response.set_federation(std::string(kDefaultFederation));
+  return response;
+}
+
+absl::Status ControlService::StreamLogs(
+    const proto::StreamLogsRequest& request,
+    const std::function<bool(const proto::StreamLogsResponse&)>& write,
+    const std::function<bool()>& cancelled) {
+  core::LogInfo("ControlServicer.StreamLogs");
+  std::optional<proto::Run> run = state_->GetRun(request.run_id());
+  if (!run) {
+    return core::FlowerError(
+        core::api_error::kRunIdNotFound,
+        absl::StrCat("Run ", request.run_id(), " not found while streaming logs."));
+  }
+  const uint64_t task_id = run->primary_task_id();
+  double cursor = request.after_timestamp() + 1e-6;
+  while (!cancelled()) {
+    // Read the status before the log, so the last lines of a finished run are never missed.
+    std::optional<proto::Run> now = state_->GetRun(request.run_id());
+    const bool finished = !now || now->status().status() == kStatusFinished;
+    std::vector<TaskLogEntry> entries = state_->GetTaskLog(task_id, cursor);
+    if (!entries.empty()) {
+      proto::StreamLogsResponse response;
+      for (const TaskLogEntry& entry : entries) response.mutable_log_output()->append(entry.text);
+      response.set_latest_timestamp(entries.back().timestamp);
+      cursor = entries.back().timestamp;
+      if (!write(response)) return absl::OkStatus();
+    }
+    if (finished) {
+      core::LogInfo(absl::StrCat("All logs for run ID `", request.run_id(), "` returned"));
+      state_->CleanupRun(request.run_id());
+      return absl::OkStatus();
+    }
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(kLogPollInterval));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<proto::ListRunsResponse> ControlService::ListRuns(
+    const proto::ListRunsRequest& request) {
+  core::LogInfo("ControlServicer.ListRuns");
+  std::vector<proto::Run> runs;
+  if (request.has_run_id()) {
+    std::optional<proto::Run> run = state_->GetRun(request.run_id());
+    if (!run) {
+      return core::FlowerError(core::api_error::kRunIdNotFound,
+                               absl::StrCat("Run ID ", request.run_id(), " not found"));
+    }
+    runs.push_back(*std::move(run));
+  } else {
+    runs = state_->ListRuns(kNoAccountId);
+    if (request.has_limit() && runs.size() > request.limit()) runs.resize(request.limit());
+  }
+  proto::ListRunsResponse response;
+  for (proto::Run& run : runs) {
+    if (run.status().status() == kStatusFinished) state_->CleanupRun(run.run_id());
+    (*response.mutable_run_dict())[run.run_id()] = std::move(run);
+  }
+  response.set_now(core::FormatIsoUtc(clock_()));
+  return response;
+}
+
+absl::StatusOr<proto::StopRunResponse> ControlService::StopRun(
+    const proto::StopRunRequest& request) {
+  core::LogInfo("ControlServicer.StopRun");
+  std::optional<proto::Run> run = state_->GetRun(request.run_id());
+  if (!run) {
+    return core::FlowerError(core::api_error::kRunIdNotFound,
+                             absl::StrCat("Run ID ", request.run_id(), " not found"));
+  }
+  if (run->status().status() == kStatusFinished) {
+    return core::FlowerError(core::api_error::kRunAlreadyFinished,
+                             absl::StrCat("Run ", request.run_id(), " is already finished"));
+  }
+  proto::StopRunResponse response;
+  response.set_success(state_->StopRun(request.run_id()));
+  return response;
+}
+
+absl::StatusOr<proto::ListNodesResponse> ControlService::ListNodes(const proto::ListNodesRequest&) {
+  core::LogInfo("ControlServicer.ListNodes");
+  proto::ListNodesResponse response;
+  for (proto::NodeInfo& node : state_->ListNodes()) {
+    *response.add_nodes_info() = std::move(node);
+  }
+  response.set_now(core::FormatIsoUtc(clock_()));
+  return response;
+}
+
+absl::StatusOr<proto::ListFederationsResponse> ControlService::ListFederations(
+    const proto::ListFederationsRequest&) {
+  core::LogInfo("ControlServicer.ListFederations");
+  proto::ListFederationsResponse response;
+  proto::Federation* federation = response.add_federations();
+  federation->set_name(std::string(kDefaultFederation));
+  federation->set_description(std::string(kDefaultFederationDescription));
+  return response;
+}
+
+}  // namespace flwr::superlink

@@ -1,0 +1,752 @@
+// The in-memory LinkState (`--database :flwr-in-memory:`).
+#include <algorithm>
+#include <map>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "flwr/core/flower_error.h"
+#include "flwr/core/iso_time.h"
+#include "flwr/core/proto_convert.h"
+#include "flwr/superlink/link_state.h"
+#include "link_state_util.h"
+
+namespace flwr::superlink {
+namespace {
+
+struct TaskRecord {
+  proto::Task task;
+  std::string token;  // empty when revoked or never claimed
+  absl::Time active_until = absl::InfinitePast();
+  std::vector<TaskLogEntry> log;
+};
+
+struct RunRecord {
+  proto::Run run;  // status and timestamps live on the primary task
+  proto::Context context;
+};
+
+struct MessageRecord {
+  proto::Message message;
+  std::string delivered_at;  // ISO time, empty until handed out
+};
+
+struct PushSession {
+  uint64_t run_id;
+  absl::Time expires_at;
+  absl::flat_hash_set<std::string> roots;
+  absl::flat_hash_set<std::string> pending;
+};
+
+class InMemoryLinkState : public LinkState {
+ public:
+  InMemoryLinkState(std::unique_ptr<core::ObjectStore> store, Clock clock)
+      : store_(std::move(store)), clock_(std::move(clock)) {}
+
+  core::ObjectStore& object_store() override { return *store_; }
+
+  // --- Nodes -------------------------------------------------------------------------------
+
+  absl::StatusOr<uint64_t> CreateNode(absl::string_view public_key,
+                                      double heartbeat_interval) override {
+    absl::MutexLock lock(&mu_);
+    if (node_by_key_.contains(public_key)) {
+      return core::FlowerError(core::api_error::kPublicKeyAlreadyInUse,
+                               "Public key already in use");
+    }
+    uint64_t node_id;
+    do {
+      node_id = RandomId();
+    } while (node_id <= kSuperLinkNodeId || nodes_.contains(node_id));
+    proto::NodeInfo& info = nodes_[node_id];
+    info.set_node_id(node_id);
+    info.set_owner_aid(std::string(kNoAccountId));
+    info.set_owner_name(std::string(kNoAccountName));
+    info.set_status(std::string(kNodeRegistered));
+    info.set_registered_at(core::FormatIsoUtc(clock_()));
+    info.set_heartbeat_interval(heartbeat_interval);
+    info.set_public_key(std::string(public_key));
+    node_by_key_[std::string(public_key)] = node_id;
+    return node_id;
+  }
+
+  absl::StatusOr<uint64_t> ActivateNode(absl::string_view public_key,
+                                        double heartbeat_interval) override {
+    if (absl::Status s = CheckHeartbeatInterval(heartbeat_interval); !s.ok()) return s;
+    absl::MutexLock lock(&mu_);
+    auto it = node_by_key_.find(public_key);
+    if (it == node_by_key_.end()) {
+      return core::FlowerError(core::api_error::kFleetNodeActivationFailed, "Unknown public key");
+    }
+    proto::NodeInfo& info = nodes_[it->second];
+    const absl::Time now = clock_();
+    ExpireNode(info, now);
+    if (info.status() != kNodeRegistered && info.status() != kNodeOffline) {
+      return core::FlowerError(core::api_error::kFleetNodeActivationFailed,
+                               absl::StrCat("Node ", info.node_id(), " is ", info.status()));
+    }
+    SetOnline(info, heartbeat_interval, now);
+    return info.node_id();
+  }
+
+  absl::Status DeactivateNode(uint64_t node_id) override {
+    absl::MutexLock lock(&mu_);
+    auto it = nodes_.find(node_id);
+    const absl::Time now = clock_();
+    if (it != nodes_.end()) ExpireNode(it->second, now);
+    if (it == nodes_.end() || it->second.status() != kNodeOnline) {
+      return core::FlowerError(core::api_error::kFleetNodeDeactivationFailed,
+                               absl::StrCat("Node ", node_id, " is not online"));
+    }
+    it->second.set_status(std::string(kNodeOffline));
+    it->second.set_last_deactivated_at(core::FormatIsoUtc(now));
+    it->second.set_online_until(core::ToEpochSeconds(now));
+    return absl::OkStatus();
+  }
+
+  absl::Status UnregisterNode(uint64_t node_id) override {
+    absl::MutexLock lock(&mu_);
+    auto it = nodes_.find(node_id);
+    if (it == nodes_.end() || it->second.status() == kNodeUnregistered) {
+      return core::FlowerError(core::api_error::kFleetNodeUnregistrationFailed,
+                               absl::StrCat("Node ", node_id, " not found"));
+    }
+    const absl::Time now = clock_();
+    proto::NodeInfo& info = it->second;
+    info.set_status(std::string(kNodeUnregistered));
+    info.set_unregistered_at(core::FormatIsoUtc(now));
+    const double now_s = core::ToEpochSeconds(now);
+    info.set_online_until(info.has_online_until() ? std::min(info.online_until(), now_s) : now_s);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<bool> AcknowledgeNodeHeartbeat(uint64_t node_id,
+                                                double heartbeat_interval) override {
+    if (absl::Status s = CheckHeartbeatInterval(heartbeat_interval); !s.ok()) return s;
+    absl::MutexLock lock(&mu_);
+    auto it = nodes_.find(node_id);
+    if (it == nodes_.end() || it->second.status() == kNodeUnregistered) return false;
+    const absl::Time now = clock_();
+    ExpireNode(it->second, now);
+    SetOnline(it->second, heartbeat_interval, now);
+    return true;
+  }
+
+  std::optional<uint64_t> GetNodeIdByPublicKey(absl::string_view public_key) override {
+    absl::MutexLock lock(&mu_);
+    auto it = node_by_key_.find(public_key);
+    if (it == node_by_key_.end() || nodes_[it->second].status() == kNodeUnregistered) {
+      return std::nullopt;
+    }
+    return it->second;
+  }
+
+  std::vector<proto::NodeInfo> ListNodes() override {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_();
+    std::vector<proto::NodeInfo> out;
+    for (auto& [id, info] : nodes_) {
+      ExpireNode(info, now);
+      out.push_back(info);
+    }
+    return out;
+  }
+
+  std::vector<uint64_t> GetOnlineNodeIds() override {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_();
+    std::vector<uint64_t> out;
+    for (auto& [id, info] : nodes_) {
+      ExpireNode(info, now);
+      if (info.status() == kNodeOnline) out.push_back(id);
+    }
+    return out;
+  }
+
+  // --- Runs and tasks ------------------------------------------------------------------------
+
+  absl::StatusOr<CreatedRun> CreateRun(const NewRun& spec) override {
+    absl::MutexLock lock(&mu_);
+    uint64_t run_id;
+    do {
+      run_id = RandomId();
+    } while (run_id == 0 || runs_.contains(run_id));
+    uint64_t task_id;
+    do {
+      task_id = RandomId();
+    } while (task_id == 0 || tasks_.contains(task_id));
+    const uint64_t series_id = RandomId();
+    const std::string now = core::FormatIsoUtc(clock_());
+
+    RunRecord& record = runs_[run_id];
+    proto::Run& run = record.run;
+    run.set_run_id(run_id);
+    run.set_fab_id(spec.fab_id);
+    run.set_fab_version(spec.fab_version);
+    run.set_fab_hash(spec.fab_hash);
+    if (absl::Status s =
+            core::UserConfigToProto(spec.override_config, run.mutable_override_config());
+        !s.ok()) {
+      runs_.erase(run_id);
+      return s;
+    }
+    run.set_flwr_aid(spec.flwr_aid);
+    run.set_federation(spec.federation);
+    run.set_primary_task_type(std::string(kServerAppTaskType));
+    run.set_primary_task_id(task_id);
+    run.set_series_id(series_id);
+    run.set_account_name(spec.account_name);
+    record.context = InitialContext(run_id, series_id);
+
+    TaskRecord& task = tasks_[task_id];
+    task.task.set_task_id(task_id);
+    task.task.set_type(std::string(kServerAppTaskType));
+    task.task.set_run_id(run_id);
+    task.task.mutable_status()->set_status(std::string(kStatusPending));
+    task.task.set_pending_at(now);
+    task.task.set_fab_hash(spec.fab_hash);
+    task_order_.push_back(task_id);
+    return CreatedRun{run_id, series_id, task_id};
+  }
+
+  std::optional<proto::Run> GetRun(uint64_t run_id) override {
+    absl::MutexLock lock(&mu_);
+    ExpireTasks();
+    return RunLocked(run_id);
+  }
+
+  std::vector<proto::Run> ListRuns(absl::string_view flwr_aid) override {
+    absl::MutexLock lock(&mu_);
+    ExpireTasks();
+    std::vector<proto::Run> out;
+    for (const auto& [id, record] : runs_) {
+      if (record.run.flwr_aid() == flwr_aid) out.push_back(*RunLocked(id));
+    }
+    std::sort(out.begin(), out.end(), [](const proto::Run& a, const proto::Run& b) {
+      return a.pending_at() > b.pending_at();
+    });
+    return out;
+  }
+
+  bool StopRun(uint64_t run_id) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ExpireTasks();
+      auto it = runs_.find(run_id);
+      if (it == runs_.end()) return false;
+      if (!FinishTaskLocked(it->second.run.primary_task_id(), kSubStatusStopped, "")) {
+        return false;
+      }
+    }
+    CleanupRun(run_id);
+    return true;
+  }
+
+  void CleanupRun(uint64_t run_id) override {
+    {
+      absl::MutexLock lock(&mu_);
+      std::vector<std::string> ids;
+      for (const auto& [id, record] : message_ins_) {
+        if (record.message.metadata().run_id() == run_id) ids.push_back(id);
+      }
+      DeleteMessagesLocked(ids);
+      for (auto it = sessions_.begin(); it != sessions_.end();) {
+        if (it->second.run_id == run_id) {
+          sessions_.erase(it++);
+        } else {
+          ++it;
+        }
+      }
+    }
+    store_->DeleteObjectsInRun(run_id);
+  }
+
+  void StoreTraffic(uint64_t run_id, uint64_t bytes_sent, uint64_t bytes_recv) override {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(run_id);
+    if (it == runs_.end()) return;
+    it->second.run.set_bytes_sent(it->second.run.bytes_sent() + bytes_sent);
+    it->second.run.set_bytes_recv(it->second.run.bytes_recv() + bytes_recv);
+  }
+
+  void AddClientAppRuntime(uint64_t run_id, double seconds) override {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(run_id);
+    if (it != runs_.end()) {
+      it->second.run.set_clientapp_runtime(it->second.run.clientapp_runtime() + seconds);
+    }
+  }
+
+  std::vector<proto::Task> GetPendingTasks() override {
+    absl::MutexLock lock(&mu_);
+    ExpireTasks();
+    std::vector<proto::Task> out;
+    for (uint64_t id : task_order_) {
+      const TaskRecord& t = tasks_.at(id);
+      if (t.task.status().status() == kStatusPending) out.push_back(t.task);
+    }
+    std::stable_sort(out.begin(), out.end(), [](const proto::Task& a, const proto::Task& b) {
+      return a.pending_at() < b.pending_at();
+    });
+    return out;
+  }
+
+  std::optional<std::string> ClaimTask(uint64_t task_id) override {
+    absl::MutexLock lock(&mu_);
+    ExpireTasks();
+    auto it = tasks_.find(task_id);
+    if (it == tasks_.end() || it->second.task.status().status() != kStatusPending ||
+        !it->second.token.empty()) {
+      return std::nullopt;
+    }
+    const absl::Time now = clock_();
+    TaskRecord& t = it->second;
+    t.task.mutable_status()->set_status(std::string(kStatusStarting));
+    t.task.set_starting_at(core::FormatIsoUtc(now));
+    t.token = NewTaskToken();
+    t.active_until = now + kTaskClaimTimeout;
+    token_to_task_[t.token] = task_id;
+    return t.token;
+  }
+
+  std::optional<proto::Task> GetTaskByToken(absl::string_view token) override {
+    absl::MutexLock lock(&mu_);
+    ExpireTasks();
+    auto it = token_to_task_.find(token);
+    if (it == token_to_task_.end()) return std::nullopt;
+    return tasks_.at(it->second).task;
+  }
+
+  bool ActivateTask(uint64_t task_id) override {
+    absl::MutexLock lock(&mu_);
+    ExpireTasks();
+    auto it = tasks_.find(task_id);
+    if (it == tasks_.end() || it->second.task.status().status() != kStatusStarting) return false;
+    const absl::Time now = clock_();
+    it->second.task.mutable_status()->set_status(std::string(kStatusRunning));
+    it->second.task.set_running_at(core::FormatIsoUtc(now));
+    it->second.active_until = now + kTaskHeartbeatTimeout;
+    return true;
+  }
+
+  bool AcknowledgeTaskHeartbeat(uint64_t task_id) override {
+    absl::MutexLock lock(&mu_);
+    ExpireTasks();
+    auto it = tasks_.find(task_id);
+    if (it == tasks_.end() || it->second.token.empty() ||
+        it->second.task.status().status() == kStatusFinished) {
+      return false;
+    }
+    it->second.active_until = clock_() + 2 * kTaskClaimTimeout;
+    return true;
+  }
+
+  bool FinishTask(uint64_t task_id, absl::string_view sub_status,
+                  absl::string_view details) override {
+    absl::MutexLock lock(&mu_);
+    ExpireTasks();
+    return FinishTaskLocked(task_id, sub_status, details);
+  }
+
+  void AddTaskLog(uint64_t task_id, absl::string_view text) override {
+    absl::MutexLock lock(&mu_);
+    auto it = tasks_.find(task_id);
+    if (it == tasks_.end()) return;
+    double ts = core::ToEpochSeconds(clock_());
+    // Entries stay strictly ordered so readers can resume after the last timestamp seen.
+    if (!it->second.log.empty())
+      ts = std::max(ts, std::nextafter(it->second.log.back().timestamp, 1e300));
+    it->second.log.push_back({ts, std::string(text)});
+  }
+
+  std::vector<TaskLogEntry> GetTaskLog(uint64_t task_id, double after) override {
+    absl::MutexLock lock(&mu_);
+    auto it = tasks_.find(task_id);
+    if (it == tasks_.end()) return {};
+    const auto& log = it->second.log;
+    auto first = std::upper_bound(log.begin(), log.end(), after,
+                                  [](double t, const TaskLogEntry& e) { return t < e.timestamp; });
+    return std::vector<TaskLogEntry>(first, log.end());
+  }
+
+  std::optional<proto::Context> GetRunContext(uint64_t run_id) override {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(run_id);
+    if (it == runs_.end()) return std::nullopt;
+    return it->second.context;
+  }
+
+  void SetRunContext(uint64_t run_id, const proto::Context& context) override {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(run_id);
+    if (it != runs_.end()) it->second.context = context;
+  }
+
+  // --- FABs ----------------------------------------------------------------------------------
+
+  void StoreFab(const proto::Fab& fab) override {
+    absl::MutexLock lock(&mu_);
+    fabs_[fab.hash_str()] = fab;
+  }
+
+  std::optional<proto::Fab> GetFab(absl::string_view fab_hash) override {
+    absl::MutexLock lock(&mu_);
+    auto it = fabs_.find(fab_hash);
+    if (it == fabs_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  // --- Messages ------------------------------------------------------------------------------
+
+  absl::StatusOr<std::string> StoreMessageIns(const proto::Message& message) override {
+    absl::MutexLock lock(&mu_);
+    ExpireTasks();
+    const proto::Metadata& meta = message.metadata();
+    std::optional<proto::Run> run = RunLocked(meta.run_id());
+    if (!run)
+      return absl::FailedPreconditionError(absl::StrCat("Run ", meta.run_id(), " not found"));
+    if (run->status().status() == kStatusFinished) {
+      return absl::FailedPreconditionError(absl::StrCat("Run ", meta.run_id(), " is finished"));
+    }
+    auto node = nodes_.find(meta.dst_node_id());
+    if (node != nodes_.end()) ExpireNode(node->second, clock_());
+    if (node == nodes_.end() ||
+        (node->second.status() != kNodeOnline && node->second.status() != kNodeOffline)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("Destination node ", meta.dst_node_id(), " is not available"));
+    }
+    if (!message_ins_.contains(meta.message_id())) {
+      message_ins_[meta.message_id()] = MessageRecord{message, ""};
+      ins_order_.push_back(meta.message_id());
+    }
+    return meta.message_id();
+  }
+
+  std::vector<proto::Message> GetMessageIns(uint64_t node_id, size_t limit) override {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_();
+    const double now_s = core::ToEpochSeconds(now);
+    std::vector<std::string> expired;
+    std::vector<proto::Message> out;
+    for (const std::string& id : ins_order_) {
+      auto it = message_ins_.find(id);
+      if (it == message_ins_.end()) continue;
+      const proto::Metadata& meta = it->second.message.metadata();
+      if (meta.created_at() + meta.ttl() <= now_s) {
+        expired.push_back(id);
+        continue;
+      }
+      if (out.size() < limit && meta.dst_node_id() == node_id && it->second.delivered_at.empty()) {
+        it->second.delivered_at = core::FormatIsoUtc(now);
+        out.push_back(it->second.message);
+      }
+    }
+    DeleteMessagesLocked(expired);
+    return out;
+  }
+
+  absl::StatusOr<std::string> StoreMessageRes(const proto::Message& message) override {
+    absl::MutexLock lock(&mu_);
+    ExpireTasks();
+    const proto::Metadata& meta = message.metadata();
+    auto ins = message_ins_.find(meta.reply_to_message_id());
+    if (ins == message_ins_.end()) {
+      return absl::FailedPreconditionError("The instruction of this reply does not exist");
+    }
+    const proto::Metadata& ins_meta = ins->second.message.metadata();
+    const double now_s = core::ToEpochSeconds(clock_());
+    if (ins_meta.created_at() + ins_meta.ttl() <= now_s) {
+      DeleteMessagesLocked({ins->first});
+      return absl::FailedPreconditionError("The instruction of this reply has expired");
+    }
+    if (absl::Status s = CheckReplyMatchesInstruction(ins_meta, meta); !s.ok()) return s;
+    std::optional<proto::Run> run = RunLocked(meta.run_id());
+    if (!run || run->status().status() == kStatusFinished) {
+      return absl::FailedPreconditionError(absl::StrCat("Run ", meta.run_id(), " is finished"));
+    }
+    if (message_res_.contains(meta.message_id())) return meta.message_id();
+    if (reply_of_.contains(meta.reply_to_message_id())) {
+      return absl::AlreadyExistsError("The instruction already has a reply");
+    }
+    message_res_[meta.message_id()] = MessageRecord{message, ""};
+    reply_of_[meta.reply_to_message_id()] = meta.message_id();
+    return meta.message_id();
+  }
+
+  std::vector<proto::Message> GetMessageRes(const std::vector<std::string>& ids) override {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_();
+    const double now_s = core::ToEpochSeconds(now);
+    std::vector<proto::Message> out;
+    for (const std::string& id : ids) {
+      auto ins = message_ins_.find(id);
+      if (ins == message_ins_.end() ||
+          ins->second.message.metadata().created_at() + ins->second.message.metadata().ttl() <
+              now_s) {
+        out.push_back(MessageUnavailableReply(id, now));
+        continue;
+      }
+      const proto::Metadata& ins_meta = ins->second.message.metadata();
+      auto node = nodes_.find(ins_meta.dst_node_id());
+      if (node == nodes_.end() || node->second.status() == kNodeUnregistered ||
+          !node->second.has_online_until() || node->second.online_until() < now_s) {
+        out.push_back(ErrorReplyFor(ins_meta, ReplyError::kNodeUnavailable, now));
+        continue;
+      }
+      auto res_id = reply_of_.find(id);
+      if (res_id == reply_of_.end()) continue;
+      MessageRecord& res = message_res_.at(res_id->second);
+      if (!res.delivered_at.empty()) continue;
+      const proto::Metadata& res_meta = res.message.metadata();
+      res.delivered_at = core::FormatIsoUtc(now);
+      if (res_meta.created_at() + res_meta.ttl() < now_s) {
+        out.push_back(ErrorReplyFor(ins_meta, ReplyError::kReplyUnavailable, now));
+      } else {
+        out.push_back(res.message);
+      }
+    }
+    return out;
+  }
+
+  void DeleteMessages(const std::vector<std::string>& instruction_ids) override {
+    absl::MutexLock lock(&mu_);
+    DeleteMessagesLocked(instruction_ids);
+  }
+
+  // --- Object push sessions ------------------------------------------------------------------
+
+  std::string StartPushSession(uint64_t run_id) override {
+    std::vector<std::string> expired_roots;
+    std::string id;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = clock_();
+      for (auto it = sessions_.begin(); it != sessions_.end();) {
+        if (it->second.expires_at < now) {
+          expired_roots.insert(expired_roots.end(), it->second.roots.begin(),
+                               it->second.roots.end());
+          sessions_.erase(it++);
+        } else {
+          ++it;
+        }
+      }
+      DropSessionMessagesLocked(expired_roots);
+      id = NewUuid4();
+      sessions_[id] = PushSession{run_id, now + kPushSessionTtl, {}, {}};
+    }
+    for (const std::string& root : expired_roots) store_->Delete(root);
+    return id;
+  }
+
+  absl::StatusOr<std::vector<std::string>> PreregisterObjectTree(
+      absl::string_view session_id, uint64_t run_id, const proto::ObjectTree& tree) override {
+    auto missing = store_->Preregister(run_id, tree);
+    if (!missing.ok()) return missing.status();
+    absl::MutexLock lock(&mu_);
+    auto session = sessions_.find(session_id);
+    if (session == sessions_.end()) return absl::NotFoundError("Unknown push session");
+    // A root pushed again belongs to the newest session only.
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if (it != session && it->second.roots.contains(tree.object_id())) {
+        sessions_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+    session = sessions_.find(session_id);
+    session->second.roots.insert(tree.object_id());
+    session->second.pending.insert(missing->begin(), missing->end());
+    return missing;
+  }
+
+  bool StoreObject(uint64_t run_id, absl::string_view session_id, absl::string_view object_id,
+                   std::string content) override {
+    std::vector<std::string> expired_roots;
+    std::string session_key;
+    {
+      absl::MutexLock lock(&mu_);
+      auto session = sessions_.end();
+      if (session_id.empty()) {
+        session = std::find_if(sessions_.begin(), sessions_.end(), [&](const auto& s) {
+          return s.second.run_id == run_id && s.second.pending.contains(object_id);
+        });
+      } else {
+        session = sessions_.find(session_id);
+      }
+      if (session == sessions_.end() || session->second.run_id != run_id ||
+          !session->second.pending.contains(object_id)) {
+        return false;
+      }
+      if (session->second.expires_at < clock_()) {
+        expired_roots.assign(session->second.roots.begin(), session->second.roots.end());
+        sessions_.erase(session);
+        DropSessionMessagesLocked(expired_roots);
+      } else {
+        session_key = session->first;
+      }
+    }
+    if (!expired_roots.empty() || session_key.empty()) {
+      for (const std::string& root : expired_roots) store_->Delete(root);
+      return false;
+    }
+    if (!store_->Put(object_id, std::move(content)).ok()) return false;
+    absl::MutexLock lock(&mu_);
+    auto session = sessions_.find(session_key);
+    if (session == sessions_.end()) return true;
+    session->second.pending.erase(object_id);
+    session->second.expires_at = clock_() + kPushSessionTtl;
+    if (session->second.pending.empty()) sessions_.erase(session);
+    return true;
+  }
+
+ private:
+  std::optional<proto::Run> RunLocked(uint64_t run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = runs_.find(run_id);
+    if (it == runs_.end()) return std::nullopt;
+    proto::Run run = it->second.run;
+    const proto::Task& task = tasks_.at(run.primary_task_id()).task;
+    run.set_pending_at(task.pending_at());
+    run.set_starting_at(task.starting_at());
+    run.set_running_at(task.running_at());
+    run.set_finished_at(task.finished_at());
+    run.mutable_status()->set_status(task.status().status());
+    run.mutable_status()->set_sub_status(task.status().sub_status());
+    run.mutable_status()->set_details(task.status().details());
+    return run;
+  }
+
+  // Applies lapsed claims and heartbeats: an unactivated claim goes back to pending, a silent
+  // running task fails (taking the run's other tasks with it).
+  void ExpireTasks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const absl::Time now = clock_();
+    for (uint64_t id : task_order_) {
+      TaskRecord& t = tasks_.at(id);
+      if (t.token.empty() || t.active_until >= now) continue;
+      const std::string& status = t.task.status().status();
+      if (status == kStatusStarting) {
+        token_to_task_.erase(t.token);
+        t.token.clear();
+        t.task.mutable_status()->set_status(std::string(kStatusPending));
+        t.task.clear_starting_at();
+      } else if (status == kStatusRunning) {
+        const absl::Time finished = t.active_until;
+        Finish(t, kSubStatusFailed, "No heartbeat received from the task", finished);
+        CascadeFinish(t.task.run_id(), id, kSubStatusFailed, "Task failed because the run expired",
+                      finished);
+      }
+    }
+  }
+
+  bool FinishTaskLocked(uint64_t task_id, absl::string_view sub_status, absl::string_view details)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = tasks_.find(task_id);
+    if (it == tasks_.end()) return false;
+    TaskRecord& t = it->second;
+    const std::string& status = t.task.status().status();
+    if (status == kStatusFinished) return false;
+    if (sub_status == kSubStatusCompleted && status != kStatusRunning) return false;
+    if (sub_status != kSubStatusCompleted && sub_status != kSubStatusFailed &&
+        sub_status != kSubStatusStopped) {
+      return false;
+    }
+    const absl::Time now = clock_();
+    Finish(t, sub_status, details, now);
+    auto run = runs_.find(t.task.run_id());
+    if (run != runs_.end() && run->second.run.primary_task_id() == task_id) {
+      const bool stopped = sub_status == kSubStatusStopped;
+      CascadeFinish(t.task.run_id(), task_id, stopped ? kSubStatusStopped : kSubStatusFailed,
+                    stopped ? "Task stopped because the run was stopped"
+                            : "Task failed because the run finished",
+                    now);
+    }
+    return true;
+  }
+
+  void Finish(TaskRecord& t, absl::string_view sub_status, absl::string_view details, absl::Time at)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    t.task.mutable_status()->set_status(std::string(kStatusFinished));
+    t.task.mutable_status()->set_sub_status(std::string(sub_status));
+    t.task.mutable_status()->set_details(std::string(details));
+    t.task.set_finished_at(core::FormatIsoUtc(at));
+    if (!t.token.empty()) token_to_task_.erase(t.token);
+    t.token.clear();
+  }
+
+  void CascadeFinish(uint64_t run_id, uint64_t except, absl::string_view sub_status,
+                     absl::string_view details, absl::Time at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (uint64_t id : task_order_) {
+      TaskRecord& other = tasks_.at(id);
+      if (id != except && other.task.run_id() == run_id &&
+          other.task.status().status() != kStatusFinished) {
+        Finish(other, sub_status, details, at);
+      }
+    }
+  }
+
+  void ExpireNode(proto::NodeInfo& info, absl::Time now) {
+    if (info.status() == kNodeOnline && info.online_until() < core::ToEpochSeconds(now)) {
+      info.set_status(std::string(kNodeOffline));
+      info.set_last_deactivated_at(core::FormatIsoUtc(core::FromEpochSeconds(info.online_until())));
+    }
+  }
+
+  void SetOnline(proto::NodeInfo& info, double heartbeat_interval, absl::Time now) {
+    if (info.status() != kNodeOnline) info.set_last_activated_at(core::FormatIsoUtc(now));
+    info.set_status(std::string(kNodeOnline));
+    info.set_heartbeat_interval(heartbeat_interval);
+    info.set_online_until(core::ToEpochSeconds(now) + 2 * heartbeat_interval);
+  }
+
+  void DeleteMessagesLocked(const std::vector<std::string>& ids)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const std::string& id : ids) {
+      message_ins_.erase(id);
+      auto res = reply_of_.find(id);
+      if (res != reply_of_.end()) {
+        message_res_.erase(res->second);
+        reply_of_.erase(res);
+      }
+    }
+    if (message_ins_.size() * 2 < ins_order_.size()) {
+      std::erase_if(ins_order_, [&](const std::string& id) { return !message_ins_.contains(id); });
+    }
+  }
+
+  // An expired push session takes its messages (instructions or replies) with it.
+  void DropSessionMessagesLocked(const std::vector<std::string>& roots)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    DeleteMessagesLocked(roots);
+    for (const std::string& id : roots) {
+      auto res = message_res_.find(id);
+      if (res == message_res_.end()) continue;
+      reply_of_.erase(res->second.message.metadata().reply_to_message_id());
+      message_res_.erase(res);
+    }
+  }
+
+  std::unique_ptr<core::ObjectStore> store_;
+  Clock clock_;
+  absl::Mutex mu_;
+  std::map<uint64_t, proto::NodeInfo> nodes_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint64_t> node_by_key_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, RunRecord> runs_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, TaskRecord> tasks_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> task_order_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint64_t> token_to_task_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, proto::Fab> fabs_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, MessageRecord> message_ins_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> ins_order_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, MessageRecord> message_res_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::string> reply_of_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, PushSession, std::less<>> sessions_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+std::unique_ptr<LinkState> NewInMemoryLinkState(std::unique_ptr<core::ObjectStore> store,
+                                                Clock clock) {
+  return std::make_unique<InMemoryLinkState>(std::move(store), std::move(clock));
+}
+
+}  // namespace flwr::superlink

@@ -1,0 +1,1359 @@
+// The SQLite LinkState (`--database FILE`): the in-memory LinkState's behaviour, kept in a file.
+//
+// One connection behind a mutex. Every call is one transaction (IMMEDIATE when it may write, so
+// a read-then-write never fails on a concurrent writer), and nothing is cached in memory, so
+// another LinkState or process on the same file always sees consistent state. The object store
+// lives in the same file on its own connection; like the in-memory state, which calls it outside
+// its lock, this one calls it only outside its own transactions.
+//
+// uint64 IDs are stored bit for bit as int64. absl::Time values (task and push-session
+// deadlines) are integer nanoseconds since the epoch; ISO timestamps and epoch floats are stored
+// exactly as the protos carry them. Protos with no queried field (a run's override_config,
+// run contexts, FABs, messages) are serialized BLOBs.
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "flwr/core/flower_error.h"
+#include "flwr/core/iso_time.h"
+#include "flwr/core/logging.h"
+#include "flwr/core/proto_convert.h"
+#include "flwr/superlink/link_state.h"
+#include "link_state_util.h"
+
+namespace flwr::superlink {
+namespace {
+
+// PRAGMA user_version of a database with this schema (0: a new database).
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kTables[] = {
+    "node",        "run",         "task",         "task_log",          "fab",
+    "message_ins", "message_res", "push_session", "push_session_root", "push_session_pending"};
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS node (
+  node_id INTEGER PRIMARY KEY,
+  public_key BLOB NOT NULL UNIQUE,
+  owner_aid TEXT NOT NULL,
+  owner_name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  registered_at TEXT NOT NULL,
+  last_activated_at TEXT,
+  last_deactivated_at TEXT,
+  unregistered_at TEXT,
+  online_until REAL,
+  heartbeat_interval REAL
+);
+CREATE INDEX IF NOT EXISTS node_online ON node (online_until) WHERE status = 'online';
+
+CREATE TABLE IF NOT EXISTS run (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id INTEGER NOT NULL UNIQUE,
+  fab_id TEXT NOT NULL,
+  fab_version TEXT NOT NULL,
+  fab_hash TEXT NOT NULL,
+  override_config BLOB NOT NULL,
+  flwr_aid TEXT NOT NULL,
+  federation TEXT NOT NULL,
+  bytes_sent INTEGER NOT NULL DEFAULT 0,
+  bytes_recv INTEGER NOT NULL DEFAULT 0,
+  clientapp_runtime REAL DEFAULT 0,
+  primary_task_type TEXT NOT NULL,
+  primary_task_id INTEGER NOT NULL,
+  series_id INTEGER NOT NULL,
+  account_name TEXT NOT NULL,
+  context BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_by_account ON run (flwr_aid);
+
+CREATE TABLE IF NOT EXISTS task (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  task_id INTEGER NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  run_id INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  sub_status TEXT NOT NULL DEFAULT '',
+  details TEXT NOT NULL DEFAULT '',
+  pending_at TEXT NOT NULL,
+  starting_at TEXT NOT NULL DEFAULT '',
+  running_at TEXT NOT NULL DEFAULT '',
+  finished_at TEXT NOT NULL DEFAULT '',
+  fab_hash TEXT,
+  model_ref TEXT,
+  connector_ref TEXT,
+  token TEXT UNIQUE,
+  active_until INTEGER
+);
+CREATE INDEX IF NOT EXISTS task_by_run ON task (run_id);
+CREATE INDEX IF NOT EXISTS task_pending ON task (pending_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS task_live ON task (active_until) WHERE token IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS task_log (
+  task_id INTEGER NOT NULL,
+  timestamp REAL NOT NULL,
+  text BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS task_log_by_task ON task_log (task_id, timestamp);
+
+CREATE TABLE IF NOT EXISTS fab (
+  fab_hash TEXT PRIMARY KEY,
+  fab BLOB NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS message_ins (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id TEXT NOT NULL UNIQUE,
+  run_id INTEGER NOT NULL,
+  dst_node_id INTEGER NOT NULL,
+  created_at REAL,
+  ttl REAL,
+  delivered_at TEXT NOT NULL DEFAULT '',
+  message BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS message_ins_undelivered ON message_ins (dst_node_id, seq)
+  WHERE delivered_at = '';
+CREATE INDEX IF NOT EXISTS message_ins_by_run ON message_ins (run_id);
+CREATE INDEX IF NOT EXISTS message_ins_by_expiry ON message_ins (created_at + ttl);
+
+CREATE TABLE IF NOT EXISTS message_res (
+  message_id TEXT PRIMARY KEY,
+  reply_to_message_id TEXT NOT NULL UNIQUE,
+  run_id INTEGER NOT NULL,
+  delivered_at TEXT NOT NULL DEFAULT '',
+  message BLOB NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS push_session (
+  session_id TEXT PRIMARY KEY,
+  run_id INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS push_session_by_run ON push_session (run_id);
+CREATE INDEX IF NOT EXISTS push_session_by_expiry ON push_session (expires_at);
+
+CREATE TABLE IF NOT EXISTS push_session_root (
+  session_id TEXT NOT NULL REFERENCES push_session (session_id) ON DELETE CASCADE,
+  object_id TEXT NOT NULL,
+  PRIMARY KEY (session_id, object_id)
+);
+CREATE INDEX IF NOT EXISTS push_session_root_by_object ON push_session_root (object_id);
+
+CREATE TABLE IF NOT EXISTS push_session_pending (
+  session_id TEXT NOT NULL REFERENCES push_session (session_id) ON DELETE CASCADE,
+  object_id TEXT NOT NULL,
+  PRIMARY KEY (session_id, object_id)
+);
+CREATE INDEX IF NOT EXISTS push_session_pending_by_object ON push_session_pending (object_id);
+)sql";
+
+constexpr const char* kNodeColumns =
+    "node_id, public_key, owner_aid, owner_name, status, registered_at, last_activated_at, "
+    "last_deactivated_at, unregistered_at, online_until, heartbeat_interval";
+
+constexpr const char* kTaskColumns =
+    "task_id, type, run_id, status, sub_status, details, pending_at, starting_at, running_at, "
+    "finished_at, fab_hash, model_ref, connector_ref";
+
+// A run joined with its primary task, which holds its status and timestamps.
+constexpr const char* kRunSelect =
+    "SELECT r.run_id, r.fab_id, r.fab_version, r.fab_hash, r.override_config, r.flwr_aid, "
+    "r.federation, r.bytes_sent, r.bytes_recv, r.clientapp_runtime, r.primary_task_type, "
+    "r.primary_task_id, r.series_id, r.account_name, t.pending_at, t.starting_at, t.running_at, "
+    "t.finished_at, t.status, t.sub_status, t.details "
+    "FROM run r JOIN task t ON t.task_id = r.primary_task_id";
+
+// SQLite integers are signed: uint64 IDs are stored bit for bit as int64.
+int64_t ToSql(uint64_t v) { return static_cast<int64_t>(v); }
+uint64_t FromSql(int64_t v) { return static_cast<uint64_t>(v); }
+int64_t TimeToSql(absl::Time t) { return absl::ToUnixNanos(t); }
+absl::Time TimeFromSql(int64_t ns) { return absl::FromUnixNanos(ns); }
+
+[[noreturn]] void ThrowCorrupt(absl::string_view what) {
+  throw std::runtime_error(absl::StrCat("corrupt ", what, " in the database"));
+}
+
+// The bytes of a TEXT or BLOB column (empty for NULL).
+std::string Bytes(const SQLite::Column& column) {
+  const void* data = column.getBlob();
+  const int size = column.getBytes();
+  if (data == nullptr || size <= 0) return {};
+  return std::string(static_cast<const char*>(data), static_cast<size_t>(size));
+}
+
+uint64_t Id(const SQLite::Column& column) { return FromSql(column.getInt64()); }
+
+void BindId(SQLite::Statement& statement, int index, uint64_t id) {
+  statement.bind(index, ToSql(id));
+}
+
+void BindText(SQLite::Statement& statement, int index, absl::string_view text) {
+  statement.bind(index, std::string(text));
+}
+
+// As a BLOB, even when empty (SQLite binds a null pointer as NULL).
+void BindBlob(SQLite::Statement& statement, int index, absl::string_view bytes) {
+  static constexpr char kEmpty[1] = {0};
+  if (bytes.size() > static_cast<size_t>(INT_MAX)) {
+    throw std::length_error("value too large for the database");
+  }
+  statement.bind(index, bytes.empty() ? kEmpty : bytes.data(), static_cast<int>(bytes.size()));
+}
+
+void BindOptionalText(SQLite::Statement& statement, int index, bool present,
+                      const std::string& text) {
+  if (present) {
+    statement.bind(index, text);
+  } else {
+    statement.bind(index);
+  }
+}
+
+template <typename Proto>
+Proto ParseBlob(const SQLite::Column& column, absl::string_view what) {
+  Proto proto;
+  if (!proto.ParseFromString(Bytes(column))) ThrowCorrupt(what);
+  return proto;
+}
+
+std::string Serialize(const google::protobuf::Message& proto) {
+  std::string out;
+  if (!proto.SerializeToString(&out)) throw std::runtime_error("cannot serialize a protobuf");
+  return out;
+}
+
+// The in-memory LinkState's node rules, on a NodeInfo read from the database. True if changed.
+bool ExpireNode(proto::NodeInfo& info, absl::Time now) {
+  if (info.status() == kNodeOnline && info.online_until() < core::ToEpochSeconds(now)) {
+    info.set_status(std::string(kNodeOffline));
+    info.set_last_deactivated_at(core::FormatIsoUtc(core::FromEpochSeconds(info.online_until())));
+    return true;
+  }
+  return false;
+}
+
+void SetOnline(proto::NodeInfo& info, double heartbeat_interval, absl::Time now) {
+  if (info.status() != kNodeOnline) info.set_last_activated_at(core::FormatIsoUtc(now));
+  info.set_status(std::string(kNodeOnline));
+  info.set_heartbeat_interval(heartbeat_interval);
+  info.set_online_until(core::ToEpochSeconds(now) + 2 * heartbeat_interval);
+}
+
+proto::NodeInfo NodeFromRow(SQLite::Statement& q) {
+  proto::NodeInfo info;
+  info.set_node_id(Id(q.getColumn(0)));
+  info.set_public_key(Bytes(q.getColumn(1)));
+  info.set_owner_aid(Bytes(q.getColumn(2)));
+  info.set_owner_name(Bytes(q.getColumn(3)));
+  info.set_status(Bytes(q.getColumn(4)));
+  info.set_registered_at(Bytes(q.getColumn(5)));
+  if (!q.isColumnNull(6)) info.set_last_activated_at(Bytes(q.getColumn(6)));
+  if (!q.isColumnNull(7)) info.set_last_deactivated_at(Bytes(q.getColumn(7)));
+  if (!q.isColumnNull(8)) info.set_unregistered_at(Bytes(q.getColumn(8)));
+  if (!q.isColumnNull(9)) info.set_online_until(q.getColumn(9).getDouble());
+  info.set_heartbeat_interval(q.getColumn(10).getDouble());
+  return info;
+}
+
+proto::Task TaskFromRow(SQLite::Statement& q) {
+  proto::Task task;
+  task.set_task_id(Id(q.getColumn(0)));
+  task.set_type(Bytes(q.getColumn(1)));
+  task.set_run_id(Id(q.getColumn(2)));
+  task.mutable_status()->set_status(Bytes(q.getColumn(3)));
+  task.mutable_status()->set_sub_status(Bytes(q.getColumn(4)));
+  task.mutable_status()->set_details(Bytes(q.getColumn(5)));
+  task.set_pending_at(Bytes(q.getColumn(6)));
+  task.set_starting_at(Bytes(q.getColumn(7)));
+  task.set_running_at(Bytes(q.getColumn(8)));
+  task.set_finished_at(Bytes(q.getColumn(9)));
+  if (!q.isColumnNull(10)) task.set_fab_hash(Bytes(q.getColumn(10)));
+  if (!q.isColumnNull(11)) task.set_model_ref(Bytes(q.getColumn(11)));
+  if (!q.isColumnNull(12)) task.set_connector_ref(Bytes(q.getColumn(12)));
+  return task;
+}
+
+proto::Run RunFromRow(SQLite::Statement& q) {
+  // The override config is the only field of the stored Run.
+  proto::Run run = ParseBlob<proto::Run>(q.getColumn(4), "run override config");
+  run.set_run_id(Id(q.getColumn(0)));
+  run.set_fab_id(Bytes(q.getColumn(1)));
+  run.set_fab_version(Bytes(q.getColumn(2)));
+  run.set_fab_hash(Bytes(q.getColumn(3)));
+  run.set_flwr_aid(Bytes(q.getColumn(5)));
+  run.set_federation(Bytes(q.getColumn(6)));
+  run.set_bytes_sent(Id(q.getColumn(7)));
+  run.set_bytes_recv(Id(q.getColumn(8)));
+  run.set_clientapp_runtime(q.getColumn(9).getDouble());
+  run.set_primary_task_type(Bytes(q.getColumn(10)));
+  run.set_primary_task_id(Id(q.getColumn(11)));
+  run.set_series_id(Id(q.getColumn(12)));
+  run.set_account_name(Bytes(q.getColumn(13)));
+  run.set_pending_at(Bytes(q.getColumn(14)));
+  run.set_starting_at(Bytes(q.getColumn(15)));
+  run.set_running_at(Bytes(q.getColumn(16)));
+  run.set_finished_at(Bytes(q.getColumn(17)));
+  run.mutable_status()->set_status(Bytes(q.getColumn(18)));
+  run.mutable_status()->set_sub_status(Bytes(q.getColumn(19)));
+  run.mutable_status()->set_details(Bytes(q.getColumn(20)));
+  return run;
+}
+
+class SqliteLinkState : public LinkState {
+ public:
+  SqliteLinkState(std::unique_ptr<SQLite::Database> db, std::unique_ptr<core::ObjectStore> store,
+                  Clock clock)
+      : store_(std::move(store)), clock_(std::move(clock)), db_(std::move(db)) {}
+
+  core::ObjectStore& object_store() override { return *store_; }
+
+  // --- Nodes -------------------------------------------------------------------------------
+
+  absl::StatusOr<uint64_t> CreateNode(absl::string_view public_key,
+                                      double heartbeat_interval) override {
+    return Checked<absl::StatusOr<uint64_t>>("CreateNode", [&]() -> absl::StatusOr<uint64_t> {
+      SQLite::Statement used(*db_, "SELECT 1 FROM node WHERE public_key = ?");
+      BindBlob(used, 1, public_key);
+      if (used.executeStep()) {
+        return core::FlowerError(core::api_error::kPublicKeyAlreadyInUse,
+                                 "Public key already in use");
+      }
+      uint64_t node_id;
+      do {
+        node_id = RandomId();
+      } while (node_id <= kSuperLinkNodeId ||
+               Exists("SELECT 1 FROM node WHERE node_id = ?", node_id));
+      SQLite::Statement insert(*db_,
+                               "INSERT INTO node (node_id, public_key, owner_aid, owner_name, "
+                               "status, registered_at, heartbeat_interval) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?)");
+      BindId(insert, 1, node_id);
+      BindBlob(insert, 2, public_key);
+      BindText(insert, 3, kNoAccountId);
+      BindText(insert, 4, kNoAccountName);
+      BindText(insert, 5, kNodeRegistered);
+      insert.bind(6, core::FormatIsoUtc(clock_()));
+      insert.bind(7, heartbeat_interval);
+      insert.exec();
+      return node_id;
+    });
+  }
+
+  absl::StatusOr<uint64_t> ActivateNode(absl::string_view public_key,
+                                        double heartbeat_interval) override {
+    if (absl::Status s = CheckHeartbeatInterval(heartbeat_interval); !s.ok()) return s;
+    return Checked<absl::StatusOr<uint64_t>>("ActivateNode", [&]() -> absl::StatusOr<uint64_t> {
+      std::optional<proto::NodeInfo> info = LoadNodeByKey(public_key);
+      if (!info) {
+        return core::FlowerError(core::api_error::kFleetNodeActivationFailed, "Unknown public key");
+      }
+      const absl::Time now = clock_();
+      if (ExpireNode(*info, now)) SaveNode(*info);
+      if (info->status() != kNodeRegistered && info->status() != kNodeOffline) {
+        return core::FlowerError(core::api_error::kFleetNodeActivationFailed,
+                                 absl::StrCat("Node ", info->node_id(), " is ", info->status()));
+      }
+      SetOnline(*info, heartbeat_interval, now);
+      SaveNode(*info);
+      return info->node_id();
+    });
+  }
+
+  absl::Status DeactivateNode(uint64_t node_id) override {
+    return Checked<absl::Status>("DeactivateNode", [&]() -> absl::Status {
+      std::optional<proto::NodeInfo> info = LoadNode(node_id);
+      const absl::Time now = clock_();
+      if (info && ExpireNode(*info, now)) SaveNode(*info);
+      if (!info || info->status() != kNodeOnline) {
+        return core::FlowerError(core::api_error::kFleetNodeDeactivationFailed,
+                                 absl::StrCat("Node ", node_id, " is not online"));
+      }
+      info->set_status(std::string(kNodeOffline));
+      info->set_last_deactivated_at(core::FormatIsoUtc(now));
+      info->set_online_until(core::ToEpochSeconds(now));
+      SaveNode(*info);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status UnregisterNode(uint64_t node_id) override {
+    return Checked<absl::Status>("UnregisterNode", [&]() -> absl::Status {
+      std::optional<proto::NodeInfo> info = LoadNode(node_id);
+      if (!info || info->status() == kNodeUnregistered) {
+        return core::FlowerError(core::api_error::kFleetNodeUnregistrationFailed,
+                                 absl::StrCat("Node ", node_id, " not found"));
+      }
+      const absl::Time now = clock_();
+      info->set_status(std::string(kNodeUnregistered));
+      info->set_unregistered_at(core::FormatIsoUtc(now));
+      const double now_s = core::ToEpochSeconds(now);
+      info->set_online_until(info->has_online_until() ? std::min(info->online_until(), now_s)
+                                                      : now_s);
+      SaveNode(*info);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<bool> AcknowledgeNodeHeartbeat(uint64_t node_id,
+                                                double heartbeat_interval) override {
+    if (absl::Status s = CheckHeartbeatInterval(heartbeat_interval); !s.ok()) return s;
+    return Checked<absl::StatusOr<bool>>("AcknowledgeNodeHeartbeat", [&]() -> absl::StatusOr<bool> {
+      std::optional<proto::NodeInfo> info = LoadNode(node_id);
+      if (!info || info->status() == kNodeUnregistered) return false;
+      const absl::Time now = clock_();
+      ExpireNode(*info, now);
+      SetOnline(*info, heartbeat_interval, now);
+      SaveNode(*info);
+      return true;
+    });
+  }
+
+  std::optional<uint64_t> GetNodeIdByPublicKey(absl::string_view public_key) override {
+    return Quiet<std::optional<uint64_t>>(
+        "GetNodeIdByPublicKey", std::nullopt,
+        [&]() -> std::optional<uint64_t> {
+          std::optional<proto::NodeInfo> info = LoadNodeByKey(public_key);
+          if (!info || info->status() == kNodeUnregistered) return std::nullopt;
+          return info->node_id();
+        },
+        kRead);
+  }
+
+  std::vector<proto::NodeInfo> ListNodes() override {
+    return Quiet<std::vector<proto::NodeInfo>>("ListNodes", {}, [&] {
+      ExpireNodes(clock_());
+      // Ascending node ID as uint64: the non-negative int64 values first.
+      SQLite::Statement q(
+          *db_, absl::StrCat("SELECT ", kNodeColumns, " FROM node ORDER BY node_id < 0, node_id"));
+      std::vector<proto::NodeInfo> out;
+      while (q.executeStep()) out.push_back(NodeFromRow(q));
+      return out;
+    });
+  }
+
+  std::vector<uint64_t> GetOnlineNodeIds() override {
+    return Quiet<std::vector<uint64_t>>("GetOnlineNodeIds", {}, [&] {
+      ExpireNodes(clock_());
+      SQLite::Statement q(*db_,
+                          "SELECT node_id FROM node WHERE status = 'online' "
+                          "ORDER BY node_id < 0, node_id");
+      std::vector<uint64_t> out;
+      while (q.executeStep()) out.push_back(Id(q.getColumn(0)));
+      return out;
+    });
+  }
+
+  // --- Runs and tasks ------------------------------------------------------------------------
+
+  absl::StatusOr<CreatedRun> CreateRun(const NewRun& spec) override {
+    return Checked<absl::StatusOr<CreatedRun>>("CreateRun", [&]() -> absl::StatusOr<CreatedRun> {
+      uint64_t run_id;
+      do {
+        run_id = RandomId();
+      } while (run_id == 0 || Exists("SELECT 1 FROM run WHERE run_id = ?", run_id));
+      uint64_t task_id;
+      do {
+        task_id = RandomId();
+      } while (task_id == 0 || Exists("SELECT 1 FROM task WHERE task_id = ?", task_id));
+      const uint64_t series_id = RandomId();
+      const std::string now = core::FormatIsoUtc(clock_());
+
+      proto::Run config;
+      if (absl::Status s =
+              core::UserConfigToProto(spec.override_config, config.mutable_override_config());
+          !s.ok()) {
+        return s;
+      }
+      SQLite::Statement run(*db_,
+                            "INSERT INTO run (run_id, fab_id, fab_version, fab_hash, "
+                            "override_config, flwr_aid, federation, primary_task_type, "
+                            "primary_task_id, series_id, account_name, context) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      BindId(run, 1, run_id);
+      run.bind(2, spec.fab_id);
+      run.bind(3, spec.fab_version);
+      run.bind(4, spec.fab_hash);
+      BindBlob(run, 5, Serialize(config));
+      run.bind(6, spec.flwr_aid);
+      run.bind(7, spec.federation);
+      BindText(run, 8, kServerAppTaskType);
+      BindId(run, 9, task_id);
+      BindId(run, 10, series_id);
+      run.bind(11, spec.account_name);
+      BindBlob(run, 12, Serialize(InitialContext(run_id, series_id)));
+      run.exec();
+
+      SQLite::Statement task(*db_,
+                             "INSERT INTO task (task_id, type, run_id, status, pending_at, "
+                             "fab_hash) VALUES (?, ?, ?, ?, ?, ?)");
+      BindId(task, 1, task_id);
+      BindText(task, 2, kServerAppTaskType);
+      BindId(task, 3, run_id);
+      BindText(task, 4, kStatusPending);
+      task.bind(5, now);
+      task.bind(6, spec.fab_hash);
+      task.exec();
+      return CreatedRun{run_id, series_id, task_id};
+    });
+  }
+
+  std::optional<proto::Run> GetRun(uint64_t run_id) override {
+    return Quiet<std::optional<proto::Run>>("GetRun", std::nullopt, [&] {
+      ExpireTasks();
+      return RunLocked(run_id);
+    });
+  }
+
+  std::vector<proto::Run> ListRuns(absl::string_view flwr_aid) override {
+    return Quiet<std::vector<proto::Run>>("ListRuns", {}, [&] {
+      ExpireTasks();
+      SQLite::Statement q(*db_, absl::StrCat(kRunSelect,
+                                             " WHERE r.flwr_aid = ? ORDER BY t.pending_at DESC, "
+                                             "r.seq DESC"));
+      BindText(q, 1, flwr_aid);
+      std::vector<proto::Run> out;
+      while (q.executeStep()) out.push_back(RunFromRow(q));
+      return out;
+    });
+  }
+
+  bool StopRun(uint64_t run_id) override {
+    const bool stopped = Quiet<bool>("StopRun", false, [&] {
+      ExpireTasks();
+      SQLite::Statement q(*db_, "SELECT primary_task_id FROM run WHERE run_id = ?");
+      BindId(q, 1, run_id);
+      if (!q.executeStep()) return false;
+      return FinishTaskLocked(Id(q.getColumn(0)), kSubStatusStopped, "");
+    });
+    if (!stopped) return false;
+    CleanupRun(run_id);
+    return true;
+  }
+
+  void CleanupRun(uint64_t run_id) override {
+    Quiet<bool>("CleanupRun", false, [&] {
+      for (const char* sql : {"DELETE FROM message_res WHERE reply_to_message_id IN "
+                              "(SELECT message_id FROM message_ins WHERE run_id = ?)",
+                              "DELETE FROM message_ins WHERE run_id = ?",
+                              "DELETE FROM push_session WHERE run_id = ?"}) {
+        SQLite::Statement del(*db_, sql);
+        BindId(del, 1, run_id);
+        del.exec();
+      }
+      return true;
+    });
+    store_->DeleteObjectsInRun(run_id);
+  }
+
+  void StoreTraffic(uint64_t run_id, uint64_t bytes_sent, uint64_t bytes_recv) override {
+    Quiet<bool>("StoreTraffic", false, [&] {
+      SQLite::Statement q(*db_, "SELECT bytes_sent, bytes_recv FROM run WHERE run_id = ?");
+      BindId(q, 1, run_id);
+      if (!q.executeStep()) return false;
+      // uint64 arithmetic (wrapping) as in memory; SQLite's own would overflow to REAL.
+      const uint64_t sent = Id(q.getColumn(0)) + bytes_sent;
+      const uint64_t recv = Id(q.getColumn(1)) + bytes_recv;
+      SQLite::Statement update(*db_,
+                               "UPDATE run SET bytes_sent = ?, bytes_recv = ? WHERE run_id = ?");
+      BindId(update, 1, sent);
+      BindId(update, 2, recv);
+      BindId(update, 3, run_id);
+      update.exec();
+      return true;
+    });
+  }
+
+  void AddClientAppRuntime(uint64_t run_id, double seconds) override {
+    Quiet<bool>("AddClientAppRuntime", false, [&] {
+      SQLite::Statement q(*db_, "SELECT clientapp_runtime FROM run WHERE run_id = ?");
+      BindId(q, 1, run_id);
+      if (!q.executeStep()) return false;
+      const double runtime = q.getColumn(0).getDouble() + seconds;
+      SQLite::Statement update(*db_, "UPDATE run SET clientapp_runtime = ? WHERE run_id = ?");
+      update.bind(1, runtime);
+      BindId(update, 2, run_id);
+      update.exec();
+      return true;
+    });
+  }
+
+  std::vector<proto::Task> GetPendingTasks() override {
+    return Quiet<std::vector<proto::Task>>("GetPendingTasks", {}, [&] {
+      ExpireTasks();
+      SQLite::Statement q(*db_, absl::StrCat("SELECT ", kTaskColumns,
+                                             " FROM task WHERE status = 'pending' "
+                                             "ORDER BY pending_at, seq"));
+      std::vector<proto::Task> out;
+      while (q.executeStep()) out.push_back(TaskFromRow(q));
+      return out;
+    });
+  }
+
+  std::optional<std::string> ClaimTask(uint64_t task_id) override {
+    return Quiet<std::optional<std::string>>(
+        "ClaimTask", std::nullopt, [&]() -> std::optional<std::string> {
+          ExpireTasks();
+          SQLite::Statement q(*db_, "SELECT status, token IS NOT NULL FROM task WHERE task_id = ?");
+          BindId(q, 1, task_id);
+          if (!q.executeStep() || Bytes(q.getColumn(0)) != kStatusPending ||
+              q.getColumn(1).getInt() != 0) {
+            return std::nullopt;
+          }
+          const absl::Time now = clock_();
+          std::string token = NewTaskToken();
+          SQLite::Statement update(*db_,
+                                   "UPDATE task SET status = ?, starting_at = ?, token = ?, "
+                                   "active_until = ? WHERE task_id = ?");
+          BindText(update, 1, kStatusStarting);
+          update.bind(2, core::FormatIsoUtc(now));
+          update.bind(3, token);
+          update.bind(4, TimeToSql(now + kTaskClaimTimeout));
+          BindId(update, 5, task_id);
+          update.exec();
+          return token;
+        });
+  }
+
+  std::optional<proto::Task> GetTaskByToken(absl::string_view token) override {
+    return Quiet<std::optional<proto::Task>>(
+        "GetTaskByToken", std::nullopt, [&]() -> std::optional<proto::Task> {
+          ExpireTasks();
+          SQLite::Statement q(*db_,
+                              absl::StrCat("SELECT ", kTaskColumns, " FROM task WHERE token = ?"));
+          BindText(q, 1, token);
+          if (!q.executeStep()) return std::nullopt;
+          return TaskFromRow(q);
+        });
+  }
+
+  bool ActivateTask(uint64_t task_id) override {
+    return Quiet<bool>("ActivateTask", false, [&] {
+      ExpireTasks();
+      if (TaskStatus(task_id) != kStatusStarting) return false;
+      const absl::Time now = clock_();
+      SQLite::Statement update(
+          *db_, "UPDATE task SET status = ?, running_at = ?, active_until = ? WHERE task_id = ?");
+      BindText(update, 1, kStatusRunning);
+      update.bind(2, core::FormatIsoUtc(now));
+      update.bind(3, TimeToSql(now + kTaskHeartbeatTimeout));
+      BindId(update, 4, task_id);
+      update.exec();
+      return true;
+    });
+  }
+
+  bool AcknowledgeTaskHeartbeat(uint64_t task_id) override {
+    return Quiet<bool>("AcknowledgeTaskHeartbeat", false, [&] {
+      ExpireTasks();
+      SQLite::Statement q(*db_, "SELECT status, token IS NOT NULL FROM task WHERE task_id = ?");
+      BindId(q, 1, task_id);
+      if (!q.executeStep() || q.getColumn(1).getInt() == 0 ||
+          Bytes(q.getColumn(0)) == kStatusFinished) {
+        return false;
+      }
+      SQLite::Statement update(*db_, "UPDATE task SET active_until = ? WHERE task_id = ?");
+      update.bind(1, TimeToSql(clock_() + 2 * kTaskClaimTimeout));
+      BindId(update, 2, task_id);
+      update.exec();
+      return true;
+    });
+  }
+
+  bool FinishTask(uint64_t task_id, absl::string_view sub_status,
+                  absl::string_view details) override {
+    return Quiet<bool>("FinishTask", false, [&] {
+      ExpireTasks();
+      return FinishTaskLocked(task_id, sub_status, details);
+    });
+  }
+
+  void AddTaskLog(uint64_t task_id, absl::string_view text) override {
+    Quiet<bool>("AddTaskLog", false, [&] {
+      if (!Exists("SELECT 1 FROM task WHERE task_id = ?", task_id)) return false;
+      double ts = core::ToEpochSeconds(clock_());
+      // Entries stay strictly ordered so readers can resume after the last timestamp seen.
+      SQLite::Statement last(*db_,
+                             "SELECT timestamp FROM task_log WHERE task_id = ? "
+                             "ORDER BY timestamp DESC LIMIT 1");
+      BindId(last, 1, task_id);
+      if (last.executeStep()) {
+        ts = std::max(ts, std::nextafter(last.getColumn(0).getDouble(), 1e300));
+      }
+      SQLite::Statement insert(*db_,
+                               "INSERT INTO task_log (task_id, timestamp, text) VALUES (?, ?, ?)");
+      BindId(insert, 1, task_id);
+      insert.bind(2, ts);
+      BindBlob(insert, 3, text);
+      insert.exec();
+      return true;
+    });
+  }
+
+  std::vector<TaskLogEntry> GetTaskLog(uint64_t task_id, double after) override {
+    return Quiet<std::vector<TaskLogEntry>>(
+        "GetTaskLog", {},
+        [&] {
+          SQLite::Statement q(*db_,
+                              "SELECT timestamp, text FROM task_log WHERE task_id = ? "
+                              "AND timestamp > ? ORDER BY timestamp");
+          BindId(q, 1, task_id);
+          q.bind(2, after);
+          std::vector<TaskLogEntry> out;
+          while (q.executeStep()) {
+            out.push_back({q.getColumn(0).getDouble(), Bytes(q.getColumn(1))});
+          }
+          return out;
+        },
+        kRead);
+  }
+
+  std::optional<proto::Context> GetRunContext(uint64_t run_id) override {
+    return Quiet<std::optional<proto::Context>>(
+        "GetRunContext", std::nullopt,
+        [&]() -> std::optional<proto::Context> {
+          SQLite::Statement q(*db_, "SELECT context FROM run WHERE run_id = ?");
+          BindId(q, 1, run_id);
+          if (!q.executeStep()) return std::nullopt;
+          return ParseBlob<proto::Context>(q.getColumn(0), "run context");
+        },
+        kRead);
+  }
+
+  void SetRunContext(uint64_t run_id, const proto::Context& context) override {
+    Quiet<bool>("SetRunContext", false, [&] {
+      SQLite::Statement update(*db_, "UPDATE run SET context = ? WHERE run_id = ?");
+      BindBlob(update, 1, Serialize(context));
+      BindId(update, 2, run_id);
+      update.exec();
+      return true;
+    });
+  }
+
+  // --- FABs ----------------------------------------------------------------------------------
+
+  void StoreFab(const proto::Fab& fab) override {
+    Quiet<bool>("StoreFab", false, [&] {
+      SQLite::Statement insert(*db_, "INSERT OR REPLACE INTO fab (fab_hash, fab) VALUES (?, ?)");
+      insert.bind(1, fab.hash_str());
+      BindBlob(insert, 2, Serialize(fab));
+      insert.exec();
+      return true;
+    });
+  }
+
+  std::optional<proto::Fab> GetFab(absl::string_view fab_hash) override {
+    return Quiet<std::optional<proto::Fab>>(
+        "GetFab", std::nullopt,
+        [&]() -> std::optional<proto::Fab> {
+          SQLite::Statement q(*db_, "SELECT fab FROM fab WHERE fab_hash = ?");
+          BindText(q, 1, fab_hash);
+          if (!q.executeStep()) return std::nullopt;
+          return ParseBlob<proto::Fab>(q.getColumn(0), "FAB");
+        },
+        kRead);
+  }
+
+  // --- Messages ------------------------------------------------------------------------------
+
+  absl::StatusOr<std::string> StoreMessageIns(const proto::Message& message) override {
+    return Checked<absl::StatusOr<std::string>>(
+        "StoreMessageIns", [&]() -> absl::StatusOr<std::string> {
+          ExpireTasks();
+          const proto::Metadata& meta = message.metadata();
+          std::optional<proto::Run> run = RunLocked(meta.run_id());
+          if (!run) {
+            return absl::FailedPreconditionError(absl::StrCat("Run ", meta.run_id(), " not found"));
+          }
+          if (run->status().status() == kStatusFinished) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("Run ", meta.run_id(), " is finished"));
+          }
+          std::optional<proto::NodeInfo> node = LoadNode(meta.dst_node_id());
+          if (node && ExpireNode(*node, clock_())) SaveNode(*node);
+          if (!node || (node->status() != kNodeOnline && node->status() != kNodeOffline)) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("Destination node ", meta.dst_node_id(), " is not available"));
+          }
+          SQLite::Statement insert(*db_,
+                                   "INSERT OR IGNORE INTO message_ins (message_id, run_id, "
+                                   "dst_node_id, created_at, ttl, message) "
+                                   "VALUES (?, ?, ?, ?, ?, ?)");
+          insert.bind(1, meta.message_id());
+          BindId(insert, 2, meta.run_id());
+          BindId(insert, 3, meta.dst_node_id());
+          insert.bind(4, meta.created_at());
+          insert.bind(5, meta.ttl());
+          BindBlob(insert, 6, Serialize(message));
+          insert.exec();
+          return meta.message_id();
+        });
+  }
+
+  std::vector<proto::Message> GetMessageIns(uint64_t node_id, size_t limit) override {
+    return Quiet<std::vector<proto::Message>>("GetMessageIns", {}, [&] {
+      const absl::Time now = clock_();
+      const double now_s = core::ToEpochSeconds(now);
+      // Expired instructions go, with their replies (the same IEEE sum as in memory).
+      for (const char* sql : {"DELETE FROM message_res WHERE reply_to_message_id IN "
+                              "(SELECT message_id FROM message_ins WHERE created_at + ttl <= ?)",
+                              "DELETE FROM message_ins WHERE created_at + ttl <= ?"}) {
+        SQLite::Statement del(*db_, sql);
+        del.bind(1, now_s);
+        del.exec();
+      }
+      SQLite::Statement q(*db_,
+                          "SELECT seq, message FROM message_ins WHERE dst_node_id = ? AND "
+                          "delivered_at = '' ORDER BY seq LIMIT ?");
+      BindId(q, 1, node_id);
+      q.bind(2,
+             static_cast<int64_t>(std::min<uint64_t>(limit, std::numeric_limits<int64_t>::max())));
+      std::vector<int64_t> delivered;
+      std::vector<proto::Message> out;
+      while (q.executeStep()) {
+        delivered.push_back(q.getColumn(0).getInt64());
+        out.push_back(ParseBlob<proto::Message>(q.getColumn(1), "instruction"));
+      }
+      SQLite::Statement mark(*db_, "UPDATE message_ins SET delivered_at = ? WHERE seq = ?");
+      const std::string delivered_at = core::FormatIsoUtc(now);
+      for (int64_t seq : delivered) {
+        mark.bind(1, delivered_at);
+        mark.bind(2, seq);
+        mark.exec();
+        mark.reset();
+      }
+      return out;
+    });
+  }
+
+  absl::StatusOr<std::string> StoreMessageRes(const proto::Message& message) override {
+    return Checked<absl::StatusOr<std::string>>(
+        "StoreMessageRes", [&]() -> absl::StatusOr<std::string> {
+          ExpireTasks();
+          const proto::Metadata& meta = message.metadata();
+          std::optional<proto::Message> ins = LoadInstruction(meta.reply_to_message_id());
+          if (!ins) {
+            return absl::FailedPreconditionError("The instruction of this reply does not exist");
+          }
+          const proto::Metadata& ins_meta = ins->metadata();
+          const double now_s = core::ToEpochSeconds(clock_());
+          if (ins_meta.created_at() + ins_meta.ttl() <= now_s) {
+            DeleteMessagesLocked({meta.reply_to_message_id()});
+            return absl::FailedPreconditionError("The instruction of this reply has expired");
+          }
+          if (absl::Status s = CheckReplyMatchesInstruction(ins_meta, meta); !s.ok()) return s;
+          std::optional<proto::Run> run = RunLocked(meta.run_id());
+          if (!run || run->status().status() == kStatusFinished) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("Run ", meta.run_id(), " is finished"));
+          }
+          if (Exists("SELECT 1 FROM message_res WHERE message_id = ?", meta.message_id())) {
+            return meta.message_id();
+          }
+          if (Exists("SELECT 1 FROM message_res WHERE reply_to_message_id = ?",
+                     meta.reply_to_message_id())) {
+            return absl::AlreadyExistsError("The instruction already has a reply");
+          }
+          SQLite::Statement insert(*db_,
+                                   "INSERT INTO message_res (message_id, reply_to_message_id, "
+                                   "run_id, message) VALUES (?, ?, ?, ?)");
+          insert.bind(1, meta.message_id());
+          insert.bind(2, meta.reply_to_message_id());
+          BindId(insert, 3, meta.run_id());
+          BindBlob(insert, 4, Serialize(message));
+          insert.exec();
+          return meta.message_id();
+        });
+  }
+
+  std::vector<proto::Message> GetMessageRes(const std::vector<std::string>& ids) override {
+    return Quiet<std::vector<proto::Message>>("GetMessageRes", {}, [&] {
+      const absl::Time now = clock_();
+      const double now_s = core::ToEpochSeconds(now);
+      std::vector<proto::Message> out;
+      for (const std::string& id : ids) {
+        std::optional<proto::Message> ins = LoadInstruction(id);
+        if (!ins || ins->metadata().created_at() + ins->metadata().ttl() < now_s) {
+          out.push_back(MessageUnavailableReply(id, now));
+          continue;
+        }
+        const proto::Metadata& ins_meta = ins->metadata();
+        std::optional<proto::NodeInfo> node = LoadNode(ins_meta.dst_node_id());
+        if (!node || node->status() == kNodeUnregistered || !node->has_online_until() ||
+            node->online_until() < now_s) {
+          out.push_back(ErrorReplyFor(ins_meta, ReplyError::kNodeUnavailable, now));
+          continue;
+        }
+        SQLite::Statement q(*db_,
+                            "SELECT message_id, delivered_at, message FROM message_res "
+                            "WHERE reply_to_message_id = ?");
+        q.bind(1, id);
+        if (!q.executeStep() || !Bytes(q.getColumn(1)).empty()) continue;
+        const std::string res_id = Bytes(q.getColumn(0));
+        proto::Message res = ParseBlob<proto::Message>(q.getColumn(2), "reply");
+        SQLite::Statement mark(*db_,
+                               "UPDATE message_res SET delivered_at = ? WHERE message_id = ?");
+        mark.bind(1, core::FormatIsoUtc(now));
+        mark.bind(2, res_id);
+        mark.exec();
+        const proto::Metadata& res_meta = res.metadata();
+        if (res_meta.created_at() + res_meta.ttl() < now_s) {
+          out.push_back(ErrorReplyFor(ins_meta, ReplyError::kReplyUnavailable, now));
+        } else {
+          out.push_back(std::move(res));
+        }
+      }
+      return out;
+    });
+  }
+
+  void DeleteMessages(const std::vector<std::string>& instruction_ids) override {
+    Quiet<bool>("DeleteMessages", false, [&] {
+      DeleteMessagesLocked(instruction_ids);
+      return true;
+    });
+  }
+
+  // --- Object push sessions ------------------------------------------------------------------
+
+  std::string StartPushSession(uint64_t run_id) override {
+    std::vector<std::string> expired_roots;
+    std::string id = Quiet<std::string>("StartPushSession", "", [&] {
+      const absl::Time now = clock_();
+      SQLite::Statement roots(*db_,
+                              "SELECT DISTINCT r.object_id FROM push_session s "
+                              "JOIN push_session_root r ON r.session_id = s.session_id "
+                              "WHERE s.expires_at < ?");
+      roots.bind(1, TimeToSql(now));
+      while (roots.executeStep()) expired_roots.push_back(Bytes(roots.getColumn(0)));
+      SQLite::Statement expire(*db_, "DELETE FROM push_session WHERE expires_at < ?");
+      expire.bind(1, TimeToSql(now));
+      expire.exec();
+      DropSessionMessagesLocked(expired_roots);
+      std::string session_id = NewUuid4();
+      SQLite::Statement insert(
+          *db_, "INSERT INTO push_session (session_id, run_id, expires_at) VALUES (?, ?, ?)");
+      insert.bind(1, session_id);
+      BindId(insert, 2, run_id);
+      insert.bind(3, TimeToSql(now + kPushSessionTtl));
+      insert.exec();
+      return session_id;
+    });
+    if (id.empty()) expired_roots.clear();  // rolled back
+    for (const std::string& root : expired_roots) store_->Delete(root);
+    return id;
+  }
+
+  absl::StatusOr<std::vector<std::string>> PreregisterObjectTree(
+      absl::string_view session_id, uint64_t run_id, const proto::ObjectTree& tree) override {
+    auto missing = store_->Preregister(run_id, tree);
+    if (!missing.ok()) return missing.status();
+    return Checked<absl::StatusOr<std::vector<std::string>>>(
+        "PreregisterObjectTree", [&]() -> absl::StatusOr<std::vector<std::string>> {
+          if (!Exists("SELECT 1 FROM push_session WHERE session_id = ?", session_id)) {
+            return absl::NotFoundError("Unknown push session");
+          }
+          // A root pushed again belongs to the newest session only.
+          SQLite::Statement drop(*db_,
+                                 "DELETE FROM push_session WHERE session_id <> ?1 AND session_id "
+                                 "IN (SELECT session_id FROM push_session_root "
+                                 "WHERE object_id = ?2)");
+          BindText(drop, 1, session_id);
+          drop.bind(2, tree.object_id());
+          drop.exec();
+          SQLite::Statement root(
+              *db_,
+              "INSERT OR IGNORE INTO push_session_root (session_id, object_id) VALUES (?, ?)");
+          BindText(root, 1, session_id);
+          root.bind(2, tree.object_id());
+          root.exec();
+          SQLite::Statement pending(*db_,
+                                    "INSERT OR IGNORE INTO push_session_pending (session_id, "
+                                    "object_id) VALUES (?, ?)");
+          for (const std::string& object_id : *missing) {
+            BindText(pending, 1, session_id);
+            pending.bind(2, object_id);
+            pending.exec();
+            pending.reset();
+          }
+          return *missing;
+        });
+  }
+
+  bool StoreObject(uint64_t run_id, absl::string_view session_id, absl::string_view object_id,
+                   std::string content) override {
+    std::vector<std::string> expired_roots;
+    std::string session_key;
+    const bool found = Quiet<bool>("StoreObject", false, [&] {
+      std::optional<std::string> session;
+      if (session_id.empty()) {
+        // The first session, by ID, of the run in which the object is pending.
+        SQLite::Statement q(*db_,
+                            "SELECT s.session_id FROM push_session s JOIN push_session_pending p "
+                            "ON p.session_id = s.session_id WHERE s.run_id = ? AND "
+                            "p.object_id = ? ORDER BY s.session_id LIMIT 1");
+        BindId(q, 1, run_id);
+        BindText(q, 2, object_id);
+        if (q.executeStep()) session = Bytes(q.getColumn(0));
+      } else {
+        SQLite::Statement q(*db_,
+                            "SELECT s.session_id FROM push_session s JOIN push_session_pending p "
+                            "ON p.session_id = s.session_id WHERE s.session_id = ? AND "
+                            "s.run_id = ? AND p.object_id = ?");
+        BindText(q, 1, session_id);
+        BindId(q, 2, run_id);
+        BindText(q, 3, object_id);
+        if (q.executeStep()) session = Bytes(q.getColumn(0));
+      }
+      if (!session) return false;
+      SQLite::Statement expires(*db_, "SELECT expires_at FROM push_session WHERE session_id = ?");
+      expires.bind(1, *session);
+      if (!expires.executeStep()) return false;
+      if (TimeFromSql(expires.getColumn(0).getInt64()) < clock_()) {
+        SQLite::Statement roots(*db_,
+                                "SELECT object_id FROM push_session_root WHERE session_id = ?");
+        roots.bind(1, *session);
+        while (roots.executeStep()) expired_roots.push_back(Bytes(roots.getColumn(0)));
+        SQLite::Statement drop(*db_, "DELETE FROM push_session WHERE session_id = ?");
+        drop.bind(1, *session);
+        drop.exec();
+        DropSessionMessagesLocked(expired_roots);
+      } else {
+        session_key = *session;
+      }
+      return true;
+    });
+    if (!found) return false;
+    if (!expired_roots.empty() || session_key.empty()) {
+      for (const std::string& root : expired_roots) store_->Delete(root);
+      return false;
+    }
+    if (!store_->Put(object_id, std::move(content)).ok()) return false;
+    Quiet<bool>("StoreObject", false, [&] {
+      if (!Exists("SELECT 1 FROM push_session WHERE session_id = ?", session_key)) return true;
+      SQLite::Statement done(*db_,
+                             "DELETE FROM push_session_pending WHERE session_id = ? AND "
+                             "object_id = ?");
+      done.bind(1, session_key);
+      BindText(done, 2, object_id);
+      done.exec();
+      SQLite::Statement extend(*db_, "UPDATE push_session SET expires_at = ? WHERE session_id = ?");
+      extend.bind(1, TimeToSql(clock_() + kPushSessionTtl));
+      extend.bind(2, session_key);
+      extend.exec();
+      if (!Exists("SELECT 1 FROM push_session_pending WHERE session_id = ?", session_key)) {
+        SQLite::Statement drop(*db_, "DELETE FROM push_session WHERE session_id = ?");
+        drop.bind(1, session_key);
+        drop.exec();
+      }
+      return true;
+    });
+    return true;
+  }
+
+ private:
+  static constexpr SQLite::TransactionBehavior kRead = SQLite::TransactionBehavior::DEFERRED;
+  static constexpr SQLite::TransactionBehavior kWrite = SQLite::TransactionBehavior::IMMEDIATE;
+
+  static std::string ErrorText(absl::string_view op, const std::exception& e) {
+    return absl::StrCat("LinkState database error in ", op, ": ", e.what());
+  }
+
+  // Runs `fn` under the mutex in one transaction, committed whatever `fn` returns (lazy expiry
+  // applied before a refusal stands, as in memory). A database error rolls the transaction
+  // back and becomes an Internal status (R is absl::Status or absl::StatusOr<T>).
+  template <typename R, typename Fn>
+  R Checked(absl::string_view op, Fn fn, SQLite::TransactionBehavior behavior = kWrite) {
+    absl::MutexLock lock(&mu_);
+    try {
+      SQLite::Transaction txn(*db_, behavior);
+      R out = fn();
+      txn.commit();
+      return out;
+    } catch (const std::exception& e) {
+      std::string error = ErrorText(op, e);
+      core::LogError(error);
+      return R(absl::InternalError(error));
+    }
+  }
+
+  // As Checked, for operations without a status: a database error is logged and yields
+  // `on_error`.
+  template <typename T, typename Fn>
+  T Quiet(absl::string_view op, T on_error, Fn fn, SQLite::TransactionBehavior behavior = kWrite) {
+    absl::MutexLock lock(&mu_);
+    try {
+      SQLite::Transaction txn(*db_, behavior);
+      T out = fn();
+      txn.commit();
+      return out;
+    } catch (const std::exception& e) {
+      core::LogError(ErrorText(op, e));
+      return on_error;
+    }
+  }
+
+  bool Exists(const char* sql, uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SQLite::Statement q(*db_, sql);
+    BindId(q, 1, id);
+    return q.executeStep();
+  }
+  bool Exists(const char* sql, absl::string_view key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SQLite::Statement q(*db_, sql);
+    BindText(q, 1, key);
+    return q.executeStep();
+  }
+
+  std::optional<proto::NodeInfo> LoadNode(uint64_t node_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SQLite::Statement q(*db_,
+                        absl::StrCat("SELECT ", kNodeColumns, " FROM node WHERE node_id = ?"));
+    BindId(q, 1, node_id);
+    if (!q.executeStep()) return std::nullopt;
+    return NodeFromRow(q);
+  }
+
+  std::optional<proto::NodeInfo> LoadNodeByKey(absl::string_view public_key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SQLite::Statement q(*db_,
+                        absl::StrCat("SELECT ", kNodeColumns, " FROM node WHERE public_key = ?"));
+    BindBlob(q, 1, public_key);
+    if (!q.executeStep()) return std::nullopt;
+    return NodeFromRow(q);
+  }
+
+  // Writes back what the node rules change.
+  void SaveNode(const proto::NodeInfo& info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SQLite::Statement update(*db_,
+                             "UPDATE node SET status = ?, last_activated_at = ?, "
+                             "last_deactivated_at = ?, unregistered_at = ?, online_until = ?, "
+                             "heartbeat_interval = ? WHERE node_id = ?");
+    update.bind(1, info.status());
+    BindOptionalText(update, 2, info.has_last_activated_at(), info.last_activated_at());
+    BindOptionalText(update, 3, info.has_last_deactivated_at(), info.last_deactivated_at());
+    BindOptionalText(update, 4, info.has_unregistered_at(), info.unregistered_at());
+    if (info.has_online_until()) {
+      update.bind(5, info.online_until());
+    } else {
+      update.bind(5);
+    }
+    update.bind(6, info.heartbeat_interval());
+    BindId(update, 7, info.node_id());
+    update.exec();
+  }
+
+  // ExpireNode for every node (stale online nodes go offline).
+  void ExpireNodes(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SQLite::Statement q(*db_,
+                        "SELECT node_id, online_until FROM node "
+                        "WHERE status = 'online' AND online_until < ?");
+    q.bind(1, core::ToEpochSeconds(now));
+    std::vector<std::pair<uint64_t, double>> stale;
+    while (q.executeStep()) stale.emplace_back(Id(q.getColumn(0)), q.getColumn(1).getDouble());
+    SQLite::Statement update(*db_,
+                             "UPDATE node SET status = ?, last_deactivated_at = ? "
+                             "WHERE node_id = ?");
+    for (const auto& [node_id, online_until] : stale) {
+      BindText(update, 1, kNodeOffline);
+      update.bind(2, core::FormatIsoUtc(core::FromEpochSeconds(online_until)));
+      BindId(update, 3, node_id);
+      update.exec();
+      update.reset();
+    }
+  }
+
+  std::optional<proto::Run> RunLocked(uint64_t run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SQLite::Statement q(*db_, absl::StrCat(kRunSelect, " WHERE r.run_id = ?"));
+    BindId(q, 1, run_id);
+    if (!q.executeStep()) return std::nullopt;
+    return RunFromRow(q);
+  }
+
+  std::string TaskStatus(uint64_t task_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SQLite::Statement q(*db_, "SELECT status FROM task WHERE task_id = ?");
+    BindId(q, 1, task_id);
+    return q.executeStep() ? Bytes(q.getColumn(0)) : std::string();
+  }
+
+  // Applies lapsed claims and heartbeats, in task creation order: an unactivated claim goes
+  // back to pending, a silent running task fails (taking the run's other tasks with it).
+  void ExpireTasks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const int64_t now = TimeToSql(clock_());
+    std::vector<uint64_t> lapsed;
+    {
+      SQLite::Statement q(*db_,
+                          "SELECT task_id FROM task WHERE token IS NOT NULL AND active_until < ? "
+                          "ORDER BY seq");
+      q.bind(1, now);
+      while (q.executeStep()) lapsed.push_back(Id(q.getColumn(0)));
+    }
+    for (uint64_t id : lapsed) {
+      // An earlier task's cascade may have finished this one meanwhile.
+      SQLite::Statement q(*db_,
+                          "SELECT status, run_id, active_until FROM task WHERE task_id = ? AND "
+                          "token IS NOT NULL AND active_until < ?");
+      BindId(q, 1, id);
+      q.bind(2, now);
+      if (!q.executeStep()) continue;
+      const std::string status = Bytes(q.getColumn(0));
+      if (status == kStatusStarting) {
+        SQLite::Statement update(*db_,
+                                 "UPDATE task SET token = NULL, status = ?, starting_at = '' "
+                                 "WHERE task_id = ?");
+        BindText(update, 1, kStatusPending);
+        BindId(update, 2, id);
+        update.exec();
+      } else if (status == kStatusRunning) {
+        const uint64_t run_id = Id(q.getColumn(1));
+        const absl::Time finished = TimeFromSql(q.getColumn(2).getInt64());
+        Finish(id, kSubStatusFailed, "No heartbeat received from the task", finished);
+        CascadeFinish(run_id, id, kSubStatusFailed, "Task failed because the run expired",
+                      finished);
+      }
+    }
+  }
+
+  bool FinishTaskLocked(uint64_t task_id, absl::string_view sub_status, absl::string_view details)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SQLite::Statement q(*db_, "SELECT status, run_id FROM task WHERE task_id = ?");
+    BindId(q, 1, task_id);
+    if (!q.executeStep()) return false;
+    const std::string status = Bytes(q.getColumn(0));
+    const uint64_t run_id = Id(q.getColumn(1));
+    if (status == kStatusFinished) return false;
+    if (sub_status == kSubStatusCompleted && status != kStatusRunning) return false;
+    if (sub_status != kSubStatusCompleted && sub_status != kSubStatusFailed &&
+        sub_status != kSubStatusStopped) {
+      return false;
+    }
+    const absl::Time now = clock_();
+    Finish(task_id, sub_status, details, now);
+    SQLite::Statement run(*db_, "SELECT primary_task_id FROM run WHERE run_id = ?");
+    BindId(run, 1, run_id);
+    if (run.executeStep() && Id(run.getColumn(0)) == task_id) {
+      const bool stopped = sub_status == kSubStatusStopped;
+      CascadeFinish(run_id, task_id, stopped ? kSubStatusStopped : kSubStatusFailed,
+                    stopped ? "Task stopped because the run was stopped"
+                            : "Task failed because the run finished",
+                    now);
+    }
+    return true;
+  }
+
+  void Finish(uint64_t task_id, absl::string_view sub_status, absl::string_view details,
+              absl::Time at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SQLite::Statement update(*db_,
+                             "UPDATE task SET status = ?, sub_status = ?, details = ?, "
+                             "finished_at = ?, token = NULL WHERE task_id = ?");
+    BindText(update, 1, kStatusFinished);
+    BindText(update, 2, sub_status);
+    BindText(update, 3, details);
+    update.bind(4, core::FormatIsoUtc(at));
+    BindId(update, 5, task_id);
+    update.exec();
+  }
+
+  void CascadeFinish(uint64_t run_id, uint64_t except, absl::string_view sub_status,
+                     absl::string_view details, absl::Time at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SQLite::Statement update(*db_,
+                             "UPDATE task SET status = ?1, sub_status = ?2, details = ?3, "
+                             "finished_at = ?4, token = NULL WHERE run_id = ?5 AND task_id <> ?6 "
+                             "AND status <> ?1");
+    BindText(update, 1, kStatusFinished);
+    BindText(update, 2, sub_status);
+    BindText(update, 3, details);
+    update.bind(4, core::FormatIsoUtc(at));
+    BindId(update, 5, run_id);
+    BindId(update, 6, except);
+    update.exec();
+  }
+
+  std::optional<proto::Message> LoadInstruction(const std::string& message_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SQLite::Statement q(*db_, "SELECT message FROM message_ins WHERE message_id = ?");
+    q.bind(1, message_id);
+    if (!q.executeStep()) return std::nullopt;
+    return ParseBlob<proto::Message>(q.getColumn(0), "instruction");
+  }
+
+  // Deletes instructions and their replies.
+  void DeleteMessagesLocked(const std::vector<std::string>& ids)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SQLite::Statement ins(*db_, "DELETE FROM message_ins WHERE message_id = ?");
+    SQLite::Statement res(*db_, "DELETE FROM message_res WHERE reply_to_message_id = ?");
+    for (const std::string& id : ids) {
+      for (SQLite::Statement* del : {&ins, &res}) {
+        del->bind(1, id);
+        del->exec();
+        del->reset();
+      }
+    }
+  }
+
+  // An expired push session takes its messages (instructions or replies) with it.
+  void DropSessionMessagesLocked(const std::vector<std::string>& roots)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    DeleteMessagesLocked(roots);
+    SQLite::Statement res(*db_, "DELETE FROM message_res WHERE message_id = ?");
+    for (const std::string& id : roots) {
+      res.bind(1, id);
+      res.exec();
+      res.reset();
+    }
+  }
+
+  std::unique_ptr<core::ObjectStore> store_;
+  Clock clock_;
+  absl::Mutex mu_;
+  std::unique_ptr<SQLite::Database> db_ ABSL_GUARDED_BY(mu_);
+};
+
+// Creates the schema in a new database, or checks that an existing one has it.
+void PrepareSchema(SQLite::Database& db) {
+  SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
+  const int version = db.execAndGet("PRAGMA user_version").getInt();
+  if (version == 0) {
+    std::vector<std::string> quoted;
+    for (const char* table : kTables) quoted.push_back(absl::StrCat("'", table, "'"));
+    const int existing =
+        db.execAndGet(absl::StrCat("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
+                                   "name IN (",
+                                   absl::StrJoin(quoted, ", "), ")"))
+            .getInt();
+    if (existing > 0) {
+      throw std::runtime_error(
+          "it holds LinkState tables of another schema (not a database of this SuperLink)");
+    }
+    db.exec(kSchema);
+    db.exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion));
+  } else if (version != kSchemaVersion) {
+    throw std::runtime_error(absl::StrCat("unsupported LinkState schema version ", version,
+                                          " (expected ", kSchemaVersion, ")"));
+  }
+  txn.commit();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LinkState>> OpenSqliteLinkState(
+    absl::string_view path, std::unique_ptr<core::ObjectStore> store, Clock clock) {
+  try {
+    auto db = std::make_unique<SQLite::Database>(std::string(path),
+                                                 SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db->setBusyTimeout(10000);
+    db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+    PrepareSchema(*db);
+    return std::unique_ptr<LinkState>(
+        new SqliteLinkState(std::move(db), std::move(store), std::move(clock)));
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot open SuperLink database '", path, "': ", e.what()));
+  }
+}
+
+}  // namespace flwr::superlink

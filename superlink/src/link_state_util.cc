@@ -1,0 +1,143 @@
+#include "link_state_util.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_format.h"
+#include "flwr/core/flower_error.h"
+#include "flwr/core/inflatable.h"
+#include "flwr/core/iso_time.h"
+#include "flwr/core/proto_convert.h"
+
+namespace flwr::superlink {
+namespace {
+
+constexpr double kMessageTtlTolerance = 0.1;
+constexpr int kErrorMessageUnavailable = 3;
+constexpr int kErrorReplyMessageUnavailable = 4;
+constexpr int kErrorNodeUnavailable = 5;
+constexpr absl::string_view kSystemMessageType = "system";
+constexpr absl::string_view kMessageUnavailableReason =
+    "Error: Message Unavailable - The requested message could not be found in the database. It "
+    "may have expired due to its TTL, been deleted because the destination SuperNode was removed "
+    "from the federation, or never existed.";
+constexpr absl::string_view kReplyUnavailableReason =
+    "Error: Reply Message Unavailable - The reply message has expired.";
+constexpr absl::string_view kNodeUnavailableReason =
+    "Error: Node Unavailable \xe2\x80\x94 The destination node failed to report a heartbeat within "
+    "2 \xc3\x97 its expected interval.";
+
+std::string RandomBytes(size_t n) {
+  std::string out(n, '\0');
+  // RAND_bytes fails only when the OS has no entropy source at all.
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
+    std::abort();
+  }
+  return out;
+}
+
+// Sets message_id to the message's object ID, as flwr does for the replies it generates.
+proto::Message WithMessageId(proto::Message message) {
+  absl::StatusOr<core::Message> value = core::MessageFromProto(message);
+  if (value.ok()) {
+    absl::StatusOr<std::string> id = core::ComputeMessageId(*value);
+    if (id.ok()) message.mutable_metadata()->set_message_id(*id);
+  }
+  return message;
+}
+
+}  // namespace
+
+uint64_t RandomId() {
+  std::string bytes = RandomBytes(8);
+  uint64_t v;
+  std::memcpy(&v, bytes.data(), sizeof(v));
+  return v;
+}
+
+std::string NewTaskToken() { return absl::BytesToHexString(RandomBytes(128)); }
+
+std::string NewUuid4() {
+  std::string b = RandomBytes(16);
+  b[6] = static_cast<char>((b[6] & 0x0F) | 0x40);
+  b[8] = static_cast<char>((b[8] & 0x3F) | 0x80);
+  std::string hex = absl::BytesToHexString(b);
+  return absl::StrFormat("%s-%s-%s-%s-%s", hex.substr(0, 8), hex.substr(8, 4), hex.substr(12, 4),
+                         hex.substr(16, 4), hex.substr(20));
+}
+
+absl::Status CheckHeartbeatInterval(double heartbeat_interval) {
+  if (heartbeat_interval < kMinHeartbeatInterval || heartbeat_interval > kMaxHeartbeatInterval) {
+    return core::FlowerError(
+        core::api_error::kFleetInvalidHeartbeatInterval,
+        absl::StrFormat("Heartbeat interval %g is outside [%g, %g]", heartbeat_interval,
+                        kMinHeartbeatInterval, kMaxHeartbeatInterval));
+  }
+  return absl::OkStatus();
+}
+
+proto::Context InitialContext(uint64_t run_id, uint64_t series_id) {
+  proto::Context context;
+  context.set_run_id(run_id);
+  context.set_node_id(kSuperLinkNodeId);
+  context.mutable_state();
+  context.set_series_id(series_id);
+  return context;
+}
+
+absl::Status CheckReplyMatchesInstruction(const proto::Metadata& instruction,
+                                          const proto::Metadata& reply) {
+  if (instruction.dst_node_id() != reply.src_node_id()) {
+    return absl::FailedPreconditionError("The reply does not come from the instruction's node");
+  }
+  const double max_ttl = instruction.created_at() + instruction.ttl() - reply.created_at();
+  if (reply.ttl() != 0 && reply.ttl() - max_ttl > kMessageTtlTolerance) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("Received Message with TTL %.2f exceeding the allowed maximum TTL %.2f.",
+                        reply.ttl(), max_ttl));
+  }
+  if (instruction.run_id() != reply.run_id()) {
+    return absl::FailedPreconditionError("`metadata.run_id` is invalid");
+  }
+  return absl::OkStatus();
+}
+
+proto::Message MessageUnavailableReply(const std::string& instruction_id, absl::Time now) {
+  proto::Message message;
+  proto::Metadata* meta = message.mutable_metadata();
+  meta->set_src_node_id(kSuperLinkNodeId);
+  meta->set_dst_node_id(kSuperLinkNodeId);
+  meta->set_reply_to_message_id(instruction_id);
+  meta->set_message_type(std::string(kSystemMessageType));
+  meta->set_created_at(core::ToEpochSeconds(now));
+  meta->set_ttl(0);
+  message.mutable_error()->set_code(kErrorMessageUnavailable);
+  message.mutable_error()->set_reason(std::string(kMessageUnavailableReason));
+  return WithMessageId(std::move(message));
+}
+
+proto::Message ErrorReplyFor(const proto::Metadata& instruction, ReplyError error, absl::Time now) {
+  const double now_s = core::ToEpochSeconds(now);
+  proto::Message message;
+  proto::Metadata* meta = message.mutable_metadata();
+  meta->set_run_id(instruction.run_id());
+  meta->set_src_node_id(kSuperLinkNodeId);
+  meta->set_dst_node_id(kSuperLinkNodeId);
+  meta->set_reply_to_message_id(instruction.message_id());
+  meta->set_group_id(instruction.group_id());
+  meta->set_message_type(instruction.message_type());
+  meta->set_created_at(now_s);
+  meta->set_ttl(std::max(instruction.ttl() - (now_s - instruction.created_at()), 0.0));
+  if (instruction.has_dst_task_id()) meta->set_src_task_id(instruction.dst_task_id());
+  if (instruction.has_src_task_id()) meta->set_dst_task_id(instruction.src_task_id());
+  const bool node = error == ReplyError::kNodeUnavailable;
+  message.mutable_error()->set_code(node ? kErrorNodeUnavailable : kErrorReplyMessageUnavailable);
+  message.mutable_error()->set_reason(
+      std::string(node ? kNodeUnavailableReason : kReplyUnavailableReason));
+  return WithMessageId(std::move(message));
+}
+
+}  // namespace flwr::superlink

@@ -1,0 +1,218 @@
+#include "flwr/superlink/runtime_service.h"
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "flwr/core/flower_error.h"
+#include "flwr/core/inflatable.h"
+#include "flwr/core/proto_convert.h"
+#include "flwr/superlink/message_validator.h"
+
+namespace flwr::superlink {
+namespace {
+
+absl::Status RequireServerApp(const proto::Task& task) {
+  if (task.type() == kServerAppTaskType) return absl::OkStatus();
+  return core::FlowerError(core::api_error::kRuntimeEndpointUnavailable,
+                           absl::StrCat("Task type ", task.type(), " cannot use this endpoint"));
+}
+
+absl::Status RequireSuperLinkNode(const proto::Node& node) {
+  if (node.node_id() == kSuperLinkNodeId) return absl::OkStatus();
+  return core::FlowerError(core::api_error::kRuntimeUnexpectedNodeId,
+                           absl::StrCat("Unexpected node ID ", node.node_id()));
+}
+
+}  // namespace
+
+absl::StatusOr<proto::Task> RuntimeService::AuthenticateTask(absl::string_view token) {
+  std::optional<proto::Task> task;
+  if (!token.empty()) task = state_->GetTaskByToken(token);
+  if (!task)
+    return core::FlowerError(core::api_error::kRuntimeAuthenticationFailed, "Invalid task token");
+  return *std::move(task);
+}
+
+absl::StatusOr<proto::PullPendingTasksResponse> RuntimeService::PullPendingTasks(
+    const proto::PullPendingTasksRequest&) {
+  proto::PullPendingTasksResponse response;
+  for (proto::Task& task : state_->GetPendingTasks()) *response.add_tasks() = std::move(task);
+  return response;
+}
+
+absl::StatusOr<proto::ClaimTaskResponse> RuntimeService::ClaimTask(
+    const proto::ClaimTaskRequest& request) {
+  proto::ClaimTaskResponse response;
+  if (std::optional<std::string> token = state_->ClaimTask(request.task_id())) {
+    response.set_token(*std::move(token));
+  }
+  return response;
+}
+
+absl::StatusOr<proto::SendTaskHeartbeatResponse> RuntimeService::SendTaskHeartbeat(
+    const proto::Task& task, const proto::SendTaskHeartbeatRequest&) {
+  proto::SendTaskHeartbeatResponse response;
+  response.set_success(state_->AcknowledgeTaskHeartbeat(task.task_id()));
+  return response;
+}
+
+absl::StatusOr<proto::PullTaskInputResponse> RuntimeService::PullTaskInput(
+    const proto::Task& task, const proto::PullTaskInputRequest&) {
+  std::optional<proto::Run> run = state_->GetRun(task.run_id());
+  std::optional<proto::Fab> fab;
+  if (run) fab = state_->GetFab(run->fab_hash());
+  std::optional<proto::Context> context = state_->GetRunContext(task.run_id());
+  if (!run || !fab || !context || !state_->ActivateTask(task.task_id())) {
+    return core::FlowerError(core::api_error::kRuntimeTaskStartFailed,
+                             absl::StrCat("Failed to start task ", task.task_id()));
+  }
+  proto::PullTaskInputResponse response;
+  *response.mutable_context() = *std::move(context);
+  *response.mutable_run() = *state_->GetRun(task.run_id());
+  *response.mutable_fab() = *std::move(fab);
+  response.set_task_id(task.task_id());
+  return response;
+}
+
+absl::StatusOr<proto::PushTaskOutputResponse> RuntimeService::PushTaskOutput(
+    const proto::Task& task, const proto::PushTaskOutputRequest& request) {
+  if (request.has_clientapp_runtime()) {
+    state_->AddClientAppRuntime(task.run_id(), request.clientapp_runtime());
+  }
+  std::optional<proto::Run> run = state_->GetRun(task.run_id());
+  const bool primary = run && run->primary_task_id() == task.task_id();
+  if (state_->FinishTask(task.task_id(), request.sub_status(), request.details()) && primary &&
+      request.has_context()) {
+    state_->SetRunContext(task.run_id(), request.context());
+  }
+  return proto::PushTaskOutputResponse();
+}
+
+absl::StatusOr<proto::PushLogsResponse> RuntimeService::PushLogs(
+    const proto::Task& task, const proto::PushLogsRequest& request) {
+  state_->AddTaskLog(task.task_id(), absl::StrJoin(request.logs(), ""));
+  return proto::PushLogsResponse();
+}
+
+absl::StatusOr<proto::GetNodesResponse> RuntimeService::GetNodes(const proto::Task& task,
+                                                                 const proto::GetNodesRequest&) {
+  if (absl::Status s = RequireServerApp(task); !s.ok()) return s;
+  proto::GetNodesResponse response;
+  for (uint64_t id : state_->GetOnlineNodeIds()) response.add_nodes()->set_node_id(id);
+  return response;
+}
+
+absl::StatusOr<proto::PushAppMessagesResponse> RuntimeService::PushMessages(
+    const proto::Task& task, const proto::PushAppMessagesRequest& request) {
+  if (absl::Status s = RequireServerApp(task); !s.ok()) return s;
+  if (request.messages_list_size() == 0) {
+    return absl::InvalidArgumentError("PushMessages: `messages_list` must not be empty");
+  }
+  if (request.messages_list_size() != request.message_object_trees_size()) {
+    return absl::InvalidArgumentError("PushMessages: one object tree per message is required");
+  }
+  for (const proto::Message& message : request.messages_list()) {
+    std::vector<std::string> errors = ValidateMessage(message, /*is_reply=*/false, clock_());
+    if (!errors.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("PushMessages: ", absl::StrJoin(errors, ", ")));
+    }
+    if (message.metadata().run_id() != task.run_id()) {
+      return absl::InvalidArgumentError("PushMessages: `Message.metadata` has mismatched `run_id`");
+    }
+  }
+  proto::PushAppMessagesResponse response;
+  const std::string session_id = state_->StartPushSession(task.run_id());
+  response.set_session_id(session_id);
+  absl::flat_hash_set<std::string> listed;
+  for (int i = 0; i < request.messages_list_size(); ++i) {
+    const proto::Message& message = request.messages_list(i);
+    const proto::ObjectTree& tree = request.message_object_trees(i);
+    absl::StatusOr<std::vector<std::string>> missing;
+    if (tree.object_id() == message.metadata().message_id() &&
+        state_->StoreMessageIns(message).ok()) {
+      missing = state_->PreregisterObjectTree(session_id, task.run_id(), tree);
+    } else {
+      missing = absl::FailedPreconditionError("not stored");
+    }
+    if (!missing.ok()) {
+      response.add_message_ids("");
+      continue;
+    }
+    response.add_message_ids(message.metadata().message_id());
+    for (std::string& id : *missing) {
+      if (listed.insert(id).second) response.add_objects_to_push(std::move(id));
+    }
+  }
+  return response;
+}
+
+absl::StatusOr<proto::PullAppMessagesResponse> RuntimeService::PullMessages(
+    const proto::Task& task, const proto::PullAppMessagesRequest& request) {
+  if (absl::Status s = RequireServerApp(task); !s.ok()) return s;
+  std::vector<std::string> ids(request.message_ids().begin(), request.message_ids().end());
+  std::vector<proto::Message> replies = state_->GetMessageRes(ids);
+  std::vector<std::string> answered;
+  for (const proto::Message& reply : replies) {
+    if (reply.metadata().src_node_id() == kSuperLinkNodeId)
+      StoreGeneratedReply(task.run_id(), reply);
+    answered.push_back(reply.metadata().reply_to_message_id());
+  }
+  state_->DeleteMessages(answered);
+  proto::PullAppMessagesResponse response;
+  for (proto::Message& reply : replies) {
+    if (reply.metadata().src_node_id() != kSuperLinkNodeId &&
+        reply.metadata().run_id() != task.run_id()) {
+      return absl::InvalidArgumentError("PullMessages: `message.metadata` has mismatched `run_id`");
+    }
+    absl::StatusOr<proto::ObjectTree> tree =
+        state_->object_store().GetObjectTree(reply.metadata().message_id());
+    if (!tree.ok()) continue;
+    *response.add_messages_list() = std::move(reply);
+    *response.add_message_object_trees() = *std::move(tree);
+  }
+  return response;
+}
+
+absl::StatusOr<proto::PushObjectResponse> RuntimeService::PushObject(
+    const proto::Task& task, const proto::PushObjectRequest& request) {
+  if (absl::Status s = RequireServerApp(task); !s.ok()) return s;
+  if (absl::Status s = RequireSuperLinkNode(request.node()); !s.ok()) return s;
+  proto::PushObjectResponse response;
+  response.set_stored(state_->StoreObject(task.run_id(), request.session_id(), request.object_id(),
+                                          request.object_content()));
+  return response;
+}
+
+absl::StatusOr<proto::PullObjectResponse> RuntimeService::PullObject(
+    const proto::Task& task, const proto::PullObjectRequest& request) {
+  if (absl::Status s = RequireServerApp(task); !s.ok()) return s;
+  if (absl::Status s = RequireSuperLinkNode(request.node()); !s.ok()) return s;
+  proto::PullObjectResponse response;
+  std::optional<std::string> content = state_->object_store().Get(request.object_id());
+  if (!content) return response;
+  response.set_object_found(true);
+  response.set_object_available(!content->empty());
+  response.set_object_content(*std::move(content));
+  return response;
+}
+
+absl::StatusOr<proto::ConfirmMessageReceivedResponse> RuntimeService::ConfirmMessageReceived(
+    const proto::Task& task, const proto::ConfirmMessageReceivedRequest& request) {
+  if (absl::Status s = RequireServerApp(task); !s.ok()) return s;
+  state_->object_store().Delete(request.message_object_id());
+  return proto::ConfirmMessageReceivedResponse();
+}
+
+void RuntimeService::StoreGeneratedReply(uint64_t run_id, const proto::Message& reply) {
+  absl::StatusOr<core::Message> message = core::MessageFromProto(reply);
+  if (!message.ok()) return;
+  absl::StatusOr<core::ObjectBundle> bundle = core::DeflateMessage(*message);
+  if (!bundle.ok()) return;
+  if (!state_->object_store().Preregister(run_id, bundle->tree).ok()) return;
+  for (const core::DeflatedObject& object : bundle->objects) {
+    state_->object_store().Put(object.object_id, object.content()).IgnoreError();
+  }
+}
+
+}  // namespace flwr::superlink

@@ -1,0 +1,1 @@
+"""numpy-app: averaging a numpy array over the federation (interop test app)."""

@@ -1,0 +1,184 @@
+"""Process harness for interop tests: real stock Flower processes and ours on loopback.
+
+Every process runs in its own session with its output in a log file, and is killed (with its
+process group) when the test ends. Ports are taken fresh from the kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+APPS = REPO_ROOT / "tests" / "apps"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    """Wait until something accepts connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+@dataclass
+class Processes:
+    """Starts processes for one test and stops them all afterwards."""
+
+    log_dir: Path
+    env: dict[str, str]
+    procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "wb")
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**self.env, **(env or {})},
+            start_new_session=True,
+        )
+        self.procs.append((name, proc))
+        return proc
+
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
+        for n, proc in self.procs:
+            if n == name:
+                return _stop(proc, sig, timeout)
+        raise KeyError(name)
+
+    def stop_all(self) -> None:
+        for _, proc in reversed(self.procs):
+            _stop(proc, signal.SIGTERM, 5.0)
+
+    def logs(self) -> str:
+        return "\n".join(f"===== {n} =====\n{self.log(n)[-6000:]}" for n, _ in self.procs)
+
+
+def _stop(proc: subprocess.Popen, sig: int, timeout: float) -> int | None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+    return proc.returncode
+
+
+def base_env(flwr_home: Path) -> dict[str, str]:
+    """Environment for Flower processes: the venv first in PATH, a private FLWR_HOME."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '')}"
+    env["FLWR_HOME"] = str(flwr_home)
+    env["FLWR_TELEMETRY_ENABLED"] = "0"
+    env["FLWR_DISABLE_UPDATE_CHECK"] = "1"
+    env["FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def write_cli_config(flwr_home: Path, control_port: int, name: str = "test") -> None:
+    """Point the flwr CLI at a SuperLink on loopback (never its ':local:' default)."""
+    flwr_home.mkdir(parents=True, exist_ok=True)
+    (flwr_home / "config.toml").write_text(
+        f'[superlink]\ndefault = "{name}"\n\n'
+        f'[superlink.{name}]\naddress = "127.0.0.1:{control_port}"\ninsecure = true\n'
+    )
+
+
+@dataclass
+class Ports:
+    fleet: int = field(default_factory=free_port)
+    control: int = field(default_factory=free_port)
+    runtime: int = field(default_factory=free_port)
+
+
+def superlink_argv(kind: str, ports: Ports, database: str, superlink_bin: Path) -> list[str]:
+    """Command line of a SuperLink, ours ('cpp') or the stock one ('python')."""
+    program = str(superlink_bin) if kind == "cpp" else str(VENV_BIN / "flower-superlink")
+    return [
+        program,
+        "--insecure",
+        "--fleet-api-address", f"127.0.0.1:{ports.fleet}",
+        "--control-api-address", f"127.0.0.1:{ports.control}",
+        "--host", "127.0.0.1",
+        "--port", str(ports.runtime),
+        "--database", database,
+        "--disable-runtime-dependency-installation",
+    ]
+
+
+def supernode_argv(fleet_port: int, appio_port: int, node_config: str) -> list[str]:
+    """Command line of a stock Python SuperNode."""
+    return [
+        str(VENV_BIN / "flower-supernode"),
+        "--insecure",
+        "--superlink", f"127.0.0.1:{fleet_port}",
+        "--host", "127.0.0.1",
+        "--port", str(appio_port),
+        "--node-config", node_config,
+    ]
+
+
+def flwr(env: dict[str, str], *args: str, timeout: float = 120.0, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the stock `flwr` CLI."""
+    return subprocess.run(
+        [str(VENV_BIN / "flwr"), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def list_runs(env: dict[str, str]) -> list[dict]:
+    """`flwr ls --format json` as a list of run dicts."""
+    result = flwr(env, "ls", "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["success"], payload
+    return payload["runs"]
+
+
+def wait_for_status(env: dict[str, str], run_id: str, prefix: str, timeout: float = 180.0) -> dict:
+    """Poll `flwr ls` until the run's status starts with `prefix`."""
+    deadline = time.monotonic() + timeout
+    last: dict = {}
+    while time.monotonic() < deadline:
+        for run in list_runs(env):
+            if run["run-id"] == run_id:
+                last = run
+                if run["status"].startswith(prefix):
+                    return run
+        time.sleep(1.0)
+    raise TimeoutError(f"run {run_id} did not reach {prefix!r}; last seen {last}")

@@ -1,0 +1,430 @@
+// HttpProtoServer and HttpProtoClient over a real loopback socket. Exact wire bytes are
+// checked with a raw HTTP/1.1 exchange; the Python interop lives in tests/transport.
+#include "flwr/core/http_proto_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "flwr/core/flower_error.h"
+#include "flwr/core/http_proto_client.h"
+#include "flwr/core/runtime_version.h"
+#include "flwr/proto/control.pb.h"
+#include "flwr/proto/runtime.pb.h"
+
+namespace flwr::core {
+namespace {
+
+using proto::SendTaskHeartbeatRequest;
+using proto::SendTaskHeartbeatResponse;
+using proto::StreamLogsRequest;
+using proto::StreamLogsResponse;
+
+constexpr char kHeartbeat[] = "/v1/runtime/send-task-heartbeat";
+constexpr char kFail[] = "/v1/runtime/fail";
+constexpr char kLogs[] = "/v1/control/stream-logs";
+
+struct RawResponse {
+  int status = 0;
+  std::string headers;  // lowercased header block
+  std::string body;     // de-chunked
+};
+
+// One HTTP/1.1 exchange over a fresh connection (Connection: close).
+RawResponse RawPost(int port, absl::string_view path, absl::string_view content_type,
+                    absl::string_view body, absl::string_view extra_headers = "",
+                    absl::string_view method = "POST") {
+  const int sock = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  std::string request = absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: x\r\n",
+                                     "Connection: close\r\nAccept-Encoding: gzip\r\n");
+  if (!content_type.empty()) absl::StrAppend(&request, "Content-Type: ", content_type, "\r\n");
+  absl::StrAppend(&request, extra_headers, "Content-Length: ", body.size(), "\r\n\r\n", body);
+  EXPECT_EQ(send(sock, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  std::string raw;
+  char buffer[4096];
+  for (ssize_t n; (n = recv(sock, buffer, sizeof(buffer), 0)) > 0;) raw.append(buffer, n);
+  close(sock);
+
+  RawResponse response;
+  const size_t split = raw.find("\r\n\r\n");
+  if (split == std::string::npos) return response;
+  response.headers = absl::AsciiStrToLower(raw.substr(0, split));
+  EXPECT_TRUE(absl::SimpleAtoi(response.headers.substr(9, 3), &response.status));
+  std::string rest = raw.substr(split + 4);
+  if (response.headers.find("transfer-encoding: chunked") == std::string::npos) {
+    response.body = rest;
+    return response;
+  }
+  size_t pos = 0;
+  while (pos < rest.size()) {
+    const size_t eol = rest.find("\r\n", pos);
+    unsigned long size = std::stoul(rest.substr(pos, eol - pos), nullptr, 16);
+    if (size == 0) break;
+    response.body.append(rest, eol + 2, size);
+    pos = eol + 2 + size + 2;
+  }
+  return response;
+}
+
+std::string Serialized(const google::protobuf::Message& message) {
+  return message.SerializeAsString();
+}
+
+std::string Frame(const google::protobuf::Message& message) {
+  const std::string payload = message.SerializeAsString();
+  const auto n = static_cast<uint32_t>(payload.size());
+  return std::string{static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                     static_cast<char>(n >> 8), static_cast<char>(n)} +
+         payload;
+}
+
+StreamLogsResponse Log(std::string text) {
+  StreamLogsResponse response;
+  response.set_log_output(std::move(text));
+  return response;
+}
+
+class HttpProtoServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HttpProtoServerOptions options;
+    options.max_request_bytes = 64 << 10;
+    options.keep_alive_timeout = absl::Seconds(1);
+    options.on_error = [this](const HttpRequestContext&, const absl::Status& status) {
+      errors_logged_.fetch_add(1);
+      (void)status;
+    };
+    server_ = std::make_unique<HttpProtoServer>(options);
+    server_->AddUnary<SendTaskHeartbeatRequest, SendTaskHeartbeatResponse>(
+        kHeartbeat,
+        [this](const SendTaskHeartbeatRequest&,
+               const HttpRequestContext& context) -> absl::StatusOr<SendTaskHeartbeatResponse> {
+          calls_.fetch_add(1);
+          if (context.Header("flwr-task-token") != "token") {
+            return FlowerError(api_error::kRuntimeAuthenticationFailed, "bad token");
+          }
+          SendTaskHeartbeatResponse response;
+          response.set_success(context.remote_addr() == "127.0.0.1" &&
+                               context.Header("FLWR-COMPONENT-NAME") == "flwr-serverapp");
+          return response;
+        });
+    server_->AddUnary<StreamLogsRequest, StreamLogsResponse>(
+        kFail,
+        [](const StreamLogsRequest& request,
+           const HttpRequestContext&) -> absl::StatusOr<StreamLogsResponse> {
+          if (request.run_id() == 0) return absl::InvalidArgumentError("`run_id` must be set");
+          return FlowerError(static_cast<int>(request.run_id()), "internal detail",
+                             request.after_timestamp() > 0
+                                 ? std::optional<std::string>("public \xC3\xA9")
+                                 : std::nullopt);
+        });
+    // run_id = number of messages; after_timestamp < 0: fail after them; > 0: wait for
+    // cancellation after them.
+    server_->AddServerStream<StreamLogsRequest, StreamLogsResponse>(
+        kLogs,
+        [this](const StreamLogsRequest& request, const HttpRequestContext& context,
+               std::function<bool(const StreamLogsResponse&)> write) -> absl::Status {
+          for (uint64_t i = 0; i < request.run_id(); ++i) {
+            if (!write(Log(absl::StrCat("line ", i)))) {
+              stream_cancelled_.Notify();
+              return absl::CancelledError("client went away");
+            }
+          }
+          if (request.after_timestamp() < 0) {
+            return FlowerError(api_error::kRunIdNotFound, "no such run");
+          }
+          if (request.after_timestamp() > 0) {
+            stream_waiting_.Notify();
+            while (!context.cancelled()) absl::SleepFor(absl::Milliseconds(5));
+            stream_cancelled_.Notify();
+          }
+          return absl::OkStatus();
+        });
+    server_->AddRequestCheck("/v1/runtime/", [](const HttpRequestContext& context) {
+      return CheckRuntimeVersion(context.headers(), PinnedFlowerVersion(), "SuperLink");
+    });
+    ASSERT_TRUE(server_->Start("127.0.0.1", 0).ok());
+    ASSERT_GT(server_->port(), 0);
+    client_ = std::make_unique<HttpProtoClient>("127.0.0.1", server_->port(), "flwr-serverapp");
+  }
+
+  std::unique_ptr<HttpProtoServer> server_;
+  std::unique_ptr<HttpProtoClient> client_;
+  std::atomic<int> calls_{0};
+  std::atomic<int> errors_logged_{0};
+  absl::Notification stream_waiting_;
+  absl::Notification stream_cancelled_;
+  const HttpProtoClient::Headers token_ = {{"flwr-task-token", "token"}};
+};
+
+TEST_F(HttpProtoServerTest, UnaryCall) {
+  absl::StatusOr<SendTaskHeartbeatResponse> response =
+      client_->Call<SendTaskHeartbeatRequest, SendTaskHeartbeatResponse>(
+          kHeartbeat, SendTaskHeartbeatRequest(), token_);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_TRUE(response->success());
+}
+
+TEST_F(HttpProtoServerTest, UnaryWireFormat) {
+  const RawResponse response =
+      RawPost(server_->port(), kHeartbeat, "application/protobuf", "",
+              "flwr-task-token: token\r\nflwr-package-name: flwr\r\nflwr-package-version: "
+              "1.36.1\r\nflwr-component-name: flwr-serverapp\r\n");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_NE(response.headers.find("content-type: application/protobuf"), std::string::npos);
+  SendTaskHeartbeatResponse expected;
+  expected.set_success(true);
+  EXPECT_EQ(response.body, Serialized(expected));
+}
+
+TEST_F(HttpProtoServerTest, FlowerErrorResponse) {
+  const RawResponse response = RawPost(server_->port(), kHeartbeat, "application/protobuf", "");
+  EXPECT_EQ(response.status, 401);
+  EXPECT_NE(response.headers.find("content-type: application/json"), std::string::npos);
+  EXPECT_EQ(response.headers.find("content-encoding"), std::string::npos);
+  EXPECT_EQ(response.body, R"({"code":1008,"detail":"Authentication failed."})");
+  EXPECT_EQ(errors_logged_.load(), 1);
+
+  const absl::StatusOr<SendTaskHeartbeatResponse> decoded =
+      client_->Call<SendTaskHeartbeatRequest, SendTaskHeartbeatResponse>(
+          kHeartbeat, SendTaskHeartbeatRequest());
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(FlowerErrorCode(decoded.status()), api_error::kRuntimeAuthenticationFailed);
+  EXPECT_EQ(decoded.status().message(), "Authentication failed.");
+}
+
+TEST_F(HttpProtoServerTest, FlowerErrorWithDetailsAndPlainErrors) {
+  StreamLogsRequest request;
+  request.set_run_id(api_error::kRunIdNotFound);
+  request.set_after_timestamp(1);
+  RawResponse response =
+      RawPost(server_->port(), kFail, "application/protobuf", Serialized(request));
+  EXPECT_EQ(response.status, 404);
+  EXPECT_EQ(response.body,
+            "{\"code\":16,\"detail\":\"Run ID not found.\",\"extra\":\"public "
+            "\xC3\xA9\"}");
+
+  const absl::StatusOr<StreamLogsResponse> decoded =
+      client_->Call<StreamLogsRequest, StreamLogsResponse>(kFail, request);
+  EXPECT_EQ(FlowerErrorCode(decoded.status()), api_error::kRunIdNotFound);
+  EXPECT_EQ(FlowerErrorPublicDetails(decoded.status()), "public \xC3\xA9");
+
+  response = RawPost(server_->port(), kFail, "application/protobuf", "");
+  EXPECT_EQ(response.status, 400);
+  EXPECT_EQ(response.body, R"({"detail":"`run_id` must be set"})");
+
+  request.set_run_id(api_error::kAccountAuthenticationFailed);
+  response = RawPost(server_->port(), kFail, "application/protobuf", Serialized(request));
+  EXPECT_EQ(response.status, 401);
+  EXPECT_NE(response.headers.find("www-authenticate: bearer"), std::string::npos);
+}
+
+TEST_F(HttpProtoServerTest, UnsupportedContentType) {
+  for (const char* content_type :
+       {"", "text/plain", "application/json", "application/x-protobuf"}) {
+    const RawResponse response = RawPost(server_->port(), kHeartbeat, content_type, "");
+    EXPECT_EQ(response.status, 415) << content_type;
+    EXPECT_EQ(response.body, R"({"code":1002,"detail":"Unsupported Content-Type."})");
+  }
+  // Parameters, case and surrounding spaces are ignored, as flwr's media type check does.
+  const RawResponse response =
+      RawPost(server_->port(), kHeartbeat, " Application/Protobuf ; charset=binary", "",
+              "flwr-task-token: token\r\n");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(calls_.load(), 1);
+}
+
+TEST_F(HttpProtoServerTest, InvalidProtobuf) {
+  const RawResponse response =
+      RawPost(server_->port(), kHeartbeat, "application/protobuf", "\xff\xff\xff");
+  EXPECT_EQ(response.status, 400);
+  EXPECT_EQ(response.body, R"({"code":1003,"detail":"Invalid protobuf payload."})");
+  EXPECT_EQ(calls_.load(), 0);
+}
+
+TEST_F(HttpProtoServerTest, UnknownPathAndMethod) {
+  RawResponse response = RawPost(server_->port(), "/v1/runtime/nope", "application/protobuf", "");
+  EXPECT_EQ(response.status, 404);
+  EXPECT_EQ(response.body, R"({"detail":"Not Found"})");
+  response = RawPost(server_->port(), "/", "", "", "", "GET");
+  EXPECT_EQ(response.status, 404);
+  EXPECT_EQ(response.body, R"({"detail":"Not Found"})");
+  response = RawPost(server_->port(), kHeartbeat, "application/protobuf", "", "", "GET");
+  EXPECT_EQ(response.status, 405);
+  EXPECT_EQ(response.body, R"({"detail":"Method Not Allowed"})");
+  EXPECT_NE(response.headers.find("allow: post"), std::string::npos);
+
+  const absl::StatusOr<SendTaskHeartbeatResponse> decoded =
+      client_->Call<SendTaskHeartbeatRequest, SendTaskHeartbeatResponse>(
+          "/v1/runtime/nope", SendTaskHeartbeatRequest());
+  EXPECT_EQ(decoded.status(), absl::NotFoundError("Not Found"));
+}
+
+TEST_F(HttpProtoServerTest, RequestCheckRunsAfterParsingOnItsPrefixOnly) {
+  const std::string old_peer =
+      "flwr-package-name: flwr\r\nflwr-package-version: 1.20.0\r\nflwr-component-name: "
+      "flwr-serverapp\r\nflwr-task-token: token\r\n";
+  RawResponse response = RawPost(server_->port(), kHeartbeat, "application/protobuf", "", old_peer);
+  EXPECT_EQ(response.status, 412);
+  EXPECT_EQ(response.body,
+            "{\"code\":1001,\"detail\":\"Runtime version compatibility check failed.\",\"extra\":"
+            "\"SuperLink version 1.36.0 detected a runtime version mismatch: expected a peer from "
+            "the same major.minor release, but received flwr-serverapp version 1.20.0.\"}");
+  // Content type and payload are checked first.
+  response = RawPost(server_->port(), kHeartbeat, "text/plain", "", old_peer);
+  EXPECT_EQ(response.status, 415);
+  // Not under /v1/runtime/: no version check.
+  response = RawPost(server_->port(), kLogs, "application/protobuf", "", old_peer);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(calls_.load(), 0);
+}
+
+TEST_F(HttpProtoServerTest, StreamFraming) {
+  StreamLogsRequest request;
+  request.set_run_id(3);
+  const RawResponse response =
+      RawPost(server_->port(), kLogs, "application/protobuf", Serialized(request));
+  EXPECT_EQ(response.status, 200);
+  EXPECT_NE(response.headers.find("content-type: application/flower-protobuf-stream"),
+            std::string::npos);
+  EXPECT_EQ(response.body, Frame(Log("line 0")) + Frame(Log("line 1")) + Frame(Log("line 2")));
+
+  std::vector<std::string> lines;
+  const absl::Status status = client_->CallServerStream<StreamLogsRequest, StreamLogsResponse>(
+      kLogs, request, [&](const StreamLogsResponse& message) {
+        lines.push_back(message.log_output());
+        return true;
+      });
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(lines, (std::vector<std::string>{"line 0", "line 1", "line 2"}));
+}
+
+TEST_F(HttpProtoServerTest, EmptyStream) {
+  const RawResponse response = RawPost(server_->port(), kLogs, "application/protobuf", "");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_NE(response.headers.find("content-type: application/flower-protobuf-stream"),
+            std::string::npos);
+  EXPECT_EQ(response.body, "");
+}
+
+TEST_F(HttpProtoServerTest, StreamErrorBeforeFirstWriteIsAnHttpError) {
+  StreamLogsRequest request;
+  request.set_after_timestamp(-1);
+  const RawResponse response =
+      RawPost(server_->port(), kLogs, "application/protobuf", Serialized(request));
+  EXPECT_EQ(response.status, 404);
+  EXPECT_EQ(response.body, R"({"code":16,"detail":"Run ID not found."})");
+  const absl::Status status = client_->CallServerStream<StreamLogsRequest, StreamLogsResponse>(
+      kLogs, request, [](const StreamLogsResponse&) { return true; });
+  EXPECT_EQ(FlowerErrorCode(status), api_error::kRunIdNotFound);
+}
+
+TEST_F(HttpProtoServerTest, StreamErrorAfterFirstWriteTruncatesTheStream) {
+  StreamLogsRequest request;
+  request.set_run_id(2);
+  request.set_after_timestamp(-1);
+  int received = 0;
+  const absl::Status status = client_->CallServerStream<StreamLogsRequest, StreamLogsResponse>(
+      kLogs, request, [&](const StreamLogsResponse&) {
+        ++received;
+        return true;
+      });
+  EXPECT_EQ(received, 2);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+}
+
+TEST_F(HttpProtoServerTest, ClientStoppingEarlyCancelsTheHandler) {
+  StreamLogsRequest request;
+  request.set_run_id(1000000);
+  int received = 0;
+  const absl::Status status = client_->CallServerStream<StreamLogsRequest, StreamLogsResponse>(
+      kLogs, request, [&](const StreamLogsResponse&) { return ++received < 3; });
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(received, 3);
+  EXPECT_TRUE(stream_cancelled_.WaitForNotificationWithTimeout(absl::Seconds(20)));
+}
+
+TEST_F(HttpProtoServerTest, StopCancelsOpenStreams) {
+  StreamLogsRequest request;
+  request.set_run_id(1);
+  request.set_after_timestamp(1);
+  std::thread reader([&] {
+    client_
+        ->CallServerStream<StreamLogsRequest, StreamLogsResponse>(
+            kLogs, request, [](const StreamLogsResponse&) { return true; })
+        .IgnoreError();
+  });
+  ASSERT_TRUE(stream_waiting_.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  const absl::Time start = absl::Now();
+  server_->Stop();
+  EXPECT_TRUE(stream_cancelled_.HasBeenNotified());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  reader.join();
+}
+
+TEST_F(HttpProtoServerTest, ConcurrentCalls) {
+  constexpr int kThreads = 8;
+  constexpr int kCallsPerThread = 40;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kCallsPerThread; ++i) {
+        const absl::StatusOr<SendTaskHeartbeatResponse> response =
+            client_->Call<SendTaskHeartbeatRequest, SendTaskHeartbeatResponse>(
+                kHeartbeat, SendTaskHeartbeatRequest(), token_);
+        ok += response.ok() && response->success();
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(ok.load(), kThreads * kCallsPerThread);
+  EXPECT_EQ(calls_.load(), kThreads * kCallsPerThread);
+}
+
+TEST_F(HttpProtoServerTest, BodyTooLarge) {
+  const RawResponse response =
+      RawPost(server_->port(), kHeartbeat, "application/protobuf", std::string(100 << 10, 'x'));
+  EXPECT_EQ(response.status, 413);
+  EXPECT_EQ(response.body, R"({"detail":"Request Entity Too Large"})");
+}
+
+TEST_F(HttpProtoServerTest, PortInUse) {
+  HttpProtoServer other;
+  const absl::Status status = other.Start("127.0.0.1", server_->port());
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_EQ(server_->Start("127.0.0.1", 0).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(HttpProtoClientTest, ConnectionRefusedIsUnavailable) {
+  int port;
+  {
+    HttpProtoServer server;
+    ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+    port = server.port();
+  }
+  HttpProtoClientOptions options;
+  options.connect_timeout = absl::Seconds(2);
+  HttpProtoClient client("127.0.0.1", port, "SuperExec", options);
+  const absl::StatusOr<SendTaskHeartbeatResponse> response =
+      client.Call<SendTaskHeartbeatRequest, SendTaskHeartbeatResponse>(kHeartbeat,
+                                                                       SendTaskHeartbeatRequest());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable) << response.status();
+}
+
+}  // namespace
+}  // namespace flwr::core

@@ -1,0 +1,679 @@
+// One suite for the LinkState implementations, with a fake clock to move time.
+#include "flwr/superlink/link_state.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "flwr/core/flower_error.h"
+#include "flwr/core/inflatable.h"
+#include "flwr/core/iso_time.h"
+#include "flwr/core/proto_convert.h"
+#include "google/protobuf/util/message_differencer.h"
+
+namespace flwr::superlink {
+namespace {
+
+class LinkStateTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    now_ = absl::FromUnixSeconds(1767225600);  // 2026-01-01
+    std::string database(core::kInMemoryDatabase);
+    if (GetParam() == "sqlite") {
+      std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+      std::replace(name.begin(), name.end(), '/', '_');
+      path_ = std::filesystem::temp_directory_path() /
+              ("link_state_test_" + std::to_string(::getpid()) + "_" + name + ".db");
+      Remove();
+      database = path_.string();
+    }
+    auto state = LinkState::Open(database, [this] { return now_; });
+    ASSERT_TRUE(state.ok()) << state.status();
+    state_ = *std::move(state);
+  }
+  void TearDown() override {
+    state_.reset();
+    Remove();
+  }
+  // Closes the state and opens the same database again (the SQLite file survives).
+  void Reopen() {
+    state_.reset();
+    auto state = LinkState::Open(path_.string(), [this] { return now_; });
+    ASSERT_TRUE(state.ok()) << state.status();
+    state_ = *std::move(state);
+  }
+  void Remove() {
+    if (path_.empty()) return;
+    for (const char* suffix : {"", "-wal", "-shm"})
+      std::filesystem::remove(path_.string() + suffix);
+  }
+
+  uint64_t OnlineNode(const std::string& key) {
+    uint64_t id = *state_->CreateNode(key, 0);
+    EXPECT_TRUE(state_->ActivateNode(key, 30).ok());
+    return id;
+  }
+  CreatedRun NewRunningRun() {
+    NewRun spec;
+    spec.fab_id = "flwrcpp/app";
+    spec.fab_version = "1.0.0";
+    spec.fab_hash = std::string(64, 'a');
+    CreatedRun run = *state_->CreateRun(spec);
+    std::string token = *state_->ClaimTask(run.task_id);
+    EXPECT_TRUE(state_->ActivateTask(run.task_id));
+    return run;
+  }
+  // An instruction from the SuperLink to `node`, with its ID set as a ServerApp would.
+  proto::Message Instruction(uint64_t run_id, uint64_t node, double ttl = 3600) {
+    core::Message m;
+    m.metadata.run_id = run_id;
+    m.metadata.src_node_id = kSuperLinkNodeId;
+    m.metadata.dst_node_id = node;
+    m.metadata.message_type = "train";
+    m.metadata.ttl = ttl;
+    m.metadata.created_at = core::ToEpochSeconds(now_);
+    m.content = core::RecordDict();
+    m.metadata.message_id = *core::ComputeMessageId(m);
+    return *core::MessageToProto(m);
+  }
+  proto::Message Reply(const proto::Message& instruction) {
+    core::Message m;
+    m.metadata.run_id = instruction.metadata().run_id();
+    m.metadata.src_node_id = instruction.metadata().dst_node_id();
+    m.metadata.dst_node_id = kSuperLinkNodeId;
+    m.metadata.reply_to_message_id = instruction.metadata().message_id();
+    m.metadata.message_type = "train";
+    m.metadata.ttl = 60;
+    m.metadata.created_at = core::ToEpochSeconds(now_);
+    m.content = core::RecordDict();
+    m.metadata.message_id = *core::ComputeMessageId(m);
+    return *core::MessageToProto(m);
+  }
+
+  absl::Time now_;
+  std::filesystem::path path_;
+  std::unique_ptr<LinkState> state_;
+};
+
+TEST_P(LinkStateTest, node_lifecycle_registered_online_offline_unregistered) {
+  uint64_t id = *state_->CreateNode("key1", 0);
+  EXPECT_GT(id, kSuperLinkNodeId);
+  EXPECT_EQ(state_->GetNodeIdByPublicKey("key1"), id);
+  EXPECT_TRUE(state_->GetOnlineNodeIds().empty());
+  ASSERT_TRUE(state_->ActivateNode("key1", 30).ok());
+  EXPECT_EQ(state_->GetOnlineNodeIds(), std::vector<uint64_t>{id});
+  now_ += absl::Seconds(61);  // two missed heartbeats
+  EXPECT_TRUE(state_->GetOnlineNodeIds().empty());
+  EXPECT_EQ(state_->ListNodes()[0].status(), "offline");
+  ASSERT_TRUE(*state_->AcknowledgeNodeHeartbeat(id, 30));
+  EXPECT_EQ(state_->GetOnlineNodeIds(), std::vector<uint64_t>{id});
+  ASSERT_TRUE(state_->DeactivateNode(id).ok());
+  EXPECT_FALSE(state_->DeactivateNode(id).ok());
+  ASSERT_TRUE(state_->UnregisterNode(id).ok());
+  EXPECT_EQ(state_->GetNodeIdByPublicKey("key1"), std::nullopt);
+  EXPECT_FALSE(state_->UnregisterNode(id).ok());
+  EXPECT_EQ(core::FlowerErrorCode(state_->CreateNode("key1", 0).status()),
+            core::api_error::kPublicKeyAlreadyInUse);
+}
+
+TEST_P(LinkStateTest, heartbeat_interval_must_be_within_bounds) {
+  state_->CreateNode("k", 0).IgnoreError();
+  EXPECT_EQ(core::FlowerErrorCode(state_->ActivateNode("k", 5).status()),
+            core::api_error::kFleetInvalidHeartbeatInterval);
+  EXPECT_EQ(core::FlowerErrorCode(state_->ActivateNode("unknown", 30).status()),
+            core::api_error::kFleetNodeActivationFailed);
+}
+
+TEST_P(LinkStateTest, run_status_follows_its_task_pending_starting_running_finished) {
+  NewRun spec;
+  spec.fab_hash = std::string(64, 'b');
+  CreatedRun run = *state_->CreateRun(spec);
+  EXPECT_EQ(state_->GetRun(run.run_id)->status().status(), "pending");
+  ASSERT_EQ(state_->GetPendingTasks().size(), 1u);
+  std::optional<std::string> token = state_->ClaimTask(run.task_id);
+  ASSERT_TRUE(token.has_value());
+  EXPECT_EQ(token->size(), 256u);
+  EXPECT_FALSE(state_->ClaimTask(run.task_id).has_value());
+  EXPECT_EQ(state_->GetRun(run.run_id)->status().status(), "starting");
+  EXPECT_EQ(state_->GetTaskByToken(*token)->task_id(), run.task_id);
+  ASSERT_TRUE(state_->ActivateTask(run.task_id));
+  EXPECT_FALSE(state_->ActivateTask(run.task_id));
+  EXPECT_EQ(state_->GetRun(run.run_id)->status().status(), "running");
+  ASSERT_TRUE(state_->FinishTask(run.task_id, "completed", ""));
+  proto::Run finished = *state_->GetRun(run.run_id);
+  EXPECT_EQ(finished.status().status(), "finished");
+  EXPECT_EQ(finished.status().sub_status(), "completed");
+  EXPECT_FALSE(finished.finished_at().empty());
+  EXPECT_FALSE(state_->GetTaskByToken(*token).has_value());  // revoked
+  EXPECT_FALSE(state_->StopRun(run.run_id));
+}
+
+TEST_P(LinkStateTest, unactivated_claim_returns_to_pending_and_silent_task_fails) {
+  NewRun spec;
+  CreatedRun run = *state_->CreateRun(spec);
+  ASSERT_TRUE(state_->ClaimTask(run.task_id).has_value());
+  now_ += absl::Seconds(31);
+  EXPECT_EQ(state_->GetRun(run.run_id)->status().status(), "pending");
+  ASSERT_TRUE(state_->ClaimTask(run.task_id).has_value());
+  ASSERT_TRUE(state_->ActivateTask(run.task_id));
+  now_ += absl::Seconds(50);
+  EXPECT_TRUE(state_->AcknowledgeTaskHeartbeat(run.task_id));
+  now_ += absl::Seconds(50);
+  EXPECT_EQ(state_->GetRun(run.run_id)->status().status(), "running");
+  now_ += absl::Seconds(20);
+  proto::Run failed = *state_->GetRun(run.run_id);
+  EXPECT_EQ(failed.status().sub_status(), "failed");
+  EXPECT_EQ(failed.status().details(), "No heartbeat received from the task");
+}
+
+TEST_P(LinkStateTest, stop_run_finishes_it_as_stopped) {
+  CreatedRun run = NewRunningRun();
+  EXPECT_TRUE(state_->StopRun(run.run_id));
+  EXPECT_EQ(state_->GetRun(run.run_id)->status().sub_status(), "stopped");
+  EXPECT_FALSE(state_->StopRun(run.run_id));
+  EXPECT_FALSE(state_->StopRun(424242));
+}
+
+TEST_P(LinkStateTest, instruction_is_delivered_once_to_its_node_only) {
+  uint64_t a = OnlineNode("a");
+  uint64_t b = OnlineNode("b");
+  CreatedRun run = NewRunningRun();
+  proto::Message ins = Instruction(run.run_id, a);
+  ASSERT_TRUE(state_->StoreMessageIns(ins).ok());
+  EXPECT_TRUE(state_->GetMessageIns(b, 1).empty());
+  ASSERT_EQ(state_->GetMessageIns(a, 1).size(), 1u);
+  EXPECT_TRUE(state_->GetMessageIns(a, 1).empty());
+}
+
+TEST_P(LinkStateTest, instruction_to_unknown_node_or_finished_run_is_rejected) {
+  uint64_t a = OnlineNode("a");
+  CreatedRun run = NewRunningRun();
+  EXPECT_FALSE(state_->StoreMessageIns(Instruction(run.run_id, 999)).ok());
+  EXPECT_FALSE(state_->StoreMessageIns(Instruction(777, a)).ok());
+  ASSERT_TRUE(state_->StopRun(run.run_id));
+  EXPECT_FALSE(state_->StoreMessageIns(Instruction(run.run_id, a)).ok());
+}
+
+TEST_P(LinkStateTest, reply_round_trip_and_error_replies) {
+  uint64_t a = OnlineNode("a");
+  CreatedRun run = NewRunningRun();
+  proto::Message ins = Instruction(run.run_id, a);
+  ASSERT_TRUE(state_->StoreMessageIns(ins).ok());
+  const std::string id = ins.metadata().message_id();
+  EXPECT_TRUE(state_->GetMessageRes({id}).empty());  // still waiting
+  proto::Message res = Reply(ins);
+  ASSERT_TRUE(state_->StoreMessageRes(res).ok());
+  proto::Message wrong_node = res;
+  wrong_node.mutable_metadata()->set_src_node_id(a + 1);
+  EXPECT_FALSE(state_->StoreMessageRes(wrong_node).ok());
+  std::vector<proto::Message> got = state_->GetMessageRes({id});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].metadata().message_id(), res.metadata().message_id());
+  EXPECT_TRUE(state_->GetMessageRes({id}).empty());  // delivered once
+  // Unknown instruction: MESSAGE_UNAVAILABLE (code 3) with its own object ID as message ID.
+  std::vector<proto::Message> unknown = state_->GetMessageRes({std::string(64, 'f')});
+  ASSERT_EQ(unknown.size(), 1u);
+  EXPECT_EQ(unknown[0].error().code(), 3);
+  EXPECT_EQ(unknown[0].metadata().message_id().size(), 64u);
+}
+
+TEST_P(LinkStateTest, node_that_stops_heartbeating_yields_node_unavailable) {
+  uint64_t a = OnlineNode("a");
+  CreatedRun run = NewRunningRun();
+  proto::Message ins = Instruction(run.run_id, a);
+  ASSERT_TRUE(state_->StoreMessageIns(ins).ok());
+  now_ += absl::Seconds(61);
+  std::vector<proto::Message> got = state_->GetMessageRes({ins.metadata().message_id()});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].error().code(), 5);
+  EXPECT_EQ(got[0].metadata().reply_to_message_id(), ins.metadata().message_id());
+}
+
+TEST_P(LinkStateTest, expired_instruction_is_not_delivered) {
+  uint64_t a = OnlineNode("a");
+  CreatedRun run = NewRunningRun();
+  ASSERT_TRUE(state_->StoreMessageIns(Instruction(run.run_id, a, 10)).ok());
+  now_ += absl::Seconds(11);
+  EXPECT_TRUE(state_->GetMessageIns(a, 1).empty());
+}
+
+TEST_P(LinkStateTest, push_session_accepts_only_pending_objects_of_its_run) {
+  CreatedRun run = NewRunningRun();
+  core::Message m;
+  m.content = core::RecordDict();
+  m.content->Set("c", core::ConfigRecord{{"x", int64_t{1}}});
+  core::ObjectBundle bundle = *core::DeflateMessage(m);
+  std::string session = state_->StartPushSession(run.run_id);
+  auto missing = state_->PreregisterObjectTree(session, run.run_id, bundle.tree);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->size(), bundle.objects.size());
+  const auto& first = bundle.objects.front();
+  EXPECT_FALSE(state_->StoreObject(run.run_id + 1, session, first.object_id, first.content()));
+  EXPECT_FALSE(
+      state_->StoreObject(run.run_id, "no-such-session", first.object_id, first.content()));
+  std::string tampered = first.content();
+  tampered.back() ^= 1;
+  EXPECT_FALSE(state_->StoreObject(run.run_id, session, first.object_id, tampered));
+  for (const auto& obj : bundle.objects) {
+    EXPECT_TRUE(state_->StoreObject(run.run_id, session, obj.object_id, obj.content()));
+  }
+  EXPECT_EQ(state_->object_store().Get(bundle.root_id()), bundle.objects.back().content());
+}
+
+TEST_P(LinkStateTest, task_log_is_read_strictly_after_a_timestamp) {
+  CreatedRun run = NewRunningRun();
+  state_->AddTaskLog(run.task_id, "one\n");
+  now_ += absl::Milliseconds(10);
+  state_->AddTaskLog(run.task_id, "two\n");
+  std::vector<TaskLogEntry> all = state_->GetTaskLog(run.task_id, 0);
+  ASSERT_EQ(all.size(), 2u);
+  std::vector<TaskLogEntry> rest = state_->GetTaskLog(run.task_id, all[0].timestamp);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].text, "two\n");
+}
+
+TEST_P(LinkStateTest, pending_tasks_are_oldest_first_and_runs_newest_first) {
+  NewRun alice;
+  alice.flwr_aid = "alice";
+  CreatedRun r1 = *state_->CreateRun(alice);
+  now_ += absl::Seconds(1);
+  CreatedRun r2 = *state_->CreateRun(alice);
+  now_ += absl::Milliseconds(1);
+  CreatedRun r3 = *state_->CreateRun(alice);
+  CreatedRun r4 = *state_->CreateRun(NewRun{});  // same instant: creation order
+  std::vector<uint64_t> pending;
+  for (const proto::Task& t : state_->GetPendingTasks()) pending.push_back(t.task_id());
+  EXPECT_EQ(pending, (std::vector<uint64_t>{r1.task_id, r2.task_id, r3.task_id, r4.task_id}));
+  std::vector<uint64_t> runs;
+  for (const proto::Run& r : state_->ListRuns("alice")) runs.push_back(r.run_id());
+  EXPECT_EQ(runs, (std::vector<uint64_t>{r3.run_id, r2.run_id, r1.run_id}));
+  EXPECT_TRUE(state_->ListRuns("nobody").empty());
+  ASSERT_TRUE(state_->ClaimTask(r1.task_id).has_value());
+  ASSERT_EQ(state_->GetPendingTasks().size(), 3u);
+  EXPECT_EQ(state_->GetPendingTasks()[0].task_id(), r2.task_id);
+  proto::Task task = state_->GetPendingTasks()[0];
+  EXPECT_EQ(task.type(), "flwr-serverapp");
+  EXPECT_EQ(task.run_id(), r2.run_id);
+  EXPECT_EQ(task.pending_at(), core::FormatIsoUtc(now_ - absl::Milliseconds(1)));
+  EXPECT_TRUE(task.has_fab_hash());
+  EXPECT_FALSE(task.has_model_ref());
+}
+
+TEST_P(LinkStateTest, run_keeps_its_spec_counters_context_and_fab) {
+  NewRun spec;
+  spec.fab_id = "flwrcpp/app";
+  spec.fab_version = "1.2.3";
+  spec.fab_hash = std::string(64, 'c');
+  spec.override_config = core::UserConfig{{"lr", 0.5}, {"name", std::string("x")}};
+  spec.flwr_aid = "aid";
+  spec.account_name = "alice";
+  CreatedRun created = *state_->CreateRun(spec);
+  state_->StoreTraffic(created.run_id, 10, 20);
+  state_->StoreTraffic(created.run_id, 1, 2);
+  state_->AddClientAppRuntime(created.run_id, 1.25);
+  state_->AddClientAppRuntime(created.run_id, 0.5);
+  state_->StoreTraffic(4242, 1, 1);  // unknown runs are ignored
+  proto::Run run = *state_->GetRun(created.run_id);
+  EXPECT_EQ(run.fab_id(), "flwrcpp/app");
+  EXPECT_EQ(run.fab_version(), "1.2.3");
+  EXPECT_EQ(run.fab_hash(), spec.fab_hash);
+  EXPECT_EQ(run.override_config().size(), 2u);
+  EXPECT_EQ(run.override_config().at("lr").double_(), 0.5);
+  EXPECT_EQ(run.flwr_aid(), "aid");
+  EXPECT_EQ(run.federation(), "@none/default");
+  EXPECT_EQ(run.account_name(), "alice");
+  EXPECT_EQ(run.series_id(), created.series_id);
+  EXPECT_EQ(run.primary_task_id(), created.task_id);
+  EXPECT_EQ(run.primary_task_type(), "flwr-serverapp");
+  EXPECT_EQ(run.bytes_sent(), 11u);
+  EXPECT_EQ(run.bytes_recv(), 22u);
+  EXPECT_EQ(run.clientapp_runtime(), 1.75);
+  EXPECT_EQ(run.pending_at(), core::FormatIsoUtc(now_));
+  EXPECT_FALSE(state_->GetRun(4242).has_value());
+
+  proto::Context context = *state_->GetRunContext(created.run_id);
+  EXPECT_EQ(context.run_id(), created.run_id);
+  EXPECT_EQ(context.node_id(), kSuperLinkNodeId);
+  EXPECT_EQ(context.series_id(), created.series_id);
+  (*context.mutable_run_config())["rounds"].set_sint64(3);
+  state_->SetRunContext(created.run_id, context);
+  EXPECT_EQ(state_->GetRunContext(created.run_id)->run_config().at("rounds").sint64(), 3);
+  EXPECT_FALSE(state_->GetRunContext(4242).has_value());
+
+  proto::Fab fab;
+  fab.set_hash_str(spec.fab_hash);
+  fab.set_content(std::string("PK\0\x01", 4));
+  state_->StoreFab(fab);
+  fab.set_content("newer");
+  (*fab.mutable_verifications())["valid_license"] = "";
+  state_->StoreFab(fab);  // last write wins
+  std::optional<proto::Fab> got = state_->GetFab(spec.fab_hash);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->content(), "newer");
+  EXPECT_EQ(got->verifications().size(), 1u);
+  EXPECT_FALSE(state_->GetFab(std::string(64, 'd')).has_value());
+}
+
+TEST_P(LinkStateTest, nodes_are_listed_by_ascending_id) {
+  for (int i = 0; i < 12; ++i) OnlineNode("key" + std::to_string(i));
+  std::vector<uint64_t> listed;
+  for (const proto::NodeInfo& n : state_->ListNodes()) listed.push_back(n.node_id());
+  EXPECT_EQ(listed.size(), 12u);
+  EXPECT_TRUE(std::is_sorted(listed.begin(), listed.end()));
+  EXPECT_EQ(state_->GetOnlineNodeIds(), listed);
+  proto::NodeInfo info = state_->ListNodes()[0];
+  EXPECT_EQ(info.status(), "online");
+  EXPECT_EQ(info.heartbeat_interval(), 30);
+  EXPECT_EQ(info.online_until(), core::ToEpochSeconds(now_) + 60);
+  EXPECT_EQ(info.last_activated_at(), core::FormatIsoUtc(now_));
+  EXPECT_FALSE(info.has_last_deactivated_at());
+  EXPECT_FALSE(info.has_unregistered_at());
+  EXPECT_EQ(info.owner_aid(), "<id:none>");
+}
+
+TEST_P(LinkStateTest, stale_node_goes_offline_at_its_deadline) {
+  uint64_t a = OnlineNode("a");
+  now_ += absl::Seconds(100);
+  std::vector<proto::NodeInfo> nodes = state_->ListNodes();
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].status(), "offline");
+  EXPECT_EQ(nodes[0].last_deactivated_at(), core::FormatIsoUtc(now_ - absl::Seconds(40)));
+  EXPECT_EQ(core::FlowerErrorCode(state_->DeactivateNode(a)),
+            core::api_error::kFleetNodeDeactivationFailed);
+  ASSERT_TRUE(state_->ActivateNode("a", 10).ok());
+  EXPECT_EQ(core::FlowerErrorCode(state_->ActivateNode("a", 10).status()),
+            core::api_error::kFleetNodeActivationFailed);
+  ASSERT_TRUE(state_->UnregisterNode(a).ok());
+  EXPECT_FALSE(*state_->AcknowledgeNodeHeartbeat(a, 30));
+  proto::NodeInfo gone = state_->ListNodes()[0];
+  EXPECT_EQ(gone.status(), "unregistered");
+  EXPECT_EQ(gone.online_until(), core::ToEpochSeconds(now_));
+  EXPECT_EQ(gone.public_key(), "a");
+}
+
+TEST_P(LinkStateTest, instructions_are_handed_out_oldest_first_up_to_the_limit) {
+  uint64_t a = OnlineNode("a");
+  CreatedRun run = NewRunningRun();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    proto::Message ins = Instruction(run.run_id, a, 3600 - i);
+    ids.push_back(ins.metadata().message_id());
+    ASSERT_EQ(*state_->StoreMessageIns(ins), ids.back());
+    ASSERT_EQ(*state_->StoreMessageIns(ins), ids.back());  // idempotent
+  }
+  EXPECT_TRUE(state_->GetMessageIns(a, 0).empty());
+  std::vector<proto::Message> first = state_->GetMessageIns(a, 2);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].metadata().message_id(), ids[0]);
+  EXPECT_EQ(first[1].metadata().message_id(), ids[1]);
+  EXPECT_EQ(first[0].metadata().ttl(), 3600);
+  std::vector<proto::Message> rest = state_->GetMessageIns(a, 10);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].metadata().message_id(), ids[2]);
+  // Deleted instructions are unknown afterwards.
+  state_->DeleteMessages({ids[0]});
+  std::vector<proto::Message> res = state_->GetMessageRes({ids[0], ids[1]});
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_EQ(res[0].error().code(), 3);
+}
+
+TEST_P(LinkStateTest, an_instruction_gets_one_reply) {
+  uint64_t a = OnlineNode("a");
+  CreatedRun run = NewRunningRun();
+  proto::Message ins = Instruction(run.run_id, a);
+  ASSERT_TRUE(state_->StoreMessageIns(ins).ok());
+  proto::Message res = Reply(ins);
+  ASSERT_EQ(*state_->StoreMessageRes(res), res.metadata().message_id());
+  ASSERT_EQ(*state_->StoreMessageRes(res), res.metadata().message_id());  // idempotent
+  now_ += absl::Seconds(1);
+  proto::Message other = Reply(ins);
+  ASSERT_NE(other.metadata().message_id(), res.metadata().message_id());
+  EXPECT_TRUE(absl::IsAlreadyExists(state_->StoreMessageRes(other).status()));
+  proto::Message orphan = Reply(Instruction(run.run_id, a, 10));
+  EXPECT_TRUE(absl::IsFailedPrecondition(state_->StoreMessageRes(orphan).status()));
+}
+
+TEST_P(LinkStateTest, expired_reply_yields_reply_unavailable) {
+  uint64_t a = OnlineNode("a");
+  CreatedRun run = NewRunningRun();
+  proto::Message ins = Instruction(run.run_id, a);
+  ASSERT_TRUE(state_->StoreMessageIns(ins).ok());
+  ASSERT_TRUE(state_->StoreMessageRes(Reply(ins)).ok());  // TTL 60 s
+  now_ += absl::Seconds(50);
+  ASSERT_TRUE(*state_->AcknowledgeNodeHeartbeat(a, 30));
+  EXPECT_TRUE(state_->AcknowledgeTaskHeartbeat(run.task_id));
+  now_ += absl::Seconds(20);
+  std::vector<proto::Message> got = state_->GetMessageRes({ins.metadata().message_id()});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].error().code(), 4);
+  EXPECT_TRUE(state_->GetMessageRes({ins.metadata().message_id()}).empty());
+}
+
+TEST_P(LinkStateTest, expired_push_session_drops_its_message_and_objects) {
+  uint64_t a = OnlineNode("a");
+  CreatedRun run = NewRunningRun();
+  core::Message m;
+  m.metadata.run_id = run.run_id;
+  m.metadata.src_node_id = kSuperLinkNodeId;
+  m.metadata.dst_node_id = a;
+  m.metadata.message_type = "train";
+  m.metadata.ttl = 3600;
+  m.metadata.created_at = core::ToEpochSeconds(now_);
+  m.content = core::RecordDict();
+  m.content->Set("c", core::ConfigRecord{{"x", int64_t{1}}});
+  core::ObjectBundle bundle = *core::DeflateMessage(m);
+  m.metadata.message_id = bundle.root_id();
+  std::string session = state_->StartPushSession(run.run_id);
+  ASSERT_TRUE(state_->PreregisterObjectTree(session, run.run_id, bundle.tree).ok());
+  EXPECT_TRUE(absl::IsNotFound(
+      state_->PreregisterObjectTree("no-such-session", run.run_id, bundle.tree).status()));
+  ASSERT_TRUE(state_->StoreMessageIns(*core::MessageToProto(m)).ok());
+  const auto& first = bundle.objects.front();
+  ASSERT_TRUE(state_->StoreObject(run.run_id, "", first.object_id, first.content()));
+  now_ += absl::Seconds(181);
+  const auto& second = bundle.objects[1];
+  EXPECT_FALSE(state_->StoreObject(run.run_id, session, second.object_id, second.content()));
+  EXPECT_TRUE(state_->GetMessageIns(a, 10).empty());
+  EXPECT_FALSE(state_->object_store().Contains(bundle.root_id()));
+  EXPECT_FALSE(state_->StoreObject(run.run_id, session, second.object_id, second.content()));
+}
+
+TEST_P(LinkStateTest, push_session_of_a_stopped_run_is_gone) {
+  CreatedRun run = NewRunningRun();
+  core::Message m;
+  m.content = core::RecordDict();
+  core::ObjectBundle bundle = *core::DeflateMessage(m);
+  std::string session = state_->StartPushSession(run.run_id);
+  ASSERT_TRUE(state_->PreregisterObjectTree(session, run.run_id, bundle.tree).ok());
+  ASSERT_TRUE(state_->StopRun(run.run_id));
+  const auto& obj = bundle.objects.front();
+  EXPECT_FALSE(state_->StoreObject(run.run_id, session, obj.object_id, obj.content()));
+  EXPECT_FALSE(state_->object_store().Contains(bundle.root_id()));
+}
+
+TEST_P(LinkStateTest, a_root_pushed_again_belongs_to_the_newest_session) {
+  CreatedRun run = NewRunningRun();
+  core::Message m;
+  m.content = core::RecordDict();
+  core::ObjectBundle bundle = *core::DeflateMessage(m);
+  std::string older = state_->StartPushSession(run.run_id);
+  ASSERT_TRUE(state_->PreregisterObjectTree(older, run.run_id, bundle.tree).ok());
+  std::string newer = state_->StartPushSession(run.run_id);
+  ASSERT_TRUE(state_->PreregisterObjectTree(newer, run.run_id, bundle.tree).ok());
+  const auto& obj = bundle.objects.front();
+  EXPECT_FALSE(state_->StoreObject(run.run_id, older, obj.object_id, obj.content()));
+  EXPECT_TRUE(state_->StoreObject(run.run_id, newer, obj.object_id, obj.content()));
+}
+
+TEST_P(LinkStateTest, task_log_stays_strictly_ordered_and_ignores_unknown_tasks) {
+  CreatedRun run = NewRunningRun();
+  state_->AddTaskLog(run.task_id, "a");
+  state_->AddTaskLog(run.task_id, "b");  // same instant
+  state_->AddTaskLog(4242, "lost");
+  std::vector<TaskLogEntry> log = state_->GetTaskLog(run.task_id, 0);
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].timestamp, core::ToEpochSeconds(now_));
+  EXPECT_GT(log[1].timestamp, log[0].timestamp);
+  EXPECT_TRUE(state_->GetTaskLog(run.task_id, log[1].timestamp).empty());
+  EXPECT_TRUE(state_->GetTaskLog(4242, 0).empty());
+}
+
+TEST_P(LinkStateTest, finish_task_rules) {
+  NewRun spec;
+  CreatedRun run = *state_->CreateRun(spec);
+  EXPECT_FALSE(state_->FinishTask(run.task_id, "completed", ""));  // not running
+  EXPECT_FALSE(state_->FinishTask(run.task_id, "bogus", ""));
+  EXPECT_FALSE(state_->FinishTask(4242, "failed", ""));
+  EXPECT_FALSE(state_->AcknowledgeTaskHeartbeat(run.task_id));  // no token
+  ASSERT_TRUE(state_->FinishTask(run.task_id, "failed", "boom"));
+  proto::Run finished = *state_->GetRun(run.run_id);
+  EXPECT_EQ(finished.status().details(), "boom");
+  EXPECT_EQ(finished.finished_at(), core::FormatIsoUtc(now_));
+  EXPECT_FALSE(state_->ClaimTask(run.task_id).has_value());
+  EXPECT_TRUE(state_->GetPendingTasks().empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Implementations, LinkStateTest, ::testing::Values("memory", "sqlite"),
+                         [](const auto& info) { return info.param; });
+
+// Tests of the SQLite state only: what survives the process, and sharing the file.
+class SqliteLinkStateTest : public LinkStateTest {};
+
+TEST_P(SqliteLinkStateTest, sqlite_state_survives_reopening) {
+  using google::protobuf::util::MessageDifferencer;
+  uint64_t a = OnlineNode("a");
+  uint64_t b = *state_->CreateNode("b", 0);
+  NewRun spec;
+  spec.fab_hash = std::string(64, 'e');
+  spec.override_config = core::UserConfig{{"epochs", int64_t{3}}};
+  CreatedRun run = *state_->CreateRun(spec);
+  CreatedRun pending = *state_->CreateRun(NewRun{});
+  std::string token = *state_->ClaimTask(run.task_id);
+  ASSERT_TRUE(state_->ActivateTask(run.task_id));
+  proto::Fab fab;
+  fab.set_hash_str(spec.fab_hash);
+  fab.set_content("fab bytes");
+  state_->StoreFab(fab);
+  proto::Message delivered = Instruction(run.run_id, a, 100);
+  proto::Message undelivered = Instruction(run.run_id, a, 200);
+  ASSERT_TRUE(state_->StoreMessageIns(delivered).ok());
+  ASSERT_EQ(state_->GetMessageIns(a, 1).size(), 1u);
+  ASSERT_TRUE(state_->StoreMessageIns(undelivered).ok());
+  proto::Context context = *state_->GetRunContext(run.run_id);
+  (*context.mutable_run_config())["lr"].set_double_(0.1);
+  state_->SetRunContext(run.run_id, context);
+  state_->AddTaskLog(run.task_id, "one\n");
+  state_->AddTaskLog(run.task_id, "two\n");
+  state_->StoreTraffic(run.run_id, 5, 6);
+  core::Message m;
+  m.content = core::RecordDict();
+  m.content->Set("c", core::ConfigRecord{{"x", int64_t{2}}});
+  core::ObjectBundle bundle = *core::DeflateMessage(m);
+  std::string session = state_->StartPushSession(run.run_id);
+  ASSERT_TRUE(state_->PreregisterObjectTree(session, run.run_id, bundle.tree).ok());
+  const proto::Run run_before = *state_->GetRun(run.run_id);
+  const std::vector<proto::NodeInfo> nodes_before = state_->ListNodes();
+  const std::vector<TaskLogEntry> log_before = state_->GetTaskLog(run.task_id, 0);
+
+  Reopen();
+
+  EXPECT_TRUE(MessageDifferencer::Equals(*state_->GetRun(run.run_id), run_before));
+  EXPECT_EQ(state_->GetRun(run.run_id)->status().status(), "running");
+  std::optional<proto::Task> task = state_->GetTaskByToken(token);
+  ASSERT_TRUE(task.has_value());
+  EXPECT_EQ(task->task_id(), run.task_id);
+  EXPECT_EQ(task->starting_at(), run_before.starting_at());
+  ASSERT_EQ(state_->GetPendingTasks().size(), 1u);
+  EXPECT_EQ(state_->GetPendingTasks()[0].task_id(), pending.task_id);
+  std::vector<proto::NodeInfo> nodes_after = state_->ListNodes();
+  ASSERT_EQ(nodes_after.size(), nodes_before.size());
+  for (size_t i = 0; i < nodes_after.size(); ++i) {
+    EXPECT_TRUE(MessageDifferencer::Equals(nodes_after[i], nodes_before[i]));
+  }
+  EXPECT_EQ(state_->GetOnlineNodeIds(), std::vector<uint64_t>{a});
+  EXPECT_EQ(state_->GetNodeIdByPublicKey("b"), b);
+  EXPECT_TRUE(MessageDifferencer::Equals(*state_->GetFab(spec.fab_hash), fab));
+  EXPECT_TRUE(MessageDifferencer::Equals(*state_->GetRunContext(run.run_id), context));
+  std::vector<TaskLogEntry> log_after = state_->GetTaskLog(run.task_id, 0);
+  ASSERT_EQ(log_after.size(), 2u);
+  EXPECT_EQ(log_after[0].timestamp, log_before[0].timestamp);
+  EXPECT_EQ(log_after[1].timestamp, log_before[1].timestamp);
+  EXPECT_EQ(log_after[1].text, "two\n");
+  std::vector<proto::Message> ins = state_->GetMessageIns(a, 10);
+  ASSERT_EQ(ins.size(), 1u);
+  EXPECT_TRUE(MessageDifferencer::Equals(ins[0], undelivered));
+  for (const auto& obj : bundle.objects) {
+    EXPECT_TRUE(state_->StoreObject(run.run_id, session, obj.object_id, obj.content()));
+  }
+  EXPECT_EQ(state_->object_store().Get(bundle.root_id()), bundle.objects.back().content());
+
+  // Deadlines survive too: the silent task fails at its heartbeat deadline.
+  now_ += absl::Seconds(61);
+  Reopen();
+  proto::Run failed = *state_->GetRun(run.run_id);
+  EXPECT_EQ(failed.status().sub_status(), "failed");
+  EXPECT_EQ(failed.finished_at(), core::FormatIsoUtc(now_ - absl::Seconds(1)));
+  EXPECT_FALSE(state_->GetTaskByToken(token).has_value());
+}
+
+TEST_P(SqliteLinkStateTest, two_states_on_one_file_share_it_safely) {
+  auto opened = LinkState::Open(path_.string(), [this] { return now_; });
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<LinkState> other = *std::move(opened);
+  uint64_t a = *state_->CreateNode("a", 0);
+  EXPECT_EQ(other->GetNodeIdByPublicKey("a"), a);
+  EXPECT_EQ(core::FlowerErrorCode(other->CreateNode("a", 0).status()),
+            core::api_error::kPublicKeyAlreadyInUse);
+
+  // Concurrent writers through both: nothing lost, each task claimed exactly once.
+  constexpr int kPerThread = 40;
+  std::vector<CreatedRun> runs;
+  for (int i = 0; i < kPerThread; ++i) runs.push_back(*state_->CreateRun(NewRun{}));
+  std::atomic<int> claimed{0};
+  std::atomic<int> failures{0};
+  auto worker = [&](LinkState* s, const std::string& prefix) {
+    for (int i = 0; i < kPerThread; ++i) {
+      if (!s->CreateNode(prefix + std::to_string(i), 0).ok()) ++failures;
+      if (s->ClaimTask(runs[i].task_id).has_value()) ++claimed;
+    }
+  };
+  std::thread t1(worker, state_.get(), "x");
+  std::thread t2(worker, other.get(), "y");
+  std::thread t3(worker, state_.get(), "z");
+  t1.join();
+  t2.join();
+  t3.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(claimed.load(), kPerThread);
+  EXPECT_EQ(state_->ListNodes().size(), 1u + 3 * kPerThread);
+  EXPECT_EQ(other->ListNodes().size(), 1u + 3 * kPerThread);
+  EXPECT_TRUE(other->GetPendingTasks().empty());
+}
+
+TEST_P(SqliteLinkStateTest, opening_a_file_that_is_not_a_database_fails_clearly) {
+  state_.reset();
+  Remove();
+  {
+    std::ofstream garbage(path_, std::ios::binary);
+    garbage << std::string(8192, 'x');
+  }
+  auto state = LinkState::Open(path_.string(), [this] { return now_; });
+  ASSERT_FALSE(state.ok());
+  EXPECT_TRUE(absl::IsUnavailable(state.status())) << state.status();
+  EXPECT_NE(state.status().message().find(path_.string()), absl::string_view::npos);
+  EXPECT_EQ(state.status().message().find('\n'), absl::string_view::npos);
+
+  auto missing_dir = LinkState::Open((path_ / "no" / "such.db").string());
+  ASSERT_FALSE(missing_dir.ok());
+  EXPECT_TRUE(absl::IsUnavailable(missing_dir.status())) << missing_dir.status();
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, SqliteLinkStateTest, ::testing::Values("sqlite"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace flwr::superlink

@@ -1,0 +1,118 @@
+#include "flwr/core/runtime_version.h"
+
+#include <gtest/gtest.h>
+
+#include "flwr/core/flower_error.h"
+
+namespace flwr::core {
+namespace {
+
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+Metadata Peer(std::string name, std::string version, std::string component = "flwr-serverapp") {
+  return {{"flwr-package-name", std::move(name)},
+          {"flwr-package-version", std::move(version)},
+          {"flwr-component-name", std::move(component)}};
+}
+
+std::optional<std::string> Check(const Metadata& peer) {
+  return RuntimeVersionIncompatibility(peer, "1.36.0", "SuperLink");
+}
+
+TEST(RuntimeVersionTest, PinnedVersionIsAcceptedByItself) {
+  EXPECT_FALSE(PinnedFlowerVersion().empty());
+  EXPECT_EQ(RuntimeVersionIncompatibility(RuntimeVersionHeaders("SuperExec"), PinnedFlowerVersion(),
+                                          "SuperLink"),
+            std::nullopt);
+  const Metadata headers = RuntimeVersionHeaders("SuperExec");
+  ASSERT_EQ(headers.size(), 3u);
+  EXPECT_EQ(headers[0], (std::pair<std::string, std::string>{"flwr-package-name", "flwr"}));
+  EXPECT_EQ(headers[2].second, "SuperExec");
+}
+
+TEST(RuntimeVersionTest, AllAbsentIsAccepted) {
+  EXPECT_EQ(Check({}), std::nullopt);
+  EXPECT_EQ(Check({{"flwr-task-token", "t"}}), std::nullopt);
+}
+
+TEST(RuntimeVersionTest, MissingDuplicateEmpty) {
+  EXPECT_EQ(Check({{"flwr-package-name", "flwr"}}),
+            "Invalid Flower runtime metadata: Metadata key 'flwr-package-version' is missing.");
+  Metadata duplicate = Peer("flwr", "1.36.0");
+  duplicate.emplace_back("FLWR-Package-Name", "flwr");
+  EXPECT_EQ(Check(duplicate),
+            "Invalid Flower runtime metadata: Metadata key 'flwr-package-name' has duplicate "
+            "values.");
+  EXPECT_EQ(Check(Peer("flwr", "1.36.0", "")),
+            "Invalid Flower runtime metadata: Metadata key 'flwr-component-name' has an empty "
+            "value.");
+  // Keys are checked in order: name before version.
+  EXPECT_EQ(Check(Peer("", "")),
+            "Invalid Flower runtime metadata: Metadata key 'flwr-package-name' has an empty "
+            "value.");
+}
+
+TEST(RuntimeVersionTest, PackageName) {
+  EXPECT_EQ(Check(Peer(" flwr-nightly\t", "1.36.0")), std::nullopt);
+  EXPECT_EQ(Check(Peer("flwr-foo", "1.36.0")),
+            "Peer Flower package name is not recognized: 'flwr-foo'.");
+  EXPECT_EQ(Check(Peer(" ", "1.36.0")), "Peer Flower package name is not recognized: ''.");
+  EXPECT_EQ(Check(Peer("it's", "1.36.0")), "Peer Flower package name is not recognized: \"it's\".");
+  // Header bytes are Latin-1: 0xE9 is 'é' (printable), 0xA0 is not printable.
+  EXPECT_EQ(Check(Peer("fl\xE9\xA0x\\", "1.36.0")),
+            "Peer Flower package name is not recognized: 'fl\xC3\xA9\\xa0x\\\\'.");
+}
+
+TEST(RuntimeVersionTest, VersionParsing) {
+  for (const char* accepted :
+       {"1.36.0", "1.36.9", " 1.36.0\n", "v1.36", "V1.36rc1", "1.036", "01.36.0.dev3", "1!1.36.0",
+        "1.36.0+Local.7", "1.36-rc.1", "1.36.0-1", "1.36.post",
+        "\xA0"
+        "1.36.0\x85"}) {
+    EXPECT_EQ(Check(Peer("flwr", accepted)), std::nullopt) << accepted;
+  }
+  EXPECT_EQ(Check(Peer("flwr", "banana")),
+            "Peer Flower version metadata cannot be parsed: 'banana'.");
+  EXPECT_EQ(Check(Peer("flwr", "1.36.0 beta")),
+            "Peer Flower version metadata cannot be parsed: '1.36.0 beta'.");
+  EXPECT_EQ(Check(Peer("flwr", "1.36.x")),
+            "Peer Flower version metadata cannot be parsed: '1.36.x'.");
+}
+
+TEST(RuntimeVersionTest, MajorMinorMismatch) {
+  EXPECT_EQ(Check(Peer("flwr", "1.20.0", "flwr CLI")),
+            "SuperLink version 1.36.0 detected a runtime version mismatch: expected a peer from "
+            "the same major.minor release, but received flwr CLI version 1.20.0.");
+  EXPECT_NE(Check(Peer("flwr", "2.36.0")), std::nullopt);
+  EXPECT_NE(Check(Peer("flwr", "1")), std::nullopt);  // minor 0
+  EXPECT_NE(Check(Peer("flwr", "1.360")), std::nullopt);
+}
+
+TEST(RuntimeVersionTest, CheckReturnsFlowerError1001) {
+  const absl::Status status = CheckRuntimeVersion(Peer("flwr", "1.20.0"), "1.36.0", "SuperLink");
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(FlowerErrorCode(status), api_error::kRuntimeVersionIncompatible);
+  const std::string reason =
+      "SuperLink version 1.36.0 detected a runtime version mismatch: expected a peer from the "
+      "same major.minor release, but received flwr-serverapp version 1.20.0.";
+  EXPECT_EQ(FlowerErrorPublicDetails(status), reason);
+  EXPECT_EQ(status.message(),
+            "Runtime version compatibility check failed for Caller <-> "
+            "SuperLink Runtime API. " +
+                reason);
+  EXPECT_TRUE(CheckRuntimeVersion(Peer("flwr", "1.36.2"), "1.36.0", "SuperLink").ok());
+}
+
+TEST(RuntimeVersionTest, ExitMessage) {
+  const absl::Status status =
+      FlowerError(api_error::kRuntimeVersionIncompatible, "Public.", "details");
+  EXPECT_EQ(RuntimeVersionIncompatibilityExitMessage(status), "Public.\ndetails");
+  EXPECT_EQ(RuntimeVersionIncompatibilityExitMessage(
+                FlowerError(api_error::kRuntimeVersionIncompatible, "Public.", "")),
+            "Public.");
+  EXPECT_EQ(RuntimeVersionIncompatibilityExitMessage(FlowerError(16, "x")), std::nullopt);
+  EXPECT_EQ(RuntimeVersionIncompatibilityExitMessage(absl::OkStatus()), std::nullopt);
+}
+
+}  // namespace
+}  // namespace flwr::core
