@@ -927,9 +927,8 @@ class SqliteLinkState : public LinkState {
     std::string id = Quiet<std::string>("StartPushSession", "", [&] {
       const absl::Time now = clock_();
       SQLite::Statement roots(*db_,
-                              "SELECT DISTINCT r.object_id FROM push_session s "
-                              "JOIN push_session_root r ON r.session_id = s.session_id "
-                              "WHERE s.expires_at < ?");
+                              "SELECT DISTINCT object_id FROM push_session_root WHERE session_id "
+                              "IN (SELECT session_id FROM push_session WHERE expires_at < ?)");
       roots.bind(1, TimeToSql(now));
       while (roots.executeStep()) expired_roots.push_back(Bytes(roots.getColumn(0)));
       SQLite::Statement expire(*db_, "DELETE FROM push_session WHERE expires_at < ?");
@@ -1184,15 +1183,16 @@ class SqliteLinkState : public LinkState {
   // back to pending, a silent running task fails (taking the run's other tasks with it).
   void ExpireTasks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const int64_t now = TimeToSql(clock_());
-    std::vector<uint64_t> lapsed;
+    // By deadline (indexed), then put back in creation order.
+    std::vector<std::pair<int64_t, uint64_t>> lapsed;
     {
-      SQLite::Statement q(*db_,
-                          "SELECT task_id FROM task WHERE token IS NOT NULL AND active_until < ? "
-                          "ORDER BY seq");
+      SQLite::Statement q(
+          *db_, "SELECT seq, task_id FROM task WHERE token IS NOT NULL AND active_until < ?");
       q.bind(1, now);
-      while (q.executeStep()) lapsed.push_back(Id(q.getColumn(0)));
+      while (q.executeStep()) lapsed.emplace_back(q.getColumn(0).getInt64(), Id(q.getColumn(1)));
     }
-    for (uint64_t id : lapsed) {
+    std::sort(lapsed.begin(), lapsed.end());
+    for (const auto& [seq, id] : lapsed) {
       // An earlier task's cascade may have finished this one meanwhile.
       SQLite::Statement q(*db_,
                           "SELECT status, run_id, active_until FROM task WHERE task_id = ? AND "

@@ -71,6 +71,40 @@ def test_flwr_run_completes(kind: str, db: str, tmp_path: Path, build_dir: Path,
         procs.stop_all()
 
 
+def run_and_follow(kind: str, tmp_path: Path, build_dir: Path, app_dir: Path) -> tuple[dict, str]:
+    """`flwr run`, then `flwr log RUN_ID` following the stream until the run ends."""
+    procs, env, _ = start_federation(kind, tmp_path, build_dir, ":flwr-in-memory:")
+    try:
+        result = flwr(env, "run", str(app_dir), "--format", "json", timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr + procs.logs()
+        run_id = re.search(r'"run-id": "(\d+)"', result.stdout).group(1)
+        follow = flwr(env, "log", run_id, timeout=240)
+        assert follow.returncode == 0, follow.stdout + follow.stderr + procs.logs()
+        run = wait_for_status(env, run_id, "finished", timeout=60)
+        return run, follow.stdout
+    finally:
+        procs.stop_all()
+
+
+def test_ls_and_log_match_the_python_superlink(tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
+    """The same app on both SuperLinks: `flwr log` follows to the end, `flwr ls --format json`
+    describes the finished run with the same fields and values."""
+    runs, logs = {}, {}
+    for kind in ("python", "cpp"):
+        runs[kind], logs[kind] = run_and_follow(kind, tmp_path / kind, build_dir, app_dir)
+    for kind in ("python", "cpp"):
+        assert "round 3: 2 replies, mean weight 3.000" in logs[kind], (kind, logs[kind])
+        assert "final mean weight 3.000" in logs[kind], (kind, logs[kind])
+    py, cpp = runs["python"], runs["cpp"]
+    assert set(cpp) == set(py)
+    assert set(cpp["network-traffic"]) == set(py["network-traffic"])
+    assert set(cpp["compute-time"]) == set(py["compute-time"])
+    for key in ("federation-id", "fab-id", "fab-name", "fab-version", "fab-hash", "status", "status-details"):
+        assert cpp[key] == py[key], key
+    for key in ("pending-at", "starting-at", "running-at", "finished-at"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", cpp[key]), (key, cpp[key])
+
+
 @pytest.mark.parametrize("kind", ["cpp", "python"])
 def test_flwr_stop_stops_a_long_run(kind: str, tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
     procs, env, _ = start_federation(kind, tmp_path, build_dir, ":flwr-in-memory:")
