@@ -121,7 +121,9 @@ void AddFlags(CLI::App& app, Flags& f) {
   for (const auto& [name, help] : kUnsupportedFlags) {
     app.add_option_function<std::string>(
         name,
-        [name = std::string(name)](const std::string&) {
+        [name = std::string(name), help = std::string(help)](const std::string&) {
+          // The Python SuperLink's own words for an option it has retired.
+          if (name == "--serverappio-api-address") throw CLI::ValidationError(name, help);
           throw CLI::ValidationError(name, "is not supported by this SuperLink");
         },
         help);
@@ -293,7 +295,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Usage errors exit with 2, as argparse does; --help and --version with 0.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   return flwr::superlink::Run(flags);
 }

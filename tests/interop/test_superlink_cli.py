@@ -1,0 +1,72 @@
+"""flower-superlink's command line: the Python SuperLink's flags, clear errors for the rest."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import Ports, Processes, base_env, superlink_argv, wait_for_port
+
+
+def run(build_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(build_dir / "superlink/flower-superlink"), *args],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_help_lists_the_python_superlinks_flags(build_dir: Path) -> None:
+    out = run(build_dir, "--help")
+    assert out.returncode == 0
+    for flag in ("--insecure", "--ssl-certfile", "--ssl-keyfile", "--ssl-ca-certfile", "--isolation",
+                 "--database", "--fleet-api-address", "--control-api-address", "--host", "--port",
+                 "--disable-runtime-dependency-installation"):
+        assert flag in out.stdout, flag
+
+
+def test_version_is_the_pinned_flower_version(build_dir: Path, pinned_flwr_version: str) -> None:
+    out = run(build_dir, "--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"Flower version: {pinned_flwr_version}"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--no-such-flag"], "--no-such-flag"),
+        (["--insecure", "--isolation", "thread"], "--isolation"),
+        (["--insecure", "--simulation"], "not supported"),
+        (["--insecure", "--enable-supernode-auth"], "not supported"),
+        (["--insecure", "--serverappio-api-address", "127.0.0.1:9091"], "use --host and --port"),
+        (["--insecure", "--port", "70000"], "--port"),
+        ([], "--insecure"),
+    ],
+)
+def test_bad_flags_are_a_one_line_error_and_exit_2(build_dir: Path, args: list[str], message: str) -> None:
+    out = run(build_dir, *args)
+    assert out.returncode == 2, out
+    assert message in out.stderr + out.stdout
+
+
+def test_port_in_use_is_a_clear_error(build_dir: Path, tmp_path: Path) -> None:
+    ports = Ports()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", ports.fleet))
+        busy.listen()
+        out = subprocess.run(
+            superlink_argv("cpp", ports, ":flwr-in-memory:", build_dir / "superlink/flower-superlink")
+            + ["--isolation", "process"],
+            capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert "already in use" in out.stderr
+
+
+def test_sigterm_shuts_down_cleanly(build_dir: Path, tmp_path: Path) -> None:
+    ports = Ports()
+    procs = Processes(tmp_path, base_env(tmp_path / "home"))
+    proc = procs.start("superlink", superlink_argv("cpp", ports, ":flwr-in-memory:",
+                                                   build_dir / "superlink/flower-superlink")
+                       + ["--isolation", "process"])
+    wait_for_port(ports.control, proc=proc)
+    assert procs.stop("superlink") == 0
+    assert "Starting Flower SuperLink" in procs.log("superlink")
