@@ -1,5 +1,7 @@
 #include "flwr/core/http_proto_client.h"
 
+#include "flwr/core/proto_convert.h"
+
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
@@ -20,18 +22,6 @@ constexpr size_t kFrameHeaderBytes = 4;
 constexpr uint64_t kMaxFrameBytes = 2147483647;          // MAX_PROTOBUF_STREAM_MESSAGE_LENGTH
 constexpr size_t kMaxErrorBodyBytes = size_t{64} << 10;  // as flwr's client buffers
 constexpr size_t kMaxIdleConnections = 8;
-
-// `SerializeToString(deterministic=True)`, as flwr's client sends requests.
-std::string SerializeDeterministic(const google::protobuf::Message& message) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    message.SerializeToCodedStream(&coded);
-  }
-  return out;
-}
 
 void SetTimeout(absl::Duration d, const std::function<void(time_t, time_t)>& set) {
   const int64_t micros = absl::ToInt64Microseconds(std::max(d, absl::ZeroDuration()));

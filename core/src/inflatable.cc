@@ -44,18 +44,6 @@ std::string MakeHead(ObjectType type, const std::vector<std::string>& children, 
                       body_size, absl::string_view(&kHeadBodyDivider, 1));
 }
 
-// Serialises like Python's SerializeToString(deterministic=True).
-std::string SerializeDeterministic(const google::protobuf::MessageLite& message) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    message.SerializeToCodedStream(&coded);
-  }
-  return out;
-}
-
 // Appends the distinct values of `ids` to `out` in first-occurrence order (a Python dict's
 // keys) and returns, for each entry of `ids`, its index among them.
 std::vector<size_t> Deduplicate(const std::vector<std::string>& ids,

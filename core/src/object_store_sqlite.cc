@@ -45,7 +45,7 @@ class SqliteObjectStore : public ObjectStore {
     std::vector<const proto::ObjectTree*> nodes = PostOrderNodes(tree);
     if (absl::Status s = CheckTreeIds(nodes); !s.ok()) return s;
     return Guard<std::vector<std::string>>([&] {
-      SQLite::Transaction txn(*db_);
+      SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
       std::vector<std::string> missing;
       SQLite::Statement insert(*db_, "INSERT OR IGNORE INTO objects (object_id) VALUES (?)");
       SQLite::Statement add_child(
@@ -123,7 +123,7 @@ class SqliteObjectStore : public ObjectStore {
 
   void Delete(absl::string_view object_id) override {
     GuardStatus([&] {
-      SQLite::Transaction txn(*db_);
+      SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
       DeleteLocked(std::string(object_id));
       txn.commit();
       return absl::OkStatus();
@@ -132,7 +132,7 @@ class SqliteObjectStore : public ObjectStore {
 
   void DeleteObjectsInRun(uint64_t run_id) override {
     GuardStatus([&] {
-      SQLite::Transaction txn(*db_);
+      SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
       std::vector<std::string> ids;
       SQLite::Statement query(*db_, "SELECT object_id FROM run_objects WHERE run_id = ?");
       query.bind(1, ToSql(run_id));

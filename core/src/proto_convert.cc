@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "flwr/core/python_json.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
 namespace flwr::core {
 namespace {
@@ -61,6 +63,25 @@ V IntListFromUintList(const L& list) {
   if (AnyAboveInt64(vals)) return V(std::move(vals));
   return V(std::vector<int64_t>(vals.begin(), vals.end()));
 }
+
+// Writes one of the scalar alternatives ConfigValue and UserConfigValue share into a
+// ConfigRecordValue or a Scalar, whose fields have the same names.
+template <typename P>
+struct ScalarWriter {
+  P* out;
+  absl::Status* status;
+  absl::string_view what;
+
+  void operator()(double v) const { out->set_double_(v); }
+  void operator()(int64_t v) const { out->set_sint64(v); }
+  void operator()(uint64_t v) const { SetInt(v, out); }
+  void operator()(bool v) const { out->set_bool_(v); }
+  void operator()(const std::string& v) const {
+    *status = CheckText(v, what);
+    out->set_string(v);
+  }
+  void operator()(const Bytes& v) const { out->set_bytes(v.value); }
+};
 
 absl::StatusOr<proto::MetricRecordValue> MetricValueToProto(const MetricValue& value) {
   proto::MetricRecordValue out;
@@ -125,15 +146,7 @@ absl::StatusOr<proto::ConfigRecordValue> ConfigValueToProto(const ConfigValue& v
   proto::ConfigRecordValue out;
   absl::Status status = absl::OkStatus();
   std::visit(Overloaded{
-                 [&](double v) { out.set_double_(v); },
-                 [&](int64_t v) { out.set_sint64(v); },
-                 [&](uint64_t v) { SetInt(v, &out); },
-                 [&](bool v) { out.set_bool_(v); },
-                 [&](const std::string& v) {
-                   status = CheckText(v, "ConfigRecord string value");
-                   out.set_string(v);
-                 },
-                 [&](const Bytes& v) { out.set_bytes(v.value); },
+                 ScalarWriter<proto::ConfigRecordValue>{&out, &status, "ConfigRecord string value"},
                  [&](const std::vector<double>& v) {
                    if (!WriteEmptyConfigList(v.size(), &out)) {
                      out.mutable_double_list()->mutable_vals()->Assign(v.begin(), v.end());
@@ -246,6 +259,17 @@ absl::StatusOr<Record> ItemsFromProto(const Proto& proto, absl::string_view what
 }
 
 }  // namespace
+
+std::string SerializeDeterministic(const google::protobuf::MessageLite& message) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
 
 absl::StatusOr<proto::Array> ArrayToProto(const Array& array) {
   proto::Array out;
@@ -425,18 +449,7 @@ absl::StatusOr<Message> MessageFromProto(const proto::Message& proto) {
 absl::StatusOr<proto::Scalar> UserConfigValueToProto(const UserConfigValue& value) {
   proto::Scalar out;
   absl::Status status = absl::OkStatus();
-  std::visit(Overloaded{
-                 [&](double v) { out.set_double_(v); },
-                 [&](int64_t v) { out.set_sint64(v); },
-                 [&](uint64_t v) { SetInt(v, &out); },
-                 [&](bool v) { out.set_bool_(v); },
-                 [&](const std::string& v) {
-                   status = CheckText(v, "config string value");
-                   out.set_string(v);
-                 },
-                 [&](const Bytes& v) { out.set_bytes(v.value); },
-             },
-             value);
+  std::visit(ScalarWriter<proto::Scalar>{&out, &status, "config string value"}, value);
   if (!status.ok()) return status;
   return out;
 }

@@ -25,6 +25,7 @@ struct TaskRecord {
 struct RunRecord {
   proto::Run run;  // status and timestamps live on the primary task
   proto::Context context;
+  uint64_t created = 0;  // creation order, to break ties between equal timestamps
 };
 
 struct MessageRecord {
@@ -198,6 +199,7 @@ class InMemoryLinkState : public LinkState {
     run.set_series_id(series_id);
     run.set_account_name(spec.account_name);
     record.context = InitialContext(run_id, series_id);
+    record.created = ++runs_created_;
 
     TaskRecord& task = tasks_[task_id];
     task.task.set_task_id(task_id);
@@ -219,13 +221,19 @@ class InMemoryLinkState : public LinkState {
   std::vector<proto::Run> ListRuns(absl::string_view flwr_aid) override {
     absl::MutexLock lock(&mu_);
     ExpireTasks();
-    std::vector<proto::Run> out;
+    std::vector<std::pair<uint64_t, proto::Run>> found;
     for (const auto& [id, record] : runs_) {
-      if (record.run.flwr_aid() == flwr_aid) out.push_back(*RunLocked(id));
+      if (record.run.flwr_aid() == flwr_aid) found.emplace_back(record.created, *RunLocked(id));
     }
-    std::sort(out.begin(), out.end(), [](const proto::Run& a, const proto::Run& b) {
-      return a.pending_at() > b.pending_at();
+    // Newest first: latest pending_at, then latest created.
+    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+      if (a.second.pending_at() != b.second.pending_at()) {
+        return a.second.pending_at() > b.second.pending_at();
+      }
+      return a.first > b.first;
     });
+    std::vector<proto::Run> out;
+    for (auto& [created, run] : found) out.push_back(std::move(run));
     return out;
   }
 
@@ -338,7 +346,7 @@ class InMemoryLinkState : public LinkState {
         it->second.task.status().status() == kStatusFinished) {
       return false;
     }
-    it->second.active_until = clock_() + 2 * kTaskClaimTimeout;
+    it->second.active_until = clock_() + kTaskHeartbeatTimeout;
     return true;
   }
 
@@ -417,6 +425,8 @@ class InMemoryLinkState : public LinkState {
           absl::StrCat("Destination node ", meta.dst_node_id(), " is not available"));
     }
     if (!message_ins_.contains(meta.message_id())) {
+      // A deleted instruction stored again is new: it queues at the end.
+      std::erase(ins_order_, meta.message_id());
       message_ins_[meta.message_id()] = MessageRecord{message, ""};
       ins_order_.push_back(meta.message_id());
     }
@@ -541,6 +551,10 @@ class InMemoryLinkState : public LinkState {
 
   absl::StatusOr<std::vector<std::string>> PreregisterObjectTree(
       absl::string_view session_id, uint64_t run_id, const proto::ObjectTree& tree) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!sessions_.contains(session_id)) return absl::NotFoundError("Unknown push session");
+    }
     auto missing = store_->Preregister(run_id, tree);
     if (!missing.ok()) return missing.status();
     absl::MutexLock lock(&mu_);
@@ -685,7 +699,7 @@ class InMemoryLinkState : public LinkState {
   }
 
   void ExpireNode(proto::NodeInfo& info, absl::Time now) {
-    if (info.status() == kNodeOnline && info.online_until() < core::ToEpochSeconds(now)) {
+    if (info.status() == kNodeOnline && info.online_until() <= core::ToEpochSeconds(now)) {
       info.set_status(std::string(kNodeOffline));
       info.set_last_deactivated_at(core::FormatIsoUtc(core::FromEpochSeconds(info.online_until())));
     }
@@ -731,6 +745,7 @@ class InMemoryLinkState : public LinkState {
   std::map<uint64_t, proto::NodeInfo> nodes_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint64_t> node_by_key_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, RunRecord> runs_ ABSL_GUARDED_BY(mu_);
+  uint64_t runs_created_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, TaskRecord> tasks_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> task_order_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint64_t> token_to_task_ ABSL_GUARDED_BY(mu_);

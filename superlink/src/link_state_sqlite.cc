@@ -231,7 +231,7 @@ std::string Serialize(const google::protobuf::Message& proto) {
 
 // The in-memory LinkState's node rules, on a NodeInfo read from the database. True if changed.
 bool ExpireNode(proto::NodeInfo& info, absl::Time now) {
-  if (info.status() == kNodeOnline && info.online_until() < core::ToEpochSeconds(now)) {
+  if (info.status() == kNodeOnline && info.online_until() <= core::ToEpochSeconds(now)) {
     info.set_status(std::string(kNodeOffline));
     info.set_last_deactivated_at(core::FormatIsoUtc(core::FromEpochSeconds(info.online_until())));
     return true;
@@ -659,7 +659,7 @@ class SqliteLinkState : public LinkState {
         return false;
       }
       SQLite::Statement update(*db_, "UPDATE task SET active_until = ? WHERE task_id = ?");
-      update.bind(1, TimeToSql(clock_() + 2 * kTaskClaimTimeout));
+      update.bind(1, TimeToSql(clock_() + kTaskHeartbeatTimeout));
       BindId(update, 2, task_id);
       update.exec();
       return true;
@@ -951,6 +951,12 @@ class SqliteLinkState : public LinkState {
 
   absl::StatusOr<std::vector<std::string>> PreregisterObjectTree(
       absl::string_view session_id, uint64_t run_id, const proto::ObjectTree& tree) override {
+    absl::StatusOr<bool> known =
+        Checked<absl::StatusOr<bool>>("PreregisterObjectTree", [&]() -> absl::StatusOr<bool> {
+          return Exists("SELECT 1 FROM push_session WHERE session_id = ?", session_id);
+        });
+    if (!known.ok()) return known.status();
+    if (!*known) return absl::NotFoundError("Unknown push session");
     auto missing = store_->Preregister(run_id, tree);
     if (!missing.ok()) return missing.status();
     return Checked<absl::StatusOr<std::vector<std::string>>>(
@@ -1150,7 +1156,7 @@ class SqliteLinkState : public LinkState {
   void ExpireNodes(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     SQLite::Statement q(*db_,
                         "SELECT node_id, online_until FROM node "
-                        "WHERE status = 'online' AND online_until < ?");
+                        "WHERE status = 'online' AND online_until <= ?");
     q.bind(1, core::ToEpochSeconds(now));
     std::vector<std::pair<uint64_t, double>> stale;
     while (q.executeStep()) stale.emplace_back(Id(q.getColumn(0)), q.getColumn(1).getDouble());

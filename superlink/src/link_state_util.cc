@@ -70,7 +70,9 @@ std::string NewUuid4() {
 }
 
 absl::Status CheckHeartbeatInterval(double heartbeat_interval) {
-  if (heartbeat_interval < kMinHeartbeatInterval || heartbeat_interval > kMaxHeartbeatInterval) {
+  // Written so that NaN is refused too.
+  if (!(heartbeat_interval >= kMinHeartbeatInterval &&
+        heartbeat_interval <= kMaxHeartbeatInterval)) {
     return core::FlowerError(
         core::api_error::kFleetInvalidHeartbeatInterval,
         absl::StrFormat("Heartbeat interval %g is outside [%g, %g]", heartbeat_interval,

@@ -14,6 +14,7 @@ import pytest
 
 from harness import (
     APPS,
+    superlink_argv,
     Ports,
     Processes,
     base_env,
@@ -54,8 +55,6 @@ def start_federation(kind: str, tmp_path: Path, build_dir: Path, database: str, 
 @pytest.mark.parametrize("db", ["memory", "sqlite"])
 def test_flwr_run_completes(kind: str, db: str, tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
     database = ":flwr-in-memory:" if db == "memory" else str(tmp_path / "state.db")
-    if kind == "cpp" and db == "sqlite":
-        pytest.xfail("SQLite LinkState not implemented yet")
     procs, env, _ = start_federation(kind, tmp_path, build_dir, database)
     try:
         result = flwr(env, "run", str(app_dir), "--format", "json", timeout=60)
@@ -67,6 +66,35 @@ def test_flwr_run_completes(kind: str, db: str, tmp_path: Path, build_dir: Path,
         assert run["network-traffic"]["total-bytes"] > 0
         log = flwr(env, "log", run_id, "--show", timeout=60)
         assert "round 3: 2 replies, mean weight 3.000" in log.stdout, log.stdout + log.stderr
+    finally:
+        procs.stop_all()
+
+
+def test_restart_on_sqlite_keeps_runs_and_nodes(tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
+    """Kill the C++ SuperLink (SIGKILL), restart it on the same SQLite file: finished runs, the
+    FAB and the registered SuperNodes are still there, and a new run completes with them."""
+    database = str(tmp_path / "state.db")
+    procs, env, ports = start_federation("cpp", tmp_path, build_dir, database)
+    try:
+        first = flwr(env, "run", str(app_dir), "--format", "json", timeout=60)
+        assert first.returncode == 0, first.stdout + first.stderr
+        first_id = re.search(r'"run-id": "(\d+)"', first.stdout).group(1)
+        before = wait_for_status(env, first_id, "finished", timeout=180)
+        assert before["status"] == "finished:completed", procs.logs()
+
+        procs.stop("superlink", signal.SIGKILL)
+        argv = superlink_argv("cpp", ports, database, build_dir / "superlink/flower-superlink")
+        restarted = procs.start("superlink-restarted", argv)
+        wait_for_port(ports.control, proc=restarted)
+        after = {r["run-id"]: r for r in list_runs(env)}
+        assert after[first_id]["status"] == "finished:completed"
+        assert after[first_id]["fab-hash"] == before["fab-hash"]
+
+        second = flwr(env, "run", str(app_dir), "--format", "json", timeout=60)
+        assert second.returncode == 0, second.stdout + second.stderr
+        second_id = re.search(r'"run-id": "(\d+)"', second.stdout).group(1)
+        run = wait_for_status(env, second_id, "finished", timeout=180)
+        assert run["status"] == "finished:completed", procs.logs()
     finally:
         procs.stop_all()
 

@@ -35,17 +35,6 @@ std::string ReadFile(const fs::path& path) {
   return ss.str();
 }
 
-std::string Deterministic(const google::protobuf::MessageLite& message) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    message.SerializeToCodedStream(&coded);
-  }
-  return out;
-}
-
 // The C++ side of one inflatable kind: proto <-> value, deflate, inflate.
 using BundleCheck = std::function<void(const ObjectBundle&)>;
 
@@ -77,7 +66,7 @@ Kind MakeKind(FromProto from_proto, Deflate deflate, Inflate inflate, ToProto to
     if (!value.ok()) return value.status();
     auto proto = to_proto(*value);
     if (!proto.ok()) return proto.status();
-    return Deterministic(*proto);
+    return SerializeDeterministic(*proto);
   };
   return kind;
 }
@@ -233,7 +222,7 @@ void RunContextCase(const Json& c) {
   ASSERT_TRUE(context.ok()) << context.status();
   auto back = ContextToProto(*context);
   ASSERT_TRUE(back.ok()) << back.status();
-  EXPECT_TRUE(Deterministic(*back) == bytes);
+  EXPECT_TRUE(SerializeDeterministic(*back) == bytes);
 }
 
 void RunNpyCase(const Json& c) {

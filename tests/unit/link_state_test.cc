@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -123,6 +124,8 @@ TEST_P(LinkStateTest, node_lifecycle_registered_online_offline_unregistered) {
 TEST_P(LinkStateTest, heartbeat_interval_must_be_within_bounds) {
   state_->CreateNode("k", 0).IgnoreError();
   EXPECT_EQ(core::FlowerErrorCode(state_->ActivateNode("k", 5).status()),
+            core::api_error::kFleetInvalidHeartbeatInterval);
+  EXPECT_EQ(core::FlowerErrorCode(state_->ActivateNode("k", std::nan("")).status()),
             core::api_error::kFleetInvalidHeartbeatInterval);
   EXPECT_EQ(core::FlowerErrorCode(state_->ActivateNode("unknown", 30).status()),
             core::api_error::kFleetNodeActivationFailed);

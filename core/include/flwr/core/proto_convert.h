@@ -16,6 +16,10 @@
 
 namespace flwr::core {
 
+// Serialises like Python's `SerializeToString(deterministic=True)` (map entries sorted by key),
+// as flwr does for hashed message bodies and for requests its clients send.
+std::string SerializeDeterministic(const google::protobuf::MessageLite& message);
+
 absl::StatusOr<proto::Array> ArrayToProto(const Array& array);
 Array ArrayFromProto(const proto::Array& proto);
 

@@ -1,0 +1,910 @@
+#!/usr/bin/env python3
+"""Python SuperLink vs ours, same stock SuperNodes, side by side in one run.
+
+Both SuperLinks (the stock ``flower-superlink`` of the pinned flwr in .venv and our
+build/superlink/flower-superlink) run on this machine in this run, with the same stock Python
+SuperNodes (``--isolation subprocess``), the same stock ``flower-superexec`` child, the same
+stock ``flwr`` CLI and the same app (tests/apps/numpy_app). Everything binds to 127.0.0.1 on
+ports taken from the kernel; the CLI gets a private FLWR_HOME with a loopback connection.
+
+Measurements (all "SuperLink" numbers are for the SuperLink process itself, read from /proc):
+
+1. Idle: start-to-ready time (exec until the Fleet, Control and Runtime HTTP ports all accept
+   TCP connections) and VmRSS a few seconds after start-up, once its ``flower-superexec`` child
+   exists; that child's VmRSS is reported separately (the same stock program for both).
+2. Rounds: the numpy app (array-size 10) for R rounds with N SuperNodes. Per-round wall time
+   is the interval between consecutive ``round k:`` lines of the ServerApp, timestamped when
+   they arrive through ``flwr log <run-id> --stream`` (rounds 2..R; median). The SuperLink's
+   CPU time (utime+stime) is read when each line arrives; CPU per round is the total over
+   rounds 2..R divided by R-1. Also: SuperLink CPU while the N SuperNodes are connected and
+   no run is active, and over the whole run (``flwr run`` until ``flwr log`` ends).
+3. Model: the same app with a float32 array of --model-mb MB, --model-rounds rounds (>= 2)
+   with --model-nodes SuperNodes: the last round's wall time and SuperLink CPU (as in 2.),
+   SuperLink CPU over the whole run, its peak RSS (VmHWM) and the traffic it reports.
+
+Usage: bench/bench_superlink.py [--nodes 2,10,50] [--rounds 5] [--startups 5]
+                                [--skip-idle] [--skip-rounds] [--skip-model] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+REPO_ROOT = Path(os.path.abspath(__file__)).parent.parent
+VENV_BIN = Path(sys.executable).parent
+APP_DIR = REPO_ROOT / "tests" / "apps" / "numpy_app"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+IMPLS = ("python", "cpp")
+LABELS = {"python": "Python", "cpp": "C++"}
+ROUND_LINE = re.compile(rb"round (\d+): (\d+) replies")
+T = TypeVar("T")
+
+
+class BenchError(Exception):
+    """A measurement failed; the message says what happened and where the logs are."""
+
+
+# --------------------------------------------------------------------------------------------
+# /proc helpers
+# --------------------------------------------------------------------------------------------
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """Return the fields of /proc/<pid>/stat after the command name (state first), or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return utime+stime of the process (all its threads, not its children) in seconds."""
+    fields = proc_stat(pid)
+    if fields is None:
+        raise BenchError(f"process {pid} is gone")
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def status_kib(pid: int, key: str) -> int:
+    """Return a kB value (VmRSS, VmHWM, ...) from /proc/<pid>/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    raise BenchError(f"no {key} in /proc/{pid}/status")
+
+
+def children_map() -> dict[int, list[int]]:
+    """Return parent pid -> child pids for every process on the machine."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = proc_stat(int(entry))
+            if fields is not None:
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    return children
+
+
+def descendants(pid: int, children: dict[int, list[int]]) -> list[int]:
+    """Return every descendant of pid (children, grandchildren, ...)."""
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
+
+
+def find_child(pid: int, program: str) -> int | None:
+    """Return the pid of a direct child of pid running `program` (any argv word's basename)."""
+    for child in children_map().get(pid, []):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(os.path.basename(word.decode(errors="replace")) == program for word in argv):
+            return child
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that the kernel just handed out."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def accepts(port: int) -> bool:
+    """Return whether something accepts TCP connections on 127.0.0.1:port."""
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Processes:
+    """Processes started by the benchmark, each in a new session, with their log files.
+
+    stop_all() stops each one and every descendant (including children that moved to their
+    own session, like the SuperLink's flower-superexec): SIGTERM to all their process groups,
+    then SIGKILL to whatever is left after a grace period.
+    """
+
+    def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
+        """Start nothing yet; logs go to log_dir/<name>.log."""
+        self.log_dir = log_dir
+        self.env = env
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, name: str, argv: list[str], pipe: bool = False) -> subprocess.Popen:
+        """Start argv in a new session; stdout+stderr to <name>.log, or to a pipe if pipe."""
+        if pipe:
+            return self._popen(argv, subprocess.PIPE)
+        with open(self.log_dir / f"{name}.log", "wb") as log:
+            return self._popen(argv, log)
+
+    def _popen(self, argv: list[str], stdout) -> subprocess.Popen:
+        """Start argv in a new session with stdin from /dev/null and stderr to stdout."""
+        proc = subprocess.Popen(
+            argv,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        """Return the last lines of <name>.log."""
+        path = self.log_dir / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop_all(self, grace: float = 5.0) -> None:
+        """Stop every started process and all their descendants."""
+        children = children_map()
+        pids = set()
+        for proc in self.procs:
+            if proc.poll() is None:
+                pids.add(proc.pid)
+            pids.update(descendants(proc.pid, children))
+        stats = {pid: fields for pid in pids if (fields := proc_stat(pid)) is not None}
+        starts = {pid: fields[19] for pid, fields in stats.items()}
+        groups = {int(fields[2]) for fields in stats.values()} - {os.getpgrp()}
+        self._signal(groups, starts, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and self._alive(starts):
+            for proc in self.procs:
+                proc.poll()
+            time.sleep(0.1)
+        self._signal(groups, self._alive(starts), signal.SIGKILL)
+        for proc in self.procs:
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        self.procs.clear()
+
+    @staticmethod
+    def _alive(starts: dict[int, str]) -> dict[int, str]:
+        """Return the processes of `starts` (pid -> start time) still alive, not zombies."""
+        alive = {}
+        for pid, start in starts.items():
+            fields = proc_stat(pid)
+            if fields is not None and fields[19] == start and fields[0] != "Z":
+                alive[pid] = start
+        return alive
+
+    def _signal(self, groups: set[int], starts: dict[int, str], sig: int) -> None:
+        """Send sig to each process group and to each still-living process of `starts`."""
+        for group in groups:
+            try:
+                os.killpg(group, sig)
+            except ProcessLookupError:
+                pass
+        for pid in self._alive(starts):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+# --------------------------------------------------------------------------------------------
+# One federation: a SuperLink, N stock SuperNodes, the stock CLI
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Ports:
+    """The three listeners of a SuperLink, each on a port fresh from the kernel."""
+
+    fleet: int = field(default_factory=free_port)
+    control: int = field(default_factory=free_port)
+    runtime: int = field(default_factory=free_port)
+
+
+def superlink_argv(program: str, fleet: int | str, control: int | str, runtime: int | str
+                   ) -> list[str]:
+    """Return the command line of a SuperLink (either implementation) on these ports."""
+    return [
+        program,
+        "--insecure",
+        "--fleet-api-address", f"127.0.0.1:{fleet}",
+        "--control-api-address", f"127.0.0.1:{control}",
+        "--host", "127.0.0.1",
+        "--port", str(runtime),
+        "--database", ":flwr-in-memory:",
+        "--disable-runtime-dependency-installation",
+    ]  # fmt: skip
+
+
+def supernode_argv(fleet: int | str, appio: int | str, index: int | str, nodes: int | str
+                   ) -> list[str]:
+    """Return the command line of stock SuperNode `index` of `nodes`."""
+    return [
+        str(VENV_BIN / "flower-supernode"),
+        "--insecure",
+        "--superlink", f"127.0.0.1:{fleet}",
+        "--host", "127.0.0.1",
+        "--port", str(appio),
+        "--isolation", "subprocess",
+        "--node-config", f"partition-id={index} num-partitions={nodes}",
+    ]  # fmt: skip
+
+
+def flower_env(flwr_home: Path) -> dict[str, str]:
+    """Return the environment for Flower processes: venv first in PATH, a private FLWR_HOME."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '')}"
+    env["FLWR_HOME"] = str(flwr_home)
+    env["FLWR_TELEMETRY_ENABLED"] = "0"
+    env["FLWR_DISABLE_UPDATE_CHECK"] = "1"
+    env["FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass
+class LogLine:
+    """A line of `flwr log --stream` output, when it arrived and the SuperLink's CPU then."""
+
+    time: float
+    superlink_cpu: float
+    text: bytes
+
+
+class Federation:
+    """A SuperLink of one implementation plus stock SuperNodes, driven by the stock CLI.
+
+    Use as a context manager: every process it started is stopped on exit.
+    """
+
+    def __init__(self, impl: str, work_dir: Path, superlink_bin: Path) -> None:
+        """Prepare work_dir (logs, FLWR_HOME with a loopback connection, a copy of the app)."""
+        self.impl = impl
+        self.work_dir = work_dir
+        self.superlink_bin = superlink_bin
+        self.ports = Ports()
+        work_dir.mkdir(parents=True)
+        flwr_home = work_dir / "flwr_home"
+        flwr_home.mkdir()
+        (flwr_home / "config.toml").write_text(
+            '[superlink]\ndefault = "bench"\n\n'
+            f'[superlink.bench]\naddress = "127.0.0.1:{self.ports.control}"\ninsecure = true\n'
+        )
+        self.app = work_dir / "numpy_app"
+        shutil.copytree(APP_DIR, self.app, ignore=shutil.ignore_patterns("__pycache__"))
+        self.env = flower_env(flwr_home)
+        self.procs = Processes(work_dir, self.env)
+        self.superlink: subprocess.Popen | None = None
+        self.supernodes: list[subprocess.Popen] = []
+
+    def __enter__(self) -> Federation:
+        """Return self."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop every process of this federation."""
+        self.procs.stop_all()
+
+    def fail(self, what: str, other_log: str | None = None) -> BenchError:
+        """Return a BenchError for `what` with the log folder and the SuperLink's log tail.
+
+        other_log names a second log (e.g. "supernode3") whose tail is included too.
+        """
+        names = ["superlink"] + ([other_log] if other_log else [])
+        tails = "".join(
+            f"\n--- last lines of {name}.log ---\n{self.procs.log_tail(name)}" for name in names
+        )
+        return BenchError(f"{LABELS[self.impl]} SuperLink: {what}\nlogs: {self.work_dir}{tails}")
+
+    def start_superlink(self, timeout: float = 120.0) -> float:
+        """Start the SuperLink; return seconds from exec until all three ports accept."""
+        program = str(self.superlink_bin if self.impl == "cpp" else VENV_BIN / "flower-superlink")
+        argv = superlink_argv(program, self.ports.fleet, self.ports.control, self.ports.runtime)
+        start = time.perf_counter()
+        self.superlink = self.procs.start("superlink", argv)
+        waiting = {self.ports.fleet, self.ports.control, self.ports.runtime}
+        while waiting:
+            waiting = {port for port in waiting if not accepts(port)}
+            if not waiting:
+                break
+            if self.superlink.poll() is not None:
+                raise self.fail(f"exited with {self.superlink.returncode} during start-up")
+            if time.perf_counter() - start > timeout:
+                raise self.fail(f"ports {sorted(waiting)} not accepting after {timeout:.0f}s")
+            time.sleep(0.005)
+        return time.perf_counter() - start
+
+    def superlink_pid(self) -> int:
+        """Return the SuperLink's pid, failing if it has exited."""
+        if self.superlink is None or self.superlink.poll() is not None:
+            raise self.fail("is not running")
+        return self.superlink.pid
+
+    def wait_for_superexec(self, timeout: float = 60.0) -> int:
+        """Wait until the SuperLink's flower-superexec child exists; return its pid."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            child = find_child(self.superlink_pid(), "flower-superexec")
+            if child is not None:
+                return child
+            time.sleep(0.05)
+        raise self.fail(f"no flower-superexec child after {timeout:.0f}s")
+
+    def flwr(self, *args: str, timeout: float = 300.0) -> dict:
+        """Run the stock `flwr` CLI with --format json; return the parsed output."""
+        argv = [str(VENV_BIN / "flwr"), *args, "--format", "json"]
+        try:
+            result = subprocess.run(
+                argv, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired as err:
+            raise self.fail(f"`{shlex.join(argv)}` timed out after {timeout:.0f}s") from err
+        try:
+            payload = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            payload = {}
+        if result.returncode != 0 or not payload.get("success"):
+            raise self.fail(
+                f"`{shlex.join(argv)}` exited {result.returncode}:\n{result.stdout}{result.stderr}"
+            )
+        return payload
+
+    def start_supernodes(self, nodes: int, timeout: float) -> None:
+        """Start stock SuperNodes; wait until all are online and have their superexec child."""
+        for i in range(nodes):
+            argv = supernode_argv(self.ports.fleet, free_port(), i, nodes)
+            self.supernodes.append(self.procs.start(f"supernode{i}", argv))
+        deadline = time.monotonic() + timeout
+        while True:
+            listed = self.flwr("supernode", "list")["nodes"]
+            online = sum(node["status"] == "online" for node in listed)
+            if online >= nodes:
+                break
+            for i, proc in enumerate(self.supernodes):
+                if proc.poll() is not None:
+                    raise self.fail(f"SuperNode {i} exited with {proc.returncode}", f"supernode{i}")
+            if time.monotonic() > deadline:
+                raise self.fail(f"only {online} of {nodes} SuperNodes online after {timeout:.0f}s")
+            time.sleep(5)
+        while any(find_child(proc.pid, "flower-superexec") is None for proc in self.supernodes):
+            if time.monotonic() > deadline:
+                raise self.fail(f"SuperNodes lack their flower-superexec after {timeout:.0f}s")
+            time.sleep(0.5)
+
+    def submit(self, rounds: int, nodes: int, array_size: int) -> str:
+        """`flwr run` the app; return the run ID."""
+        config = f"num-server-rounds={rounds} min-nodes={nodes} array-size={array_size}"
+        return self.flwr("run", str(self.app), "--run-config", config)["run-id"]
+
+    def follow_log(self, run_id: str, timeout: float) -> list[LogLine]:
+        """Stream the run's log until the SuperLink ends it; timestamp every line on arrival."""
+        pid = self.superlink_pid()
+        argv = [str(VENV_BIN / "flwr"), "log", run_id, "--stream"]
+        proc = self.procs.start("flwr-log", argv, pipe=True)
+        lines: list[LogLine] = []
+        errors: list[BenchError] = []
+
+        def read() -> None:
+            """Collect lines with their arrival time and the SuperLink's CPU time."""
+            with open(self.work_dir / "flwr-log.log", "wb") as log:
+                for text in iter(proc.stdout.readline, b""):
+                    log.write(text)
+                    log.flush()
+                    try:
+                        lines.append(LogLine(time.monotonic(), cpu_seconds(pid), text))
+                    except BenchError as err:
+                        errors.append(err)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if reader.is_alive():
+            raise self.fail(f"run {run_id} still streaming logs after {timeout:.0f}s", "flwr-log")
+        if errors or self.superlink.poll() is not None:
+            raise self.fail(f"exited with {self.superlink.returncode} during run {run_id}")
+        if proc.wait() != 0:
+            raise self.fail(f"`flwr log` exited {proc.returncode}", "flwr-log")
+        return lines
+
+    def finished_run(self, run_id: str, timeout: float = 120.0) -> dict:
+        """Poll `flwr ls` until the run is finished; return its entry."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.flwr("ls", "--run-id", run_id)["runs"][0]
+            if run["status"].startswith("finished"):
+                return run
+            if time.monotonic() > deadline:
+                raise self.fail(f"run {run_id} not finished after {timeout:.0f}s: {run}")
+            time.sleep(1)
+
+
+# --------------------------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Startup:
+    """One SuperLink start: time to ready, and idle RSS of it and of its superexec child."""
+
+    ready_s: float
+    rss_kib: int
+    rss_anon_kib: int
+    superexec_rss_kib: int
+
+
+@dataclass
+class AppRun:
+    """One run of the numpy app on one SuperLink."""
+
+    round_wall_s: list[float]  # intervals between consecutive round lines (rounds 2..R)
+    round_cpu_s: list[float]  # SuperLink CPU in the same intervals
+    run_cpu_s: float  # SuperLink CPU from `flwr run` until `flwr log` ended
+    idle_cpu_ms_per_s: float  # SuperLink CPU with the SuperNodes connected, no run
+    hwm_kib: int  # SuperLink VmHWM at the end of the run
+    traffic_bytes: int  # network-traffic total-bytes as the SuperLink reports it
+
+
+def measure_startup(impl: str, work_dir: Path, superlink_bin: Path, idle_wait: float) -> Startup:
+    """Start a SuperLink alone; measure start-to-ready, then idle VmRSS after idle_wait s."""
+    with Federation(impl, work_dir, superlink_bin) as fed:
+        ready = fed.start_superlink()
+        superexec = fed.wait_for_superexec()
+        time.sleep(idle_wait)
+        pid = fed.superlink_pid()
+        return Startup(
+            ready_s=ready,
+            rss_kib=status_kib(pid, "VmRSS"),
+            rss_anon_kib=status_kib(pid, "RssAnon"),
+            superexec_rss_kib=status_kib(superexec, "VmRSS"),
+        )
+
+
+def run_app(
+    impl: str,
+    work_dir: Path,
+    args: argparse.Namespace,
+    nodes: int,
+    rounds: int,
+    array_size: int,
+) -> AppRun:
+    """Run the numpy app for `rounds` rounds on `nodes` SuperNodes and measure the SuperLink."""
+    with Federation(impl, work_dir, args.superlink_bin) as fed:
+        fed.start_superlink()
+        fed.start_supernodes(nodes, args.nodes_timeout)
+        time.sleep(args.settle)
+        pid = fed.superlink_pid()
+        idle_start = cpu_seconds(pid)
+        time.sleep(args.idle_window)
+        idle = (cpu_seconds(pid) - idle_start) / args.idle_window * 1000
+
+        submit_cpu = cpu_seconds(pid)
+        run_id = fed.submit(rounds, nodes, array_size)
+        lines = fed.follow_log(run_id, args.run_timeout)
+        run_cpu = cpu_seconds(pid) - submit_cpu
+        hwm = status_kib(pid, "VmHWM")
+        run = fed.finished_run(run_id)
+        if run["status"] != "finished:completed":
+            raise fed.fail(f"run {run_id} ended {run['status']} ({run['status-details']})")
+
+        rounds_seen = [(line, ROUND_LINE.search(line.text)) for line in lines]
+        rounds_seen = [(line, m) for line, m in rounds_seen if m]
+        expected = [(k, nodes) for k in range(1, rounds + 1)]
+        if [(int(m[1]), int(m[2])) for _, m in rounds_seen] != expected:
+            raise fed.fail(f"run {run_id}: round lines {[m[0] for _, m in rounds_seen]}, "
+                           f"expected 'round k: {nodes} replies' for k = 1..{rounds}", "flwr-log")
+        marks = [line for line, _ in rounds_seen]
+        return AppRun(
+            round_wall_s=[b.time - a.time for a, b in zip(marks, marks[1:])],
+            round_cpu_s=[b.superlink_cpu - a.superlink_cpu for a, b in zip(marks, marks[1:])],
+            run_cpu_s=run_cpu,
+            idle_cpu_ms_per_s=idle,
+            hwm_kib=hwm,
+            traffic_bytes=int(run["network-traffic"]["total-bytes"]),
+        )
+
+
+def in_order(step: int) -> tuple[str, ...]:
+    """Return the implementations in the order to run them at this step (alternating)."""
+    return IMPLS if step % 2 == 0 else IMPLS[::-1]
+
+
+# --------------------------------------------------------------------------------------------
+# Tables and report
+# --------------------------------------------------------------------------------------------
+
+
+def render(header: list[str], rows: list[list[str]], markdown: bool, left: int = 1) -> str:
+    """Render an aligned plain-text or Markdown table; the first `left` columns align left."""
+    widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
+
+    def fmt(line: list[str]) -> str:
+        """Format one row."""
+        padded = [c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|" + "|".join("-" * (w + 1) + ("-" if i < left else ":") for i, w in enumerate(widths))
+    rule += "|"
+    lines = [fmt(header), rule if markdown else rule.replace(":", "-")]
+    return "\n".join(lines + [fmt(r) for r in rows])
+
+
+def cells(values: dict[str, float | None], digits: int) -> list[str]:
+    """Return the Python and C++ cells and the Python/C++ ratio for one metric."""
+    py, cpp = values.get("python"), values.get("cpp")
+    out = ["failed" if v is None else f"{v:.{digits}f}" for v in (py, cpp)]
+    out.append(f"{py / cpp:.1f}x" if py is not None and cpp else "n/a")
+    return out
+
+
+def median_or_none(values: list[float]) -> float | None:
+    """Return the median, or None for no values."""
+    return statistics.median(values) if values else None
+
+
+@dataclass
+class Results:
+    """Everything measured, per implementation, plus the failures."""
+
+    startups: dict[str, list[Startup]] = field(default_factory=lambda: {i: [] for i in IMPLS})
+    rounds: dict[int, dict[str, AppRun | None]] = field(default_factory=dict)
+    model: dict[str, AppRun | None] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+def idle_table(results: Results, markdown: bool) -> str:
+    """Table 1: start-to-ready and idle RSS (medians over the start-ups)."""
+    def metric(get) -> dict[str, float | None]:
+        """Return the per-implementation median of one Startup attribute."""
+        return {i: median_or_none([get(s) for s in results.startups[i]]) for i in IMPLS}
+
+    rows = [
+        ["SuperLink VmRSS, idle (MiB)", *cells(metric(lambda s: s.rss_kib / 1024), 1)],
+        ["  of which RssAnon (MiB)", *cells(metric(lambda s: s.rss_anon_kib / 1024), 1)],
+        ["flower-superexec child VmRSS (MiB)",
+         *cells(metric(lambda s: s.superexec_rss_kib / 1024), 1)],
+        ["start-to-ready (ms)", *cells(metric(lambda s: s.ready_s * 1000), 0)],
+    ]  # fmt: skip
+    return render(["metric (median)", "Python", "C++", "Python/C++"], rows, markdown)
+
+
+def rounds_table(results: Results, rounds: int, markdown: bool) -> str:
+    """Table 2: per-round wall time and SuperLink CPU for each SuperNode count."""
+    rows = []
+    for nodes, runs in results.rounds.items():
+        def metric(get) -> dict[str, float | None]:
+            """Return one metric per implementation (None where the run failed)."""
+            return {i: get(run) if run else None for i, run in runs.items()}
+
+        wall = metric(lambda r: statistics.median(r.round_wall_s))
+        rows += [
+            [f"{nodes}", "wall per round (s, median)", *cells(wall, 2)],
+            ["", "SuperLink share of it (s)",
+             f"{wall['python'] - wall['cpp']:.2f}" if None not in wall.values() else "n/a", "", ""],
+            ["", "SuperLink CPU per round (ms)",
+             *cells(metric(lambda r: sum(r.round_cpu_s) / len(r.round_cpu_s) * 1000), 0)],
+            ["", "SuperLink CPU, whole run (s)", *cells(metric(lambda r: r.run_cpu_s), 2)],
+            ["", "SuperLink CPU, idle (ms/s)", *cells(metric(lambda r: r.idle_cpu_ms_per_s), 1)],
+        ]  # fmt: skip
+    header = ["nodes", f"metric ({rounds} rounds per run)", "Python", "C++", "Python/C++"]
+    return render(header, rows, markdown, left=2)
+
+
+def model_table(results: Results, markdown: bool) -> str:
+    """Table 3: moving the big model to the SuperNodes and back."""
+    runs = results.model
+
+    def metric(get) -> dict[str, float | None]:
+        """Return one metric per implementation (None where the run failed)."""
+        return {i: get(run) if run else None for i, run in runs.items()}
+
+    rows = [
+        ["wall, last round (s)", *cells(metric(lambda r: r.round_wall_s[-1]), 2)],
+        ["SuperLink CPU, last round (s)", *cells(metric(lambda r: r.round_cpu_s[-1]), 2)],
+        ["SuperLink CPU, whole run (s)", *cells(metric(lambda r: r.run_cpu_s), 2)],
+        ["SuperLink peak RSS, VmHWM (MiB)", *cells(metric(lambda r: r.hwm_kib / 1024), 0)],
+        ["traffic reported by the SuperLink (MB)",
+         *cells(metric(lambda r: r.traffic_bytes / 1e6), 0)],
+    ]  # fmt: skip
+    return render(["metric", "Python", "C++", "Python/C++"], rows, markdown)
+
+
+def goal_lines(results: Results) -> list[str]:
+    """Return the goal lines: >= 10x lower idle RSS, >= 5x lower per-round overhead."""
+    lines = []
+    rss = {i: median_or_none([s.rss_kib for s in results.startups[i]]) for i in IMPLS}
+    if None not in rss.values():
+        ratio = rss["python"] / rss["cpp"]
+        lines.append(f"Idle RSS: Python/C++ = {ratio:.1f}x (goal >= 10x, "
+                     f"{'met' if ratio >= 10 else 'NOT met'})")
+    completed = [n for n, runs in results.rounds.items() if None not in runs.values()]
+    if completed:
+        nodes = max(completed)
+        runs = results.rounds[nodes]
+        cpu = {i: sum(r.round_cpu_s) / len(r.round_cpu_s) for i, r in runs.items()}
+        wall = {i: statistics.median(r.round_wall_s) for i, r in runs.items()}
+        cpu_ratio = cpu["python"] / cpu["cpp"] if cpu["cpp"] else float("inf")
+        note = "" if nodes == 50 else f" (50 nodes not measured; largest completed: {nodes})"
+        lines.append(
+            f"Per-round overhead at {nodes} nodes{note}: SuperLink CPU per round Python/C++ = "
+            f"{cpu_ratio:.1f}x (goal >= 5x, {'met' if cpu_ratio >= 5 else 'NOT met'}); "
+            f"wall per round Python/C++ = {wall['python'] / wall['cpp']:.2f}x (dominated by "
+            "the stock SuperNodes' ClientApp start-up, the same for both)"
+        )
+    return lines
+
+
+def definitions(args: argparse.Namespace) -> list[str]:
+    """Return the items that define what every table measures."""
+    return [
+        "All SuperLink numbers are for the SuperLink process itself, read from /proc; its "
+        "flower-superexec child (the same stock program for both) is reported separately.",
+        "start-to-ready: from just before exec until the Fleet, Control and Runtime HTTP ports "
+        "all accept TCP connections (polled every 5 ms). Idle VmRSS/RssAnon: read "
+        f"{args.idle_wait:g} s after the flower-superexec child appeared. Medians of "
+        f"{args.startups} start-ups per implementation.",
+        "wall per round: interval between consecutive 'round k:' lines of the ServerApp "
+        "(rounds 2..R), timestamped on arrival through `flwr log RUN --stream`; median. Both "
+        "SuperLinks poll the log every 0.5 s and the ServerApp uploads it every 0.2 s (up to "
+        "~0.7 s jitter per timestamp). It is dominated by the stock components: the stock "
+        "Grid's send_and_receive pulls replies every 3 s, idle SuperNodes poll every 3 s, and "
+        "each SuperNode starts a ClientApp process per round. The SuperLink's share is the "
+        "Python - C++ difference.",
+        "SuperLink CPU per round: its utime+stime, read when each round line arrives, summed "
+        f"over rounds 2..R and divided by R-1 (1/{CLK_TCK} s resolution per reading).",
+        "SuperLink CPU, whole run: from just before `flwr run` until `flwr log --stream` ended "
+        "(the run finished): FAB upload, ServerApp start-up, all rounds, log streaming.",
+        f"SuperLink CPU, idle: over {args.idle_window:g} s with the N SuperNodes online and "
+        f"no run, {args.settle:g} s after the last one came online (serving their polling).",
+        f"Model: a {args.model_mb:g} MB float32 array ({model_size(args)} values), "
+        f"{args.model_rounds} rounds with {args.model_nodes} SuperNodes; 'last round' as in "
+        "'per round' above (a first round cannot be timed from the log lines apart from the "
+        "ServerApp start-up); VmHWM is the SuperLink's peak RSS since its start; traffic is "
+        "network-traffic total-bytes from `flwr ls`.",
+    ]
+
+
+def model_size(args: argparse.Namespace) -> int:
+    """Return the number of float32 values of the model."""
+    return int(args.model_mb * 1e6 / 4)
+
+
+def cpu_model() -> str:
+    """Return the CPU model name from /proc/cpuinfo."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def display_path(path: Path) -> str:
+    """Return path relative to the repo root when it lies inside it."""
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def git_revision() -> str:
+    """Return the repo's HEAD commit, marked -dirty if the work tree has changes."""
+    head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain",
+                            "--untracked-files=no"], capture_output=True, text=True,
+                           check=False).stdout.strip()
+    return f"{head}-dirty" if dirty else head
+
+
+def context_lines(args: argparse.Namespace, load_before: str) -> list[str]:
+    """Return the date, machine, versions and commands of this run."""
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpp_version = subprocess.run([str(args.superlink_bin), "--version"], capture_output=True,
+                                 text=True, check=False).stdout.strip()
+    command = shlex.join([display_path(Path(sys.executable)), display_path(Path(__file__)),
+                          *sys.argv[1:]])
+    link = shlex.join(superlink_argv("flower-superlink", "FLEET", "CONTROL", "RUNTIME"))
+    node = shlex.join(["flower-supernode", *supernode_argv("FLEET", "APPIO", "I", "N")[1:]])
+    return [
+        f"Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"Machine: nproc = {len(os.sched_getaffinity(0))}, CPU: {cpu_model()}, "
+        f"{mem_gib:.0f} GiB; load average at start {load_before}, at end {load_avg()} "
+        "(other work was running: timings are noisy, hence medians)",
+        f"Python {platform.python_version()}, flwr {importlib.metadata.version('flwr')} "
+        f"(stock SuperLink, SuperNodes, superexec, CLI); C++ SuperLink "
+        f"{display_path(args.superlink_bin)} ({cpp_version}), repo {git_revision()}",
+        f"Command: `{command}`",
+        f"SuperLink: `{link}` (Python: .venv/bin/flower-superlink; "
+        f"C++: {display_path(args.superlink_bin)})",
+        f"SuperNodes: `{node}`",
+        "Runs: `flwr run APP --run-config 'num-server-rounds=R min-nodes=N array-size=S' "
+        "--format json`, then `flwr log RUN --stream`, `flwr ls --run-id RUN --format json`",
+    ]
+
+
+def load_avg() -> str:
+    """Return the 1/5/15-minute load averages."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def report(args: argparse.Namespace, results: Results, load_before: str) -> tuple[str, str]:
+    """Return the plain-text report and the Markdown one."""
+    texts = []
+    for markdown in (False, True):
+        parts = []
+        if not args.skip_idle:
+            parts.append(("Idle SuperLink", idle_table(results, markdown)))
+        if results.rounds:
+            parts.append(("Rounds of the numpy app (array-size 10), stock SuperNodes",
+                          rounds_table(results, args.rounds, markdown)))
+        if results.model:
+            parts.append((f"{args.model_mb:g} MB model to {args.model_nodes} SuperNodes and back",
+                          model_table(results, markdown)))
+        heading = "## " if markdown else ""
+        body = "\n\n".join(f"{heading}{title}\n\n{table}" for title, table in parts)
+        goals = "\n".join(f"- {line}" if markdown else line for line in goal_lines(results))
+        failures = "\n\n".join(results.failures)
+        defs = "\n".join(f"- {item}" for item in definitions(args))
+        text = f"{body}\n\n{goals}\n\nDefinitions:\n\n{defs}"
+        if failures:
+            text += f"\n\nFailures:\n\n```\n{failures}\n```" if markdown else f"\n\nFAILURES:\n{failures}"
+        if markdown:
+            context = "\n".join(f"- {line}" for line in context_lines(args, load_before))
+            text = f"# SuperLink: stock Python vs C++, same stock SuperNodes\n\n{context}\n\n{text}\n"
+        texts.append(text)
+    return texts[0], texts[1]
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--nodes", default="2,10,50",
+                        help="SuperNode counts for the rounds benchmark (default: 2,10,50)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per run (>= 2)")
+    parser.add_argument("--startups", type=int, default=5, help="start-ups per SuperLink")
+    parser.add_argument("--idle-wait", type=float, default=5.0,
+                        help="seconds after the superexec child appears before reading VmRSS")
+    parser.add_argument("--settle", type=float, default=10.0,
+                        help="seconds to wait after all SuperNodes are online")
+    parser.add_argument("--idle-window", type=float, default=10.0,
+                        help="seconds over which idle SuperLink CPU is measured")
+    parser.add_argument("--model-mb", type=float, default=100, help="model size in MB")
+    parser.add_argument("--model-nodes", type=int, default=10, help="SuperNodes for the model")
+    parser.add_argument("--model-rounds", type=int, default=2, help="rounds for the model (>= 2)")
+    parser.add_argument("--skip-idle", action="store_true", help="skip start-up and idle RSS")
+    parser.add_argument("--skip-rounds", action="store_true", help="skip the rounds benchmark")
+    parser.add_argument("--skip-model", action="store_true", help="skip the model benchmark")
+    parser.add_argument("--nodes-timeout", type=float, default=900,
+                        help="seconds for all SuperNodes to come online")
+    parser.add_argument("--run-timeout", type=float, default=1800, help="seconds per run")
+    parser.add_argument("--superlink-bin", type=Path,
+                        default=REPO_ROOT / "build" / "superlink" / "flower-superlink",
+                        help="C++ SuperLink (default: build/superlink/flower-superlink)")
+    parser.add_argument("--keep-logs", action="store_true",
+                        help="keep the logs folder even if everything succeeded")
+    parser.add_argument("--out", type=Path,
+                        default=REPO_ROOT / "bench" / "results" / "superlink.md",
+                        help="Markdown report to write (default: bench/results/superlink.md)")
+    args = parser.parse_args()
+    try:
+        args.node_counts = [int(n) for n in args.nodes.split(",") if n]
+    except ValueError:
+        parser.error("--nodes takes a comma-separated list of integers")
+    if args.rounds < 2 or args.model_rounds < 2:
+        parser.error("--rounds and --model-rounds must be at least 2 (rounds are intervals)")
+    if args.startups < 1 or args.model_nodes < 1 or min(args.node_counts, default=1) < 1:
+        parser.error("--startups, --model-nodes and --nodes must be positive")
+    if not args.superlink_bin.is_file():
+        parser.error(f"C++ SuperLink not found: {args.superlink_bin} (scripts/build.sh)")
+    return args
+
+
+def attempt(results: Results, what: str, impl: str, measure: Callable[[], T]) -> T | None:
+    """Run one measurement; on failure record it (with its logs) and return None."""
+    print(f"[{time.strftime('%H:%M:%S')}] {what}: {LABELS[impl]} ...", flush=True)
+    try:
+        value = measure()
+    except BenchError as err:
+        results.failures.append(f"{what}, {LABELS[impl]}: {err}")
+        print(f"FAILED: {err}", flush=True)
+        return None
+    print(f"  {value}", flush=True)
+    return value
+
+
+def main() -> int:
+    """Run the benchmarks, print the tables and write the Markdown report."""
+    args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the processes on the way out
+    load_before = load_avg()
+    logs = Path(tempfile.mkdtemp(prefix="bench_superlink_"))
+    print(f"logs: {logs}", flush=True)
+    results = Results()
+
+    if not args.skip_idle:
+        for rep in range(args.startups):
+            for impl in in_order(rep):
+                measure = partial(measure_startup, impl, logs / f"startup{rep}-{impl}",
+                                  args.superlink_bin, args.idle_wait)
+                startup = attempt(results, f"start-up {rep + 1}", impl, measure)
+                if startup:
+                    results.startups[impl].append(startup)
+    if not args.skip_rounds:
+        for step, nodes in enumerate(args.node_counts):
+            results.rounds[nodes] = {}
+            for impl in in_order(step):
+                measure = partial(run_app, impl, logs / f"rounds{nodes}-{impl}", args, nodes,
+                                  args.rounds, 10)
+                what = f"{nodes} nodes x {args.rounds} rounds"
+                results.rounds[nodes][impl] = attempt(results, what, impl, measure)
+    if not args.skip_model:
+        for impl in in_order(len(args.node_counts)):
+            measure = partial(run_app, impl, logs / f"model-{impl}", args, args.model_nodes,
+                              args.model_rounds, model_size(args))
+            results.model[impl] = attempt(results, f"{args.model_mb:g} MB model", impl, measure)
+
+    text, markdown = report(args, results, load_before)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(markdown)
+    print(f"wrote {display_path(args.out)}")
+    if results.failures or args.keep_logs:
+        print(f"logs kept in {logs}")
+    else:
+        shutil.rmtree(logs)
+    return 1 if results.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
