@@ -34,6 +34,9 @@ start=$SECONDS
 SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -g -O1"
 LINK="-fsanitize=address,undefined"
 
+# ccache: paths relative to the checkout, so fresh clones (CI) reuse the cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 # Configure (cheap when the cache already matches). The top-level CMakeLists.txt uses ccache
 # as the compiler launcher when it is installed. Build type Debug: no -DNDEBUG, so assertions
 # stay on; optimisation comes from -O1 above.

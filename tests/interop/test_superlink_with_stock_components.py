@@ -5,6 +5,7 @@ SuperLink in the same test."""
 from __future__ import annotations
 
 import re
+import subprocess
 import shutil
 import signal
 import time
@@ -159,5 +160,77 @@ def test_unknown_run_id_is_a_clear_cli_error(tmp_path: Path, build_dir: Path) ->
         result = flwr(env, "ls", "--run-id", "12345", timeout=60)
         assert result.returncode != 0
         assert "Run ID not found" in result.stdout + result.stderr
+    finally:
+        procs.stop_all()
+
+
+def test_isolation_process_with_an_external_stock_superexec(tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
+    """`--isolation process`: the SuperLink starts nothing; an external stock SuperExec (as a
+    separate container would) claims the run over the Runtime API and completes it."""
+    flwr_home = tmp_path / "flwr_home"
+    env = base_env(flwr_home)
+    ports = Ports()
+    write_cli_config(flwr_home, ports.control)
+    procs = Processes(tmp_path, env)
+    try:
+        argv = superlink_argv("cpp", ports, ":flwr-in-memory:", build_dir / "superlink/flower-superlink")
+        link = procs.start("superlink", argv + ["--isolation", "process"])
+        wait_for_port(ports.runtime, proc=link)
+        for i in range(2):
+            procs.start(f"supernode{i}", supernode_argv(ports.fleet, free_port(), f"partition-id={i} num-partitions=2"))
+        result = flwr(env, "run", str(app_dir), "--format", "json", timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        run_id = re.search(r'"run-id": "(\d+)"', result.stdout).group(1)
+        time.sleep(3)
+        assert list_runs(env)[0]["status"] == "pending"  # nobody runs ServerApps yet
+        procs.start("superexec", [str(Path(env["PATH"].split(":")[0]) / "flower-superexec"), "--insecure",
+                                  "--plugin-type", "serverapp", "--runtime-api-address",
+                                  f"127.0.0.1:{ports.runtime}"])
+        run = wait_for_status(env, run_id, "finished", timeout=180)
+        assert run["status"] == "finished:completed", procs.logs()
+    finally:
+        procs.stop_all()
+
+
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1, made with the openssl CLI."""
+    ca_key, ca, key, csr, cert = (directory / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem"))
+    ext = directory / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)  # noqa: E731
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
+        "-days", "2", "-subj", "/CN=flwr-test-ca")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+        "-out", str(cert), "-days", "2", "-extfile", str(ext))
+    return ca, cert, key
+
+
+def test_tls_with_stock_supernodes_and_cli(tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
+    """Fleet and Control over TLS (--ssl-*), stock SuperNodes and CLI with the CA certificate."""
+    ca, cert, key = make_certificates(tmp_path)
+    flwr_home = tmp_path / "flwr_home"
+    env = base_env(flwr_home)
+    ports = Ports()
+    flwr_home.mkdir()
+    (flwr_home / "config.toml").write_text(
+        f'[superlink]\ndefault = "tls"\n\n[superlink.tls]\naddress = "127.0.0.1:{ports.control}"\n'
+        f'root-certificates = "{ca}"\n')
+    procs = Processes(tmp_path, env)
+    try:
+        argv = [a for a in superlink_argv("cpp", ports, ":flwr-in-memory:", build_dir / "superlink/flower-superlink")
+                if a != "--insecure"]
+        link = procs.start("superlink", argv + ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
+                                                "--ssl-ca-certfile", str(ca)])
+        wait_for_port(ports.control, proc=link)
+        for i in range(2):
+            node = [a for a in supernode_argv(ports.fleet, free_port(), f"partition-id={i} num-partitions=2")
+                    if a != "--insecure"]
+            procs.start(f"supernode{i}", node + ["--root-certificates", str(ca)])
+        result = flwr(env, "run", str(app_dir), "--format", "json", timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr + procs.logs()
+        run_id = re.search(r'"run-id": "(\d+)"', result.stdout).group(1)
+        run = wait_for_status(env, run_id, "finished", timeout=180)
+        assert run["status"] == "finished:completed", procs.logs()
     finally:
         procs.stop_all()
