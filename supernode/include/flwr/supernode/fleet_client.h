@@ -1,0 +1,208 @@
+// The SuperNode's client of the SuperLink's Fleet API (gRPC `flwr.proto.Fleet`), behaving as
+// the stock Flower 1.36 grpc-rere connection (flwr/client/grpc_rere_client/connection.py;
+// docs/flower-1.36-supernode-protocol.md §2 and docs/flower-1.36-superlink-protocol.md §4).
+//
+// Every call carries the runtime version metadata of component "SuperNode" and the node
+// authentication metadata (public key, timestamp, signature; core/node_auth.h), freshly signed
+// per attempt. Every call goes through one shared retry policy, as the stock `RetryInvoker`:
+//   UNAVAILABLE        retried with exponential backoff (1, 2, 4, ... capped at 20 s) and full
+//                      jitter, at most `max_retries` retries and `max_wait_time` seconds per
+//                      call (unlimited when unset); waits of concurrent calls are serialised.
+//                      Details containing "handshake failed" (TLS) are not retried.
+//   PERMISSION_DENIED  returned at once: the run is not running (IsRunNotRunning).
+//   UNAUTHENTICATED    returned at once: the SuperLink does not accept this node any more; the
+//                      caller should shut down (IsNodeRejected). The stock SuperNode SIGINTs
+//                      itself here.
+//   anything else      returned at once.
+// Errors are decoded with core::FromGrpcStatus, so Flower errors keep their API code.
+//
+// Thread-safety: all public methods may be called from any thread; calls run concurrently
+// (the heartbeat thread uses the same channel). Connect/Disconnect must not race each other.
+#ifndef FLWR_SUPERNODE_FLEET_CLIENT_H_
+#define FLWR_SUPERNODE_FLEET_CLIENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "flwr/core/message.h"
+#include "flwr/core/node_auth.h"
+#include "flwr/proto/fab.pb.h"
+#include "flwr/proto/fleet.grpc.pb.h"
+#include "flwr/proto/message.pb.h"
+#include "flwr/proto/run.pb.h"
+
+namespace grpc {
+class Channel;
+class ClientContext;
+class Status;
+}  // namespace grpc
+
+namespace flwr::supernode {
+
+// Stock constants (flwr.common.constant, flwr.supercore.inflatable).
+inline constexpr double kHeartbeatDefaultInterval = 30.0;  // HEARTBEAT_DEFAULT_INTERVAL
+inline constexpr double kHeartbeatCallTimeout = 5.0;       // HEARTBEAT_CALL_TIMEOUT
+inline constexpr double kMaxRetryDelay = 20.0;             // MAX_RETRY_DELAY
+inline constexpr int kMaxConcurrentObjectPulls = 2;
+inline constexpr int kMaxConcurrentObjectPushes = 2;
+inline constexpr double kPullInitialBackoff = 1.0;
+inline constexpr double kPullBackoffCap = 10.0;
+inline constexpr int kPullMaxTriesPerObject = 500;
+inline constexpr double kPullMaxTime = 7200.0;
+
+struct FleetClientOptions {
+  // "host:port" of the SuperLink's Fleet API.
+  std::string address;
+  // Plain-text channel. Otherwise TLS, verified against `root_certificates` (PEM), or the
+  // system roots when empty.
+  bool insecure = true;
+  std::string root_certificates;
+  // The node's key. Unset: a fresh SECP384R1 key is generated and the node registers itself
+  // (RegisterNode/UnregisterNode). Set: the key must be pre-registered (Control RegisterNode,
+  // `flwr supernode register`) and Connect/Disconnect skip Register/Unregister, as stock.
+  std::optional<core::NodeKey> key;
+  // Retry limits of the shared retry policy (`--max-retries`, `--max-wait-time`); unset means
+  // unlimited.
+  std::optional<int> max_retries;
+  std::optional<double> max_wait_time;
+  // Start the heartbeat thread in Connect.
+  bool heartbeat = true;
+  // Concurrent PullObject/PushObject calls per message (1 = sequential).
+  int max_concurrent_pulls = kMaxConcurrentObjectPulls;
+  int max_concurrent_pushes = kMaxConcurrentObjectPushes;
+  // Test hook: replaces the retry waits (default: sleep, interruptible by Disconnect for the
+  // heartbeat thread).
+  std::function<void(absl::Duration)> sleep;
+};
+
+// The instruction PullMessage returns.
+struct PulledMessage {
+  // The inflated message: content and metadata as the ServerApp sent them, with
+  // `metadata.message_id` set to its object ID.
+  core::Message message;
+  // `metadata.run_id` of the message as it came over the wire.
+  uint64_t run_id = 0;
+  // The message's object tree, as PullMessages returned it.
+  proto::ObjectTree object_tree;
+};
+
+// True for the status of a call the SuperLink refused because the run is not `running`
+// (PERMISSION_DENIED; the stock RunNotRunningException): ignore the message or reply.
+bool IsRunNotRunning(const absl::Status& status);
+// True for UNAUTHENTICATED: the SuperLink rejects this node (e.g. an in-memory SuperLink that
+// restarted, or `Invalid node ID`). The stock SuperNode shuts down gracefully.
+bool IsNodeRejected(const absl::Status& status);
+
+class FleetClient {
+ public:
+  // Creates the channel (no connection is made yet) and, if `options.key` is unset, a fresh
+  // key. Returns InvalidArgument for an empty address, Internal if key generation fails.
+  static absl::StatusOr<std::unique_ptr<FleetClient>> Create(FleetClientOptions options);
+
+  // Stops the heartbeat thread; does not disconnect.
+  ~FleetClient();
+
+  FleetClient(const FleetClient&) = delete;
+  FleetClient& operator=(const FleetClient&) = delete;
+
+  // RegisterNode (unless the key was given), then ActivateNode(heartbeat_interval=30); starts
+  // the heartbeat thread. Returns the first failing call's status. FailedPrecondition if
+  // already connected.
+  absl::Status Connect();
+
+  // The node ID ActivateNode returned (0 before Connect).
+  uint64_t node_id() const { return node_id_.load(); }
+  const core::NodeKey& key() const { return key_; }
+
+  // PullMessages; if an instruction came: every object of its tree pulled with PullObject
+  // (post order, `max_concurrent_pulls` at once; `object_available=false` retried with the
+  // stock backoff 1 s doubling to 10 s, ±20 %, 500 tries per object, 7200 s in all), inflated
+  // (each object's hash verified), then ConfirmMessageReceived. Returns nullopt when there
+  // is no instruction. Errors: FailedPrecondition if not connected; DataLoss if
+  // `object_found=false` or the retries ran out (ObjectPullError); InvalidArgument /
+  // NotFound from the inflater for a corrupt or incomplete tree; call errors as above. Like
+  // stock, the SuperLink does not redeliver an instruction whose pull failed.
+  absl::StatusOr<std::optional<PulledMessage>> PullMessage();
+
+  // GetRun, cached by run ID forever (stock never refreshes it).
+  absl::StatusOr<proto::Run> GetRun(uint64_t run_id);
+  // GetFab, cached by hash. The content's SHA-256 must equal `hash_str` (else DataLoss).
+  absl::StatusOr<proto::Fab> GetFab(absl::string_view hash_str, uint64_t run_id);
+
+  // Deflates `reply`, sends PushMessages (the reply with an empty RecordDict as content, or
+  // its error, plus its object tree and `clientapp_runtime` seconds), then PushObject for
+  // exactly the IDs in `objects_to_push` (post order, `max_concurrent_pushes` at once) with
+  // the response's session ID. `reply.metadata.message_id` is overwritten with its object
+  // ID. Returns the reply's message ID. DataLoss if the SuperLink asks for an object the reply
+  // does not have or answers `stored=false` (ObjectPushError).
+  absl::StatusOr<std::string> PushReply(const core::Message& reply, double clientapp_runtime);
+
+  // Stops the heartbeat thread, then DeactivateNode and (for self-registered nodes)
+  // UnregisterNode. Both are attempted; returns the first error. OK if never connected.
+  absl::Status Disconnect();
+
+  // OK while the heartbeat thread runs (or never ran); otherwise why it stopped: the
+  // SuperLink rejected the node (IsNodeRejected), answered `success=false`, or another error.
+  absl::Status heartbeat_status() const;
+  // Number of heartbeats the SuperLink acknowledged (for tests).
+  int heartbeats_sent() const { return heartbeats_sent_.load(); }
+
+ private:
+  FleetClient(FleetClientOptions options, core::NodeKey key,
+              std::shared_ptr<grpc::Channel> channel);
+
+  // Runs `call` (one attempt, given a prepared context) under the retry policy. `deadline`
+  // applies per attempt. `interruptible` makes waits end early when the heartbeat stops
+  // (returning Cancelled).
+  absl::Status Invoke(absl::string_view rpc,
+                      absl::FunctionRef<grpc::Status(grpc::ClientContext*)> call,
+                      std::optional<absl::Duration> deadline = std::nullopt,
+                      bool interruptible = false);
+  // Sleeps `d` (or the test hook); returns false if interrupted by the heartbeat stop.
+  bool Wait(absl::Duration d, bool interruptible);
+  double Uniform(double lo, double hi);
+  absl::Status EnsureConnected() const;
+  absl::StatusOr<std::string> PullObjectWithBackoff(uint64_t run_id, const std::string& object_id,
+                                                    absl::Time start,
+                                                    const std::atomic<bool>& stop);
+  void HeartbeatLoop();
+  void StopHeartbeat();
+
+  const FleetClientOptions options_;
+  const core::NodeKey key_;
+  const bool self_registered_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<proto::Fleet::Stub> stub_;
+  std::atomic<uint64_t> node_id_{0};
+  std::atomic<bool> connected_{false};
+
+  // Serialises retry waits of concurrent calls, as the stock invoker's lock.
+  absl::Mutex wait_mu_;
+
+  mutable absl::Mutex mu_;
+  absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
+  bool heartbeat_stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status heartbeat_status_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, proto::Run> runs_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, proto::Fab> fabs_ ABSL_GUARDED_BY(mu_);
+  std::thread heartbeat_thread_;
+  std::atomic<int> heartbeats_sent_{0};
+};
+
+}  // namespace flwr::supernode
+
+#endif  // FLWR_SUPERNODE_FLEET_CLIENT_H_

@@ -1,0 +1,524 @@
+#include "flwr/supernode/fleet_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "flwr/core/inflatable.h"
+#include "flwr/core/iso_time.h"
+#include "flwr/core/logging.h"
+#include "flwr/core/proto_convert.h"
+#include "flwr/core/runtime_version.h"
+#include "flwr/core/sha256.h"
+#include "flwr/core/wire_errors.h"
+#include "flwr/proto/heartbeat.pb.h"
+
+namespace flwr::supernode {
+namespace {
+
+constexpr absl::string_view kComponentName = "SuperNode";
+
+// Runs `work(i)` for i in [0, n) on up to `workers` threads (the caller's included), in index
+// order of start. `work` returns false to stop the others from starting new items.
+template <typename Work>
+void RunConcurrently(size_t n, int workers, Work work) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  auto loop = [&] {
+    while (!stop.load()) {
+      const size_t i = next.fetch_add(1);
+      if (i >= n) return;
+      if (!work(i, stop)) stop.store(true);
+    }
+  };
+  const size_t threads = std::min<size_t>(std::max(workers, 1), n);
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(loop);
+  loop();
+  for (auto& t : pool) t.join();
+}
+
+}  // namespace
+
+bool IsRunNotRunning(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kPermissionDenied;
+}
+
+bool IsNodeRejected(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnauthenticated;
+}
+
+absl::StatusOr<std::unique_ptr<FleetClient>> FleetClient::Create(FleetClientOptions options) {
+  if (options.address.empty()) return absl::InvalidArgumentError("empty SuperLink address");
+  std::optional<core::NodeKey> key = options.key;
+  if (!key.has_value()) {
+    absl::StatusOr<core::NodeKey> generated = core::NodeKey::Generate();
+    if (!generated.ok()) return generated.status();
+    key = *std::move(generated);
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(INT_MAX);
+  args.SetMaxReceiveMessageSize(INT_MAX);
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (options.insecure) {
+    credentials = grpc::InsecureChannelCredentials();
+  } else {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.root_certificates;
+    credentials = grpc::SslCredentials(ssl);
+  }
+  auto channel = grpc::CreateCustomChannel(options.address, credentials, args);
+  core::NodeKey node_key = *std::move(key);
+  return std::unique_ptr<FleetClient>(
+      new FleetClient(std::move(options), std::move(node_key), std::move(channel)));
+}
+
+FleetClient::FleetClient(FleetClientOptions options, core::NodeKey key,
+                         std::shared_ptr<grpc::Channel> channel)
+    : options_(std::move(options)),
+      key_(std::move(key)),
+      self_registered_(!options_.key.has_value()),
+      channel_(std::move(channel)),
+      stub_(proto::Fleet::NewStub(channel_)) {}
+
+FleetClient::~FleetClient() { StopHeartbeat(); }
+
+double FleetClient::Uniform(double lo, double hi) {
+  absl::MutexLock lock(&mu_);
+  return absl::Uniform(absl::IntervalClosed, bitgen_, lo, hi);
+}
+
+bool FleetClient::Wait(absl::Duration d, bool interruptible) {
+  if (d <= absl::ZeroDuration()) d = absl::ZeroDuration();
+  if (options_.sleep) {
+    options_.sleep(d);
+    if (!interruptible) return true;
+    absl::MutexLock lock(&mu_);
+    return !heartbeat_stop_;
+  }
+  if (!interruptible) {
+    absl::SleepFor(d);
+    return true;
+  }
+  mu_.LockWhenWithTimeout(absl::Condition(&heartbeat_stop_), d);
+  const bool stopped = heartbeat_stop_;
+  mu_.Unlock();
+  return !stopped;
+}
+
+absl::Status FleetClient::Invoke(absl::string_view rpc,
+                                 absl::FunctionRef<grpc::Status(grpc::ClientContext*)> call,
+                                 std::optional<absl::Duration> deadline, bool interruptible) {
+  const absl::Time start = absl::Now();
+  double delay = 1.0;  // exponential(base_delay=1, multiplier=2, max_delay=20)
+  for (int tries = 1;; ++tries) {
+    grpc::ClientContext context;
+    for (const auto& [name, value] : core::RuntimeVersionHeaders(kComponentName)) {
+      context.AddMetadata(name, value);
+    }
+    absl::StatusOr<core::SignedRequestMetadata> auth = core::SignRequest(key_, absl::Now());
+    if (!auth.ok()) return auth.status();
+    context.AddMetadata(std::string(core::kPublicKeyHeader), auth->public_key_pem);
+    context.AddMetadata(std::string(core::kTimestampHeader), auth->timestamp);
+    context.AddMetadata(std::string(core::kSignatureHeader), auth->signature);
+    if (deadline.has_value()) {
+      context.set_deadline(std::chrono::system_clock::now() +
+                           absl::ToChronoMilliseconds(*deadline));
+    }
+    const grpc::Status status = call(&context);
+    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+    if (status.ok()) {
+      if (tries > 1) {
+        core::LogInfo(absl::StrFormat("Connection successful after %.2f seconds and %d tries.",
+                                      elapsed, tries));
+      }
+      return absl::OkStatus();
+    }
+    bool give_up = true;
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      if (absl::StrContains(absl::AsciiStrToLower(status.error_message()), "handshake failed")) {
+        core::LogError("SSL/TLS handshake error detected.");
+      } else {
+        give_up = false;
+      }
+    }
+    const bool max_tries_exceeded =
+        options_.max_retries.has_value() && tries >= *options_.max_retries + 1;
+    const bool max_time_exceeded =
+        options_.max_wait_time.has_value() && elapsed >= *options_.max_wait_time;
+    if (give_up || max_tries_exceeded || max_time_exceeded) {
+      if (tries > 1) {
+        core::LogWarning(absl::StrFormat("Giving up reconnection after %.2f seconds and %d tries.",
+                                         elapsed, tries));
+      }
+      return core::FromGrpcStatus(status);
+    }
+    double wait = Uniform(0.0, delay);  // full_jitter
+    delay = std::min(delay * 2, kMaxRetryDelay);
+    if (options_.max_wait_time.has_value()) {
+      wait = std::min(wait, *options_.max_wait_time - elapsed);
+    }
+    core::LogDebug(absl::StrCat("Connection attempt failed with exception: ", rpc, ": ",
+                                status.error_message()));
+    absl::MutexLock lock(&wait_mu_);
+    core::LogWarning(absl::StrFormat("Connection attempt failed, retrying in %.2f seconds", wait));
+    if (!Wait(absl::Seconds(wait), interruptible)) {
+      return absl::CancelledError(absl::StrCat(rpc, " cancelled: the heartbeat stopped"));
+    }
+  }
+}
+
+absl::Status FleetClient::EnsureConnected() const {
+  if (!connected_.load()) return absl::FailedPreconditionError("FleetClient is not connected");
+  return absl::OkStatus();
+}
+
+absl::Status FleetClient::Connect() {
+  if (connected_.load()) return absl::FailedPreconditionError("FleetClient already connected");
+  if (self_registered_) {
+    proto::RegisterNodeFleetRequest request;
+    request.set_public_key(key_.PublicKeyPem());
+    proto::RegisterNodeFleetResponse response;
+    absl::Status status = Invoke("RegisterNode", [&](grpc::ClientContext* context) {
+      return stub_->RegisterNode(context, request, &response);
+    });
+    if (!status.ok()) return status;
+  }
+  proto::ActivateNodeRequest request;
+  request.set_public_key(key_.PublicKeyPem());
+  request.set_heartbeat_interval(kHeartbeatDefaultInterval);
+  proto::ActivateNodeResponse response;
+  absl::Status status = Invoke("ActivateNode", [&](grpc::ClientContext* context) {
+    return stub_->ActivateNode(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  node_id_.store(response.node_id());
+  connected_.store(true);
+  if (options_.heartbeat) {
+    {
+      absl::MutexLock lock(&mu_);
+      heartbeat_stop_ = false;
+      heartbeat_status_ = absl::OkStatus();
+    }
+    heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+  }
+  core::LogInfo(absl::StrCat("SuperNode ID: ", response.node_id()));
+  return absl::OkStatus();
+}
+
+void FleetClient::HeartbeatLoop() {
+  auto stopped = [this] {
+    absl::MutexLock lock(&mu_);
+    return heartbeat_stop_;
+  };
+  auto fail = [this](absl::Status status) {
+    core::LogError(absl::StrCat("Heartbeat stopped: ", status.ToString()));
+    absl::MutexLock lock(&mu_);
+    heartbeat_status_ = std::move(status);
+  };
+  while (!stopped()) {
+    // HeartbeatSender's own RetryInvoker: exponential(max_delay=20) with full jitter on
+    // HeartbeatFailure, without limit, its waits interrupted by stop().
+    double delay = 1.0;
+    while (true) {
+      if (stopped()) return;
+      proto::SendNodeHeartbeatRequest request;
+      request.mutable_node()->set_node_id(node_id_.load());
+      request.set_heartbeat_interval(kHeartbeatDefaultInterval);
+      proto::SendNodeHeartbeatResponse response;
+      absl::Status status = Invoke(
+          "SendNodeHeartbeat",
+          [&](grpc::ClientContext* context) {
+            return stub_->SendNodeHeartbeat(context, request, &response);
+          },
+          absl::Seconds(kHeartbeatCallTimeout), /*interruptible=*/true);
+      if (status.ok() && response.success()) {
+        heartbeats_sent_.fetch_add(1);
+        break;
+      }
+      if (status.ok()) {
+        fail(absl::FailedPreconditionError(
+            "Heartbeat failed unexpectedly. The SuperLink does not recognize this SuperNode."));
+        return;
+      }
+      if (status.code() == absl::StatusCode::kCancelled && stopped()) return;
+      if (status.code() != absl::StatusCode::kUnavailable &&
+          status.code() != absl::StatusCode::kDeadlineExceeded) {
+        fail(std::move(status));
+        return;
+      }
+      const double wait = Uniform(0.0, delay);
+      delay = std::min(delay * 2, kMaxRetryDelay);
+      if (!Wait(absl::Seconds(wait), /*interruptible=*/true)) return;
+    }
+    // next_interval = (interval - timeout) * (0.8 + uniform(-0.1, 0.1))
+    const double next =
+        (kHeartbeatDefaultInterval - kHeartbeatCallTimeout) * (0.8 + Uniform(-0.1, 0.1));
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&heartbeat_stop_), absl::Seconds(next));
+  }
+}
+
+void FleetClient::StopHeartbeat() {
+  {
+    absl::MutexLock lock(&mu_);
+    heartbeat_stop_ = true;
+  }
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+}
+
+absl::Status FleetClient::heartbeat_status() const {
+  absl::MutexLock lock(&mu_);
+  return heartbeat_status_;
+}
+
+absl::StatusOr<std::string> FleetClient::PullObjectWithBackoff(uint64_t run_id,
+                                                               const std::string& object_id,
+                                                               absl::Time start,
+                                                               const std::atomic<bool>& stop) {
+  double delay = kPullInitialBackoff;
+  int tries = 0;
+  while (!stop.load()) {
+    proto::PullObjectRequest request;
+    request.mutable_node()->set_node_id(node_id_.load());
+    request.set_run_id(run_id);
+    request.set_object_id(object_id);
+    proto::PullObjectResponse response;
+    absl::Status status = Invoke("PullObject", [&](grpc::ClientContext* context) {
+      return stub_->PullObject(context, request, &response);
+    });
+    if (!status.ok()) return status;
+    if (!response.object_found()) {
+      return absl::DataLossError(
+          absl::StrCat("Failed to pull object ", object_id, ": object not found"));
+    }
+    if (response.object_available()) return std::move(*response.mutable_object_content());
+    ++tries;
+    if (tries >= kPullMaxTriesPerObject ||
+        absl::ToDoubleSeconds(absl::Now() - start) >= kPullMaxTime) {
+      return absl::DataLossError(
+          absl::StrCat("Failed to pull object ", object_id, ": timeout or retry limit reached"));
+    }
+    const double sleep = delay * (1 + Uniform(-0.2, 0.2));
+    if (options_.sleep) {
+      options_.sleep(absl::Seconds(sleep));
+    } else {
+      absl::SleepFor(absl::Seconds(sleep));
+    }
+    delay = std::min(delay * 2, kPullBackoffCap);
+  }
+  return absl::CancelledError("object pull stopped after another object failed");
+}
+
+absl::StatusOr<std::optional<PulledMessage>> FleetClient::PullMessage() {
+  if (absl::Status s = EnsureConnected(); !s.ok()) return s;
+  proto::PullMessagesRequest request;
+  request.mutable_node()->set_node_id(node_id_.load());
+  proto::PullMessagesResponse response;
+  absl::Status status = Invoke("PullMessages", [&](grpc::ClientContext* context) {
+    return stub_->PullMessages(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  if (response.messages_list_size() == 0) return std::optional<PulledMessage>();
+  if (response.message_object_trees_size() == 0) {
+    return absl::DataLossError("PullMessages returned a message without its object tree");
+  }
+  PulledMessage pulled;
+  const proto::Message& wire = response.messages_list(0);
+  pulled.run_id = wire.metadata().run_id();
+  pulled.object_tree = response.message_object_trees(0);
+  const std::string message_id = wire.metadata().message_id();
+  core::LogInfo(absl::StrCat("Receiving: ", wire.metadata().message_type(),
+                             " message (ID: ", message_id, ")"));
+
+  // Distinct IDs in post order (children first, the message last).
+  std::vector<std::string> ids;
+  absl::flat_hash_set<std::string> seen;
+  for (std::string& id : core::ObjectTreePostOrder(pulled.object_tree)) {
+    if (seen.insert(id).second) ids.push_back(std::move(id));
+  }
+  const absl::Time start = absl::Now();
+  absl::Mutex results_mu;
+  core::ObjectContents contents;
+  absl::Status first_error;
+  RunConcurrently(ids.size(), options_.max_concurrent_pulls,
+                  [&](size_t i, const std::atomic<bool>& stop) {
+                    absl::StatusOr<std::string> content =
+                        PullObjectWithBackoff(pulled.run_id, ids[i], start, stop);
+                    absl::MutexLock lock(&results_mu);
+                    if (!content.ok()) {
+                      if (first_error.ok() || first_error.code() == absl::StatusCode::kCancelled) {
+                        first_error = content.status();
+                      }
+                      return false;
+                    }
+                    contents.emplace(ids[i], *std::move(content));
+                    return true;
+                  });
+  if (!first_error.ok()) return first_error;
+
+  absl::StatusOr<core::Message> message =
+      core::InflateMessage(pulled.object_tree.object_id(), contents);
+  if (!message.ok()) return message.status();
+  pulled.message = *std::move(message);
+  pulled.message.metadata.message_id = message_id;
+
+  proto::ConfirmMessageReceivedRequest confirm;
+  confirm.mutable_node()->set_node_id(node_id_.load());
+  confirm.set_run_id(pulled.run_id);
+  confirm.set_message_object_id(message_id);
+  proto::ConfirmMessageReceivedResponse confirmed;
+  status = Invoke("ConfirmMessageReceived", [&](grpc::ClientContext* context) {
+    return stub_->ConfirmMessageReceived(context, confirm, &confirmed);
+  });
+  if (!status.ok()) return status;
+  core::LogInfo("Received successfully");
+  return std::optional<PulledMessage>(std::move(pulled));
+}
+
+absl::StatusOr<proto::Run> FleetClient::GetRun(uint64_t run_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = runs_.find(run_id); it != runs_.end()) return it->second;
+  }
+  if (absl::Status s = EnsureConnected(); !s.ok()) return s;
+  proto::GetRunRequest request;
+  request.mutable_node()->set_node_id(node_id_.load());
+  request.set_run_id(run_id);
+  proto::GetRunResponse response;
+  absl::Status status = Invoke("GetRun", [&](grpc::ClientContext* context) {
+    return stub_->GetRun(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  return runs_.try_emplace(run_id, response.run()).first->second;
+}
+
+absl::StatusOr<proto::Fab> FleetClient::GetFab(absl::string_view hash_str, uint64_t run_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = fabs_.find(hash_str); it != fabs_.end()) return it->second;
+  }
+  if (absl::Status s = EnsureConnected(); !s.ok()) return s;
+  proto::GetFabRequest request;
+  request.mutable_node()->set_node_id(node_id_.load());
+  request.set_hash_str(std::string(hash_str));
+  request.set_run_id(run_id);
+  proto::GetFabResponse response;
+  absl::Status status = Invoke("GetFab", [&](grpc::ClientContext* context) {
+    return stub_->GetFab(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  if (core::Sha256Hex(response.fab().content()) != hash_str) {
+    return absl::DataLossError(
+        absl::StrCat("The FAB's SHA-256 does not match its hash ", hash_str));
+  }
+  absl::MutexLock lock(&mu_);
+  return fabs_.try_emplace(std::string(hash_str), response.fab()).first->second;
+}
+
+absl::StatusOr<std::string> FleetClient::PushReply(const core::Message& reply,
+                                                   double clientapp_runtime) {
+  if (absl::Status s = EnsureConnected(); !s.ok()) return s;
+  absl::StatusOr<core::ObjectBundle> bundle = core::DeflateMessage(reply);
+  if (!bundle.ok()) return bundle.status();
+  const std::string message_id = bundle->root_id();
+
+  // The message as PushMessages carries it: content replaced by an empty RecordDict (an error
+  // reply is sent as is).
+  core::Message header;
+  header.metadata = reply.metadata;
+  header.metadata.message_id = message_id;
+  if (reply.error.has_value()) {
+    header.error = reply.error;
+  } else {
+    header.content = core::RecordDict();
+  }
+  absl::StatusOr<proto::Message> wire = core::MessageToProto(header);
+  if (!wire.ok()) return wire.status();
+
+  proto::PushMessagesRequest request;
+  request.mutable_node()->set_node_id(node_id_.load());
+  *request.add_messages_list() = *std::move(wire);
+  *request.add_message_object_trees() = bundle->tree;
+  request.add_clientapp_runtime_list(clientapp_runtime);
+  proto::PushMessagesResponse response;
+  core::LogInfo(
+      absl::StrCat("Sending: ", reply.metadata.message_type, " message (ID: ", message_id, ")"));
+  absl::Status status = Invoke("PushMessages", [&](grpc::ClientContext* context) {
+    return stub_->PushMessages(context, request, &response);
+  });
+  if (!status.ok()) return status;
+
+  // PushObject for exactly the requested objects, in post order of the reply tree.
+  absl::flat_hash_set<std::string> wanted(response.objects_to_push().begin(),
+                                          response.objects_to_push().end());
+  std::vector<const core::DeflatedObject*> to_push;
+  for (const core::DeflatedObject& object : bundle->objects) {
+    if (wanted.erase(object.object_id) > 0) to_push.push_back(&object);
+  }
+  if (!wanted.empty()) {
+    return absl::DataLossError(absl::StrCat("The SuperLink asked for object ", *wanted.begin(),
+                                            ", which reply ", message_id, " does not have"));
+  }
+  const uint64_t run_id = reply.metadata.run_id;
+  absl::Mutex error_mu;
+  absl::Status first_error;
+  RunConcurrently(
+      to_push.size(), options_.max_concurrent_pushes, [&](size_t i, const std::atomic<bool>&) {
+        proto::PushObjectRequest push;
+        push.mutable_node()->set_node_id(node_id_.load());
+        push.set_run_id(run_id);
+        push.set_object_id(to_push[i]->object_id);
+        to_push[i]->AppendContentTo(push.mutable_object_content());
+        push.set_session_id(response.session_id());
+        proto::PushObjectResponse pushed;
+        absl::Status s = Invoke("PushObject", [&](grpc::ClientContext* context) {
+          return stub_->PushObject(context, push, &pushed);
+        });
+        if (s.ok() && !pushed.stored()) {
+          s = absl::DataLossError(absl::StrCat("Failed to push object ", to_push[i]->object_id,
+                                               ": the SuperLink did not store it"));
+        }
+        if (s.ok()) return true;
+        absl::MutexLock lock(&error_mu);
+        if (first_error.ok()) first_error = std::move(s);
+        return false;
+      });
+  if (!first_error.ok()) return first_error;
+  core::LogInfo("Sent successfully");
+  return message_id;
+}
+
+absl::Status FleetClient::Disconnect() {
+  StopHeartbeat();
+  if (!connected_.load()) return absl::OkStatus();
+  connected_.store(false);
+  proto::DeactivateNodeRequest deactivate;
+  deactivate.set_node_id(node_id_.load());
+  proto::DeactivateNodeResponse deactivated;
+  absl::Status status = Invoke("DeactivateNode", [&](grpc::ClientContext* context) {
+    return stub_->DeactivateNode(context, deactivate, &deactivated);
+  });
+  if (self_registered_) {
+    proto::UnregisterNodeFleetRequest unregister;
+    unregister.set_node_id(node_id_.load());
+    proto::UnregisterNodeFleetResponse unregistered;
+    absl::Status s = Invoke("UnregisterNode", [&](grpc::ClientContext* context) {
+      return stub_->UnregisterNode(context, unregister, &unregistered);
+    });
+    if (status.ok()) status = s;
+  }
+  return status;
+}
+
+}  // namespace flwr::supernode
