@@ -22,7 +22,7 @@ Measurements (all "SuperLink" numbers are for the SuperLink process itself, read
    with --model-nodes SuperNodes: the last round's wall time and SuperLink CPU (as in 2.),
    SuperLink CPU over the whole run, its peak RSS (VmHWM) and the traffic it reports.
 
-Usage: bench/bench_superlink.py [--nodes 2,10,50] [--rounds 5] [--startups 5]
+Usage: bench/bench_superlink.py [--nodes 2,10,25] [--rounds 5] [--startups 5]
                                 [--skip-idle] [--skip-rounds] [--skip-model] ...
 """
 
@@ -203,7 +203,8 @@ class Processes:
             for proc in self.procs:
                 proc.poll()
             time.sleep(0.1)
-        self._signal(groups, self._alive(starts), signal.SIGKILL)
+        alive = self._alive(starts)  # only groups that still hold one of them get SIGKILL
+        self._signal({int(stats[pid][2]) for pid in alive} - {os.getpgrp()}, alive, signal.SIGKILL)
         for proc in self.procs:
             proc.wait()
             if proc.stdout is not None:
@@ -396,11 +397,20 @@ class Federation:
             )
         return payload
 
-    def start_supernodes(self, nodes: int, timeout: float) -> None:
-        """Start stock SuperNodes; wait until all are online and have their superexec child."""
-        for i in range(nodes):
-            argv = supernode_argv(self.ports.fleet, free_port(), i, nodes)
-            self.supernodes.append(self.procs.start(f"supernode{i}", argv))
+    def start_supernode(self, index: int, nodes: int) -> subprocess.Popen:
+        """Start stock SuperNode `index` of `nodes` on a fresh ClientAppIo port."""
+        argv = supernode_argv(self.ports.fleet, free_port(), index, nodes)
+        return self.procs.start(f"supernode{index}", argv)
+
+    def start_supernodes(self, nodes: int, timeout: float, port_retries: int = 3) -> None:
+        """Start stock SuperNodes; wait until all are online and have their superexec child.
+
+        A SuperNode whose ClientAppIo port was taken between free_port() and its bind (other
+        processes open many connections while 50 SuperNodes start) is restarted on a new port,
+        at most port_retries times.
+        """
+        self.supernodes = [self.start_supernode(i, nodes) for i in range(nodes)]
+        retries = [0] * nodes
         deadline = time.monotonic() + timeout
         while True:
             listed = self.flwr("supernode", "list")["nodes"]
@@ -408,8 +418,15 @@ class Federation:
             if online >= nodes:
                 break
             for i, proc in enumerate(self.supernodes):
-                if proc.poll() is not None:
+                if proc.poll() is None:
+                    continue
+                log = self.procs.log_tail(f"supernode{i}", lines=1000)
+                if "address already in use" not in log or retries[i] == port_retries:
                     raise self.fail(f"SuperNode {i} exited with {proc.returncode}", f"supernode{i}")
+                retries[i] += 1
+                print(f"  SuperNode {i}: its port was taken before it bound it; restarting",
+                      flush=True)
+                self.supernodes[i] = self.start_supernode(i, nodes)
             if time.monotonic() > deadline:
                 raise self.fail(f"only {online} of {nodes} SuperNodes online after {timeout:.0f}s")
             time.sleep(5)
@@ -491,6 +508,14 @@ class AppRun:
     hwm_kib: int  # SuperLink VmHWM at the end of the run
     traffic_bytes: int  # network-traffic total-bytes as the SuperLink reports it
 
+    def wall_per_round(self) -> float:
+        """Return the median wall time of rounds 2..R in seconds."""
+        return statistics.median(self.round_wall_s)
+
+    def cpu_per_round(self) -> float:
+        """Return the SuperLink's CPU time over rounds 2..R divided by R-1, in seconds."""
+        return sum(self.round_cpu_s) / len(self.round_cpu_s)
+
 
 def measure_startup(impl: str, work_dir: Path, superlink_bin: Path, idle_wait: float) -> Startup:
     """Start a SuperLink alone; measure start-to-ready, then idle VmRSS after idle_wait s."""
@@ -534,13 +559,14 @@ def run_app(
         if run["status"] != "finished:completed":
             raise fed.fail(f"run {run_id} ended {run['status']} ({run['status-details']})")
 
-        rounds_seen = [(line, ROUND_LINE.search(line.text)) for line in lines]
-        rounds_seen = [(line, m) for line, m in rounds_seen if m]
-        expected = [(k, nodes) for k in range(1, rounds + 1)]
-        if [(int(m[1]), int(m[2])) for _, m in rounds_seen] != expected:
-            raise fed.fail(f"run {run_id}: round lines {[m[0] for _, m in rounds_seen]}, "
-                           f"expected 'round k: {nodes} replies' for k = 1..{rounds}", "flwr-log")
-        marks = [line for line, _ in rounds_seen]
+        marks, seen = [], []  # the round lines, and (round, replies) of each
+        for line in lines:
+            if match := ROUND_LINE.search(line.text):
+                marks.append(line)
+                seen.append((int(match[1]), int(match[2])))
+        if seen != [(k, nodes) for k in range(1, rounds + 1)]:
+            raise fed.fail(f"run {run_id}: (round, replies) seen {seen}, expected rounds "
+                           f"1..{rounds} with {nodes} replies each", "flwr-log")
         return AppRun(
             round_wall_s=[b.time - a.time for a, b in zip(marks, marks[1:])],
             round_cpu_s=[b.superlink_cpu - a.superlink_cpu for a, b in zip(marks, marks[1:])],
@@ -567,7 +593,9 @@ def render(header: list[str], rows: list[list[str]], markdown: bool, left: int =
 
     def fmt(line: list[str]) -> str:
         """Format one row."""
-        padded = [c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))]
+        padded = [
+            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))
+        ]
         return "| " + " | ".join(padded) + " |"
 
     rule = "|" + "|".join("-" * (w + 1) + ("-" if i < left else ":") for i, w in enumerate(widths))
@@ -599,10 +627,17 @@ class Results:
     failures: list[str] = field(default_factory=list)
 
 
+def per_impl(runs: dict[str, AppRun | None], get: Callable[[AppRun], float]
+             ) -> dict[str, float | None]:
+    """Return get(run) per implementation, None where its run failed."""
+    return {impl: get(run) if run else None for impl, run in runs.items()}
+
+
 def idle_table(results: Results, markdown: bool) -> str:
     """Table 1: start-to-ready and idle RSS (medians over the start-ups)."""
-    def metric(get) -> dict[str, float | None]:
-        """Return the per-implementation median of one Startup attribute."""
+
+    def metric(get: Callable[[Startup], float]) -> dict[str, float | None]:
+        """Return the per-implementation median of one Startup value."""
         return {i: median_or_none([get(s) for s in results.startups[i]]) for i in IMPLS}
 
     rows = [
@@ -619,19 +654,16 @@ def rounds_table(results: Results, rounds: int, markdown: bool) -> str:
     """Table 2: per-round wall time and SuperLink CPU for each SuperNode count."""
     rows = []
     for nodes, runs in results.rounds.items():
-        def metric(get) -> dict[str, float | None]:
-            """Return one metric per implementation (None where the run failed)."""
-            return {i: get(run) if run else None for i, run in runs.items()}
-
-        wall = metric(lambda r: statistics.median(r.round_wall_s))
+        wall = per_impl(runs, AppRun.wall_per_round)
+        diff = "n/a" if None in wall.values() else f"{wall['python'] - wall['cpp']:+.2f} s"
         rows += [
-            [f"{nodes}", "wall per round (s, median)", *cells(wall, 2)],
-            ["", "SuperLink share of it (s)",
-             f"{wall['python'] - wall['cpp']:.2f}" if None not in wall.values() else "n/a", "", ""],
+            [str(nodes), "wall per round (s, median)", *cells(wall, 2)],
+            ["", "wall per round, Python - C++", "", "", diff],
             ["", "SuperLink CPU per round (ms)",
-             *cells(metric(lambda r: sum(r.round_cpu_s) / len(r.round_cpu_s) * 1000), 0)],
-            ["", "SuperLink CPU, whole run (s)", *cells(metric(lambda r: r.run_cpu_s), 2)],
-            ["", "SuperLink CPU, idle (ms/s)", *cells(metric(lambda r: r.idle_cpu_ms_per_s), 1)],
+             *cells(per_impl(runs, lambda r: r.cpu_per_round() * 1000), 0)],
+            ["", "SuperLink CPU, whole run (s)", *cells(per_impl(runs, lambda r: r.run_cpu_s), 2)],
+            ["", "SuperLink CPU, idle (ms/s)",
+             *cells(per_impl(runs, lambda r: r.idle_cpu_ms_per_s), 1)],
         ]  # fmt: skip
     header = ["nodes", f"metric ({rounds} rounds per run)", "Python", "C++", "Python/C++"]
     return render(header, rows, markdown, left=2)
@@ -640,18 +672,14 @@ def rounds_table(results: Results, rounds: int, markdown: bool) -> str:
 def model_table(results: Results, markdown: bool) -> str:
     """Table 3: moving the big model to the SuperNodes and back."""
     runs = results.model
-
-    def metric(get) -> dict[str, float | None]:
-        """Return one metric per implementation (None where the run failed)."""
-        return {i: get(run) if run else None for i, run in runs.items()}
-
     rows = [
-        ["wall, last round (s)", *cells(metric(lambda r: r.round_wall_s[-1]), 2)],
-        ["SuperLink CPU, last round (s)", *cells(metric(lambda r: r.round_cpu_s[-1]), 2)],
-        ["SuperLink CPU, whole run (s)", *cells(metric(lambda r: r.run_cpu_s), 2)],
-        ["SuperLink peak RSS, VmHWM (MiB)", *cells(metric(lambda r: r.hwm_kib / 1024), 0)],
+        ["wall, last round (s)", *cells(per_impl(runs, lambda r: r.round_wall_s[-1]), 2)],
+        ["SuperLink CPU, last round (s)", *cells(per_impl(runs, lambda r: r.round_cpu_s[-1]), 2)],
+        ["SuperLink CPU, whole run (s)", *cells(per_impl(runs, lambda r: r.run_cpu_s), 2)],
+        ["SuperLink peak RSS, VmHWM (MiB)",
+         *cells(per_impl(runs, lambda r: r.hwm_kib / 1024), 0)],
         ["traffic reported by the SuperLink (MB)",
-         *cells(metric(lambda r: r.traffic_bytes / 1e6), 0)],
+         *cells(per_impl(runs, lambda r: r.traffic_bytes / 1e6), 0)],
     ]  # fmt: skip
     return render(["metric", "Python", "C++", "Python/C++"], rows, markdown)
 
@@ -662,21 +690,21 @@ def goal_lines(results: Results) -> list[str]:
     rss = {i: median_or_none([s.rss_kib for s in results.startups[i]]) for i in IMPLS}
     if None not in rss.values():
         ratio = rss["python"] / rss["cpp"]
-        lines.append(f"Idle RSS: Python/C++ = {ratio:.1f}x (goal >= 10x, "
-                     f"{'met' if ratio >= 10 else 'NOT met'})")
+        verdict = "met" if ratio >= 10 else "NOT met"
+        lines.append(f"Idle RSS: Python/C++ = {ratio:.1f}x (goal >= 10x, {verdict})")
     completed = [n for n, runs in results.rounds.items() if None not in runs.values()]
     if completed:
         nodes = max(completed)
         runs = results.rounds[nodes]
-        cpu = {i: sum(r.round_cpu_s) / len(r.round_cpu_s) for i, r in runs.items()}
-        wall = {i: statistics.median(r.round_wall_s) for i, r in runs.items()}
+        cpu = per_impl(runs, AppRun.cpu_per_round)
+        wall = per_impl(runs, AppRun.wall_per_round)
         cpu_ratio = cpu["python"] / cpu["cpp"] if cpu["cpp"] else float("inf")
-        note = "" if nodes == 50 else f" (50 nodes not measured; largest completed: {nodes})"
+        verdict = "met" if cpu_ratio >= 5 else "NOT met"
+        scope = "" if nodes == 50 else " (largest completed node count; 50 not measured)"
         lines.append(
-            f"Per-round overhead at {nodes} nodes{note}: SuperLink CPU per round Python/C++ = "
-            f"{cpu_ratio:.1f}x (goal >= 5x, {'met' if cpu_ratio >= 5 else 'NOT met'}); "
-            f"wall per round Python/C++ = {wall['python'] / wall['cpp']:.2f}x (dominated by "
-            "the stock SuperNodes' ClientApp start-up, the same for both)"
+            f"Per-round overhead at {nodes} nodes{scope}: SuperLink CPU per round Python/C++ = "
+            f"{cpu_ratio:.1f}x (goal >= 5x, {verdict}); wall per round Python/C++ = "
+            f"{wall['python'] / wall['cpp']:.2f}x (dominated by the stock components)"
         )
     return lines
 
@@ -742,11 +770,12 @@ def git_revision() -> str:
     return f"{head}-dirty" if dirty else head
 
 
-def context_lines(args: argparse.Namespace, load_before: str) -> list[str]:
-    """Return the date, machine, versions and commands of this run."""
+def context_lines(args: argparse.Namespace) -> list[str]:
+    """Return the date, machine, versions and commands of this run (call it at the start)."""
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     cpp_version = subprocess.run([str(args.superlink_bin), "--version"], capture_output=True,
                                  text=True, check=False).stdout.strip()
+    built = datetime.datetime.fromtimestamp(args.superlink_bin.stat().st_mtime).astimezone()
     command = shlex.join([display_path(Path(sys.executable)), display_path(Path(__file__)),
                           *sys.argv[1:]])
     link = shlex.join(superlink_argv("flower-superlink", "FLEET", "CONTROL", "RUNTIME"))
@@ -754,11 +783,11 @@ def context_lines(args: argparse.Namespace, load_before: str) -> list[str]:
     return [
         f"Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"Machine: nproc = {len(os.sched_getaffinity(0))}, CPU: {cpu_model()}, "
-        f"{mem_gib:.0f} GiB; load average at start {load_before}, at end {load_avg()} "
-        "(other work was running: timings are noisy, hence medians)",
+        f"{mem_gib:.0f} GiB; load average (1/5/15 min) at start {load_avg()}",
         f"Python {platform.python_version()}, flwr {importlib.metadata.version('flwr')} "
         f"(stock SuperLink, SuperNodes, superexec, CLI); C++ SuperLink "
-        f"{display_path(args.superlink_bin)} ({cpp_version}), repo {git_revision()}",
+        f"{display_path(args.superlink_bin)} ({cpp_version}, built "
+        f"{built.isoformat(timespec='seconds')}), repo {git_revision()} at the start",
         f"Command: `{command}`",
         f"SuperLink: `{link}` (Python: .venv/bin/flower-superlink; "
         f"C++: {display_path(args.superlink_bin)})",
@@ -773,32 +802,34 @@ def load_avg() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def report(args: argparse.Namespace, results: Results, load_before: str) -> tuple[str, str]:
-    """Return the plain-text report and the Markdown one."""
-    texts = []
-    for markdown in (False, True):
-        parts = []
-        if not args.skip_idle:
-            parts.append(("Idle SuperLink", idle_table(results, markdown)))
-        if results.rounds:
-            parts.append(("Rounds of the numpy app (array-size 10), stock SuperNodes",
-                          rounds_table(results, args.rounds, markdown)))
-        if results.model:
-            parts.append((f"{args.model_mb:g} MB model to {args.model_nodes} SuperNodes and back",
-                          model_table(results, markdown)))
-        heading = "## " if markdown else ""
-        body = "\n\n".join(f"{heading}{title}\n\n{table}" for title, table in parts)
-        goals = "\n".join(f"- {line}" if markdown else line for line in goal_lines(results))
+def report(args: argparse.Namespace, results: Results, context: list[str], markdown: bool
+           ) -> str:
+    """Return the report as plain text, or as Markdown with the run's context."""
+    parts = []
+    if not args.skip_idle:
+        parts.append(("Idle SuperLink", idle_table(results, markdown)))
+    if results.rounds:
+        parts.append(("Rounds of the numpy app (array-size 10), stock SuperNodes",
+                      rounds_table(results, args.rounds, markdown)))
+    if results.model:
+        parts.append((f"{args.model_mb:g} MB model to {args.model_nodes} SuperNodes and back",
+                      model_table(results, markdown)))
+    heading = "## " if markdown else ""
+    sections = [f"{heading}{title}\n\n{table}" for title, table in parts]
+    if goals := goal_lines(results):
+        sections.append("\n".join(f"- {line}" for line in goals))
+    sections.append(f"{heading}Definitions\n\n" +
+                    "\n".join(f"- {item}" for item in definitions(args)))
+    if results.failures:
         failures = "\n\n".join(results.failures)
-        defs = "\n".join(f"- {item}" for item in definitions(args))
-        text = f"{body}\n\n{goals}\n\nDefinitions:\n\n{defs}"
-        if failures:
-            text += f"\n\nFailures:\n\n```\n{failures}\n```" if markdown else f"\n\nFAILURES:\n{failures}"
-        if markdown:
-            context = "\n".join(f"- {line}" for line in context_lines(args, load_before))
-            text = f"# SuperLink: stock Python vs C++, same stock SuperNodes\n\n{context}\n\n{text}\n"
-        texts.append(text)
-    return texts[0], texts[1]
+        sections.append(f"{heading}Failures\n\n```\n{failures}\n```" if markdown
+                        else f"FAILURES\n\n{failures}")
+    if markdown:
+        lines = [*context, f"Load average at the end: {load_avg()} (other work was running on "
+                 "this machine: timings are noisy, hence medians)"]
+        items = "\n".join(f"- {line}" for line in lines)
+        sections.insert(0, f"# SuperLink: stock Python vs C++, same stock SuperNodes\n\n{items}")
+    return "\n\n".join(sections) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -809,8 +840,9 @@ def report(args: argparse.Namespace, results: Results, load_before: str) -> tupl
 def parse_args() -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--nodes", default="2,10,50",
-                        help="SuperNode counts for the rounds benchmark (default: 2,10,50)")
+    parser.add_argument("--nodes", default="2,10,25",
+                        help="SuperNode counts for the rounds benchmark (default: 2,10,25; 50 "
+                        "stock SuperNodes exhaust a 2-core, 24 GiB machine, see README.md)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds per run (>= 2)")
     parser.add_argument("--startups", type=int, default=5, help="start-ups per SuperLink")
     parser.add_argument("--idle-wait", type=float, default=5.0,
@@ -867,7 +899,7 @@ def main() -> int:
     """Run the benchmarks, print the tables and write the Markdown report."""
     args = parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the processes on the way out
-    load_before = load_avg()
+    context = context_lines(args)
     logs = Path(tempfile.mkdtemp(prefix="bench_superlink_"))
     print(f"logs: {logs}", flush=True)
     results = Results()
@@ -894,10 +926,9 @@ def main() -> int:
                               args.model_rounds, model_size(args))
             results.model[impl] = attempt(results, f"{args.model_mb:g} MB model", impl, measure)
 
-    text, markdown = report(args, results, load_before)
-    print(text)
+    print(report(args, results, context, markdown=False))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(markdown)
+    args.out.write_text(report(args, results, context, markdown=True))
     print(f"wrote {display_path(args.out)}")
     if results.failures or args.keep_logs:
         print(f"logs kept in {logs}")
