@@ -60,6 +60,10 @@ LABELS = {"python": "Python", "cpp": "C++"}
 ROUND_LINE = re.compile(rb"round (\d+): (\d+) replies")
 T = TypeVar("T")
 
+# The interop tests' harness gives the environment Flower processes need; share it.
+sys.path.insert(0, str(REPO_ROOT / "tests" / "interop"))
+from harness import base_env  # noqa: E402
+
 
 class BenchError(Exception):
     """A measurement failed; the message says what happened and where the logs are."""
@@ -280,14 +284,7 @@ def supernode_argv(fleet: int | str, appio: int | str, index: int | str, nodes: 
 
 def flower_env(flwr_home: Path) -> dict[str, str]:
     """Return the environment for Flower processes: venv first in PATH, a private FLWR_HOME."""
-    env = dict(os.environ)
-    env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '')}"
-    env["FLWR_HOME"] = str(flwr_home)
-    env["FLWR_TELEMETRY_ENABLED"] = "0"
-    env["FLWR_DISABLE_UPDATE_CHECK"] = "1"
-    env["FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"] = "1"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return base_env(flwr_home)
 
 
 @dataclass

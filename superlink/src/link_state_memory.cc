@@ -657,13 +657,7 @@ class InMemoryLinkState : public LinkState {
     auto it = tasks_.find(task_id);
     if (it == tasks_.end()) return false;
     TaskRecord& t = it->second;
-    const std::string& status = t.task.status().status();
-    if (status == kStatusFinished) return false;
-    if (sub_status == kSubStatusCompleted && status != kStatusRunning) return false;
-    if (sub_status != kSubStatusCompleted && sub_status != kSubStatusFailed &&
-        sub_status != kSubStatusStopped) {
-      return false;
-    }
+    if (!IsAllowedFinish(t.task.status().status(), sub_status)) return false;
     const absl::Time now = clock_();
     Finish(t, sub_status, details, now);
     auto run = runs_.find(t.task.run_id());
@@ -696,20 +690,6 @@ class InMemoryLinkState : public LinkState {
         Finish(other, sub_status, details, at);
       }
     }
-  }
-
-  void ExpireNode(proto::NodeInfo& info, absl::Time now) {
-    if (info.status() == kNodeOnline && info.online_until() <= core::ToEpochSeconds(now)) {
-      info.set_status(std::string(kNodeOffline));
-      info.set_last_deactivated_at(core::FormatIsoUtc(core::FromEpochSeconds(info.online_until())));
-    }
-  }
-
-  void SetOnline(proto::NodeInfo& info, double heartbeat_interval, absl::Time now) {
-    if (info.status() != kNodeOnline) info.set_last_activated_at(core::FormatIsoUtc(now));
-    info.set_status(std::string(kNodeOnline));
-    info.set_heartbeat_interval(heartbeat_interval);
-    info.set_online_until(core::ToEpochSeconds(now) + 2 * heartbeat_interval);
   }
 
   void DeleteMessagesLocked(const std::vector<std::string>& ids)

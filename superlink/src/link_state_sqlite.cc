@@ -229,23 +229,6 @@ std::string Serialize(const google::protobuf::Message& proto) {
   return out;
 }
 
-// The in-memory LinkState's node rules, on a NodeInfo read from the database. True if changed.
-bool ExpireNode(proto::NodeInfo& info, absl::Time now) {
-  if (info.status() == kNodeOnline && info.online_until() <= core::ToEpochSeconds(now)) {
-    info.set_status(std::string(kNodeOffline));
-    info.set_last_deactivated_at(core::FormatIsoUtc(core::FromEpochSeconds(info.online_until())));
-    return true;
-  }
-  return false;
-}
-
-void SetOnline(proto::NodeInfo& info, double heartbeat_interval, absl::Time now) {
-  if (info.status() != kNodeOnline) info.set_last_activated_at(core::FormatIsoUtc(now));
-  info.set_status(std::string(kNodeOnline));
-  info.set_heartbeat_interval(heartbeat_interval);
-  info.set_online_until(core::ToEpochSeconds(now) + 2 * heartbeat_interval);
-}
-
 proto::NodeInfo NodeFromRow(SQLite::Statement& q) {
   proto::NodeInfo info;
   info.set_node_id(Id(q.getColumn(0)));
@@ -1231,12 +1214,7 @@ class SqliteLinkState : public LinkState {
     if (!q.executeStep()) return false;
     const std::string status = Bytes(q.getColumn(0));
     const uint64_t run_id = Id(q.getColumn(1));
-    if (status == kStatusFinished) return false;
-    if (sub_status == kSubStatusCompleted && status != kStatusRunning) return false;
-    if (sub_status != kSubStatusCompleted && sub_status != kSubStatusFailed &&
-        sub_status != kSubStatusStopped) {
-      return false;
-    }
+    if (!IsAllowedFinish(status, sub_status)) return false;
     const absl::Time now = clock_();
     Finish(task_id, sub_status, details, now);
     SQLite::Statement run(*db_, "SELECT primary_task_id FROM run WHERE run_id = ?");

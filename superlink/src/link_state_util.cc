@@ -81,6 +81,28 @@ absl::Status CheckHeartbeatInterval(double heartbeat_interval) {
   return absl::OkStatus();
 }
 
+bool ExpireNode(proto::NodeInfo& info, absl::Time now) {
+  if (info.status() != kNodeOnline || info.online_until() > core::ToEpochSeconds(now)) {
+    return false;
+  }
+  info.set_status(std::string(kNodeOffline));
+  info.set_last_deactivated_at(core::FormatIsoUtc(core::FromEpochSeconds(info.online_until())));
+  return true;
+}
+
+void SetOnline(proto::NodeInfo& info, double heartbeat_interval, absl::Time now) {
+  if (info.status() != kNodeOnline) info.set_last_activated_at(core::FormatIsoUtc(now));
+  info.set_status(std::string(kNodeOnline));
+  info.set_heartbeat_interval(heartbeat_interval);
+  info.set_online_until(core::ToEpochSeconds(now) + 2 * heartbeat_interval);
+}
+
+bool IsAllowedFinish(absl::string_view status, absl::string_view sub_status) {
+  if (status == kStatusFinished) return false;
+  if (sub_status == kSubStatusCompleted) return status == kStatusRunning;
+  return sub_status == kSubStatusFailed || sub_status == kSubStatusStopped;
+}
+
 proto::Context InitialContext(uint64_t run_id, uint64_t series_id) {
   proto::Context context;
   context.set_run_id(run_id);

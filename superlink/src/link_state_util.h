@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "flwr/core/object_store.h"
 #include "flwr/proto/message.pb.h"
+#include "flwr/proto/node.pb.h"
 #include "flwr/superlink/link_state.h"
 
 namespace flwr::superlink {
@@ -40,6 +41,14 @@ proto::Context InitialContext(uint64_t run_id, uint64_t series_id);
 // run, with a TTL that does not outlive the instruction (0.1 s tolerance).
 absl::Status CheckReplyMatchesInstruction(const proto::Metadata& instruction,
                                           const proto::Metadata& reply);
+
+// Marks an online node whose liveness lapsed (online_until <= now) offline. True if changed.
+bool ExpireNode(proto::NodeInfo& info, absl::Time now);
+// Marks a node online for 2 x `heartbeat_interval` from `now`.
+void SetOnline(proto::NodeInfo& info, double heartbeat_interval, absl::Time now);
+// Whether a task in `status` may finish with `sub_status`: completed only from running; failed
+// or stopped from any unfinished status.
+bool IsAllowedFinish(absl::string_view status, absl::string_view sub_status);
 
 enum class ReplyError { kNodeUnavailable, kReplyUnavailable };
 
