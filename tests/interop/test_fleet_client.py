@@ -139,7 +139,11 @@ def test_fleet_client_round_trip(superlink, build_dir: Path, tmp_path: Path) -> 
         while nodes(ports).get(node_id) != "online":
             assert time.monotonic() < deadline, nodes(ports)
             time.sleep(0.2)
-        assert probe("heartbeats")["count"] >= 1
+        # The heartbeat thread sends its first heartbeat right after connecting.
+        deadline = time.monotonic() + 20
+        while probe("heartbeats")["count"] < 1:
+            assert time.monotonic() < deadline, "no heartbeat sent"
+            time.sleep(0.2)
 
         run_id, token = running_run(ports)
         values = np.arange(N_FLOATS, dtype=np.float32) * np.float32(0.5)
