@@ -1,7 +1,5 @@
 #include "flwr/core/http_proto_client.h"
 
-#include "flwr/core/proto_convert.h"
-
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
@@ -11,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "flwr/core/http_proto_server.h"
+#include "flwr/core/proto_convert.h"
 #include "flwr/core/runtime_version.h"
 #include "flwr/core/wire_errors.h"
 #include "httplib_internal.h"

@@ -436,8 +436,8 @@ class Inflater {
  private:
   absl::Status CountElements(uint64_t n) {
     if (n > options_.max_elements - elements_) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "inflated object exceeds the limit of ", options_.max_elements, " values"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("inflated object exceeds the limit of ", options_.max_elements, " values"));
     }
     elements_ += n;
     return absl::OkStatus();

@@ -57,7 +57,8 @@ bool IsDatetimeUnit(absl::string_view unit) {
   const absl::string_view multiplier = unit.substr(0, i);
   if (!multiplier.empty() && (!IsCanonicalNumber(multiplier) || multiplier == "1")) return false;
   const absl::string_view base = unit.substr(i);
-  for (absl::string_view u : {"Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "fs", "as"}) {
+  for (absl::string_view u :
+       {"Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "fs", "as"}) {
     if (base == u) return true;
   }
   return false;

@@ -57,8 +57,8 @@ std::vector<Segment> Split(absl::string_view input) {
     Segment s;
     if (!part.empty() && part[0] == '#') {
       const size_t newline = part.find('\n');
-      s.key = std::string(part.substr(1, newline == absl::string_view::npos ? part.npos
-                                                                             : newline - 1));
+      s.key =
+          std::string(part.substr(1, newline == absl::string_view::npos ? part.npos : newline - 1));
       if (newline != absl::string_view::npos) s.content = std::string(part.substr(newline + 1));
     } else {
       s.content = std::string(part);
@@ -77,7 +77,7 @@ struct Codec<Message> {
   static constexpr ObjectType kType = ObjectType::kMessage;
   static absl::StatusOr<ObjectBundle> Deflate(const Message& v) { return DeflateMessage(v); }
   static absl::StatusOr<Message> Inflate(absl::string_view id, const ObjectContents& objects,
-                                    const InflateOptions& options) {
+                                         const InflateOptions& options) {
     return InflateMessage(id, objects, options);
   }
 };
@@ -87,7 +87,7 @@ struct Codec<RecordDict> {
   static constexpr ObjectType kType = ObjectType::kRecordDict;
   static absl::StatusOr<ObjectBundle> Deflate(const RecordDict& v) { return DeflateRecordDict(v); }
   static absl::StatusOr<RecordDict> Inflate(absl::string_view id, const ObjectContents& objects,
-                                    const InflateOptions& options) {
+                                            const InflateOptions& options) {
     return InflateRecordDict(id, objects, options);
   }
 };
@@ -95,9 +95,11 @@ template <>
 struct Codec<ArrayRecord> {
   static constexpr absl::string_view kName = "ArrayRecord";
   static constexpr ObjectType kType = ObjectType::kArrayRecord;
-  static absl::StatusOr<ObjectBundle> Deflate(const ArrayRecord& v) { return DeflateArrayRecord(v); }
+  static absl::StatusOr<ObjectBundle> Deflate(const ArrayRecord& v) {
+    return DeflateArrayRecord(v);
+  }
   static absl::StatusOr<ArrayRecord> Inflate(absl::string_view id, const ObjectContents& objects,
-                                    const InflateOptions& options) {
+                                             const InflateOptions& options) {
     return InflateArrayRecord(id, objects, options);
   }
 };
@@ -107,7 +109,7 @@ struct Codec<Array> {
   static constexpr ObjectType kType = ObjectType::kArray;
   static absl::StatusOr<ObjectBundle> Deflate(const Array& v) { return DeflateArray(v); }
   static absl::StatusOr<Array> Inflate(absl::string_view id, const ObjectContents& objects,
-                                    const InflateOptions& options) {
+                                       const InflateOptions& options) {
     return InflateArray(id, objects, options);
   }
 };
@@ -115,9 +117,11 @@ template <>
 struct Codec<ConfigRecord> {
   static constexpr absl::string_view kName = "ConfigRecord";
   static constexpr ObjectType kType = ObjectType::kConfigRecord;
-  static absl::StatusOr<ObjectBundle> Deflate(const ConfigRecord& v) { return DeflateConfigRecord(v); }
+  static absl::StatusOr<ObjectBundle> Deflate(const ConfigRecord& v) {
+    return DeflateConfigRecord(v);
+  }
   static absl::StatusOr<ConfigRecord> Inflate(absl::string_view id, const ObjectContents& objects,
-                                    const InflateOptions& options) {
+                                              const InflateOptions& options) {
     return InflateConfigRecord(id, objects, options);
   }
 };
@@ -125,9 +129,11 @@ template <>
 struct Codec<MetricRecord> {
   static constexpr absl::string_view kName = "MetricRecord";
   static constexpr ObjectType kType = ObjectType::kMetricRecord;
-  static absl::StatusOr<ObjectBundle> Deflate(const MetricRecord& v) { return DeflateMetricRecord(v); }
+  static absl::StatusOr<ObjectBundle> Deflate(const MetricRecord& v) {
+    return DeflateMetricRecord(v);
+  }
   static absl::StatusOr<MetricRecord> Inflate(absl::string_view id, const ObjectContents& objects,
-                                    const InflateOptions& options) {
+                                              const InflateOptions& options) {
     return InflateMetricRecord(id, objects, options);
   }
 };
@@ -158,8 +164,8 @@ void CheckBundle(absl::string_view what, const ObjectBundle& bundle) {
     FUZZ_CHECK(ids.insert(obj.object_id).second,
                absl::StrCat(what, ": object ", obj.object_id, " listed twice"));
     auto head = ParseObjectHead(content);
-    FUZZ_CHECK(head.ok(), absl::StrCat(what, ": deflated ", Show(content), ": ",
-                                       head.status().ToString()));
+    FUZZ_CHECK(head.ok(),
+               absl::StrCat(what, ": deflated ", Show(content), ": ", head.status().ToString()));
     for (const std::string& child : head->children) {
       FUZZ_CHECK(ids.contains(child),
                  absl::StrCat(what, ": child ", child, " does not precede its parent"));

@@ -17,13 +17,13 @@
 #include "flwr/core/records.h"
 
 // Aborts with `what` (and the failing condition) when an invariant does not hold.
-#define FUZZ_CHECK(cond, what)                                                          \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n  %s\n", __FILE__, __LINE__, \
-                   #cond, std::string(what).c_str());                                   \
-      std::abort();                                                                     \
-    }                                                                                   \
+#define FUZZ_CHECK(cond, what)                                                                 \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      std::fprintf(stderr, "%s:%d: invariant violated: %s\n  %s\n", __FILE__, __LINE__, #cond, \
+                   std::string(what).c_str());                                                 \
+      std::abort();                                                                            \
+    }                                                                                          \
   } while (0)
 
 namespace flwr::fuzz {
@@ -50,17 +50,9 @@ bool HasNaN(const std::vector<T>& values) {
   return false;
 }
 inline bool HasNaN(const core::Array&) { return false; }
-inline bool HasNaN(const core::MetricValue& v) {
-  return std::visit(
-      [](const auto& x) {
-        using X = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<X, double>) return std::isnan(x);
-        if constexpr (std::is_same_v<X, std::vector<double>>) return HasNaN(x);
-        return false;
-      },
-      v);
-}
-inline bool HasNaN(const core::ConfigValue& v) {
+// MetricValue and ConfigValue: NaN can only hide in their double alternatives.
+template <typename... Ts>
+bool HasNaN(const std::variant<Ts...>& v) {
   return std::visit(
       [](const auto& x) {
         using X = std::decay_t<decltype(x)>;

@@ -17,17 +17,12 @@ import numpy as np
 import pytest
 
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
-from flwr.common.serde import message_to_proto
 from flwr.proto import control_pb2, message_pb2, node_pb2, runtime_pb2
-from flwr.supercore.inflatable.inflatable_object import (
-    get_all_nested_objects,
-    get_object_tree,
-    iterate_object_tree,
-)
+from flwr.supercore.inflatable.inflatable_object import iterate_object_tree
 from flwr.supercore.inflatable.inflatable_utils import inflate_object_from_contents
 
 from harness import Ports, Processes, base_env, superlink_argv, wait_for_port
-from test_superlink_bad_input import control_stub, running_run, runtime_call
+from test_superlink_bad_input import control_stub, push_instruction_message, running_run, runtime_call
 
 N_FLOATS = 3 * 1024 * 1024  # 12 MiB of float32: three ArrayChunks
 
@@ -82,18 +77,8 @@ def nodes(ports: Ports) -> dict[int, str]:
 def push_instruction(ports: Ports, run_id: int, token: str, node_id: int, values: np.ndarray) -> Message:
     content = RecordDict({"arrays": ArrayRecord({"w": Array(values)}), "config": ConfigRecord({"lr": 0.1})})
     msg = Message(content, dst_node_id=node_id, message_type="train")
-    msg.metadata.__dict__["_run_id"] = run_id
-    msg.metadata.__dict__["_src_node_id"] = 1
-    msg.metadata.__dict__["_message_id"] = msg.object_id
-    objects = {oid: o.deflate() for oid, o in get_all_nested_objects(msg).items()}
+    pushed, objects = push_instruction_message(ports, run_id, token, msg)
     assert sum(1 for o in objects.values() if o.startswith(b"ArrayChunk ")) == 3
-    r, pushed = runtime_call(
-        ports.runtime, "push-messages",
-        runtime_pb2.PushAppMessagesRequest(messages_list=[message_to_proto(msg)],
-                                           message_object_trees=[get_object_tree(msg)]),
-        runtime_pb2.PushAppMessagesResponse, token)
-    assert r.status_code == 200, r.text
-    assert list(pushed.message_ids) == [msg.object_id]
     for oid in pushed.objects_to_push:
         r, res = runtime_call(ports.runtime, "push-object", message_pb2.PushObjectRequest(
             node=node_pb2.Node(node_id=1), run_id=run_id, object_id=oid, object_content=objects[oid],

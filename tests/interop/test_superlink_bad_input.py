@@ -87,6 +87,23 @@ def runtime_call(port: int, path: str, request, response_type, token: str | None
     return r, (response_type.FromString(r.content) if r.status_code == 200 else None)
 
 
+def push_instruction_message(ports: Ports, run_id: int, token: str, msg: Message):
+    """Push `msg` as the run's ServerApp would (PushMessages over the Runtime API): returns the
+    response and the message's deflated objects by ID."""
+    msg.metadata.__dict__["_run_id"] = run_id
+    msg.metadata.__dict__["_src_node_id"] = 1
+    msg.metadata.__dict__["_message_id"] = msg.object_id
+    objects = {oid: o.deflate() for oid, o in get_all_nested_objects(msg).items()}
+    r, pushed = runtime_call(
+        ports.runtime, "push-messages",
+        runtime_pb2.PushAppMessagesRequest(messages_list=[message_to_proto(msg)],
+                                           message_object_trees=[get_object_tree(msg)]),
+        runtime_pb2.PushAppMessagesResponse, token)
+    assert r.status_code == 200, r.text
+    assert list(pushed.message_ids) == [msg.object_id]
+    return pushed, objects
+
+
 def running_run(ports: Ports) -> tuple[int, str]:
     """Start a run and drive it to `running` through the Runtime API, as a SuperExec would."""
     run_id = start_run(ports.control, app_fab()).run_id
@@ -177,17 +194,7 @@ def test_objects_must_be_preregistered_and_hash_to_their_id(superlink) -> None:
     assert not pulled.object_found
     # A preregistered object whose bytes do not hash to its ID is refused; the right bytes work.
     msg = Message(RecordDict({"c": ConfigRecord({"x": 1})}), dst_node_id=node_id, message_type="train")
-    msg.metadata.__dict__["_run_id"] = run_id
-    msg.metadata.__dict__["_src_node_id"] = 1
-    msg.metadata.__dict__["_message_id"] = msg.object_id
-    objects = {oid: o.deflate() for oid, o in get_all_nested_objects(msg).items()}
-    r, pushed = runtime_call(
-        ports.runtime, "push-messages",
-        runtime_pb2.PushAppMessagesRequest(messages_list=[message_to_proto(msg)],
-                                           message_object_trees=[get_object_tree(msg)]),
-        runtime_pb2.PushAppMessagesResponse, token)
-    assert r.status_code == 200, r.text
-    assert list(pushed.message_ids) == [msg.object_id]
+    pushed, objects = push_instruction_message(ports, run_id, token, msg)
     assert set(pushed.objects_to_push) == set(objects)
     some_id = pushed.objects_to_push[0]
     for bad in (objects[some_id] + b"x", b"ConfigRecord  0\x00"):

@@ -129,8 +129,8 @@ struct InflateOptions {
 // NotFound if an object of the tree is missing; InvalidArgument if an object's content does
 // not hash to its ID, its head or body is malformed, its type is not the one its parent
 // needs, or its children do not match the IDs its body references; ResourceExhausted if
-// the result would exceed `options.max_total_bytes` or `options.max_elements`. The inflated message's
-// `metadata.message_id` is what its content holds (empty, as flwr deflates it).
+// the result would exceed `options.max_total_bytes` or `options.max_elements`. The inflated
+// message's `metadata.message_id` is what its content holds (empty, as flwr deflates it).
 absl::StatusOr<Message> InflateMessage(absl::string_view object_id, const ObjectContents& objects,
                                        const InflateOptions& options = {});
 absl::StatusOr<RecordDict> InflateRecordDict(absl::string_view object_id,
