@@ -480,6 +480,14 @@ absl::StatusOr<FabInfo> ParseFabConfig(absl::string_view pyproject) {
     const TomlValue& value = sections.components->items[i];
     if (value.is_string()) info.components.Set(sections.components->keys[i], value.string);
   }
+  // [tool.flwr.app.native]: our extension, which native executors an app selects. Non-string
+  // values are not names: they are left out, so an executor reports the app as not native.
+  if (const TomlValue* native = sections.app->Find("native");
+      native != nullptr && native->is_table()) {
+    for (size_t i = 0; i < native->keys.size(); ++i) {
+      if (native->items[i].is_string()) info.native.Set(native->keys[i], native->items[i].string);
+    }
+  }
   if (sections.config != nullptr) {
     if (absl::Status status = internal::FlattenTomlTable(*sections.config, &info.default_config);
         !status.ok()) {

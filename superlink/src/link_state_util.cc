@@ -1,7 +1,5 @@
 #include "link_state_util.h"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <cstring>
 
@@ -30,15 +28,6 @@ constexpr absl::string_view kNodeUnavailableReason =
     "Error: Node Unavailable \xe2\x80\x94 The destination node failed to report a heartbeat within "
     "2 \xc3\x97 its expected interval.";
 
-std::string RandomBytes(size_t n) {
-  std::string out(n, '\0');
-  // RAND_bytes fails only when the OS has no entropy source at all.
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
-    std::abort();
-  }
-  return out;
-}
-
 // Sets message_id to the message's object ID, as flwr does for the replies it generates.
 proto::Message WithMessageId(proto::Message message) {
   absl::StatusOr<core::Message> value = core::MessageFromProto(message);
@@ -50,24 +39,6 @@ proto::Message WithMessageId(proto::Message message) {
 }
 
 }  // namespace
-
-uint64_t RandomId() {
-  std::string bytes = RandomBytes(8);
-  uint64_t v;
-  std::memcpy(&v, bytes.data(), sizeof(v));
-  return v;
-}
-
-std::string NewTaskToken() { return absl::BytesToHexString(RandomBytes(128)); }
-
-std::string NewUuid4() {
-  std::string b = RandomBytes(16);
-  b[6] = static_cast<char>((b[6] & 0x0F) | 0x40);
-  b[8] = static_cast<char>((b[8] & 0x3F) | 0x80);
-  std::string hex = absl::BytesToHexString(b);
-  return absl::StrFormat("%s-%s-%s-%s-%s", hex.substr(0, 8), hex.substr(8, 4), hex.substr(12, 4),
-                         hex.substr(16, 4), hex.substr(20));
-}
 
 absl::Status CheckHeartbeatInterval(double heartbeat_interval) {
   // Written so that NaN is refused too.
@@ -95,12 +66,6 @@ void SetOnline(proto::NodeInfo& info, double heartbeat_interval, absl::Time now)
   info.set_status(std::string(kNodeOnline));
   info.set_heartbeat_interval(heartbeat_interval);
   info.set_online_until(core::ToEpochSeconds(now) + 2 * heartbeat_interval);
-}
-
-bool IsAllowedFinish(absl::string_view status, absl::string_view sub_status) {
-  if (status == kStatusFinished) return false;
-  if (sub_status == kSubStatusCompleted) return status == kStatusRunning;
-  return sub_status == kSubStatusFailed || sub_status == kSubStatusStopped;
 }
 
 proto::Context InitialContext(uint64_t run_id, uint64_t series_id) {

@@ -10,7 +10,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "flwr/core/ids.h"
 #include "flwr/core/object_store.h"
+#include "flwr/core/task.h"
 #include "flwr/proto/message.pb.h"
 #include "flwr/proto/node.pb.h"
 #include "flwr/superlink/link_state.h"
@@ -24,12 +26,9 @@ std::unique_ptr<LinkState> NewInMemoryLinkState(std::unique_ptr<core::ObjectStor
 absl::StatusOr<std::unique_ptr<LinkState>> OpenSqliteLinkState(
     absl::string_view path, std::unique_ptr<core::ObjectStore> store, Clock clock);
 
-// A uniformly random uint64 (run, node, task and series IDs).
-uint64_t RandomId();
-// 128 random bytes as 256 lowercase hex digits, as flwr's secrets.token_hex(128).
-std::string NewTaskToken();
-// A random RFC 4122 version-4 UUID in its canonical text form.
-std::string NewUuid4();
+using core::NewTaskToken;
+using core::NewUuid4;
+using core::RandomId;
 
 // FlowerError 2003 unless the interval is within [10, 1800] seconds.
 absl::Status CheckHeartbeatInterval(double heartbeat_interval);
@@ -46,9 +45,7 @@ absl::Status CheckReplyMatchesInstruction(const proto::Metadata& instruction,
 bool ExpireNode(proto::NodeInfo& info, absl::Time now);
 // Marks a node online for 2 x `heartbeat_interval` from `now`.
 void SetOnline(proto::NodeInfo& info, double heartbeat_interval, absl::Time now);
-// Whether a task in `status` may finish with `sub_status`: completed only from running; failed
-// or stopped from any unfinished status.
-bool IsAllowedFinish(absl::string_view status, absl::string_view sub_status);
+using core::IsAllowedFinish;
 
 enum class ReplyError { kNodeUnavailable, kReplyUnavailable };
 

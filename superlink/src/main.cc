@@ -17,7 +17,7 @@
 #include "flwr/superlink/fleet_service.h"
 #include "flwr/superlink/grpc_servicers.h"
 #include "flwr/superlink/link_state.h"
-#include "flwr/superlink/runtime_http.h"
+#include "flwr/core/runtime_http_api.h"
 #include "flwr/superlink/runtime_service.h"
 #include "grpcpp/grpcpp.h"
 
@@ -215,8 +215,8 @@ int Run(const Flags& f) {
 
   core::LogInfo(
       absl::StrCat("Starting the SuperLink Runtime HTTP API on ", f.host, ":", f.port, "."));
-  absl::StatusOr<std::unique_ptr<RuntimeHttpApi>> http =
-      RuntimeHttpApi::Start(&runtime, f.host, f.port);
+  absl::StatusOr<std::unique_ptr<core::RuntimeHttpApi<RuntimeService>>> http =
+      core::RuntimeHttpApi<RuntimeService>::Start(&runtime, f.host, f.port, "SuperLink");
   if (!http.ok()) {
     core::LogError(std::string(http.status().message()));
     return 1;

@@ -25,6 +25,14 @@
 namespace flwr::supernode {
 namespace {
 
+// The stock SuperNode's header of each message it receives or sends: an empty line, then
+// "[RUN <run>, ROUND <group>]" ("[RUN <run>]" without a group ID).
+void LogRunHeader(uint64_t run_id, absl::string_view group_id) {
+  core::LogInfo("");
+  core::LogInfo(group_id.empty() ? absl::StrCat("[RUN ", run_id, "]")
+                                 : absl::StrCat("[RUN ", run_id, ", ROUND ", group_id, "]"));
+}
+
 constexpr absl::string_view kComponentName = "SuperNode";
 
 // Runs `work(i)` for i in [0, n) on up to `workers` threads (the caller's included), in index
@@ -336,7 +344,9 @@ absl::StatusOr<std::optional<PulledMessage>> FleetClient::PullMessage() {
   const proto::Message& wire = response.messages_list(0);
   pulled.run_id = wire.metadata().run_id();
   pulled.object_tree = response.message_object_trees(0);
+  pulled.wire_message = wire;
   const std::string message_id = wire.metadata().message_id();
+  LogRunHeader(wire.metadata().run_id(), wire.metadata().group_id());
   core::LogInfo(absl::StrCat("Receiving: ", wire.metadata().message_type(),
                              " message (ID: ", message_id, ")"));
 
@@ -371,6 +381,7 @@ absl::StatusOr<std::optional<PulledMessage>> FleetClient::PullMessage() {
   if (!message.ok()) return message.status();
   pulled.message = *std::move(message);
   pulled.message.metadata.message_id = message_id;
+  pulled.objects = std::move(contents);
 
   proto::ConfirmMessageReceivedRequest confirm;
   confirm.mutable_node()->set_node_id(node_id_.load());
@@ -452,6 +463,7 @@ absl::StatusOr<std::string> FleetClient::PushReply(const core::Message& reply,
   *request.add_message_object_trees() = bundle->tree;
   request.add_clientapp_runtime_list(clientapp_runtime);
   proto::PushMessagesResponse response;
+  LogRunHeader(reply.metadata.run_id, reply.metadata.group_id);
   core::LogInfo(
       absl::StrCat("Sending: ", reply.metadata.message_type, " message (ID: ", message_id, ")"));
   absl::Status status = Invoke("PushMessages", [&](grpc::ClientContext* context) {

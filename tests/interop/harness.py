@@ -137,10 +137,21 @@ def superlink_argv(kind: str, ports: Ports, database: str, superlink_bin: Path) 
     ]
 
 
-def supernode_argv(fleet_port: int, appio_port: int, node_config: str) -> list[str]:
-    """Command line of a stock Python SuperNode."""
+def supernode_argv(
+    fleet_port: int,
+    appio_port: int,
+    node_config: str,
+    kind: str = "python",
+    build_dir: Path | None = None,
+    isolation: str = "subprocess",
+) -> list[str]:
+    """Command line of a SuperNode: the stock Python one, or ours ('cpp', from build_dir)."""
+    program = (
+        str(build_dir / "supernode" / "flower-supernode") if kind == "cpp" else str(VENV_BIN / "flower-supernode")
+    )
     return [
-        str(VENV_BIN / "flower-supernode"),
+        program,
+        "--isolation", isolation,
         "--insecure",
         "--superlink", f"127.0.0.1:{fleet_port}",
         "--host", "127.0.0.1",

@@ -63,6 +63,10 @@ struct FabInfo {
   // unless "agentapp" is present), "agentapp", and any other keys with string values
   // (others are skipped).
   OrderedMap<std::string> components;
+  // [tool.flwr.app.native] (our extension, ignored by stock Flower): the native executors the
+  // app selects, e.g. {"serverapp": "fedavg-cifar-cnn", "clientapp": "cifar-cnn"}. String
+  // values only; empty for a Python-only app.
+  OrderedMap<std::string> native;
   // [tool.flwr.app.config] flattened with '.', in document order: the default run config.
   UserConfig default_config;
   // [tool.flwr.app] fab-format-version (0 when absent) and the compatibility metadata flwr

@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "flwr/core/message.h"
 #include "flwr/core/object_store.h"
+#include "flwr/core/task.h"
 #include "flwr/proto/fab.pb.h"
 #include "flwr/proto/message.pb.h"
 #include "flwr/proto/node.pb.h"
@@ -33,16 +34,19 @@ inline constexpr uint64_t kSuperLinkNodeId = 1;
 inline constexpr absl::string_view kDefaultFederation = "@none/default";
 inline constexpr absl::string_view kNoAccountId = "<id:none>";
 inline constexpr absl::string_view kNoAccountName = "none";
-inline constexpr absl::string_view kServerAppTaskType = "flwr-serverapp";
 
-// Task and run statuses as `flwr ls` shows them.
-inline constexpr absl::string_view kStatusPending = "pending";
-inline constexpr absl::string_view kStatusStarting = "starting";
-inline constexpr absl::string_view kStatusRunning = "running";
-inline constexpr absl::string_view kStatusFinished = "finished";
-inline constexpr absl::string_view kSubStatusCompleted = "completed";
-inline constexpr absl::string_view kSubStatusFailed = "failed";
-inline constexpr absl::string_view kSubStatusStopped = "stopped";
+// Task and run statuses as `flwr ls` shows them, and the task timing rules (core/task.h).
+using core::kServerAppTaskType;
+using core::kStatusFinished;
+using core::kStatusPending;
+using core::kStatusRunning;
+using core::kStatusStarting;
+using core::kSubStatusCompleted;
+using core::kSubStatusFailed;
+using core::kSubStatusStopped;
+using core::kPushSessionTtl;
+using core::kTaskClaimTimeout;
+using core::kTaskHeartbeatTimeout;
 
 // Node statuses.
 inline constexpr absl::string_view kNodeRegistered = "registered";
@@ -50,10 +54,6 @@ inline constexpr absl::string_view kNodeOnline = "online";
 inline constexpr absl::string_view kNodeOffline = "offline";
 inline constexpr absl::string_view kNodeUnregistered = "unregistered";
 
-// Timing rules of flwr's task system.
-inline constexpr absl::Duration kTaskClaimTimeout = absl::Seconds(30);
-inline constexpr absl::Duration kTaskHeartbeatTimeout = absl::Seconds(60);
-inline constexpr absl::Duration kPushSessionTtl = absl::Seconds(180);
 inline constexpr double kMinHeartbeatInterval = 10;
 inline constexpr double kMaxHeartbeatInterval = 1800;
 

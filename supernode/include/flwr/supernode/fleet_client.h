@@ -38,6 +38,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "flwr/core/inflatable.h"
 #include "flwr/core/message.h"
 #include "flwr/core/node_auth.h"
 #include "flwr/proto/fab.pb.h"
@@ -98,6 +99,11 @@ struct PulledMessage {
   uint64_t run_id = 0;
   // The message's object tree, as PullMessages returned it.
   proto::ObjectTree object_tree;
+  // The message as PullMessages returned it: metadata (with `message_id`) and an empty
+  // RecordDict as content.
+  proto::Message wire_message;
+  // The bytes of every object of the tree, each verified against its ID.
+  core::ObjectContents objects;
 };
 
 // True for the status of a call the SuperLink refused because the run is not `running`

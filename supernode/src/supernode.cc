@@ -1,0 +1,182 @@
+#include "flwr/supernode/supernode.h"
+
+#include "absl/strings/str_cat.h"
+#include "flwr/core/fab.h"
+#include "flwr/core/inflatable.h"
+#include "flwr/core/logging.h"
+#include "flwr/core/proto_convert.h"
+#include "flwr/core/user_config.h"
+
+namespace flwr::supernode {
+
+SuperNode::SuperNode(NodeState* state, FleetClient* fleet, SuperNodeOptions options)
+    : state_(state), fleet_(fleet), options_(std::move(options)) {}
+
+void SuperNode::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+}
+
+bool SuperNode::Sleep(absl::Duration d) { return !stop_.WaitForNotificationWithTimeout(d); }
+
+absl::Status SuperNode::Run() {
+  while (!stop_.HasBeenNotified()) {
+    absl::StatusOr<bool> handed_off = ReceiveOne();
+    if (!handed_off.ok()) return handed_off.status();
+    if (!*handed_off) {
+      Sleep(options_.poll_interval);
+      continue;
+    }
+    if (absl::Status s = ForwardReplies(); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> SuperNode::ReceiveOne() {
+  absl::StatusOr<std::optional<PulledMessage>> pulled = fleet_->PullMessage();
+  if (!pulled.ok()) {
+    const absl::Status& s = pulled.status();
+    // The SuperLink rejects this node, or stays unreachable beyond --max-retries /
+    // --max-wait-time: give up, as the stock Fleet loop ends.
+    if (IsNodeRejected(s) || s.code() == absl::StatusCode::kUnavailable) return s;
+    if (IsRunNotRunning(s)) {
+      core::LogInfo("Run is not in `RUNNING` status. Ignoring the message.");
+    } else {
+      core::LogError(absl::StrCat("Failed to receive message: ", s.message()));
+    }
+    return false;
+  }
+  if (!pulled->has_value()) return false;
+  PulledMessage& m = **pulled;
+  const proto::Metadata& meta = m.wire_message.metadata();
+
+  absl::Status prepared = PrepareRun(m.run_id);
+  if (IsNodeRejected(prepared)) return prepared;
+  if (IsRunNotRunning(prepared)) {
+    core::LogInfo(absl::StrCat("Run ID ", m.run_id, " is not in `RUNNING` status. Ignoring message ",
+                               meta.message_id(), "."));
+    return false;
+  }
+  if (!prepared.ok()) {
+    // Nothing can run this message: answer it with the reason instead of leaving the
+    // ServerApp waiting.
+    core::LogError(absl::StrCat("Failed to prepare run ", m.run_id, ": ", prepared.message()));
+    state_->StoreReply(ErrorReplyTo(meta, kLoadClientAppCode,
+                                    absl::StrCat("The SuperNode cannot run this app: ",
+                                                 prepared.message()),
+                                    absl::Now()));
+    state_->StoreInstruction(m.wire_message);
+    return true;
+  }
+
+  // The instruction's objects, for the ClientApp to pull.
+  core::ObjectStore& store = state_->object_store();
+  if (absl::Status s = store.Preregister(m.run_id, m.object_tree).status(); !s.ok()) {
+    core::LogError(absl::StrCat("Failed to receive message ", meta.message_id(), ": ", s.message()));
+    return false;
+  }
+  for (auto& [id, content] : m.objects) {
+    if (absl::Status s = store.Put(id, std::move(content)); !s.ok()) {
+      core::LogError(
+          absl::StrCat("Failed to receive message ", meta.message_id(), ": ", s.message()));
+      store.Delete(meta.message_id());
+      return false;
+    }
+  }
+  state_->StoreInstruction(m.wire_message);
+  std::optional<proto::Run> run = state_->GetRun(m.run_id);
+  state_->CreateTask(m.run_id, run->fab_hash(), meta.message_id());
+  return true;
+}
+
+absl::Status SuperNode::PrepareRun(uint64_t run_id) {
+  if (state_->GetRun(run_id)) return absl::OkStatus();
+  absl::StatusOr<proto::Run> run = fleet_->GetRun(run_id);
+  if (!run.ok()) return run.status();
+  absl::StatusOr<proto::Fab> fab = fleet_->GetFab(run->fab_hash(), run_id);
+  if (!fab.ok()) return fab.status();
+
+  // The run's Context (flwr's get_fused_config_from_fab, then the series' state).
+  absl::StatusOr<core::FabInfo> info = core::ParseFab(fab->content());
+  if (!info.ok()) return info.status();
+  absl::StatusOr<core::UserConfig> overrides = core::UserConfigFromProto(run->override_config());
+  if (!overrides.ok()) return overrides.status();
+  absl::StatusOr<core::UserConfig> run_config = core::FuseRunConfig(info->default_config, *overrides);
+  if (!run_config.ok()) return run_config.status();
+  core::Context context;
+  context.run_id = run_id;
+  context.node_id = fleet_->node_id();
+  context.node_config = options_.node_config;
+  context.run_config = *std::move(run_config);
+  context.series_id = run->series_id();
+  absl::StatusOr<proto::Context> wire = core::ContextToProto(context);
+  if (!wire.ok()) return wire.status();
+  if (std::optional<proto::Context> existing = state_->GetRunSeriesContext(run->series_id())) {
+    *wire->mutable_state() = existing->state();
+  }
+  if (absl::Status s = state_->StoreFab(*fab); !s.ok()) return s;
+  state_->SetRunSeriesContext(run->series_id(), *wire);
+  state_->StoreRun(*run);
+  return absl::OkStatus();
+}
+
+absl::Status SuperNode::ForwardReplies() {
+  std::vector<proto::Message> replies;
+  while ((replies = state_->TakeReplies()).empty()) {
+    if (!Sleep(options_.reply_poll_interval)) return absl::OkStatus();
+  }
+  for (const proto::Message& reply : replies) {
+    const proto::Metadata& meta = reply.metadata();
+    absl::Status s = ForwardReply(reply);
+    state_->DeleteMessage(meta.message_id());
+    state_->DeleteMessage(meta.reply_to_message_id());
+    state_->object_store().Delete(meta.message_id());
+    state_->object_store().Delete(meta.reply_to_message_id());
+    if (IsNodeRejected(s)) return s;
+    if (IsRunNotRunning(s)) {
+      core::LogInfo(absl::StrCat("Run ID ", meta.run_id(),
+                                 " is not in `RUNNING` status. Ignoring reply message ",
+                                 meta.message_id(), "."));
+    } else if (!s.ok()) {
+      core::LogError(absl::StrCat("Failed to send message ", meta.message_id(), ": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SuperNode::ForwardReply(const proto::Message& reply) {
+  const std::string& reply_id = reply.metadata().message_id();
+  const double runtime = state_->ProcessingSeconds(reply.metadata().reply_to_message_id())
+                             .value_or(0.0);
+  if (reply.has_error()) {
+    absl::StatusOr<core::Message> message = core::MessageFromProto(reply);
+    if (!message.ok()) return message.status();
+    return fleet_->PushReply(*message, runtime).status();
+  }
+  // The ClientApp may still be pushing the reply's objects: wait for all of them.
+  absl::StatusOr<proto::ObjectTree> tree = state_->object_store().GetObjectTree(reply_id);
+  if (!tree.ok()) return tree.status();
+  core::ObjectContents contents;
+  const absl::Time deadline = absl::Now() + options_.reply_objects_timeout;
+  for (const std::string& id : core::ObjectTreePostOrder(*tree)) {
+    if (contents.contains(id)) continue;
+    while (true) {
+      std::optional<std::string> content = state_->object_store().Get(id);
+      if (!content) return absl::DataLossError(absl::StrCat("Object ", id, " of the reply is gone"));
+      if (!content->empty()) {
+        contents.emplace(id, *std::move(content));
+        break;
+      }
+      if (absl::Now() > deadline) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("The ClientApp did not push object ", id, " of its reply in time"));
+      }
+      if (!Sleep(options_.reply_poll_interval)) return absl::CancelledError("stopping");
+    }
+  }
+  absl::StatusOr<core::Message> message = core::InflateMessage(reply_id, contents);
+  if (!message.ok()) return message.status();
+  message->metadata = core::MetadataFromProto(reply.metadata());
+  return fleet_->PushReply(*message, runtime).status();
+}
+
+}  // namespace flwr::supernode
