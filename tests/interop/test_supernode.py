@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import signal
 import time
 from pathlib import Path
@@ -133,3 +134,140 @@ def test_mixed_federation_and_process_isolation(tmp_path: Path, build_dir: Path,
             assert fed.procs.log(name).count("Sent successfully") == 3, fed.procs.log(name)
     finally:
         fed.procs.stop_all()
+
+
+@pytest.fixture
+def faulty_app(tmp_path: Path) -> Path:
+    dst = tmp_path / "faulty_app"
+    shutil.copytree(APPS / "faulty_app", dst, ignore=shutil.ignore_patterns("__pycache__"))
+    return dst
+
+
+@pytest.mark.parametrize(
+    "fault, error",
+    [
+        ("crash", "8:ClientApp stopped responding."),
+        ("raise", "2:<class 'ValueError'>:<'injected failure'>"),
+    ],
+)
+def test_clientapp_failure_gives_an_error_reply_and_the_node_serves_the_next_round(
+    fault: str, error: str, tmp_path: Path, build_dir: Path, faulty_app: Path
+) -> None:
+    """The ClientApp of node 0 dies (os._exit) or raises in round 2: the ServerApp gets an error
+    reply for that node — for a crash at once, not after the 60 s task lease — and both nodes
+    train in round 3."""
+    fed = Federation(tmp_path, build_dir, "cpp")
+    try:
+        fed.start_link()
+        for i in range(2):
+            fed.start_node(f"node{i}", "cpp", f"partition-id={i} num-partitions=2")
+        started = time.monotonic()
+        run_id = fed.run(faulty_app, "fault-round=2", f'fault="{fault}"')
+        run = fed.finish(run_id, timeout=120)
+        assert run["status"] == "finished:completed", fed.procs.logs()
+        log = fed.log(run_id)
+        assert f"round 2: 1 ok, errors [{error!r}]" in log, log
+        assert "round 3: 2 ok, errors []" in log, log
+        assert time.monotonic() - started < 50, "the crash was detected by the lease, not at once"
+        if fault == "crash":
+            assert "The ClientApp process exited with status 3" in fed.procs.log("node0")
+        assert fed.procs.log("node0").count("Sent successfully") == 3
+    finally:
+        fed.procs.stop_all()
+
+
+def test_node_waits_for_a_superlink_that_is_not_up_yet(tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
+    fed = Federation(tmp_path, build_dir, "cpp")
+    try:
+        for i in range(2):
+            fed.start_node(f"node{i}", "cpp", f"partition-id={i} num-partitions=2")
+        wait_for_line(fed.procs, "node0", "Connection attempt failed, retrying in")
+        fed.start_link()
+        wait_for_line(fed.procs, "node0", "SuperNode ID:", timeout=60)
+        assert "Connection successful after" in fed.procs.log("node0")
+        run = fed.finish(fed.run(app_dir))
+        assert run["status"] == "finished:completed", fed.procs.logs()
+    finally:
+        fed.procs.stop_all()
+
+
+def test_node_reconnects_to_a_restarted_sqlite_superlink(tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
+    """SIGKILL the SQLite SuperLink mid-run and restart it once the nodes notice: they keep
+    their IDs and reconnect; the interrupted run ends (it continues if its ServerApp survived,
+    else fails cleanly), and a new run completes with the same nodes."""
+    fed = Federation(tmp_path, build_dir, "cpp", database=str(tmp_path / "state.db"))
+    try:
+        fed.start_link()
+        for i in range(2):
+            fed.start_node(f"node{i}", "cpp", f"partition-id={i} num-partitions=2")
+        first = fed.run(app_dir, "round-sleep=3.0")
+        wait_for_line(fed.procs, "node0", "Sent successfully", timeout=60)
+        node_id = re.search(r"SuperNode ID: (\d+)", fed.procs.log("node0")).group(1)
+        fed.procs.stop("superlink", signal.SIGKILL)
+        wait_for_line(fed.procs, "node0", "Connection attempt failed, retrying in", timeout=30)
+        fed.start_link("superlink-restarted")
+        wait_for_line(fed.procs, "node0", "Connection successful after", timeout=60)
+        assert fed.finish(first, timeout=150)["status"] in ("finished:completed", "finished:failed")
+        run = fed.finish(fed.run(app_dir))
+        assert run["status"] == "finished:completed", fed.procs.logs()
+        log = fed.procs.log("node0")
+        assert log.count("SuperNode ID:") == 1 and node_id in log
+    finally:
+        fed.procs.stop_all()
+
+
+def test_node_rejected_by_a_restarted_in_memory_superlink_exits_cleanly(tmp_path: Path, build_dir: Path) -> None:
+    """An in-memory SuperLink forgets its nodes: the node's next call is UNAUTHENTICATED and it
+    shuts down gracefully (exit 0), as the stock SuperNode does; a supervisor restarts it."""
+    fed = Federation(tmp_path, build_dir, "cpp")
+    try:
+        fed.start_link()
+        node = fed.start_node("node0", "cpp", "partition-id=0 num-partitions=1")
+        wait_for_line(fed.procs, "node0", "SuperNode ID:")
+        fed.procs.stop("superlink", signal.SIGKILL)
+        fed.start_link("superlink-restarted")
+        assert node.wait(timeout=60) == 0, fed.procs.log("node0")
+        assert "SuperNode terminated gracefully." in fed.procs.log("node0")
+    finally:
+        fed.procs.stop_all()
+
+
+def test_sigterm_mid_round_stops_the_node_and_its_clientapp(tmp_path: Path, build_dir: Path, faulty_app: Path) -> None:
+    fed = Federation(tmp_path, build_dir, "cpp")
+    try:
+        fed.start_link()
+        for i in range(2):
+            fed.start_node(f"node{i}", "cpp", f"partition-id={i} num-partitions=2")
+        fed.run(faulty_app, "fault-round=1", 'fault="sleep"')
+        wait_for_line(fed.procs, "node0", "faulty_app: sleep in round 1", timeout=60)
+        started = time.monotonic()
+        rc = fed.procs.stop("node0", signal.SIGTERM, timeout=15)
+        assert rc == 0, fed.procs.log("node0")
+        assert time.monotonic() - started < 10
+        assert "SuperNode terminated gracefully." in fed.procs.log("node0")
+        port = fed.node_ports["node0"]
+        leftovers = subprocess.run(["pgrep", "-f", f"runtime-api-address 127.0.0.1:{port}"], capture_output=True, text=True)
+        assert leftovers.stdout.strip() == "", "the ClientApp outlived its SuperNode"
+    finally:
+        fed.procs.stop_all()
+
+
+@pytest.mark.parametrize(
+    "args, rc, message",
+    [
+        (["--node-config", "a=foo"], 2, "invalid --node-config"),
+        (["--port", "0"], 2, "--port"),
+        (["--isolation", "thread"], 2, "--isolation"),
+        (["--max-retries", "-1"], 2, "--max-retries"),
+        (["--clientappio-api-address", "127.0.0.1:9094"], 2, "use `--host` and `--port` instead"),
+        (["--trusted-entities", "x.yaml"], 2, "is not supported by this SuperNode"),
+        (["--root-certificates", "ca.pem"], 1, "Conflicting options"),
+    ],
+)
+def test_bad_flags_are_one_line_errors(args: list[str], rc: int, message: str, build_dir: Path) -> None:
+    result = subprocess.run(
+        [str(build_dir / "supernode/flower-supernode"), "--insecure", *args],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == rc, result.stdout + result.stderr
+    assert message in result.stderr, result.stderr
