@@ -167,8 +167,8 @@ absl::Status AppRuntimeClient::Invoke(absl::string_view rpc,
     }
     const double wait = Uniform(0.0, delay);  // full_jitter
     delay = std::min(delay * 2, kRuntimeMaxRetryDelay);
-    LogDebug(absl::StrCat("Connection attempt failed with exception: ", rpc, ": ",
-                          status.message()));
+    LogDebug(
+        absl::StrCat("Connection attempt failed with exception: ", rpc, ": ", status.message()));
     absl::MutexLock lock(&wait_mu_);
     LogWarning(absl::StrFormat("Connection attempt failed, retrying in %.2f seconds", wait));
     if (!Wait(absl::Seconds(wait), interruptible)) {
@@ -272,8 +272,8 @@ absl::StatusOr<TaskInput> AppRuntimeClient::PullTaskInput() {
   std::sort(verifications.begin(), verifications.end());
   for (auto& [key, value] : verifications) input.fab.verifications.Set(key, value);
   if (FabHash(input.fab.content) != input.fab.hash_str) {
-    return absl::DataLossError(absl::StrCat("The FAB's SHA-256 does not match its hash '",
-                                            input.fab.hash_str, "'"));
+    return absl::DataLossError(
+        absl::StrCat("The FAB's SHA-256 does not match its hash '", input.fab.hash_str, "'"));
   }
   return input;
 }
@@ -316,13 +316,12 @@ absl::StatusOr<std::vector<Message>> AppRuntimeClient::PullMessages(
   proto::PullAppMessagesRequest request;
   for (const std::string& id : message_ids) request.add_message_ids(id);
   absl::StatusOr<proto::PullAppMessagesResponse> response =
-      Call<proto::PullAppMessagesRequest, proto::PullAppMessagesResponse>("pull-messages",
-                                                                          request);
+      Call<proto::PullAppMessagesRequest, proto::PullAppMessagesResponse>("pull-messages", request);
   if (!response.ok()) return response.status();
   if (response->messages_list_size() != response->message_object_trees_size()) {
-    return absl::DataLossError(absl::StrCat(
-        "PullMessages returned ", response->messages_list_size(), " messages but ",
-        response->message_object_trees_size(), " object trees"));
+    return absl::DataLossError(
+        absl::StrCat("PullMessages returned ", response->messages_list_size(), " messages but ",
+                     response->message_object_trees_size(), " object trees"));
   }
   std::vector<Message> messages;
   for (int m = 0; m < response->messages_list_size(); ++m) {
@@ -341,21 +340,20 @@ absl::StatusOr<std::vector<Message>> AppRuntimeClient::PullMessages(
     absl::Mutex results_mu;
     ObjectContents contents;
     absl::Status first_error;
-    RunConcurrently(ids.size(), options_.max_concurrent_pulls,
-                    [&](size_t i, const std::atomic<bool>& stop) {
-                      absl::StatusOr<std::string> content =
-                          PullObjectWithBackoff(node_id, run_id, ids[i], start, stop);
-                      absl::MutexLock lock(&results_mu);
-                      if (!content.ok()) {
-                        if (first_error.ok() ||
-                            first_error.code() == absl::StatusCode::kCancelled) {
-                          first_error = content.status();
-                        }
-                        return false;
-                      }
-                      contents.emplace(ids[i], *std::move(content));
-                      return true;
-                    });
+    RunConcurrently(
+        ids.size(), options_.max_concurrent_pulls, [&](size_t i, const std::atomic<bool>& stop) {
+          absl::StatusOr<std::string> content =
+              PullObjectWithBackoff(node_id, run_id, ids[i], start, stop);
+          absl::MutexLock lock(&results_mu);
+          if (!content.ok()) {
+            if (first_error.ok() || first_error.code() == absl::StatusCode::kCancelled) {
+              first_error = content.status();
+            }
+            return false;
+          }
+          contents.emplace(ids[i], *std::move(content));
+          return true;
+        });
     if (!first_error.ok()) {
       if (first_error.code() != absl::StatusCode::kDataLoss || !unavailable_as_error_message) {
         return first_error;
@@ -420,8 +418,7 @@ absl::StatusOr<std::vector<std::string>> AppRuntimeClient::PushMessages(
     bundles.push_back(*std::move(bundle));
   }
   absl::StatusOr<proto::PushAppMessagesResponse> response =
-      Call<proto::PushAppMessagesRequest, proto::PushAppMessagesResponse>("push-messages",
-                                                                          request);
+      Call<proto::PushAppMessagesRequest, proto::PushAppMessagesResponse>("push-messages", request);
   if (!response.ok()) return response.status();
 
   // PushObject for exactly the requested objects, children before parents.
@@ -439,31 +436,29 @@ absl::StatusOr<std::vector<std::string>> AppRuntimeClient::PushMessages(
   }
   absl::Mutex error_mu;
   absl::Status first_error;
-  RunConcurrently(to_push.size(), options_.max_concurrent_pushes,
-                  [&](size_t i, const std::atomic<bool>&) {
-                    proto::PushObjectRequest push;
-                    push.mutable_node()->set_node_id(node_id);
-                    push.set_run_id(run_id);
-                    push.set_object_id(to_push[i]->object_id);
-                    to_push[i]->AppendContentTo(push.mutable_object_content());
-                    push.set_session_id(response->session_id());
-                    absl::StatusOr<proto::PushObjectResponse> pushed =
-                        Call<proto::PushObjectRequest, proto::PushObjectResponse>("push-object",
-                                                                                  push);
-                    absl::Status s = pushed.status();
-                    if (s.ok() && !pushed->stored()) {
-                      s = absl::DataLossError(absl::StrCat(
-                          "Failed to push object with ID '", to_push[i]->object_id, "' for run ",
-                          run_id, " using session ", response->session_id()));
-                    }
-                    if (s.ok()) return true;
-                    absl::MutexLock lock(&error_mu);
-                    if (first_error.ok()) first_error = std::move(s);
-                    return false;
-                  });
+  RunConcurrently(
+      to_push.size(), options_.max_concurrent_pushes, [&](size_t i, const std::atomic<bool>&) {
+        proto::PushObjectRequest push;
+        push.mutable_node()->set_node_id(node_id);
+        push.set_run_id(run_id);
+        push.set_object_id(to_push[i]->object_id);
+        to_push[i]->AppendContentTo(push.mutable_object_content());
+        push.set_session_id(response->session_id());
+        absl::StatusOr<proto::PushObjectResponse> pushed =
+            Call<proto::PushObjectRequest, proto::PushObjectResponse>("push-object", push);
+        absl::Status s = pushed.status();
+        if (s.ok() && !pushed->stored()) {
+          s = absl::DataLossError(absl::StrCat("Failed to push object with ID '",
+                                               to_push[i]->object_id, "' for run ", run_id,
+                                               " using session ", response->session_id()));
+        }
+        if (s.ok()) return true;
+        absl::MutexLock lock(&error_mu);
+        if (first_error.ok()) first_error = std::move(s);
+        return false;
+      });
   if (!first_error.ok()) return first_error;
-  return std::vector<std::string>(response->message_ids().begin(),
-                                  response->message_ids().end());
+  return std::vector<std::string>(response->message_ids().begin(), response->message_ids().end());
 }
 
 absl::Status AppRuntimeClient::PushTaskOutput(const std::optional<Context>& context,
@@ -698,7 +693,8 @@ AppArgsResult ParseAppArgs(absl::string_view program, absl::string_view default_
                    !absl::ascii_isdigit(static_cast<unsigned char>(argv[i + 1][1])))) {
         value = argv[++i];
       } else {
-        return UsageError(program, absl::StrCat("argument ", spec->name, ": expected one argument"));
+        return UsageError(program,
+                          absl::StrCat("argument ", spec->name, ": expected one argument"));
       }
     } else if (inline_value.has_value()) {
       return UsageError(program, absl::StrCat("argument ", spec->name,
@@ -755,7 +751,8 @@ AppArgsResult ParseAppArgs(absl::string_view program, absl::string_view default_
     std::stringstream content;
     content << in.rdbuf();
     args.token = std::string(absl::StripAsciiWhitespace(content.str()));
-    if (args.token.empty()) return Failure("Path argument `--token-file` does not contain a token.");
+    if (args.token.empty())
+      return Failure("Path argument `--token-file` does not contain a token.");
   }
   AppArgsResult result;
   result.args = std::move(args);
@@ -772,8 +769,7 @@ std::optional<std::pair<int, std::string>> CheckAppTls(const AppArgs& args,
     }
     return std::nullopt;
   }
-  if (args.root_certificates.has_value() &&
-      !IsRegularFile(ExpandUser(*args.root_certificates))) {
+  if (args.root_certificates.has_value() && !IsRegularFile(ExpandUser(*args.root_certificates))) {
     return std::make_pair(app_exit_code::kPathInvalid,
                           std::string("Path argument `--root-certificates` does not point to a "
                                       "file."));
@@ -839,7 +835,8 @@ void AppSignalGuard::RunExitHandler() {
     absl::MutexLock lock(&mu_);
     if (handler_ran_) {
       // The signal thread runs it and then ends the process.
-      mu_.Await(absl::Condition(+[](bool*) { return false; }, &handler_ran_));
+      mu_.Await(absl::Condition(
+          +[](bool*) { return false; }, &handler_ran_));
     }
     handler_ran_ = true;
     handler = handler_;

@@ -40,7 +40,8 @@ std::optional<std::string> FindProgram(const std::string& program) {
   return std::nullopt;
 }
 
-absl::StatusOr<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv) {
+absl::StatusOr<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv,
+                                             bool discard_output) {
   if (argv.empty()) return absl::InvalidArgumentError("empty command line");
   std::optional<std::string> program = FindProgram(argv[0]);
   if (!program) return absl::NotFoundError(absl::StrCat("program not found: ", argv[0]));
@@ -52,6 +53,10 @@ absl::StatusOr<Subprocess> Subprocess::Spawn(const std::vector<std::string>& arg
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  if (discard_output) {
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  }
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
   pid_t pid = -1;

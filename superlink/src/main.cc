@@ -10,9 +10,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "flwr/core/app_launcher.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/runtime_version.h"
-#include "flwr/core/subprocess.h"
 #include "flwr/superlink/control_service.h"
 #include "flwr/superlink/fleet_service.h"
 #include "flwr/superlink/grpc_servicers.h"
@@ -37,7 +37,6 @@ struct Flags {
   std::string fleet_api_address = "0.0.0.0:9092";
   std::string control_api_address = "0.0.0.0:9093";
   std::string exec_api_address;
-  std::string superexec = "flower-superexec";
 };
 
 // Flags of the Python SuperLink this one recognises but does not implement: using one is an
@@ -115,9 +114,6 @@ void AddFlags(CLI::App& app, Flags& f) {
                               "This argument is deprecated and will be removed in a future "
                               "release. Use `--control-api-address` instead.");
   exec->excludes(control);
-  app.add_option("--superexec", f.superexec,
-                 "Program that runs ServerApps under `--isolation subprocess` (default: the stock "
-                 "`flower-superexec` found in PATH).");
   for (const auto& [name, help] : kUnsupportedFlags) {
     app.add_option_function<std::string>(
         name,
@@ -250,35 +246,44 @@ int Run(const Flags& f) {
     }
   }
 
-  std::optional<core::Subprocess> superexec;
+  // --isolation subprocess: the built-in executor starts each run's ServerApp (the stock
+  // SuperLink starts a `flower-superexec --plugin-type serverapp` child for this).
+  std::optional<core::AppLauncher> launcher;
   if (f.isolation == "subprocess") {
-    std::vector<std::string> argv = {
-        f.superexec,
-        "--insecure",
-        "--runtime-api-address",
-        absl::StrCat(f.host == "0.0.0.0" ? "127.0.0.1" : f.host, ":", (*http)->port()),
-        "--plugin-type",
-        "serverapp",
-        "--parent-pid",
-        std::to_string(getpid())};
+    LinkState* st = state->get();
+    core::AppTaskSource source;
+    source.pending_tasks = [st] { return st->GetPendingTasks(); };
+    source.claim = [st](uint64_t id) { return st->ClaimTask(id); };
+    source.finished = [st](const proto::Task& task) {
+      std::optional<proto::Run> run = st->GetRun(task.run_id());
+      return !run || run->status().status() == kStatusFinished;
+    };
+    source.fail = [st](const proto::Task& task, const std::string& details) {
+      st->FinishTask(task.task_id(), kSubStatusFailed, details);
+    };
+    source.fab = [st](absl::string_view hash) { return st->GetFab(hash); };
+    core::AppLauncherOptions options;
+    options.task_type = std::string(kServerAppTaskType);
+    options.native_key = "serverapp";
+    options.runtime_api_address =
+        absl::StrCat(f.host == "0.0.0.0" ? "127.0.0.1" : f.host, ":", (*http)->port());
+    options.python_program = "flwr-serverapp";
+    options.native_program_env = "FLWR_NATIVE_SERVERAPP";
+    options.native_program =
+        core::FindNativeProgram(options.native_program_env, "flwr-serverapp", "serverapp");
     const char* env = std::getenv("FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION");
-    const bool disabled = f.disable_dependency_installation || (env && std::string(env) == "1");
-    if (!disabled) argv.push_back("--allow-runtime-dependency-installation");
-    absl::StatusOr<core::Subprocess> child = core::Subprocess::Spawn(argv);
-    if (!child.ok()) {
-      core::LogError(absl::StrCat(
-          "Cannot start the ServerApp executor for `--isolation subprocess`: ",
-          child.status().message(),
-          ". Install the pinned flwr (which provides `flower-superexec`), pass --superexec, or "
-          "use `--isolation process`."));
-      return 1;
-    }
-    superexec = *std::move(child);
+    options.allow_runtime_dependency_installation =
+        !(f.disable_dependency_installation || (env && std::string(env) == "1"));
+    // As the stock ServerApp plugin: the ServerApp's output does not go to the SuperLink's
+    // console (it reaches `flwr log` through PushLogs).
+    options.discard_output = true;
+    launcher.emplace(std::move(source), std::move(options));
+    launcher->Start();
   }
 
   WaitForShutdownSignal();
   core::LogInfo("SuperLink shutting down");
-  if (superexec) superexec->Terminate();
+  if (launcher) launcher->Stop();
   control_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   fleet_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   (*http)->Stop();

@@ -4,7 +4,6 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -14,11 +13,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "flwr/core/app_launcher.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/runtime_http_api.h"
 #include "flwr/core/runtime_version.h"
+#include "flwr/core/task.h"
 #include "flwr/core/user_config.h"
-#include "flwr/supernode/clientapp_launcher.h"
 #include "flwr/supernode/fleet_client.h"
 #include "flwr/supernode/node_runtime_service.h"
 #include "flwr/supernode/node_state.h"
@@ -139,21 +139,6 @@ std::string ChildAddress(const std::string& host, int port) {
   return absl::StrCat(host, ":", port);
 }
 
-// The native `flwr-clientapp`: $FLWR_NATIVE_CLIENTAPP, else beside this binary (installed),
-// else in the build tree (build/supernode/../clientapp/cli). Empty if none exists.
-std::string FindNativeClientApp() {
-  if (const char* env = std::getenv("FLWR_NATIVE_CLIENTAPP"); env != nullptr && *env) return env;
-  std::error_code ec;
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return "";
-  for (const std::filesystem::path& candidate :
-       {self.parent_path() / "flwr-clientapp",
-        self.parent_path().parent_path() / "clientapp" / "cli" / "flwr-clientapp"}) {
-    if (std::filesystem::is_regular_file(candidate, ec)) return candidate.string();
-  }
-  return "";
-}
-
 int Run(const Flags& f) {
   if (f.grpc_adapter) {
     std::cerr << "flower-supernode: --grpc-adapter is not supported by this SuperNode\n";
@@ -271,13 +256,30 @@ int Run(const Flags& f) {
   });
   signal_thread.detach();
 
-  std::optional<ClientAppLauncher> launcher;
+  std::optional<core::AppLauncher> launcher;
   if (f.isolation == "subprocess") {
-    ClientAppLauncherOptions launcher_options;
-    launcher_options.runtime_api_address = ChildAddress(f.host, (*http)->port());
-    launcher_options.native_clientapp = FindNativeClientApp();
-    launcher_options.allow_runtime_dependency_installation = f.allow_dependency_installation;
-    launcher.emplace(state.get(), std::move(launcher_options));
+    NodeState* st = state.get();
+    core::AppTaskSource source;
+    source.pending_tasks = [st] { return st->GetPendingTasks(); };
+    source.claim = [st](uint64_t id) { return st->ClaimTask(id); };
+    source.finished = [st](const proto::Task& task) {
+      std::optional<proto::Task> now = st->GetTask(task.task_id());
+      return !now || now->status().status() == core::kStatusFinished;
+    };
+    source.fail = [st](const proto::Task& task, const std::string& details) {
+      st->FinishTask(task.task_id(), core::kSubStatusFailed, details);
+    };
+    source.fab = [st](absl::string_view hash) { return st->GetFab(hash); };
+    core::AppLauncherOptions options;
+    options.task_type = std::string(core::kClientAppTaskType);
+    options.native_key = "clientapp";
+    options.runtime_api_address = ChildAddress(f.host, (*http)->port());
+    options.python_program = "flwr-clientapp";
+    options.native_program_env = "FLWR_NATIVE_CLIENTAPP";
+    options.native_program =
+        core::FindNativeProgram(options.native_program_env, "flwr-clientapp", "clientapp/cli");
+    options.allow_runtime_dependency_installation = f.allow_dependency_installation;
+    launcher.emplace(std::move(source), std::move(options));
     launcher->Start();
   }
 

@@ -170,7 +170,7 @@ def test_clientapp_failure_gives_an_error_reply_and_the_node_serves_the_next_rou
         assert "round 3: 2 ok, errors []" in log, log
         assert time.monotonic() - started < 50, "the crash was detected by the lease, not at once"
         if fault == "crash":
-            assert "The ClientApp process exited with status 3" in fed.procs.log("node0")
+            assert "The clientapp process exited with status 3" in fed.procs.log("node0")
         assert fed.procs.log("node0").count("Sent successfully") == 3
     finally:
         fed.procs.stop_all()

@@ -54,10 +54,10 @@
 namespace flwr::core {
 
 // Stock constants (flwr.common.constant, flwr.supercore.inflatable, flwr.supercore.constant).
-inline constexpr uint64_t kSuperLinkNodeId = 1;          // SUPERLINK_NODE_ID
-inline constexpr double kTaskHeartbeatInterval = 30.0;   // HEARTBEAT_DEFAULT_INTERVAL
+inline constexpr uint64_t kSuperLinkNodeId = 1;           // SUPERLINK_NODE_ID
+inline constexpr double kTaskHeartbeatInterval = 30.0;    // HEARTBEAT_DEFAULT_INTERVAL
 inline constexpr double kTaskHeartbeatCallTimeout = 5.0;  // HEARTBEAT_CALL_TIMEOUT
-inline constexpr double kRuntimeMaxRetryDelay = 20.0;    // MAX_RETRY_DELAY
+inline constexpr double kRuntimeMaxRetryDelay = 20.0;     // MAX_RETRY_DELAY
 inline constexpr absl::string_view kSystemMessageType = "system";
 inline constexpr int64_t kErrorCodeLoadClientAppException = 1;
 inline constexpr int64_t kErrorCodeClientAppRaisedException = 2;

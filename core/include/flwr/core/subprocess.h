@@ -18,8 +18,10 @@ class Subprocess {
  public:
   // Starts argv[0] (looked up in PATH unless it contains a '/') with `argv`, in a new session
   // (its own process group) so that signals to ours do not reach it. stdin is /dev/null;
-  // stdout/stderr are inherited. NotFound if the program does not exist, Internal otherwise.
-  static absl::StatusOr<Subprocess> Spawn(const std::vector<std::string>& argv);
+  // stdout/stderr are inherited, or /dev/null with `discard_output`. NotFound if the program
+  // does not exist, Internal otherwise.
+  static absl::StatusOr<Subprocess> Spawn(const std::vector<std::string>& argv,
+                                          bool discard_output = false);
 
   Subprocess(Subprocess&& other) noexcept;
   Subprocess& operator=(Subprocess&& other) noexcept;

@@ -1,0 +1,118 @@
+#include "flwr/core/app_launcher.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "flwr/core/fab.h"
+#include "flwr/core/logging.h"
+
+namespace flwr::core {
+
+AppLauncher::AppLauncher(AppTaskSource source, AppLauncherOptions options)
+    : source_(std::move(source)), options_(std::move(options)) {}
+
+AppLauncher::~AppLauncher() { Stop(); }
+
+void AppLauncher::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void AppLauncher::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (thread_.joinable()) thread_.join();
+  for (Child& child : children_) child.process.Terminate();
+  children_.clear();
+}
+
+absl::StatusOr<std::string> AppLauncher::ProgramFor(absl::string_view fab_hash) const {
+  std::optional<proto::Fab> fab = source_.fab(fab_hash);
+  if (!fab) return absl::NotFoundError(absl::StrCat("FAB ", fab_hash, " not found"));
+  absl::StatusOr<FabInfo> info = ParseFab(fab->content());
+  if (!info.ok()) return info.status();
+  const std::string* native = info->native.Find(options_.native_key);
+  if (native == nullptr) return options_.python_program;
+  if (options_.native_program.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "The app selects the native ", options_.native_key, " \"", *native,
+        "\" ([tool.flwr.app.native] ", options_.native_key, "), but the native executable is "
+        "not installed here (set ", options_.native_program_env, " to its path)"));
+  }
+  return options_.native_program;
+}
+
+void AppLauncher::Loop() {
+  while (!stop_.WaitForNotificationWithTimeout(options_.poll_interval)) {
+    ReapChildren();
+    LaunchPending();
+  }
+}
+
+void AppLauncher::LaunchPending() {
+  for (const proto::Task& task : source_.pending_tasks()) {
+    if (task.type() != options_.task_type) continue;
+    std::optional<std::string> token = source_.claim(task.task_id());
+    if (!token) continue;
+    absl::StatusOr<std::string> program = ProgramFor(task.fab_hash());
+    absl::StatusOr<Subprocess> child = absl::UnknownError("not started");
+    if (!program.ok()) {
+      child = program.status();
+    } else {
+      std::vector<std::string> argv = {*program,
+                                       "--runtime-api-address",
+                                       options_.runtime_api_address,
+                                       "--token",
+                                       *token,
+                                       "--insecure",
+                                       "--parent-pid",
+                                       std::to_string(getpid())};
+      if (options_.allow_runtime_dependency_installation) {
+        argv.push_back("--allow-runtime-dependency-installation");
+      }
+      child = Subprocess::Spawn(argv, options_.discard_output);
+    }
+    if (!child.ok()) {
+      const std::string details = absl::StrCat("Cannot start the ", options_.native_key, ": ",
+                                               child.status().message());
+      LogError(details);
+      source_.fail(task, details);
+      continue;
+    }
+    children_.push_back(Child{task, *std::move(child)});
+  }
+}
+
+void AppLauncher::ReapChildren() {
+  for (auto it = children_.begin(); it != children_.end();) {
+    std::optional<int> exit_status = it->process.Poll();
+    if (!exit_status) {
+      ++it;
+      continue;
+    }
+    if (!source_.finished(it->task)) {
+      const std::string details =
+          absl::StrCat("The ", options_.native_key, " process exited with status ", *exit_status,
+                       " before finishing its task");
+      LogError(details);
+      source_.fail(it->task, details);
+    }
+    it = children_.erase(it);
+  }
+}
+
+std::string FindNativeProgram(const std::string& env_var, const std::string& name,
+                              const std::string& build_subdir) {
+  if (const char* env = std::getenv(env_var.c_str()); env != nullptr && *env) return env;
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  for (const std::filesystem::path& candidate :
+       {self.parent_path() / name, self.parent_path().parent_path() / build_subdir / name}) {
+    if (std::filesystem::is_regular_file(candidate, ec)) return candidate.string();
+  }
+  return "";
+}
+
+}  // namespace flwr::core
