@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "flwr/core/app_launcher.h"
+#include "flwr/core/health_server.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/runtime_version.h"
 #include "flwr/superlink/control_service.h"
@@ -37,6 +38,7 @@ struct Flags {
   std::string fleet_api_address = "0.0.0.0:9092";
   std::string control_api_address = "0.0.0.0:9093";
   std::string exec_api_address;
+  std::string health_server_address;
 };
 
 // Flags of the Python SuperLink this one recognises but does not implement: using one is an
@@ -54,7 +56,6 @@ const char* const kUnsupportedFlags[][2] = {
     {"--executor", "This argument is deprecated and will be removed in a future release."},
     {"--executor-dir", "This argument is deprecated and will be removed in a future release."},
     {"--executor-config", "This argument is deprecated and will be removed in a future release."},
-    {"--health-server-address", "Health service gRPC server address (not supported)."},
     {"--serverappio-api-address",
      "this option is no longer supported; use --host and --port instead"},
 };
@@ -114,6 +115,9 @@ void AddFlags(CLI::App& app, Flags& f) {
                               "This argument is deprecated and will be removed in a future "
                               "release. Use `--control-api-address` instead.");
   exec->excludes(control);
+  app.add_option("--health-server-address", f.health_server_address,
+                 "Health service gRPC server address (IPv4, IPv6, or a domain name). Disabled "
+                 "when not set.");
   for (const auto& [name, help] : kUnsupportedFlags) {
     app.add_option_function<std::string>(
         name,
@@ -246,6 +250,18 @@ int Run(const Flags& f) {
     }
   }
 
+  std::unique_ptr<grpc::Server> health;
+  if (!f.health_server_address.empty()) {
+    absl::StatusOr<std::unique_ptr<grpc::Server>> server =
+        core::StartHealthServer(f.health_server_address);
+    if (!server.ok()) {
+      core::LogError(server.status().message());
+      return 1;
+    }
+    health = *std::move(server);
+    core::LogInfo(absl::StrCat("Starting gRPC health server on ", f.health_server_address));
+  }
+
   // --isolation subprocess: the built-in executor starts each run's ServerApp (the stock
   // SuperLink starts a `flower-superexec --plugin-type serverapp` child for this).
   std::optional<core::AppLauncher> launcher;
@@ -287,6 +303,7 @@ int Run(const Flags& f) {
   control_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   fleet_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   (*http)->Stop();
+  if (health) health->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return 0;
 }
 

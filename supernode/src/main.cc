@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "flwr/core/app_launcher.h"
+#include "flwr/core/health_server.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/runtime_http_api.h"
 #include "flwr/core/runtime_version.h"
@@ -24,7 +25,6 @@
 #include "flwr/supernode/node_state.h"
 #include "flwr/supernode/supernode.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/health_check_service_interface.h"
 
 namespace flwr::supernode {
 namespace {
@@ -217,16 +217,13 @@ int Run(const Flags& f) {
 
   std::unique_ptr<grpc::Server> health;
   if (!f.health_server_address.empty()) {
-    grpc::EnableDefaultHealthCheckService(true);
-    grpc::ServerBuilder builder;
-    int bound = 0;
-    builder.AddListeningPort(f.health_server_address, grpc::InsecureServerCredentials(), &bound);
-    health = builder.BuildAndStart();
-    if (!health || bound == 0) {
-      core::LogError(absl::StrCat("Cannot start the gRPC health server on ",
-                                  f.health_server_address));
+    absl::StatusOr<std::unique_ptr<grpc::Server>> server =
+        core::StartHealthServer(f.health_server_address);
+    if (!server.ok()) {
+      core::LogError(server.status().message());
       return 1;
     }
+    health = *std::move(server);
     core::LogInfo(absl::StrCat("Starting gRPC health server on ", f.health_server_address));
   }
 

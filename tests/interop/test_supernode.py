@@ -271,3 +271,25 @@ def test_bad_flags_are_one_line_errors(args: list[str], rc: int, message: str, b
     )
     assert result.returncode == rc, result.stdout + result.stderr
     assert message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("component", ["superlink", "supernode"])
+def test_health_server_answers_serving(component: str, tmp_path: Path, build_dir: Path) -> None:
+    """`--health-server-address`: the standard gRPC health service (Kubernetes gRPC probes)."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    fed = Federation(tmp_path, build_dir, "cpp")
+    health = free_port()
+    try:
+        if component == "superlink":
+            argv = superlink_argv("cpp", fed.ports, ":flwr-in-memory:", build_dir / "superlink/flower-superlink")
+            fed.procs.start("superlink", argv + ["--health-server-address", f"127.0.0.1:{health}"])
+        else:
+            fed.start_node("node0", "cpp", "", extra=["--health-server-address", f"127.0.0.1:{health}"])
+        wait_for_port(health)
+        stub = health_pb2_grpc.HealthStub(grpc.insecure_channel(f"127.0.0.1:{health}"))
+        reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        fed.procs.stop_all()
