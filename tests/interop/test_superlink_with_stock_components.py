@@ -207,7 +207,8 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
 
 
 def test_tls_with_stock_supernodes_and_cli(tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
-    """Fleet and Control over TLS (--ssl-*), stock SuperNodes and CLI with the CA certificate."""
+    """Fleet and Control over TLS (--ssl-*), the stock CLI, a stock and a C++ SuperNode with the
+    CA certificate (--root-certificates)."""
     ca, cert, key = make_certificates(tmp_path)
     flwr_home = tmp_path / "flwr_home"
     env = base_env(flwr_home)
@@ -223,8 +224,9 @@ def test_tls_with_stock_supernodes_and_cli(tmp_path: Path, build_dir: Path, app_
         link = procs.start("superlink", argv + ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
                                                 "--ssl-ca-certfile", str(ca)])
         wait_for_port(ports.control, proc=link)
-        for i in range(2):
-            node = [a for a in supernode_argv(ports.fleet, free_port(), f"partition-id={i} num-partitions=2")
+        for i, kind in enumerate(("python", "cpp")):
+            node = [a for a in supernode_argv(ports.fleet, free_port(), f"partition-id={i} num-partitions=2",
+                                              kind=kind, build_dir=build_dir)
                     if a != "--insecure"]
             procs.start(f"supernode{i}", node + ["--root-certificates", str(ca)])
         result = flwr(env, "run", str(app_dir), "--format", "json", timeout=60)
