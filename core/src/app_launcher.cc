@@ -28,12 +28,13 @@ void AppLauncher::Stop() {
 }
 
 absl::StatusOr<std::string> AppLauncher::ProgramFor(absl::string_view fab_hash) const {
+  if (!source_.fab) return options_.default_program;
   std::optional<proto::Fab> fab = source_.fab(fab_hash);
   if (!fab) return absl::NotFoundError(absl::StrCat("FAB ", fab_hash, " not found"));
   absl::StatusOr<FabInfo> info = ParseFab(fab->content());
   if (!info.ok()) return info.status();
   const std::string* native = info->native.Find(options_.native_key);
-  if (native == nullptr) return options_.python_program;
+  if (native == nullptr) return options_.default_program;
   if (options_.native_program.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "The app selects the native ", options_.native_key, " \"", *native,
@@ -77,7 +78,7 @@ void AppLauncher::LaunchPending() {
       const std::string details = absl::StrCat("Cannot start the ", options_.native_key, ": ",
                                                child.status().message());
       LogError(details);
-      source_.fail(task, details);
+      if (source_.fail) source_.fail(task, details);
       continue;
     }
     children_.push_back(Child{task, *std::move(child)});
@@ -91,7 +92,7 @@ void AppLauncher::ReapChildren() {
       ++it;
       continue;
     }
-    if (!source_.finished(it->task)) {
+    if (source_.finished && !source_.finished(it->task)) {
       const std::string details =
           absl::StrCat("The ", options_.native_key, " process exited with status ", *exit_status,
                        " before finishing its task");

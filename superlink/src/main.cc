@@ -283,7 +283,7 @@ int Run(const Flags& f) {
     options.native_key = "serverapp";
     options.runtime_api_address =
         absl::StrCat(f.host == "0.0.0.0" ? "127.0.0.1" : f.host, ":", (*http)->port());
-    options.python_program = "flwr-serverapp";
+    options.default_program = "flwr-serverapp";
     options.native_program_env = "FLWR_NATIVE_SERVERAPP";
     options.native_program =
         core::FindNativeProgram(options.native_program_env, "flwr-serverapp", "serverapp");

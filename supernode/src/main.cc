@@ -271,7 +271,7 @@ int Run(const Flags& f) {
     options.task_type = std::string(core::kClientAppTaskType);
     options.native_key = "clientapp";
     options.runtime_api_address = ChildAddress(f.host, (*http)->port());
-    options.python_program = "flwr-clientapp";
+    options.default_program = "flwr-clientapp";
     options.native_program_env = "FLWR_NATIVE_CLIENTAPP";
     options.native_program =
         core::FindNativeProgram(options.native_program_env, "flwr-clientapp", "clientapp/cli");

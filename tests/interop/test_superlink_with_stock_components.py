@@ -164,9 +164,11 @@ def test_unknown_run_id_is_a_clear_cli_error(tmp_path: Path, build_dir: Path) ->
         procs.stop_all()
 
 
-def test_isolation_process_with_an_external_stock_superexec(tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
-    """`--isolation process`: the SuperLink starts nothing; an external stock SuperExec (as a
-    separate container would) claims the run over the Runtime API and completes it."""
+@pytest.mark.parametrize("executor", ["stock", "cpp"])
+def test_isolation_process_with_an_external_superexec(executor: str, tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
+    """`--isolation process`: the SuperLink starts nothing; an external SuperExec (as a separate
+    container would), the stock one or ours, claims the run over the Runtime API and completes
+    it with the stock flwr-serverapp."""
     flwr_home = tmp_path / "flwr_home"
     env = base_env(flwr_home)
     ports = Ports()
@@ -183,7 +185,9 @@ def test_isolation_process_with_an_external_stock_superexec(tmp_path: Path, buil
         run_id = re.search(r'"run-id": "(\d+)"', result.stdout).group(1)
         time.sleep(3)
         assert list_runs(env)[0]["status"] == "pending"  # nobody runs ServerApps yet
-        procs.start("superexec", [str(Path(env["PATH"].split(":")[0]) / "flower-superexec"), "--insecure",
+        program = (build_dir / "superexec" / "flower-superexec") if executor == "cpp" else (
+            Path(env["PATH"].split(":")[0]) / "flower-superexec")
+        procs.start("superexec", [str(program), "--insecure",
                                   "--plugin-type", "serverapp", "--runtime-api-address",
                                   f"127.0.0.1:{ports.runtime}"])
         run = wait_for_status(env, run_id, "finished", timeout=180)

@@ -111,26 +111,30 @@ def test_cpp_supernodes_complete_a_run(link: str, tmp_path: Path, build_dir: Pat
 
 
 def test_mixed_federation_and_process_isolation(tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
-    """One stock Python SuperNode and two C++ ones — one of them in process isolation served by
-    an external stock SuperExec (the Kubernetes sidecar layout) — train in the same run."""
+    """One stock Python SuperNode and three C++ ones — two of them in process isolation, served
+    by an external executor (the Kubernetes sidecar layout): the stock `flower-superexec` and
+    ours — train in the same run."""
     fed = Federation(tmp_path, build_dir, "cpp")
     try:
         fed.start_link()
-        fed.start_node("python-node", "python", "partition-id=0 num-partitions=3")
-        fed.start_node("cpp-node", "cpp", "partition-id=1 num-partitions=3")
-        fed.start_node("cpp-process-node", "cpp", "partition-id=2 num-partitions=3", isolation="process")
-        port = fed.node_ports["cpp-process-node"]
-        wait_for_port(port)
-        fed.procs.start(
-            "superexec",
-            [str(VENV_BIN / "flower-superexec"), "--insecure", "--plugin-type", "clientapp",
-             "--runtime-api-address", f"127.0.0.1:{port}"],
-        )
-        run_id = fed.run(app_dir, "min-nodes=3")
+        fed.start_node("python-node", "python", "partition-id=0 num-partitions=4")
+        fed.start_node("cpp-node", "cpp", "partition-id=1 num-partitions=4")
+        executors = {
+            "stock": str(VENV_BIN / "flower-superexec"),
+            "cpp": str(build_dir / "superexec" / "flower-superexec"),
+        }
+        for i, (kind, program) in enumerate(executors.items()):
+            name = f"cpp-process-node-{kind}-superexec"
+            fed.start_node(name, "cpp", f"partition-id={2 + i} num-partitions=4", isolation="process")
+            port = fed.node_ports[name]
+            wait_for_port(port)
+            fed.procs.start(f"{kind}-superexec", [program, "--insecure", "--plugin-type", "clientapp",
+                                                  "--runtime-api-address", f"127.0.0.1:{port}"])
+        run_id = fed.run(app_dir, "min-nodes=4")
         run = fed.finish(run_id)
         assert run["status"] == "finished:completed", fed.procs.logs()
-        assert "round 3: 3 replies, mean weight 3.000" in fed.log(run_id)
-        for name in ("cpp-node", "cpp-process-node"):
+        assert "round 3: 4 replies, mean weight 3.000" in fed.log(run_id)
+        for name in ("cpp-node", "cpp-process-node-stock-superexec", "cpp-process-node-cpp-superexec"):
             assert fed.procs.log(name).count("Sent successfully") == 3, fed.procs.log(name)
     finally:
         fed.procs.stop_all()

@@ -36,11 +36,12 @@ struct AppTaskSource {
   std::function<std::vector<proto::Task>()> pending_tasks;
   // pending -> starting; the task's token, or nullopt if someone else claimed it.
   std::function<std::optional<std::string>(uint64_t task_id)> claim;
-  // Whether `task` has finished (completed, failed or stopped).
+  // Whether `task` has finished (completed, failed or stopped). Optional: without it (an
+  // external executor, which cannot see task states) exited processes are only reaped.
   std::function<bool(const proto::Task& task)> finished;
-  // Finishes `task` as failed with `details`.
+  // Finishes `task` as failed with `details`. Optional, as `finished`.
   std::function<void(const proto::Task& task, const std::string& details)> fail;
-  // The FAB with this hash, if known.
+  // The FAB with this hash, if known. Optional: without it every task runs `default_program`.
   std::function<std::optional<proto::Fab>(absl::string_view fab_hash)> fab;
 };
 
@@ -52,8 +53,9 @@ struct AppLauncherOptions {
   std::string native_key;
   // Address the apps reach the Runtime API on ("127.0.0.1:9094").
   std::string runtime_api_address;
-  // The executor for Python apps (looked up in PATH).
-  std::string python_program;
+  // The executor for apps that select no native one: the stock Python `flwr-serverapp` /
+  // `flwr-clientapp` (looked up in PATH).
+  std::string default_program;
   // The executor for native apps; empty: native apps fail with a clear error naming
   // `native_program_env`, the variable that sets it.
   std::string native_program;

@@ -1,0 +1,215 @@
+// flower-superexec: the C++ drop-in for the pinned Python `flower-superexec` with the
+// subprocess executor. It polls a Runtime API (a SuperLink's for `--plugin-type serverapp`, a
+// SuperNode's for `clientapp`) for pending tasks, claims them and starts `flwr-serverapp` /
+// `flwr-clientapp` from PATH for each, with the stock argv — the same loop as the stock one
+// (supercore/superexec/run_superexec.py), in a process of a few MiB instead of a Python
+// interpreter. In our container images, PATH holds our native executables.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "flwr/core/app_launcher.h"
+#include "flwr/core/health_server.h"
+#include "flwr/core/http_proto_client.h"
+#include "flwr/core/logging.h"
+#include "flwr/core/runtime_version.h"
+#include "flwr/core/task.h"
+#include "flwr/proto/runtime.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace flwr::superexec {
+namespace {
+
+struct Flags {
+  std::string runtime_api_address = "127.0.0.1:9091";
+  std::string plugin_type;
+  bool insecure = false;
+  std::string root_certificates;
+  std::optional<int> parent_pid;
+  std::string executor = "subprocess";
+  std::string health_server_address;
+  bool allow_dependency_installation = false;
+};
+
+const char* const kUnsupportedFlags[][2] = {
+    {"--executor-config", "Path to a YAML config file for the selected executor (not supported)."},
+    {"--superexec-auth-secret-file", "Path to a file containing the SuperExec shared secret (not "
+                                     "supported)."},
+    {"--appio-api-address", "Deprecated alias of --runtime-api-address (not supported)."},
+};
+
+void AddFlags(CLI::App& app, Flags& f) {
+  app.set_version_flag("-V,--version",
+                       absl::StrCat("Flower version: ", core::PinnedFlowerVersion()),
+                       "show program's version number and exit");
+  app.add_option("--runtime-api-address", f.runtime_api_address, "Address of the Runtime API");
+  app.add_option("--plugin-type", f.plugin_type, "The type of plugin to use.")
+      ->required()
+      ->check(CLI::IsMember({"clientapp", "serverapp", "simulation", "serverapp-ephemeral"}));
+  app.add_flag("--insecure", f.insecure,
+               "Connect to the Runtime API without TLS. Data transmitted between the client and "
+               "server is not encrypted. Use this flag only if you understand the risks.");
+  app.add_option("--root-certificates", f.root_certificates,
+                 "Path to a PEM-encoded root CA certificate (or CA bundle) used to verify the "
+                 "server's TLS certificate. This is not a client certificate for mTLS.");
+  app.add_option("--parent-pid", f.parent_pid,
+                 "The PID of the parent process. When set, the process will terminate when the "
+                 "parent process exits.");
+  app.add_option("--executor", f.executor,
+                 "The executor used to run task processes, for example as local subprocesses.")
+      ->check(CLI::IsMember({"subprocess", "kubernetes"}));
+  app.add_option("--health-server-address", f.health_server_address,
+                 "Health service gRPC server address (IPv4, IPv6, or a domain name) with no TLS. "
+                 "If not set, the health server will not be started.");
+  app.add_flag("--allow-runtime-dependency-installation", f.allow_dependency_installation,
+               "Allow runtime installation of app dependencies via `uv sync`.");
+  for (const auto& [name, help] : kUnsupportedFlags) {
+    app.add_option_function<std::string>(
+        name,
+        [name = std::string(name)](const std::string&) {
+          throw CLI::ValidationError(name, "is not supported by this SuperExec");
+        },
+        help);
+  }
+}
+
+// "host:port" (IPv6 in brackets) -> host, port.
+bool SplitAddress(const std::string& address, std::string* host, int* port) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *host = address.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  return absl::SimpleAtoi(address.substr(colon + 1), port) && *port > 0 && *port < 65536;
+}
+
+int Run(const Flags& f) {
+  if (f.plugin_type != "clientapp" && f.plugin_type != "serverapp") {
+    std::cerr << "flower-superexec: --plugin-type " << f.plugin_type
+              << " is not supported by this SuperExec\n";
+    return 2;
+  }
+  if (f.executor != "subprocess") {
+    std::cerr << "flower-superexec: --executor " << f.executor
+              << " is not supported by this SuperExec\n";
+    return 2;
+  }
+  if (!f.insecure) {
+    std::cerr << "flower-superexec: TLS to the Runtime API is not supported by this SuperExec; "
+                 "use --insecure (the Runtime API listens on loopback or inside the pod)\n";
+    return 2;
+  }
+  std::string host;
+  int port = 0;
+  if (!SplitAddress(f.runtime_api_address, &host, &port)) {
+    std::cerr << "flower-superexec: cannot parse --runtime-api-address " << f.runtime_api_address
+              << "\n";
+    return 2;
+  }
+  core::LogInfo("Starting Flower SuperExec");
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<grpc::Server> health;
+  if (!f.health_server_address.empty()) {
+    absl::StatusOr<std::unique_ptr<grpc::Server>> server =
+        core::StartHealthServer(f.health_server_address);
+    if (!server.ok()) {
+      core::LogError(server.status().message());
+      return 1;
+    }
+    health = *std::move(server);
+    core::LogInfo(absl::StrCat("Starting gRPC health server on ", f.health_server_address));
+  }
+
+  auto client = std::make_shared<core::HttpProtoClient>(host, port, "SuperExec");
+  // Transport failures are logged once per outage; polling goes on.
+  auto failing = std::make_shared<std::atomic<bool>>(false);
+  core::AppTaskSource source;
+  source.pending_tasks = [client, failing] {
+    absl::StatusOr<proto::PullPendingTasksResponse> r =
+        client->Call<proto::PullPendingTasksRequest, proto::PullPendingTasksResponse>(
+            "/v1/runtime/pull-pending-tasks", proto::PullPendingTasksRequest());
+    if (!r.ok()) {
+      if (!failing->exchange(true)) {
+        core::LogWarning(absl::StrCat("Connection attempt failed: ", r.status().message()));
+      }
+      return std::vector<proto::Task>();
+    }
+    if (failing->exchange(false)) core::LogInfo("Connection successful.");
+    return std::vector<proto::Task>(r->tasks().begin(), r->tasks().end());
+  };
+  source.claim = [client](uint64_t task_id) -> std::optional<std::string> {
+    proto::ClaimTaskRequest request;
+    request.set_task_id(task_id);
+    absl::StatusOr<proto::ClaimTaskResponse> r =
+        client->Call<proto::ClaimTaskRequest, proto::ClaimTaskResponse>("/v1/runtime/claim-task",
+                                                                        request);
+    if (!r.ok() || !r->has_token()) return std::nullopt;
+    return r->token();
+  };
+  core::AppLauncherOptions options;
+  options.task_type = std::string(f.plugin_type == "clientapp" ? core::kClientAppTaskType
+                                                               : core::kServerAppTaskType);
+  options.native_key = f.plugin_type;
+  options.runtime_api_address = f.runtime_api_address;
+  options.default_program = absl::StrCat("flwr-", f.plugin_type);
+  options.allow_runtime_dependency_installation = f.allow_dependency_installation;
+  // As the stock plugins: ServerApp output is discarded (it reaches `flwr log`), ClientApp
+  // output shows.
+  options.discard_output = f.plugin_type == "serverapp";
+  options.poll_interval = absl::Seconds(1);
+  if (const char* env = std::getenv("FLWR_SUPEREXEC_TASK_POLL_INTERVAL")) {
+    double seconds = 0;
+    if (absl::SimpleAtod(env, &seconds) && seconds > 0) {
+      options.poll_interval = absl::Seconds(seconds);
+    }
+  }
+  core::AppLauncher launcher(std::move(source), std::move(options));
+  launcher.Start();
+
+  // Runs until a signal, or until --parent-pid is gone (polled every 0.2 s, as stock).
+  absl::Notification done;
+  std::thread([&] {
+    int received = 0;
+    sigwait(&signals, &received);
+    done.Notify();
+  }).detach();
+  while (!done.WaitForNotificationWithTimeout(absl::Milliseconds(200))) {
+    if (f.parent_pid && kill(*f.parent_pid, 0) != 0 && errno == ESRCH) break;
+  }
+  core::LogInfo("SuperExec terminated gracefully.");
+  launcher.Stop();
+  if (health) health->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  return 0;
+}
+
+}  // namespace
+}  // namespace flwr::superexec
+
+int main(int argc, char** argv) {
+  CLI::App app("Run Flower SuperExec.", "flower-superexec");
+  flwr::superexec::Flags flags;
+  flwr::superexec::AddFlags(app, flags);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  return flwr::superexec::Run(flags);
+}
