@@ -206,7 +206,10 @@ int Run(const Flags& f) {
   std::unique_ptr<NodeState> state = NodeState::CreateInMemory();
   NodeRuntimeService runtime(state.get());
   absl::StatusOr<std::unique_ptr<core::RuntimeHttpApi<NodeRuntimeService>>> http =
-      core::RuntimeHttpApi<NodeRuntimeService>::Start(&runtime, f.host, f.port, "SuperNode");
+      // One ClientApp at a time, each with 2 object transfers and a heartbeat in flight (plus
+      // an external executor's polling): 8 workers are plenty.
+      core::RuntimeHttpApi<NodeRuntimeService>::Start(&runtime, f.host, f.port, "SuperNode",
+                                                      /*num_threads=*/8);
   if (!http.ok()) {
     core::LogError(absl::StrCat("Cannot start the SuperNode Runtime HTTP API on ", f.host, ":",
                                 f.port, ": ", http.status().message()));

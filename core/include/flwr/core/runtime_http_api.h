@@ -39,11 +39,13 @@ template <typename Service>
 class RuntimeHttpApi {
  public:
   // Serves `service` on host:port (port 0: any free port) as `component_name` ("SuperLink",
-  // "SuperNode": the name in version-mismatch errors). Unavailable if the port is taken.
+  // "SuperNode": the name in version-mismatch errors) with `num_threads` workers. Unavailable
+  // if the port is taken.
   static absl::StatusOr<std::unique_ptr<RuntimeHttpApi>> Start(Service* service,
                                                                absl::string_view host, int port,
-                                                               absl::string_view component_name) {
-    std::unique_ptr<RuntimeHttpApi> api(new RuntimeHttpApi(service, component_name));
+                                                               absl::string_view component_name,
+                                                               int num_threads = 32) {
+    std::unique_ptr<RuntimeHttpApi> api(new RuntimeHttpApi(service, component_name, num_threads));
     if (absl::Status s = api->server_.Start(host, port); !s.ok()) return s;
     return api;
   }
@@ -51,15 +53,17 @@ class RuntimeHttpApi {
   void Stop() { server_.Stop(); }
 
  private:
-  RuntimeHttpApi(Service* service, absl::string_view component_name);
+  RuntimeHttpApi(Service* service, absl::string_view component_name, int num_threads);
 
   HttpProtoServer server_;
 };
 
 template <typename Service>
-RuntimeHttpApi<Service>::RuntimeHttpApi(Service* s, absl::string_view component_name)
-    : server_([] {
+RuntimeHttpApi<Service>::RuntimeHttpApi(Service* s, absl::string_view component_name,
+                                        int num_threads)
+    : server_([num_threads] {
         HttpProtoServerOptions options;
+        options.num_threads = num_threads;
         options.on_error = [](const HttpRequestContext& context, const absl::Status& status) {
           const std::optional<int> code = FlowerErrorCode(status);
           LogError(absl::StrCat("[", context.path(), "]",
