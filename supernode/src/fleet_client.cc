@@ -327,7 +327,7 @@ absl::StatusOr<std::string> FleetClient::PullObjectWithBackoff(uint64_t run_id,
   return absl::CancelledError("object pull stopped after another object failed");
 }
 
-absl::StatusOr<std::optional<PulledMessage>> FleetClient::PullMessage() {
+absl::StatusOr<std::optional<PulledMessage>> FleetClient::PullMessage(bool inflate) {
   if (absl::Status s = EnsureConnected(); !s.ok()) return s;
   proto::PullMessagesRequest request;
   request.mutable_node()->set_node_id(node_id_.load());
@@ -364,6 +364,18 @@ absl::StatusOr<std::optional<PulledMessage>> FleetClient::PullMessage() {
                   [&](size_t i, const std::atomic<bool>& stop) {
                     absl::StatusOr<std::string> content =
                         PullObjectWithBackoff(pulled.run_id, ids[i], start, stop);
+                    // Each object must hash to its ID and have a well-formed head (stock
+                    // ObjectStore.put with verification), before anything is confirmed.
+                    if (content.ok() && core::ComputeObjectId(*content) != ids[i]) {
+                      content = absl::DataLossError(absl::StrCat(
+                          "Object ", ids[i], " does not match its content's hash"));
+                    }
+                    if (content.ok()) {
+                      if (absl::Status head = core::ParseObjectHead(*content).status(); !head.ok()) {
+                        content = absl::DataLossError(absl::StrCat("Object ", ids[i], ": ",
+                                                                   head.message()));
+                      }
+                    }
                     absl::MutexLock lock(&results_mu);
                     if (!content.ok()) {
                       if (first_error.ok() || first_error.code() == absl::StatusCode::kCancelled) {
@@ -376,11 +388,13 @@ absl::StatusOr<std::optional<PulledMessage>> FleetClient::PullMessage() {
                   });
   if (!first_error.ok()) return first_error;
 
-  absl::StatusOr<core::Message> message =
-      core::InflateMessage(pulled.object_tree.object_id(), contents);
-  if (!message.ok()) return message.status();
-  pulled.message = *std::move(message);
-  pulled.message.metadata.message_id = message_id;
+  if (inflate) {
+    absl::StatusOr<core::Message> message =
+        core::InflateMessage(pulled.object_tree.object_id(), contents);
+    if (!message.ok()) return message.status();
+    pulled.message = *std::move(message);
+    pulled.message.metadata.message_id = message_id;
+  }
   pulled.objects = std::move(contents);
 
   proto::ConfirmMessageReceivedRequest confirm;
@@ -456,33 +470,55 @@ absl::StatusOr<std::string> FleetClient::PushReply(const core::Message& reply,
   }
   absl::StatusOr<proto::Message> wire = core::MessageToProto(header);
   if (!wire.ok()) return wire.status();
+  absl::flat_hash_map<absl::string_view, const core::DeflatedObject*> by_id;
+  for (const core::DeflatedObject& object : bundle->objects) by_id.emplace(object.object_id, &object);
+  absl::Status pushed = PushMessageObjects(
+      *wire, bundle->tree, clientapp_runtime,
+      [&](const std::string& id, std::string* out) -> absl::Status {
+        auto it = by_id.find(id);
+        if (it == by_id.end()) {
+          return absl::DataLossError(absl::StrCat("The SuperLink asked for object ", id,
+                                                  ", which reply ", message_id, " does not have"));
+        }
+        it->second->AppendContentTo(out);
+        return absl::OkStatus();
+      });
+  if (!pushed.ok()) return pushed;
+  return message_id;
+}
 
+absl::Status FleetClient::PushMessageObjects(const proto::Message& message,
+                                             const proto::ObjectTree& tree,
+                                             double clientapp_runtime,
+                                             const ObjectFetcher& fetch) {
+  if (absl::Status s = EnsureConnected(); !s.ok()) return s;
   proto::PushMessagesRequest request;
   request.mutable_node()->set_node_id(node_id_.load());
-  *request.add_messages_list() = *std::move(wire);
-  *request.add_message_object_trees() = bundle->tree;
+  *request.add_messages_list() = message;
+  *request.add_message_object_trees() = tree;
   request.add_clientapp_runtime_list(clientapp_runtime);
   proto::PushMessagesResponse response;
-  LogRunHeader(reply.metadata.run_id, reply.metadata.group_id);
-  core::LogInfo(
-      absl::StrCat("Sending: ", reply.metadata.message_type, " message (ID: ", message_id, ")"));
+  LogRunHeader(message.metadata().run_id(), message.metadata().group_id());
+  core::LogInfo(absl::StrCat("Sending: ", message.metadata().message_type(),
+                             " message (ID: ", message.metadata().message_id(), ")"));
   absl::Status status = Invoke("PushMessages", [&](grpc::ClientContext* context) {
     return stub_->PushMessages(context, request, &response);
   });
   if (!status.ok()) return status;
 
-  // PushObject for exactly the requested objects, in post order of the reply tree.
+  // PushObject for exactly the requested objects, in post order of the tree.
   absl::flat_hash_set<std::string> wanted(response.objects_to_push().begin(),
                                           response.objects_to_push().end());
-  std::vector<const core::DeflatedObject*> to_push;
-  for (const core::DeflatedObject& object : bundle->objects) {
-    if (wanted.erase(object.object_id) > 0) to_push.push_back(&object);
+  std::vector<std::string> to_push;
+  for (std::string& id : core::ObjectTreePostOrder(tree)) {
+    if (wanted.erase(id) > 0) to_push.push_back(std::move(id));
   }
   if (!wanted.empty()) {
     return absl::DataLossError(absl::StrCat("The SuperLink asked for object ", *wanted.begin(),
-                                            ", which reply ", message_id, " does not have"));
+                                            ", which message ", message.metadata().message_id(),
+                                            " does not have"));
   }
-  const uint64_t run_id = reply.metadata.run_id;
+  const uint64_t run_id = message.metadata().run_id();
   absl::Mutex error_mu;
   absl::Status first_error;
   RunConcurrently(
@@ -490,15 +526,17 @@ absl::StatusOr<std::string> FleetClient::PushReply(const core::Message& reply,
         proto::PushObjectRequest push;
         push.mutable_node()->set_node_id(node_id_.load());
         push.set_run_id(run_id);
-        push.set_object_id(to_push[i]->object_id);
-        to_push[i]->AppendContentTo(push.mutable_object_content());
+        push.set_object_id(to_push[i]);
         push.set_session_id(response.session_id());
+        absl::Status s = fetch(to_push[i], push.mutable_object_content());
         proto::PushObjectResponse pushed;
-        absl::Status s = Invoke("PushObject", [&](grpc::ClientContext* context) {
-          return stub_->PushObject(context, push, &pushed);
-        });
+        if (s.ok()) {
+          s = Invoke("PushObject", [&](grpc::ClientContext* context) {
+            return stub_->PushObject(context, push, &pushed);
+          });
+        }
         if (s.ok() && !pushed.stored()) {
-          s = absl::DataLossError(absl::StrCat("Failed to push object ", to_push[i]->object_id,
+          s = absl::DataLossError(absl::StrCat("Failed to push object ", to_push[i],
                                                ": the SuperLink did not store it"));
         }
         if (s.ok()) return true;
@@ -508,7 +546,7 @@ absl::StatusOr<std::string> FleetClient::PushReply(const core::Message& reply,
       });
   if (!first_error.ok()) return first_error;
   core::LogInfo("Sent successfully");
-  return message_id;
+  return absl::OkStatus();
 }
 
 absl::Status FleetClient::Disconnect() {

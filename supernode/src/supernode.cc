@@ -32,7 +32,7 @@ absl::Status SuperNode::Run() {
 }
 
 absl::StatusOr<bool> SuperNode::ReceiveOne() {
-  absl::StatusOr<std::optional<PulledMessage>> pulled = fleet_->PullMessage();
+  absl::StatusOr<std::optional<PulledMessage>> pulled = fleet_->PullMessage(/*inflate=*/false);
   if (!pulled.ok()) {
     const absl::Status& s = pulled.status();
     // The SuperLink rejects this node, or stays unreachable beyond --max-retries /
@@ -147,36 +147,39 @@ absl::Status SuperNode::ForwardReply(const proto::Message& reply) {
   const std::string& reply_id = reply.metadata().message_id();
   const double runtime = state_->ProcessingSeconds(reply.metadata().reply_to_message_id())
                              .value_or(0.0);
-  if (reply.has_error()) {
+  core::ObjectStore& store = state_->object_store();
+  absl::StatusOr<proto::ObjectTree> tree = store.GetObjectTree(reply_id);
+  if (!tree.ok()) {
+    // A reply this node made itself (e.g. CLIENT_APP_CRASHED): not in the object store.
     absl::StatusOr<core::Message> message = core::MessageFromProto(reply);
     if (!message.ok()) return message.status();
     return fleet_->PushReply(*message, runtime).status();
   }
-  // The ClientApp may still be pushing the reply's objects: wait for all of them.
-  absl::StatusOr<proto::ObjectTree> tree = state_->object_store().GetObjectTree(reply_id);
-  if (!tree.ok()) return tree.status();
-  core::ObjectContents contents;
+  // A ClientApp's reply: its objects go to the SuperLink straight from the store, each once it
+  // is there (the ClientApp may still be pushing them), as stock.
+  proto::Message header = reply;
+  if (!header.has_error()) header.mutable_content()->Clear();
   const absl::Time deadline = absl::Now() + options_.reply_objects_timeout;
-  for (const std::string& id : core::ObjectTreePostOrder(*tree)) {
-    if (contents.contains(id)) continue;
-    while (true) {
-      std::optional<std::string> content = state_->object_store().Get(id);
-      if (!content) return absl::DataLossError(absl::StrCat("Object ", id, " of the reply is gone"));
-      if (!content->empty()) {
-        contents.emplace(id, *std::move(content));
-        break;
-      }
-      if (absl::Now() > deadline) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("The ClientApp did not push object ", id, " of its reply in time"));
-      }
-      if (!Sleep(options_.reply_poll_interval)) return absl::CancelledError("stopping");
-    }
-  }
-  absl::StatusOr<core::Message> message = core::InflateMessage(reply_id, contents);
-  if (!message.ok()) return message.status();
-  message->metadata = core::MetadataFromProto(reply.metadata());
-  return fleet_->PushReply(*message, runtime).status();
+  return fleet_->PushMessageObjects(
+      header, *tree, runtime, [&](const std::string& id, std::string* out) -> absl::Status {
+        while (true) {
+          std::optional<std::string> content = store.Get(id);
+          if (!content) return absl::DataLossError(absl::StrCat("Object ", id, " is gone"));
+          if (!content->empty()) {
+            if (out->empty()) {
+              *out = *std::move(content);
+            } else {
+              out->append(*content);
+            }
+            return absl::OkStatus();
+          }
+          if (absl::Now() > deadline) {
+            return absl::DeadlineExceededError(
+                absl::StrCat("The ClientApp did not push object ", id, " of its reply in time"));
+          }
+          if (!Sleep(options_.reply_poll_interval)) return absl::CancelledError("stopping");
+        }
+      });
 }
 
 }  // namespace flwr::supernode

@@ -57,6 +57,7 @@ class FakeFleet(fleet_pb2_grpc.FleetServicer):
         self.deliveries: list[tuple] = []
         self.objects: dict[str, bytes] = {}
         self.pushed: list[message_pb2.Message] = []
+        self.pushed_objects: dict[str, bytes] = {}
         self.confirmed: list[str] = []
         self.lock = threading.Lock()
 
@@ -109,7 +110,10 @@ class FakeFleet(fleet_pb2_grpc.FleetServicer):
                                               session_id="s")
 
     def PushObject(self, request, context):
-        return message_pb2.PushObjectResponse(stored=hashlib.sha256(request.object_content).hexdigest() == request.object_id)
+        stored = hashlib.sha256(request.object_content).hexdigest() == request.object_id
+        if stored:
+            self.pushed_objects[request.object_id] = request.object_content
+        return message_pb2.PushObjectResponse(stored=stored)
 
 
 def _walk(tree):
@@ -266,11 +270,15 @@ def test_bad_requests_from_a_clientapp_get_clear_errors(fake_link, tmp_path: Pat
         first = pushed.objects_to_push[0]
         assert not push(first, objects[first] + b"x"), "bytes that do not hash to the ID were stored"
         assert not push("ab" * 32, objects[first]), "an object outside the session was stored"
-        assert fleet.pushed == [], "a reply was forwarded before its objects arrived"
+        # As stock, the node announces the reply at once, then forwards each object once the
+        # ClientApp has stored it: nothing of the reply reached the link yet.
+        time.sleep(1.0)
+        assert fleet.pushed_objects == {}, "objects were forwarded before the ClientApp stored them"
         for oid in pushed.objects_to_push:
             assert push(oid, objects[oid])
-        wait_until(lambda: len(fleet.pushed) == 1, 30, "the reply at the link", procs)
-        assert fleet.pushed[0].metadata.message_id == reply.object_id
+        wait_until(lambda: set(fleet.pushed_objects) == set(objects), 30, "the reply's objects at the link", procs)
+        assert fleet.pushed_objects == objects
+        assert [m.metadata.message_id for m in fleet.pushed] == [reply.object_id]
         r = call(appio, "push-task-output", runtime_pb2.PushTaskOutputRequest(sub_status="completed").SerializeToString(), token)
         assert r.status_code == 200, r.text
         r = call(appio, "send-task-heartbeat", runtime_pb2.SendTaskHeartbeatRequest().SerializeToString(), token)

@@ -142,7 +142,9 @@ class FleetClient {
   // `object_found=false` or the retries ran out (ObjectPullError); InvalidArgument /
   // NotFound from the inflater for a corrupt or incomplete tree; call errors as above. Like
   // stock, the SuperLink does not redeliver an instruction whose pull failed.
-  absl::StatusOr<std::optional<PulledMessage>> PullMessage();
+  // With `inflate` false, `message` is left empty: the objects are only checked against their
+  // IDs (the SuperNode hands them on to the ClientApp as they are, as stock does).
+  absl::StatusOr<std::optional<PulledMessage>> PullMessage(bool inflate = true);
 
   // GetRun, cached by run ID forever (stock never refreshes it).
   absl::StatusOr<proto::Run> GetRun(uint64_t run_id);
@@ -156,6 +158,18 @@ class FleetClient {
   // ID. Returns the reply's message ID. DataLoss if the SuperLink asks for an object the reply
   // does not have or answers `stored=false` (ObjectPushError).
   absl::StatusOr<std::string> PushReply(const core::Message& reply, double clientapp_runtime);
+
+  // Gives the bytes of object `id` (appending to `*out`), or an error that aborts the push.
+  // Called concurrently from the pushing threads; may block (e.g. while a ClientApp is still
+  // uploading the object).
+  using ObjectFetcher = std::function<absl::Status(const std::string& id, std::string* out)>;
+
+  // Pushes an already deflated message: PushMessages with `message` (content-less, its
+  // `message_id` the root of `tree`) and `tree`, then PushObject for exactly the requested
+  // objects, fetched one by one from `fetch` (so no more than `max_concurrent_pushes` object
+  // copies are in memory at once). Errors as PushReply.
+  absl::Status PushMessageObjects(const proto::Message& message, const proto::ObjectTree& tree,
+                                  double clientapp_runtime, const ObjectFetcher& fetch);
 
   // Stops the heartbeat thread, then DeactivateNode and (for self-registered nodes)
   // UnregisterNode. Both are attempted; returns the first error. OK if never connected.
