@@ -13,6 +13,7 @@
 #include "flwr/core/app_launcher.h"
 #include "flwr/core/health_server.h"
 #include "flwr/core/logging.h"
+#include "flwr/core/malloc_tuning.h"
 #include "flwr/core/runtime_version.h"
 #include "flwr/superlink/control_service.h"
 #include "flwr/superlink/fleet_service.h"
@@ -311,6 +312,7 @@ int Run(const Flags& f) {
 }  // namespace flwr::superlink
 
 int main(int argc, char** argv) {
+  flwr::core::TuneMallocForServers();
   CLI::App app("Start a Flower SuperLink", "flower-superlink");
   flwr::superlink::Flags flags;
   flwr::superlink::AddFlags(app, flags);

@@ -16,6 +16,7 @@
 #include "flwr/core/app_launcher.h"
 #include "flwr/core/health_server.h"
 #include "flwr/core/logging.h"
+#include "flwr/core/malloc_tuning.h"
 #include "flwr/core/runtime_http_api.h"
 #include "flwr/core/runtime_version.h"
 #include "flwr/core/task.h"
@@ -306,6 +307,7 @@ int Run(const Flags& f) {
 }  // namespace flwr::supernode
 
 int main(int argc, char** argv) {
+  flwr::core::TuneMallocForServers();
   flwr::core::LogInfo("Starting Flower SuperNode");
   CLI::App app("Start a Flower SuperNode", "flower-supernode");
   flwr::supernode::Flags flags;

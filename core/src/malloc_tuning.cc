@@ -1,0 +1,14 @@
+#include "flwr/core/malloc_tuning.h"
+
+#include <malloc.h>
+
+#include <cstdlib>
+
+namespace flwr::core {
+
+void TuneMallocForServers() {
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 512 * 1024);
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
+}
+
+}  // namespace flwr::core
