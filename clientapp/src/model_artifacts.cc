@@ -1,7 +1,6 @@
 // SaveArraysPt and SaveArraysNpz (declared in cifar_cnn.h): the final model as run artifacts.
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
-#include <zip.h>
 
 #include <fstream>
 #include <memory>
@@ -10,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "flwr/clientapp/cifar_cnn.h"
+#include "flwr/core/npz.h"
 #include "torch_arrays.h"
 
 namespace flwr::clientapp {
@@ -22,10 +22,6 @@ absl::Status WriteFile(const std::string& path, const char* data, size_t size) {
   }
   return absl::OkStatus();
 }
-
-struct ZipDiscard {
-  void operator()(zip_t* zip) const { zip_discard(zip); }
-};
 
 }  // namespace
 
@@ -50,48 +46,7 @@ absl::Status SaveArraysPt(const core::ArrayRecord& arrays, const std::string& pa
 }
 
 absl::Status SaveArraysNpz(const core::ArrayRecord& arrays, const std::string& path) {
-  // An Array's data already is what np.save writes; np.savez stores it uncompressed as
-  // "<name>.npy" in a zip, and so does this.
-  for (const auto& [name, array] : arrays) {
-    absl::StatusOr<core::NpyArray> npy = array.Numpy();
-    if (!npy.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("array '", name, "': ", npy.status().message()));
-    }
-  }
-  if (arrays.empty()) {
-    // libzip deletes an archive left empty; numpy's empty .npz is an end-of-directory record.
-    const std::string empty_zip = std::string("PK\x05\x06", 4) + std::string(18, '\0');
-    return WriteFile(path, empty_zip.data(), empty_zip.size());
-  }
-  int error = 0;
-  std::unique_ptr<zip_t, ZipDiscard> zip(zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error));
-  if (zip == nullptr) {
-    zip_error_t zip_error;
-    zip_error_init_with_code(&zip_error, error);
-    absl::Status status = absl::InternalError(
-        absl::StrCat("cannot create '", path, "': ", zip_error_strerror(&zip_error)));
-    zip_error_fini(&zip_error);
-    return status;
-  }
-  for (const auto& [name, array] : arrays) {
-    zip_source_t* source = zip_source_buffer(zip.get(), array.data.data(), array.data.size(), 0);
-    if (source == nullptr) return absl::InternalError(zip_strerror(zip.get()));
-    const zip_int64_t index = zip_file_add(zip.get(), absl::StrCat(name, ".npy").c_str(), source,
-                                           ZIP_FL_OVERWRITE | ZIP_FL_ENC_UTF_8);
-    if (index < 0) {
-      zip_source_free(source);
-      return absl::InternalError(
-          absl::StrCat("cannot add '", name, "' to '", path, "': ", zip_strerror(zip.get())));
-    }
-    zip_set_file_compression(zip.get(), static_cast<zip_uint64_t>(index), ZIP_CM_STORE, 0);
-  }
-  if (zip_close(zip.get()) != 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot write '", path, "': ", zip_strerror(zip.get())));
-  }
-  zip.release();  // zip_close freed it
-  return absl::OkStatus();
+  return core::WriteNpz(arrays, path);
 }
 
 }  // namespace flwr::clientapp

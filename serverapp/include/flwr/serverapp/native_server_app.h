@@ -32,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "flwr/core/fab.h"
+#include "flwr/core/npz.h"
 #include "flwr/core/message.h"
 #include "flwr/serverapp/fedavg.h"
 #include "flwr/serverapp/grid.h"
@@ -80,11 +81,9 @@ std::string ArtifactsDir(const core::Context& context);
 absl::StatusOr<std::vector<std::string>> SaveFinalModel(const core::ArrayRecord& arrays,
                                                         const std::string& dir);
 
-// `.npz` files (np.savez: a zip of "<name>.npy" entries, stored uncompressed). ReadNpz
-// returns the arrays in archive order; NotFound for a missing file, InvalidArgument for one
-// that is not a readable npz of `.npy` entries.
-absl::Status WriteNpz(const core::ArrayRecord& arrays, const std::string& path);
-absl::StatusOr<core::ArrayRecord> ReadNpz(const std::string& path);
+// `.npz` files: core/npz.h.
+using core::ReadNpz;
+using core::WriteNpz;
 
 }  // namespace flwr::serverapp
 

@@ -1,4 +1,6 @@
-// WriteNpz / ReadNpz (native_server_app.h) on libzip.
+// WriteNpz / ReadNpz on libzip.
+#include "flwr/core/npz.h"
+
 #include <zip.h>
 
 #include <memory>
@@ -7,9 +9,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/core/npy.h"
-#include "flwr/serverapp/native_server_app.h"
+#include <fstream>
 
-namespace flwr::serverapp {
+namespace flwr::core {
 namespace {
 
 // Bounds against hostile archives: total uncompressed bytes and entries read.
@@ -25,7 +27,17 @@ struct ZipFileClose {
 
 }  // namespace
 
-absl::Status WriteNpz(const core::ArrayRecord& arrays, const std::string& path) {
+absl::Status WriteNpz(const ArrayRecord& arrays, const std::string& path) {
+  if (arrays.empty()) {
+    // libzip deletes an archive left empty; numpy's empty .npz is an end-of-directory record.
+    const std::string empty_zip = std::string("PK\x05\x06", 4) + std::string(18, '\0');
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    if (!out.write(empty_zip.data(), static_cast<std::streamsize>(empty_zip.size())) ||
+        !out.flush()) {
+      return absl::InternalError(absl::StrCat("cannot write '", path, "'"));
+    }
+    return absl::OkStatus();
+  }
   int error = 0;
   std::unique_ptr<zip_t, ZipDiscard> zip(zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error));
   if (zip == nullptr) return absl::InternalError(absl::StrCat("cannot write '", path, "'"));
@@ -52,7 +64,7 @@ absl::Status WriteNpz(const core::ArrayRecord& arrays, const std::string& path) 
   return absl::OkStatus();
 }
 
-absl::StatusOr<core::ArrayRecord> ReadNpz(const std::string& path) {
+absl::StatusOr<ArrayRecord> ReadNpz(const std::string& path) {
   int error = 0;
   std::unique_ptr<zip_t, ZipDiscard> zip(zip_open(path.c_str(), ZIP_RDONLY, &error));
   if (zip == nullptr) {
@@ -65,7 +77,7 @@ absl::StatusOr<core::ArrayRecord> ReadNpz(const std::string& path) {
   if (entries < 0 || entries > kMaxNpzEntries) {
     return absl::InvalidArgumentError(absl::StrCat("'", path, "' has too many entries"));
   }
-  core::ArrayRecord arrays;
+  ArrayRecord arrays;
   uint64_t total = 0;
   for (zip_int64_t i = 0; i < entries; ++i) {
     zip_stat_t stat;
@@ -89,19 +101,19 @@ absl::StatusOr<core::ArrayRecord> ReadNpz(const std::string& path) {
         zip_fread(file.get(), data.data(), stat.size) != static_cast<zip_int64_t>(stat.size)) {
       return absl::InvalidArgumentError(absl::StrCat("cannot read '", name, "' in '", path, "'"));
     }
-    absl::StatusOr<core::NpyArray> npy = core::ParseNpy(data);
+    absl::StatusOr<NpyArray> npy = ParseNpy(data);
     if (!npy.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("'", name, "' in '", path, "': ", npy.status().message()));
     }
-    core::Array array;
+    Array array;
     array.dtype = npy->dtype.name;
     array.shape = npy->shape;
-    array.stype = std::string(core::kStypeNumpy);
+    array.stype = std::string(kStypeNumpy);
     array.data = std::move(data);
     arrays.Set(name.substr(0, name.size() - 4), std::move(array));
   }
   return arrays;
 }
 
-}  // namespace flwr::serverapp
+}  // namespace flwr::core
