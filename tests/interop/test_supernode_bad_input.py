@@ -76,7 +76,7 @@ class FakeFleet(fleet_pb2_grpc.FleetServicer):
     def SendNodeHeartbeat(self, request, context):
         return heartbeat_pb2.SendNodeHeartbeatResponse(success=True)
 
-    def PullMessages(self, request, context):
+    def PullMessages(self, request, context):  # noqa: N802
         with self.lock:
             if not self.deliveries:
                 return fleet_pb2.PullMessagesResponse()
@@ -162,6 +162,14 @@ def _first_leaf(tree):
     return next(_walk(tree)).object_id
 
 
+def _replace_leaf(objects, tree, content: bytes) -> None:
+    """Serve `content` under a fresh ID in place of the first leaf (tree and objects updated)."""
+    leaf = next(_walk(tree))
+    objects.pop(leaf.object_id)
+    leaf.object_id = hashlib.sha256(content).hexdigest()
+    objects[leaf.object_id] = content
+
+
 @pytest.mark.parametrize(
     "mutate, error",
     [
@@ -169,8 +177,11 @@ def _first_leaf(tree):
         (lambda objs, tree: objs.__setitem__(_first_leaf(tree), objs[_first_leaf(tree)] + b"x"), "Failed to receive message"),
         # An object the link does not have (object_found=false).
         (lambda objs, tree: objs.pop(_first_leaf(tree)), "Failed to receive message"),
+        # A leaf replaced by an object that claims a 1 TB body (its ID matches its bytes).
+        (lambda objs, tree: _replace_leaf(objs, tree, b"ArrayChunk  1000000000000\x00" + b"\x00" * 64),
+         "Failed to receive message"),
     ],
-    ids=["hash-mismatch", "missing-object"],
+    ids=["hash-mismatch", "missing-object", "absurd-size"],
 )
 def test_bad_objects_from_the_link_are_refused_and_the_node_keeps_serving(
     mutate, error, fake_link, tmp_path: Path, build_dir: Path
@@ -283,6 +294,38 @@ def test_bad_requests_from_a_clientapp_get_clear_errors(fake_link, tmp_path: Pat
         assert r.status_code == 200, r.text
         r = call(appio, "send-task-heartbeat", runtime_pb2.SendTaskHeartbeatRequest().SerializeToString(), token)
         assert r.status_code == 401, "a finished task's token still works"
+        assert proc.poll() is None
+    finally:
+        procs.stop_all()
+
+
+def status_kib(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_oversized_request_body_is_refused_without_buffering_it(fake_link, tmp_path: Path, build_dir: Path) -> None:
+    """A request body beyond the Runtime API's limit (512 MiB) is read and discarded, never
+    buffered, and answered 413; the node keeps serving."""
+    import socket
+
+    _, port = fake_link
+    procs, proc, appio = start_node(tmp_path, build_dir, port, "process")
+    try:
+        size = 513 << 20
+        with socket.create_connection(("127.0.0.1", appio), timeout=60) as sock:
+            sock.sendall(b"POST /v1/runtime/push-object HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/protobuf\r\nContent-Length: %d\r\n\r\n" % size)
+            chunk = b"\0" * (1 << 20)
+            for _ in range(size >> 20):
+                sock.sendall(chunk)
+            reply = sock.recv(4096)
+        assert status_kib(proc.pid, "VmHWM") < 200 * 1024, "the body was buffered"
+        assert reply.startswith(b"HTTP/1.1 413"), reply
+        r = call(appio, "pull-pending-tasks", runtime_pb2.PullPendingTasksRequest().SerializeToString())
+        assert r.status_code == 200
         assert proc.poll() is None
     finally:
         procs.stop_all()
