@@ -3,10 +3,13 @@
 Twin of the native ServerApp (serverapp/). Reads num-server-rounds, fraction-fit (the demo's
 name; fraction-train is accepted too), fraction-evaluate, min-available-nodes, lr and seed
 from the run config; saves the final global model as final_model.pt and final_model.npz in
-the working directory.
+run config `artifacts-dir` if set, else $FLWR_HOME/artifacts/<run-id>/ (as the native one).
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,5 +41,9 @@ def main(grid: Grid, context: Context) -> None:
         num_rounds=int(config["num-server-rounds"]),
     )
     state_dict = result.arrays.to_torch_state_dict()
-    torch.save(state_dict, "final_model.pt")
-    np.savez("final_model.npz", **{k: v.numpy() for k, v in state_dict.items()})
+    home = Path(os.environ.get("FLWR_HOME", Path.home() / ".flwr"))
+    out = Path(str(config.get("artifacts-dir", "")) or home / "artifacts" / str(context.run_id))
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(state_dict, out / "final_model.pt")
+    np.savez(out / "final_model.npz", **{k: v.numpy() for k, v in state_dict.items()})
+    print(f"Saved the final model: {out / 'final_model.npz'}, {out / 'final_model.pt'}")
