@@ -1,0 +1,63 @@
+"""Fixtures of the deployment tests: the rendered manifests, a scratch directory every pod
+user can traverse, and a small synthetic CIFAR-10-format dataset for the leaf clusters."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import kustomize_lite  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = REPO_ROOT / "manifests"
+NAMESPACE = "flower-demo"  # docs/deploy.md: kubectl create ns flower-demo
+# The leaf cluster's data directory in manifests/clients.yaml (hostPath).
+DATA_HOST_PATH = "/var/lib/flower-demo/cifar-10-batches-bin"
+
+
+@pytest.fixture
+def rendered() -> list[dict[str, Any]]:
+    """manifests/ as `kubectl apply -k manifests/` would send them (a fresh copy per test)."""
+    return kustomize_lite.render(MANIFESTS)
+
+
+@pytest.fixture
+def scratch():
+    """A directory readable by the pods' non-root user (pytest's tmp_path is root-only)."""
+    path = Path(tempfile.mkdtemp(prefix="flwr-deploy-", dir="/var/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def synthetic_cifar():
+    """SYNTHETIC data in the CIFAR-10 binary format (scripts/gen_synthetic_cifar.py), small
+    enough that one local epoch takes a moment on 2 cores."""
+    path = Path(tempfile.mkdtemp(prefix="flwr-deploy-data-", dir="/var/tmp"))
+    path.chmod(0o755)
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "gen_synthetic_cifar.py"), "--out",
+                    str(path), "--train-per-batch", "100", "--test", "100", "--seed", "1"],
+                   check=True, capture_output=True)
+    for child in path.iterdir():
+        child.chmod(0o644)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def netns_capable() -> None:
+    """Root and `ip netns` (the e2e tests make network namespaces)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for ip netns (CI runs as root)")
+    if shutil.which("ip") is None or shutil.which("setpriv") is None:
+        pytest.fail("iproute2 (ip) and util-linux (setpriv) are needed: scripts/setup.sh installs them")
