@@ -36,10 +36,12 @@ absl::StatusOr<std::string> AppLauncher::ProgramFor(absl::string_view fab_hash) 
   const std::string* native = info->native.Find(options_.native_key);
   if (native == nullptr) return options_.default_program;
   if (options_.native_program.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "The app selects the native ", options_.native_key, " \"", *native,
-        "\" ([tool.flwr.app.native] ", options_.native_key, "), but the native executable is "
-        "not installed here (set ", options_.native_program_env, " to its path)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("The app selects the native ", options_.native_key, " \"", *native,
+                     "\" ([tool.flwr.app.native] ", options_.native_key,
+                     "), but the native executable is "
+                     "not installed here (set ",
+                     options_.native_program_env, " to its path)"));
   }
   return options_.native_program;
 }
@@ -61,22 +63,17 @@ void AppLauncher::LaunchPending() {
     if (!program.ok()) {
       child = program.status();
     } else {
-      std::vector<std::string> argv = {*program,
-                                       "--runtime-api-address",
-                                       options_.runtime_api_address,
-                                       "--token",
-                                       *token,
-                                       "--insecure",
-                                       "--parent-pid",
-                                       std::to_string(getpid())};
+      std::vector<std::string> argv = {
+          *program,     "--runtime-api-address", options_.runtime_api_address, "--token", *token,
+          "--insecure", "--parent-pid",          std::to_string(getpid())};
       if (options_.allow_runtime_dependency_installation) {
         argv.push_back("--allow-runtime-dependency-installation");
       }
       child = Subprocess::Spawn(argv, options_.discard_output);
     }
     if (!child.ok()) {
-      const std::string details = absl::StrCat("Cannot start the ", options_.native_key, ": ",
-                                               child.status().message());
+      const std::string details =
+          absl::StrCat("Cannot start the ", options_.native_key, ": ", child.status().message());
       LogError(details);
       if (source_.fail) source_.fail(task, details);
       continue;

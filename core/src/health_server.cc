@@ -1,6 +1,7 @@
 #include "flwr/core/health_server.h"
 
 #include "absl/strings/str_cat.h"
+#include "flwr/core/logging.h"
 #include "flwr/proto/fleet.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -21,7 +22,18 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartHealthServer(absl::string_vie
   if (!server || bound == 0) {
     return absl::UnavailableError(absl::StrCat("Cannot start the gRPC health server on ", address));
   }
+  LogInfo(absl::StrCat("Starting gRPC health server on ", address));
   return server;
+}
+
+std::optional<std::unique_ptr<grpc::Server>> StartHealthServerFlag(absl::string_view address) {
+  if (address.empty()) return std::unique_ptr<grpc::Server>();
+  absl::StatusOr<std::unique_ptr<grpc::Server>> server = StartHealthServer(address);
+  if (!server.ok()) {
+    LogError(server.status().message());
+    return std::nullopt;
+  }
+  return *std::move(server);
 }
 
 }  // namespace flwr::core

@@ -3,13 +3,13 @@
 
 #include <zip.h>
 
+#include <fstream>
 #include <memory>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/core/npy.h"
-#include <fstream>
 
 namespace flwr::core {
 namespace {

@@ -42,8 +42,9 @@ struct Flags {
 
 const char* const kUnsupportedFlags[][2] = {
     {"--executor-config", "Path to a YAML config file for the selected executor (not supported)."},
-    {"--superexec-auth-secret-file", "Path to a file containing the SuperExec shared secret (not "
-                                     "supported)."},
+    {"--superexec-auth-secret-file",
+     "Path to a file containing the SuperExec shared secret (not "
+     "supported)."},
     {"--appio-api-address", "Deprecated alias of --runtime-api-address (not supported)."},
 };
 
@@ -125,17 +126,9 @@ int Run(const Flags& f) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  std::unique_ptr<grpc::Server> health;
-  if (!f.health_server_address.empty()) {
-    absl::StatusOr<std::unique_ptr<grpc::Server>> server =
-        core::StartHealthServer(f.health_server_address);
-    if (!server.ok()) {
-      core::LogError(server.status().message());
-      return 1;
-    }
-    health = *std::move(server);
-    core::LogInfo(absl::StrCat("Starting gRPC health server on ", f.health_server_address));
-  }
+  std::optional<std::unique_ptr<grpc::Server>> health =
+      core::StartHealthServerFlag(f.health_server_address);
+  if (!health) return 1;
 
   auto client = std::make_shared<core::HttpProtoClient>(host, port, "SuperExec");
   // Transport failures are logged once per outage; polling goes on.
@@ -195,7 +188,7 @@ int Run(const Flags& f) {
   }
   core::LogInfo("SuperExec terminated gracefully.");
   launcher.Stop();
-  if (health) health->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  if (*health) (*health)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return 0;
 }
 

@@ -14,12 +14,12 @@
 #include "flwr/core/health_server.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/malloc_tuning.h"
+#include "flwr/core/runtime_http_api.h"
 #include "flwr/core/runtime_version.h"
 #include "flwr/superlink/control_service.h"
 #include "flwr/superlink/fleet_service.h"
 #include "flwr/superlink/grpc_servicers.h"
 #include "flwr/superlink/link_state.h"
-#include "flwr/core/runtime_http_api.h"
 #include "flwr/superlink/runtime_service.h"
 #include "grpcpp/grpcpp.h"
 
@@ -251,17 +251,9 @@ int Run(const Flags& f) {
     }
   }
 
-  std::unique_ptr<grpc::Server> health;
-  if (!f.health_server_address.empty()) {
-    absl::StatusOr<std::unique_ptr<grpc::Server>> server =
-        core::StartHealthServer(f.health_server_address);
-    if (!server.ok()) {
-      core::LogError(server.status().message());
-      return 1;
-    }
-    health = *std::move(server);
-    core::LogInfo(absl::StrCat("Starting gRPC health server on ", f.health_server_address));
-  }
+  std::optional<std::unique_ptr<grpc::Server>> health =
+      core::StartHealthServerFlag(f.health_server_address);
+  if (!health) return 1;
 
   // --isolation subprocess: the built-in executor starts each run's ServerApp (the stock
   // SuperLink starts a `flower-superexec --plugin-type serverapp` child for this).
@@ -304,7 +296,7 @@ int Run(const Flags& f) {
   control_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   fleet_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   (*http)->Stop();
-  if (health) health->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  if (*health) (*health)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "flwr/core/flower_error.h"
 #include "flwr/core/inflatable.h"
 #include "flwr/core/proto_convert.h"
+#include "flwr/core/task_endpoints.h"
 #include "flwr/superlink/message_validator.h"
 
 namespace flwr::superlink {
@@ -26,34 +27,22 @@ absl::Status RequireSuperLinkNode(const proto::Node& node) {
 }  // namespace
 
 absl::StatusOr<proto::Task> RuntimeService::AuthenticateTask(absl::string_view token) {
-  std::optional<proto::Task> task;
-  if (!token.empty()) task = state_->GetTaskByToken(token);
-  if (!task)
-    return core::FlowerError(core::api_error::kRuntimeAuthenticationFailed, "Invalid task token");
-  return *std::move(task);
+  return core::AuthenticateTaskToken(*state_, token);
 }
 
 absl::StatusOr<proto::PullPendingTasksResponse> RuntimeService::PullPendingTasks(
     const proto::PullPendingTasksRequest&) {
-  proto::PullPendingTasksResponse response;
-  for (proto::Task& task : state_->GetPendingTasks()) *response.add_tasks() = std::move(task);
-  return response;
+  return core::PullPendingTasksOf(*state_);
 }
 
 absl::StatusOr<proto::ClaimTaskResponse> RuntimeService::ClaimTask(
     const proto::ClaimTaskRequest& request) {
-  proto::ClaimTaskResponse response;
-  if (std::optional<std::string> token = state_->ClaimTask(request.task_id())) {
-    response.set_token(*std::move(token));
-  }
-  return response;
+  return core::ClaimTaskOf(*state_, request);
 }
 
 absl::StatusOr<proto::SendTaskHeartbeatResponse> RuntimeService::SendTaskHeartbeat(
     const proto::Task& task, const proto::SendTaskHeartbeatRequest&) {
-  proto::SendTaskHeartbeatResponse response;
-  response.set_success(state_->AcknowledgeTaskHeartbeat(task.task_id()));
-  return response;
+  return core::SendTaskHeartbeatOf(*state_, task);
 }
 
 absl::StatusOr<proto::PullTaskInputResponse> RuntimeService::PullTaskInput(

@@ -360,32 +360,31 @@ absl::StatusOr<std::optional<PulledMessage>> FleetClient::PullMessage(bool infla
   absl::Mutex results_mu;
   core::ObjectContents contents;
   absl::Status first_error;
-  RunConcurrently(ids.size(), options_.max_concurrent_pulls,
-                  [&](size_t i, const std::atomic<bool>& stop) {
-                    absl::StatusOr<std::string> content =
-                        PullObjectWithBackoff(pulled.run_id, ids[i], start, stop);
-                    // Each object must hash to its ID and have a well-formed head (stock
-                    // ObjectStore.put with verification), before anything is confirmed.
-                    if (content.ok() && core::ComputeObjectId(*content) != ids[i]) {
-                      content = absl::DataLossError(absl::StrCat(
-                          "Object ", ids[i], " does not match its content's hash"));
-                    }
-                    if (content.ok()) {
-                      if (absl::Status head = core::ParseObjectHead(*content).status(); !head.ok()) {
-                        content = absl::DataLossError(absl::StrCat("Object ", ids[i], ": ",
-                                                                   head.message()));
-                      }
-                    }
-                    absl::MutexLock lock(&results_mu);
-                    if (!content.ok()) {
-                      if (first_error.ok() || first_error.code() == absl::StatusCode::kCancelled) {
-                        first_error = content.status();
-                      }
-                      return false;
-                    }
-                    contents.emplace(ids[i], *std::move(content));
-                    return true;
-                  });
+  RunConcurrently(
+      ids.size(), options_.max_concurrent_pulls, [&](size_t i, const std::atomic<bool>& stop) {
+        absl::StatusOr<std::string> content =
+            PullObjectWithBackoff(pulled.run_id, ids[i], start, stop);
+        // Each object must hash to its ID and have a well-formed head (stock
+        // ObjectStore.put with verification), before anything is confirmed.
+        if (content.ok() && core::ComputeObjectId(*content) != ids[i]) {
+          content = absl::DataLossError(
+              absl::StrCat("Object ", ids[i], " does not match its content's hash"));
+        }
+        if (content.ok()) {
+          if (absl::Status head = core::ParseObjectHead(*content).status(); !head.ok()) {
+            content = absl::DataLossError(absl::StrCat("Object ", ids[i], ": ", head.message()));
+          }
+        }
+        absl::MutexLock lock(&results_mu);
+        if (!content.ok()) {
+          if (first_error.ok() || first_error.code() == absl::StatusCode::kCancelled) {
+            first_error = content.status();
+          }
+          return false;
+        }
+        contents.emplace(ids[i], *std::move(content));
+        return true;
+      });
   if (!first_error.ok()) return first_error;
 
   if (inflate) {
@@ -471,7 +470,8 @@ absl::StatusOr<std::string> FleetClient::PushReply(const core::Message& reply,
   absl::StatusOr<proto::Message> wire = core::MessageToProto(header);
   if (!wire.ok()) return wire.status();
   absl::flat_hash_map<absl::string_view, const core::DeflatedObject*> by_id;
-  for (const core::DeflatedObject& object : bundle->objects) by_id.emplace(object.object_id, &object);
+  for (const core::DeflatedObject& object : bundle->objects)
+    by_id.emplace(object.object_id, &object);
   absl::Status pushed = PushMessageObjects(
       *wire, bundle->tree, clientapp_runtime,
       [&](const std::string& id, std::string* out) -> absl::Status {
@@ -489,8 +489,7 @@ absl::StatusOr<std::string> FleetClient::PushReply(const core::Message& reply,
 
 absl::Status FleetClient::PushMessageObjects(const proto::Message& message,
                                              const proto::ObjectTree& tree,
-                                             double clientapp_runtime,
-                                             const ObjectFetcher& fetch) {
+                                             double clientapp_runtime, const ObjectFetcher& fetch) {
   if (absl::Status s = EnsureConnected(); !s.ok()) return s;
   proto::PushMessagesRequest request;
   request.mutable_node()->set_node_id(node_id_.load());
@@ -521,29 +520,29 @@ absl::Status FleetClient::PushMessageObjects(const proto::Message& message,
   const uint64_t run_id = message.metadata().run_id();
   absl::Mutex error_mu;
   absl::Status first_error;
-  RunConcurrently(
-      to_push.size(), options_.max_concurrent_pushes, [&](size_t i, const std::atomic<bool>&) {
-        proto::PushObjectRequest push;
-        push.mutable_node()->set_node_id(node_id_.load());
-        push.set_run_id(run_id);
-        push.set_object_id(to_push[i]);
-        push.set_session_id(response.session_id());
-        absl::Status s = fetch(to_push[i], push.mutable_object_content());
-        proto::PushObjectResponse pushed;
-        if (s.ok()) {
-          s = Invoke("PushObject", [&](grpc::ClientContext* context) {
-            return stub_->PushObject(context, push, &pushed);
-          });
-        }
-        if (s.ok() && !pushed.stored()) {
-          s = absl::DataLossError(absl::StrCat("Failed to push object ", to_push[i],
-                                               ": the SuperLink did not store it"));
-        }
-        if (s.ok()) return true;
-        absl::MutexLock lock(&error_mu);
-        if (first_error.ok()) first_error = std::move(s);
-        return false;
-      });
+  RunConcurrently(to_push.size(), options_.max_concurrent_pushes,
+                  [&](size_t i, const std::atomic<bool>&) {
+                    proto::PushObjectRequest push;
+                    push.mutable_node()->set_node_id(node_id_.load());
+                    push.set_run_id(run_id);
+                    push.set_object_id(to_push[i]);
+                    push.set_session_id(response.session_id());
+                    absl::Status s = fetch(to_push[i], push.mutable_object_content());
+                    proto::PushObjectResponse pushed;
+                    if (s.ok()) {
+                      s = Invoke("PushObject", [&](grpc::ClientContext* context) {
+                        return stub_->PushObject(context, push, &pushed);
+                      });
+                    }
+                    if (s.ok() && !pushed.stored()) {
+                      s = absl::DataLossError(absl::StrCat("Failed to push object ", to_push[i],
+                                                           ": the SuperLink did not store it"));
+                    }
+                    if (s.ok()) return true;
+                    absl::MutexLock lock(&error_mu);
+                    if (first_error.ok()) first_error = std::move(s);
+                    return false;
+                  });
   if (!first_error.ok()) return first_error;
   core::LogInfo("Sent successfully");
   return absl::OkStatus();

@@ -75,7 +75,10 @@ void AddFlags(CLI::App& app, Flags& f) {
   auto* adapter = app.add_flag("--grpc-adapter", f.grpc_adapter,
                                "Use grpc-adapter as a transport layer for the client.");
   rere->excludes(adapter);
-  app.add_option("--superlink", f.superlink, "SuperLink Fleet API address (IPv4, IPv6, or a domain name). If using the REST (experimental) transport, ensure your address is in the form `http://...` or `https://...` when `--rest` is set.");
+  app.add_option("--superlink", f.superlink,
+                 "SuperLink Fleet API address (IPv4, IPv6, or a domain name). If using the REST "
+                 "(experimental) transport, ensure your address is in the form `http://...` or "
+                 "`https://...` when `--rest` is set.");
   app.add_option("--max-retries", f.max_retries,
                  "The maximum number of times the client will try to reconnect to the SuperLink "
                  "before giving up in case of a connection error. By default, it is set to None, "
@@ -166,8 +169,8 @@ int Run(const Flags& f) {
   if (!f.root_certificates.empty()) {
     absl::StatusOr<std::string> pem = ReadFile(f.root_certificates);
     if (!pem.ok()) {
-      core::LogError(absl::StrCat("Failed to read the root certificates: ",
-                                  pem.status().message()));
+      core::LogError(
+          absl::StrCat("Failed to read the root certificates: ", pem.status().message()));
       return 1;
     }
     fleet_options.root_certificates = *std::move(pem);
@@ -219,17 +222,9 @@ int Run(const Flags& f) {
   core::LogInfo(absl::StrCat("SuperNode Runtime HTTP API running on http://",
                              ChildAddress(f.host, (*http)->port())));
 
-  std::unique_ptr<grpc::Server> health;
-  if (!f.health_server_address.empty()) {
-    absl::StatusOr<std::unique_ptr<grpc::Server>> server =
-        core::StartHealthServer(f.health_server_address);
-    if (!server.ok()) {
-      core::LogError(server.status().message());
-      return 1;
-    }
-    health = *std::move(server);
-    core::LogInfo(absl::StrCat("Starting gRPC health server on ", f.health_server_address));
-  }
+  std::optional<std::unique_ptr<grpc::Server>> health =
+      core::StartHealthServerFlag(f.health_server_address);
+  if (!health) return 1;
 
   absl::StatusOr<std::unique_ptr<FleetClient>> fleet = FleetClient::Create(fleet_options);
   if (!fleet.ok()) {
@@ -299,7 +294,7 @@ int Run(const Flags& f) {
   (*http)->Stop();
   if (launcher) launcher->Stop();
   (*fleet)->Disconnect().IgnoreError();
-  if (health) health->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  if (*health) (*health)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return rc;
 }
 

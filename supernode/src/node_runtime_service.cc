@@ -4,38 +4,27 @@
 #include "absl/strings/str_join.h"
 #include "flwr/core/flower_error.h"
 #include "flwr/core/logging.h"
+#include "flwr/core/task_endpoints.h"
 
 namespace flwr::supernode {
 
 absl::StatusOr<proto::Task> NodeRuntimeService::AuthenticateTask(absl::string_view token) {
-  std::optional<proto::Task> task;
-  if (!token.empty()) task = state_->GetTaskByToken(token);
-  if (!task)
-    return core::FlowerError(core::api_error::kRuntimeAuthenticationFailed, "Invalid task token");
-  return *std::move(task);
+  return core::AuthenticateTaskToken(*state_, token);
 }
 
 absl::StatusOr<proto::PullPendingTasksResponse> NodeRuntimeService::PullPendingTasks(
     const proto::PullPendingTasksRequest&) {
-  proto::PullPendingTasksResponse response;
-  for (proto::Task& task : state_->GetPendingTasks()) *response.add_tasks() = std::move(task);
-  return response;
+  return core::PullPendingTasksOf(*state_);
 }
 
 absl::StatusOr<proto::ClaimTaskResponse> NodeRuntimeService::ClaimTask(
     const proto::ClaimTaskRequest& request) {
-  proto::ClaimTaskResponse response;
-  if (std::optional<std::string> token = state_->ClaimTask(request.task_id())) {
-    response.set_token(*std::move(token));
-  }
-  return response;
+  return core::ClaimTaskOf(*state_, request);
 }
 
 absl::StatusOr<proto::SendTaskHeartbeatResponse> NodeRuntimeService::SendTaskHeartbeat(
     const proto::Task& task, const proto::SendTaskHeartbeatRequest&) {
-  proto::SendTaskHeartbeatResponse response;
-  response.set_success(state_->AcknowledgeTaskHeartbeat(task.task_id()));
-  return response;
+  return core::SendTaskHeartbeatOf(*state_, task);
 }
 
 absl::StatusOr<proto::PullTaskInputResponse> NodeRuntimeService::PullTaskInput(

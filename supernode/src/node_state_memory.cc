@@ -186,7 +186,8 @@ class InMemoryNodeState : public NodeState {
     absl::MutexLock lock(&mu_);
     ExpireTasks();
     auto it = tasks_.find(task_id);
-    if (it == tasks_.end() || !core::IsAllowedFinish(it->second.task.status().status(), sub_status)) {
+    if (it == tasks_.end() ||
+        !core::IsAllowedFinish(it->second.task.status().status(), sub_status)) {
       return false;
     }
     Finish(it->second, sub_status, details, clock_());
@@ -355,8 +356,8 @@ class InMemoryNodeState : public NodeState {
   }
 
   // Finishes `t`; an instruction left without a reply gets the crash reply.
-  void Finish(TaskRecord& t, absl::string_view sub_status, absl::string_view details,
-              absl::Time at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void Finish(TaskRecord& t, absl::string_view sub_status, absl::string_view details, absl::Time at)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     t.task.mutable_status()->set_status(std::string(core::kStatusFinished));
     t.task.mutable_status()->set_sub_status(std::string(sub_status));
     t.task.mutable_status()->set_details(std::string(details));

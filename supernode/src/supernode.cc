@@ -52,18 +52,18 @@ absl::StatusOr<bool> SuperNode::ReceiveOne() {
   absl::Status prepared = PrepareRun(m.run_id);
   if (IsNodeRejected(prepared)) return prepared;
   if (IsRunNotRunning(prepared)) {
-    core::LogInfo(absl::StrCat("Run ID ", m.run_id, " is not in `RUNNING` status. Ignoring message ",
-                               meta.message_id(), "."));
+    core::LogInfo(absl::StrCat("Run ID ", m.run_id,
+                               " is not in `RUNNING` status. Ignoring message ", meta.message_id(),
+                               "."));
     return false;
   }
   if (!prepared.ok()) {
     // Nothing can run this message: answer it with the reason instead of leaving the
     // ServerApp waiting.
     core::LogError(absl::StrCat("Failed to prepare run ", m.run_id, ": ", prepared.message()));
-    state_->StoreReply(ErrorReplyTo(meta, kLoadClientAppCode,
-                                    absl::StrCat("The SuperNode cannot run this app: ",
-                                                 prepared.message()),
-                                    absl::Now()));
+    state_->StoreReply(ErrorReplyTo(
+        meta, kLoadClientAppCode,
+        absl::StrCat("The SuperNode cannot run this app: ", prepared.message()), absl::Now()));
     state_->StoreInstruction(m.wire_message);
     return true;
   }
@@ -71,7 +71,8 @@ absl::StatusOr<bool> SuperNode::ReceiveOne() {
   // The instruction's objects, for the ClientApp to pull.
   core::ObjectStore& store = state_->object_store();
   if (absl::Status s = store.Preregister(m.run_id, m.object_tree).status(); !s.ok()) {
-    core::LogError(absl::StrCat("Failed to receive message ", meta.message_id(), ": ", s.message()));
+    core::LogError(
+        absl::StrCat("Failed to receive message ", meta.message_id(), ": ", s.message()));
     return false;
   }
   for (auto& [id, content] : m.objects) {
@@ -100,7 +101,8 @@ absl::Status SuperNode::PrepareRun(uint64_t run_id) {
   if (!info.ok()) return info.status();
   absl::StatusOr<core::UserConfig> overrides = core::UserConfigFromProto(run->override_config());
   if (!overrides.ok()) return overrides.status();
-  absl::StatusOr<core::UserConfig> run_config = core::FuseRunConfig(info->default_config, *overrides);
+  absl::StatusOr<core::UserConfig> run_config =
+      core::FuseRunConfig(info->default_config, *overrides);
   if (!run_config.ok()) return run_config.status();
   core::Context context;
   context.run_id = run_id;
@@ -145,8 +147,8 @@ absl::Status SuperNode::ForwardReplies() {
 
 absl::Status SuperNode::ForwardReply(const proto::Message& reply) {
   const std::string& reply_id = reply.metadata().message_id();
-  const double runtime = state_->ProcessingSeconds(reply.metadata().reply_to_message_id())
-                             .value_or(0.0);
+  const double runtime =
+      state_->ProcessingSeconds(reply.metadata().reply_to_message_id()).value_or(0.0);
   core::ObjectStore& store = state_->object_store();
   absl::StatusOr<proto::ObjectTree> tree = store.GetObjectTree(reply_id);
   if (!tree.ok()) {
