@@ -291,8 +291,9 @@ int Run(const Flags& f) {
       rc = 1;
     }
   }
-  (*http)->Stop();
+  // ClientApps first: stopping the HTTP API waits for their keep-alive connections.
   if (launcher) launcher->Stop();
+  (*http)->Stop();
   (*fleet)->Disconnect().IgnoreError();
   if (*health) (*health)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return rc;

@@ -156,7 +156,11 @@ class NetnsCluster:
                 target = self.build_dir / build_path
                 if not target.exists():
                     raise ManifestError(f"{build_path} (for {image_path}) is not built in {self.build_dir}")
-                (directory / Path(image_path).name).symlink_to(target)
+                # A copy, not a link: the build tree may sit below a directory the pods'
+                # non-root user cannot enter (a fresh clone in a mktemp -d dir is 0700).
+                copy = directory / Path(image_path).name
+                shutil.copy2(target, copy)
+                copy.chmod(0o755)
         return directory
 
     def _volume_dir(self, pod: Pod, name: str) -> Path:
