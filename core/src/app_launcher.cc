@@ -27,11 +27,19 @@ void AppLauncher::Stop() {
   children_.clear();
 }
 
-absl::StatusOr<std::string> AppLauncher::ProgramFor(absl::string_view fab_hash) const {
+absl::StatusOr<std::string> AppLauncher::ProgramFor(absl::string_view fab_hash) {
   if (!source_.fab) return options_.default_program;
+  if (auto it = programs_.find(fab_hash); it != programs_.end()) return it->second;
   std::optional<proto::Fab> fab = source_.fab(fab_hash);
+  // Not cached: the FAB may arrive later.
   if (!fab) return absl::NotFoundError(absl::StrCat("FAB ", fab_hash, " not found"));
-  absl::StatusOr<FabInfo> info = ParseFab(fab->content());
+  absl::StatusOr<std::string> program = ProgramForFab(fab->content());
+  programs_.emplace(std::string(fab_hash), program);
+  return program;
+}
+
+absl::StatusOr<std::string> AppLauncher::ProgramForFab(absl::string_view content) const {
+  absl::StatusOr<FabInfo> info = ParseFab(content);
   if (!info.ok()) return info.status();
   const std::string* native = info->native.Find(options_.native_key);
   if (native == nullptr) return options_.default_program;

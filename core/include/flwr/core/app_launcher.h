@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
@@ -78,21 +79,24 @@ class AppLauncher {
   // Stops polling and terminates running apps.
   void Stop();
 
-  // The program for a task of the FAB with `fab_hash`, or why none can run it.
-  absl::StatusOr<std::string> ProgramFor(absl::string_view fab_hash) const;
-
  private:
+  // The program for a task of the FAB with `fab_hash`, or why none can run it.
+  absl::StatusOr<std::string> ProgramFor(absl::string_view fab_hash);
   struct Child {
     proto::Task task;
     Subprocess process;
   };
 
+  absl::StatusOr<std::string> ProgramForFab(absl::string_view content) const;
   void Loop();
   void LaunchPending();
   void ReapChildren();
 
   const AppTaskSource source_;
   const AppLauncherOptions options_;
+  // ProgramFor's answers by FAB hash (a FAB's content never changes), so a FAB is unzipped and
+  // parsed once, not once per task. Only the loop thread uses it.
+  absl::flat_hash_map<std::string, absl::StatusOr<std::string>> programs_;
   absl::Notification stop_;
   std::thread thread_;
   std::list<Child> children_;  // the loop thread's only

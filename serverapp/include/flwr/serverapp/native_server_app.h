@@ -32,8 +32,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "flwr/core/fab.h"
-#include "flwr/core/npz.h"
 #include "flwr/core/message.h"
+#include "flwr/core/npz.h"
 #include "flwr/serverapp/fedavg.h"
 #include "flwr/serverapp/grid.h"
 

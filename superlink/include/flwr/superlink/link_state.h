@@ -36,6 +36,7 @@ inline constexpr absl::string_view kNoAccountId = "<id:none>";
 inline constexpr absl::string_view kNoAccountName = "none";
 
 // Task and run statuses as `flwr ls` shows them, and the task timing rules (core/task.h).
+using core::kPushSessionTtl;
 using core::kServerAppTaskType;
 using core::kStatusFinished;
 using core::kStatusPending;
@@ -44,7 +45,6 @@ using core::kStatusStarting;
 using core::kSubStatusCompleted;
 using core::kSubStatusFailed;
 using core::kSubStatusStopped;
-using core::kPushSessionTtl;
 using core::kTaskClaimTimeout;
 using core::kTaskHeartbeatTimeout;
 
