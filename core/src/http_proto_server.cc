@@ -323,6 +323,10 @@ class HttpProtoServer::Impl {
           FlowerError(api_error::kInvalidProtobufPayload,
                       absl::StrCat("Invalid protobuf payload for ", request->GetTypeName())));
     }
+    // The parsed request holds its own copy; free the body now, not after the handler (a
+    // PushObject of a 5 MiB chunk would otherwise hold it twice while it is stored). httplib's
+    // Request is a non-const object handed out by const reference, so this is well defined.
+    std::string().swap(const_cast<httplib::Request&>(req).body);
     for (const auto& [prefix, check] : checks_) {
       if (!absl::StartsWith(req.path, prefix)) continue;
       if (absl::Status status = check(context); !status.ok()) {

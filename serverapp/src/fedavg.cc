@@ -644,10 +644,10 @@ absl::StatusOr<FedAvgResult> FedAvg::Start(Grid& grid, core::ArrayRecord initial
           absl::StrCat("\t└──> Aggregated MetricRecord: ", MetricRecordRepr(**evaluated)));
       result.evaluate_metrics[round] = **evaluated;
     }
+    result.round_seconds[round] = absl::ToDoubleSeconds(absl::Now() - round_start);
     core::LogInfo(absl::StrFormat("Round %d/%d: train [%s] | evaluate [%s] | %.2f s", round,
                                   num_rounds, MetricSummary(aggregated->second),
-                                  MetricSummary(*evaluated),
-                                  absl::ToDoubleSeconds(absl::Now() - round_start)));
+                                  MetricSummary(*evaluated), result.round_seconds[round]));
   }
   core::LogInfo("");
   core::LogInfo(absl::StrFormat("Strategy execution finished in %.2fs",

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "flwr/core/logging.h"
+#include "nlohmann/json.hpp"
 #ifdef FLWR_HAVE_CNN
 #include "flwr/clientapp/cifar_cnn.h"
 #endif
@@ -197,6 +199,33 @@ absl::StatusOr<std::vector<std::string>> SaveFinalModel(const core::ArrayRecord&
   return paths;
 }
 
+// history.json: each round's wall time and aggregated metrics, as the Python twin writes it
+// (cifar_app/server_app.py): {"rounds": [{"round", "seconds", "train": {..}, "evaluate": {..}}]}.
+absl::Status SaveHistory(const FedAvgResult& result, const std::string& dir) {
+  auto metrics_json = [](const std::map<int64_t, core::MetricRecord>& by_round, int64_t round) {
+    nlohmann::json out = nlohmann::json::object();
+    auto it = by_round.find(round);
+    if (it == by_round.end()) return out;
+    for (const auto& [key, value] : it->second) {
+      std::visit([&out, &key](const auto& v) { out[key] = v; }, value);
+    }
+    return out;
+  };
+  nlohmann::json rounds = nlohmann::json::array();
+  for (const auto& [round, seconds] : result.round_seconds) {
+    rounds.push_back({{"round", round},
+                      {"seconds", seconds},
+                      {"train", metrics_json(result.train_metrics, round)},
+                      {"evaluate", metrics_json(result.evaluate_metrics, round)}});
+  }
+  const std::string path = absl::StrCat(dir, "/history.json");
+  std::ofstream out(path);
+  out << nlohmann::json{{"rounds", rounds}}.dump(2) << "\n";
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write '", path, "'"));
+  return absl::OkStatus();
+}
+
 absl::Status RunFedAvgApp(Grid& grid, const core::Context& context,
                           core::ArrayRecord initial_arrays) {
   absl::StatusOr<FedAvgOptions> options = FedAvgOptionsFromRunConfig(context.run_config);
@@ -224,6 +253,7 @@ absl::Status RunFedAvgApp(Grid& grid, const core::Context& context,
       SaveFinalModel(result->arrays, ArtifactsDir(context));
   if (!paths.ok()) return paths.status();
   core::LogInfo(absl::StrCat("Saved the final model: ", absl::StrJoin(*paths, ", ")));
+  if (absl::Status s = SaveHistory(*result, ArtifactsDir(context)); !s.ok()) return s;
   return absl::OkStatus();
 }
 

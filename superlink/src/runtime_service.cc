@@ -164,12 +164,12 @@ absl::StatusOr<proto::PullAppMessagesResponse> RuntimeService::PullMessages(
 }
 
 absl::StatusOr<proto::PushObjectResponse> RuntimeService::PushObject(
-    const proto::Task& task, const proto::PushObjectRequest& request) {
+    const proto::Task& task, proto::PushObjectRequest request) {
   if (absl::Status s = RequireServerApp(task); !s.ok()) return s;
   if (absl::Status s = RequireSuperLinkNode(request.node()); !s.ok()) return s;
   proto::PushObjectResponse response;
   response.set_stored(state_->StoreObject(task.run_id(), request.session_id(), request.object_id(),
-                                          request.object_content()));
+                                          std::move(*request.mutable_object_content())));
   return response;
 }
 

@@ -129,10 +129,10 @@ absl::StatusOr<proto::PullAppMessagesResponse> NodeRuntimeService::PullMessages(
 }
 
 absl::StatusOr<proto::PushObjectResponse> NodeRuntimeService::PushObject(
-    const proto::Task& task, const proto::PushObjectRequest& request) {
+    const proto::Task& task, proto::PushObjectRequest request) {
   proto::PushObjectResponse response;
   response.set_stored(state_->StoreObject(task.run_id(), request.session_id(), request.object_id(),
-                                          request.object_content()));
+                                          std::move(*request.mutable_object_content())));
   if (!response.stored()) {
     core::LogError(absl::StrCat("Failed to store object ", request.object_id()));
   }

@@ -11,6 +11,7 @@ set, driven by the stock `flwr run`:
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -105,6 +106,11 @@ def test_all_cpp_federation_learns(tmp_path: Path, build_dir: Path, synthetic_da
         assert list(state) == list(npz.files)
         for name in npz.files:
             np.testing.assert_array_equal(state[name].numpy(), npz[name])
+        # history.json: the same per-round numbers the log shows, and the rounds' times.
+        history = json.loads((artifacts / "history.json").read_text())["rounds"]
+        assert [r["round"] for r in history] == [1, 2, 3]
+        assert [r["evaluate"]["eval_acc"] for r in history] == pytest.approx(acc, abs=1e-4)
+        assert all(r["seconds"] > 0 and r["train"]["train_loss"] > 0 for r in history), history
     finally:
         procs.stop_all()
 
@@ -129,8 +135,8 @@ def test_stock_serverapp_with_mixed_cpp_and_python_clientapps(
                     [str(build_dir / "superexec/flower-superexec"), "--insecure", "--plugin-type", "clientapp",
                      "--runtime-api-address", f"127.0.0.1:{appio}"],
                     env={"PATH": f"{native_bin}:{env['PATH']}"})
-        _, log = run_to_end(procs, env, demo_app,
-                            f"num-server-rounds=2 fraction-fit=1.0 min-available-nodes={n} lr=0.01")
+        run_id, log = run_to_end(procs, env, demo_app,
+                                 f"num-server-rounds=2 fraction-fit=1.0 min-available-nodes={n} lr=0.01")
         # The stock FedAvg of the Python ServerApp aggregated all three clients, twice.
         assert log.count(f"aggregate_train: Received {n} results and 0 failures") == 2, log
         assert log.count(f"aggregate_evaluate: Received {n} results and 0 failures") == 2, log
@@ -139,5 +145,9 @@ def test_stock_serverapp_with_mixed_cpp_and_python_clientapps(
         assert "Start `flwr-clientapp` process" in procs.log("python-node")
         for name in ("cpp-node", "cpp-superexec"):
             assert "cifar-cnn" in procs.log(name), procs.log(name)
+        # The Python twin writes the same history.json as the native ServerApp.
+        history = json.loads((tmp_path / "flwr_home" / "artifacts" / run_id / "history.json").read_text())
+        assert [r["round"] for r in history["rounds"]] == [1, 2]
+        assert all(0 <= r["evaluate"]["eval_acc"] <= 1 and r["seconds"] > 0 for r in history["rounds"])
     finally:
         procs.stop_all()

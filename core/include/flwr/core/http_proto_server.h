@@ -115,8 +115,9 @@ class HttpProtoServer {
   // Serves `path` (exact match, e.g. "/v1/runtime/send-task-heartbeat") with a unary
   // handler. Types are explicit: AddUnary<proto::XRequest, proto::XResponse>(path, fn).
   template <typename Req, typename Resp>
+  // The handler may move fields out of the request (it is the server's, parsed for this call).
   void AddUnary(std::string path,
-                std::function<absl::StatusOr<Resp>(const Req&, const HttpRequestContext&)> handler);
+                std::function<absl::StatusOr<Resp>(Req&, const HttpRequestContext&)> handler);
 
   // Serves `path` with a server-streaming handler. `write` sends one message and returns
   // false once the stream is cancelled (then the handler should return). If the handler
@@ -148,7 +149,7 @@ class HttpProtoServer {
   struct Route {
     std::function<std::unique_ptr<google::protobuf::Message>()> new_request;
     // Unary: the serialized response.
-    std::function<absl::StatusOr<std::string>(const google::protobuf::Message&,
+    std::function<absl::StatusOr<std::string>(google::protobuf::Message&,
                                               const HttpRequestContext&)>
         unary;
     // Server stream: `write` takes a serialized message.
@@ -166,13 +167,13 @@ class HttpProtoServer {
 template <typename Req, typename Resp>
 void HttpProtoServer::AddUnary(
     std::string path,
-    std::function<absl::StatusOr<Resp>(const Req&, const HttpRequestContext&)> handler) {
+    std::function<absl::StatusOr<Resp>(Req&, const HttpRequestContext&)> handler) {
   Route route;
   route.new_request = [] { return std::make_unique<Req>(); };
   route.unary = [handler = std::move(handler)](
-                    const google::protobuf::Message& request,
+                    google::protobuf::Message& request,
                     const HttpRequestContext& context) -> absl::StatusOr<std::string> {
-    absl::StatusOr<Resp> response = handler(static_cast<const Req&>(request), context);
+    absl::StatusOr<Resp> response = handler(static_cast<Req&>(request), context);
     if (!response.ok()) return response.status();
     return response->SerializeAsString();
   };

@@ -84,10 +84,10 @@ RuntimeHttpApi<Service>::RuntimeHttpApi(Service* s, absl::string_view component_
 #define FLWR_TASK_ROUTE(path, Req, Resp, Method)                                                 \
   server_.AddUnary<proto::Req, proto::Resp>(                                                     \
       path,                                                                                      \
-      [s](const proto::Req& req, const HttpRequestContext& ctx) -> absl::StatusOr<proto::Resp> { \
+      [s](proto::Req& req, const HttpRequestContext& ctx) -> absl::StatusOr<proto::Resp> {       \
         absl::StatusOr<proto::Task> task = s->AuthenticateTask(TaskTokenOf(ctx));                \
         if (!task.ok()) return task.status();                                                    \
-        return s->Method(*task, req);                                                            \
+        return s->Method(*task, std::move(req));                                                 \
       })
   FLWR_TASK_ROUTE("/v1/runtime/send-task-heartbeat", SendTaskHeartbeatRequest,
                   SendTaskHeartbeatResponse, SendTaskHeartbeat);

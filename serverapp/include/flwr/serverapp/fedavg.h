@@ -47,6 +47,8 @@ struct FedAvgResult {
   core::ArrayRecord arrays;
   std::map<int64_t, core::MetricRecord> train_metrics;
   std::map<int64_t, core::MetricRecord> evaluate_metrics;
+  // Wall time of each round (train + evaluate), seconds.
+  std::map<int64_t, double> round_seconds;
 };
 
 // The exit code a ServerApp ends with for `status` (InconsistentMessageReplies: 200,

@@ -40,8 +40,9 @@ class RuntimeService {
       const proto::Task& task, const proto::PushAppMessagesRequest& request);
   absl::StatusOr<proto::PullAppMessagesResponse> PullMessages(
       const proto::Task& task, const proto::PullAppMessagesRequest& request);
+  // By value: the object's bytes move into the store (no copy of a 5 MiB chunk).
   absl::StatusOr<proto::PushObjectResponse> PushObject(const proto::Task& task,
-                                                       const proto::PushObjectRequest& request);
+                                                       proto::PushObjectRequest request);
   absl::StatusOr<proto::PullObjectResponse> PullObject(const proto::Task& task,
                                                        const proto::PullObjectRequest& request);
   absl::StatusOr<proto::ConfirmMessageReceivedResponse> ConfirmMessageReceived(
