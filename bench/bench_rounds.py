@@ -100,6 +100,7 @@ def plot(runs: list[dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     matplotlib.rcParams["svg.hashsalt"] = "flwr-bench"  # stable ids: the SVG diffs cleanly
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text as text: a small SVG
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     colors = {"python": "tab:blue", "cpp": "tab:orange"}
     seen: set[str] = set()

@@ -15,6 +15,12 @@ void AppendPostOrder(const proto::ObjectTree& tree, std::vector<const proto::Obj
 
 }  // namespace
 
+bool HoldsObject(ObjectStore& store, absl::string_view object_id, absl::string_view content) {
+  if (content.empty()) return false;
+  std::optional<std::string> held = store.Get(object_id);
+  return held.has_value() && *held == content;
+}
+
 absl::StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Open(absl::string_view database) {
   if (database == kInMemoryDatabase) return NewInMemoryObjectStore();
   return OpenSqliteObjectStore(database);

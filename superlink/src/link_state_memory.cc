@@ -578,6 +578,7 @@ class InMemoryLinkState : public LinkState {
                    std::string content) override {
     std::vector<std::string> expired_roots;
     std::string session_key;
+    bool pending = false;
     {
       absl::MutexLock lock(&mu_);
       auto session = sessions_.end();
@@ -588,18 +589,18 @@ class InMemoryLinkState : public LinkState {
       } else {
         session = sessions_.find(session_id);
       }
-      if (session == sessions_.end() || session->second.run_id != run_id ||
-          !session->second.pending.contains(object_id)) {
-        return false;
-      }
-      if (session->second.expires_at < clock_()) {
+      pending = session != sessions_.end() && session->second.run_id == run_id &&
+                session->second.pending.contains(object_id);
+      if (pending && session->second.expires_at < clock_()) {
         expired_roots.assign(session->second.roots.begin(), session->second.roots.end());
         sessions_.erase(session);
         DropSessionMessagesLocked(expired_roots);
-      } else {
+      } else if (pending) {
         session_key = session->first;
       }
     }
+    // Not pending: a repeated push of an object already stored is "stored" (outside the lock).
+    if (!pending) return core::HoldsObject(*store_, object_id, content);
     if (!expired_roots.empty() || session_key.empty()) {
       for (const std::string& root : expired_roots) store_->Delete(root);
       return false;

@@ -1017,7 +1017,7 @@ class SqliteLinkState : public LinkState {
       }
       return true;
     });
-    if (!found) return false;
+    if (!found) return core::HoldsObject(*store_, object_id, content);
     if (!expired_roots.empty() || session_key.empty()) {
       for (const std::string& root : expired_roots) store_->Delete(root);
       return false;

@@ -302,19 +302,20 @@ class InMemoryNodeState : public NodeState {
 
   bool StoreObject(uint64_t run_id, absl::string_view session_id, absl::string_view object_id,
                    std::string content) override {
+    bool pending = false;
     {
       absl::MutexLock lock(&mu_);
       auto session = sessions_.find(session_id);
-      if (session == sessions_.end() || session->second.run_id != run_id ||
-          !session->second.pending.contains(object_id)) {
-        return false;
-      }
-      if (session->second.expires_at < clock_()) {
+      pending = session != sessions_.end() && session->second.run_id == run_id &&
+                session->second.pending.contains(object_id);
+      if (pending && session->second.expires_at < clock_()) {
         DropSessionLocked(session->second);
         sessions_.erase(session);
         return false;
       }
     }
+    // Not pending: a repeated push of an object already stored is "stored" (outside the lock).
+    if (!pending) return core::HoldsObject(*store_, object_id, content);
     if (!store_->Put(object_id, std::move(content)).ok()) return false;
     absl::MutexLock lock(&mu_);
     auto session = sessions_.find(session_id);

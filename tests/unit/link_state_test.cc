@@ -265,6 +265,10 @@ TEST_P(LinkStateTest, push_session_accepts_only_pending_objects_of_its_run) {
     EXPECT_TRUE(state_->StoreObject(run.run_id, session, obj.object_id, obj.content()));
   }
   EXPECT_EQ(state_->object_store().Get(bundle.root_id()), bundle.objects.back().content());
+  // A push repeated after the session completed (a client retrying after a timeout) is
+  // "stored" for the same bytes, and still refused for other bytes.
+  EXPECT_TRUE(state_->StoreObject(run.run_id, session, first.object_id, first.content()));
+  EXPECT_FALSE(state_->StoreObject(run.run_id, session, first.object_id, tampered));
 }
 
 TEST_P(LinkStateTest, task_log_is_read_strictly_after_a_timestamp) {

@@ -178,6 +178,9 @@ TEST_F(NodeStateTest, PushSessionsAcceptOnlyPendingVerifiedObjectsAndExpire) {
   EXPECT_FALSE(state_->StoreObject(kRun + 1, session, first.object_id, first.content()));
   EXPECT_FALSE(state_->StoreObject(kRun, "other", first.object_id, first.content()));
   EXPECT_TRUE(state_->StoreObject(kRun, session, first.object_id, first.content()));
+  // Repeated (a retry after a timeout): the same bytes are "stored", other bytes are not.
+  EXPECT_TRUE(state_->StoreObject(kRun, session, first.object_id, first.content()));
+  EXPECT_FALSE(state_->StoreObject(kRun, session, first.object_id, first.content() + "x"));
   now_ += absl::Seconds(181);
   const core::DeflatedObject& last = bundle.objects.back();
   EXPECT_FALSE(state_->StoreObject(kRun, session, last.object_id, last.content()));

@@ -59,6 +59,12 @@ class ObjectStore {
   virtual size_t Size() = 0;
 };
 
+// True if `store` already holds exactly `content` under `object_id`. A push session's
+// StoreObject answers a repeated PushObject of such an object "stored": a client that timed
+// out on a push the server had completed retries it, and the bytes are already there (stock
+// would say "not stored", and the pushing app fails with DATA_LOSS under load).
+bool HoldsObject(ObjectStore& store, absl::string_view object_id, absl::string_view content);
+
 }  // namespace flwr::core
 
 #endif  // FLWR_CORE_OBJECT_STORE_H_
