@@ -1,39 +1,14 @@
 #include "flwr/clientapp/native_client_app.h"
 
 #include <gtest/gtest.h>
-#include <zip.h>
 
 #include <cstring>
 
+#include "fab_for_test.h"
 #include "flwr/core/app_runtime_client.h"
 
 namespace flwr::clientapp {
 namespace {
-
-// A FAB (zip) whose pyproject.toml has `native_table` appended.
-std::string MakeFab(const std::string& native_table) {
-  const std::string pyproject =
-      "[project]\nname = \"app\"\nversion = \"1.0.0\"\n\n[tool.flwr.app]\npublisher = \"p\"\n\n"
-      "[tool.flwr.app.components]\nserverapp = \"a.s:app\"\nclientapp = \"a.c:app\"\n\n" +
-      native_table;
-  zip_error_t error;
-  zip_error_init(&error);
-  zip_source_t* buffer = zip_source_buffer_create(nullptr, 0, 0, &error);
-  zip_t* zip = zip_open_from_source(buffer, ZIP_TRUNCATE, &error);
-  zip_source_keep(buffer);
-  zip_source_t* file = zip_source_buffer(zip, pyproject.data(), pyproject.size(), 0);
-  zip_file_add(zip, "pyproject.toml", file, 0);
-  zip_close(zip);
-  zip_source_open(buffer);
-  zip_source_seek(buffer, 0, SEEK_END);
-  const zip_int64_t size = zip_source_tell(buffer);
-  zip_source_seek(buffer, 0, SEEK_SET);
-  std::string bytes(static_cast<size_t>(size), '\0');
-  zip_source_read(buffer, bytes.data(), static_cast<zip_uint64_t>(size));
-  zip_source_close(buffer);
-  zip_source_free(buffer);
-  return bytes;
-}
 
 core::Message Instruction(const std::string& type, std::vector<float> w) {
   core::Message m;

@@ -2,6 +2,10 @@
 // stock `flwr new` PyTorch template does, which is what the stock FedAvg of 1.36 aggregates:
 //   train:    {"arrays": trained weights, "metrics": {"train_loss", "num-examples"}}
 //   evaluate: {"metrics": {"eval_loss", "eval_acc", "num-examples"}}
+// It also serves legacy ServerApps (`flwr.server.strategy`), as a stock NumPyClient would
+// (legacy_messages.h): FitIns / EvaluateIns tensors are the state_dict in order; FitRes
+// metrics {"train_loss"}, EvaluateRes loss = eval_loss, metrics {"eval_loss", "eval_acc"};
+// get_parameters answers the seeded initial weights (run config "seed", default 42).
 // Data: node_config "data-path" (else run_config "data-path"), "partition-id" (default 0),
 // "num-partitions" (default 1). Training: "local-epochs", "lr", "momentum", "batch-size" from
 // the message's "config" ConfigRecord, else the run config, else the library defaults.
@@ -115,6 +119,14 @@ std::unique_ptr<NativeClientApp> MakeCifarCnnApp() {
   auto app = std::make_unique<NativeClientApp>();
   app->Register("train", "default", Train);
   app->Register("evaluate", "default", Evaluate);
+  LegacyOptions legacy;
+  legacy.array_names = CnnParameterNames();
+  legacy.initial_arrays = [](const core::Context& context) -> absl::StatusOr<core::ArrayRecord> {
+    absl::StatusOr<int64_t> seed = IntOr(context.run_config, "seed", 42);
+    if (!seed.ok()) return seed.status();
+    return InitialCnnArrays(static_cast<uint64_t>(*seed));
+  };
+  app->ServeLegacyMessages(std::move(legacy));
   return app;
 }
 

@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "flwr/clientapp/legacy_messages.h"
 #include "flwr/core/app_runtime_client.h"
 #include "flwr/core/logging.h"
 
@@ -66,9 +67,18 @@ void NativeClientApp::Register(absl::string_view category, absl::string_view act
   handlers_[absl::StrCat(category, ".", action)] = std::move(handler);
 }
 
+void NativeClientApp::ServeLegacyMessages(LegacyOptions options) { legacy_ = std::move(options); }
+
 absl::StatusOr<core::RecordDict> NativeClientApp::Handle(const core::Message& message,
                                                          core::Context& context) const {
   const std::string& type = message.metadata.message_type;
+  if (legacy_.has_value() && (type == kLegacyGetParameters || type == kLegacyGetProperties)) {
+    if (!message.content.has_value()) {
+      return absl::InvalidArgumentError("The instruction carries an error, not content");
+    }
+    if (type == kLegacyGetProperties) return LegacyGetPropertiesReply();
+    return HandleLegacyGetParameters(*legacy_, context);
+  }
   if (!IsValidMessageType(type)) {
     return absl::InvalidArgumentError(absl::StrCat("Invalid message type: ", type));
   }
@@ -85,6 +95,10 @@ absl::StatusOr<core::RecordDict> NativeClientApp::Handle(const core::Message& me
   }
   if (!message.content.has_value()) {
     return absl::InvalidArgumentError("The instruction carries an error, not content");
+  }
+  if (legacy_.has_value() && IsLegacyInstruction(category, *message.content)) {
+    return category == "train" ? HandleLegacyTrain(it->second, *legacy_, message, context)
+                               : HandleLegacyEvaluate(it->second, *legacy_, message, context);
   }
   return it->second(message, context);
 }

@@ -4,6 +4,8 @@
 //             {"train_loss": p + 1, "num-examples": 10 * (p + 1)}
 //   evaluate: metrics {"eval_loss": mean of all elements of "arrays", "eval_acc": 0.5 + 0.1 p,
 //             "num-examples": 10 * (p + 1)}
+// Legacy FitIns / EvaluateIns are served the same way (tensors named "0", "1", ...), answered as
+// a stock NumPyClient without get_parameters / get_properties.
 #include <cstring>
 #include <string>
 #include <vector>
@@ -117,6 +119,7 @@ std::unique_ptr<NativeClientApp> MakeNumpyEchoApp() {
   auto app = std::make_unique<NativeClientApp>();
   app->Register("train", "default", Train);
   app->Register("evaluate", "default", Evaluate);
+  app->ServeLegacyMessages(LegacyOptions{});
   return app;
 }
 

@@ -32,6 +32,23 @@ namespace flwr::clientapp {
 using MessageHandler =
     std::function<absl::StatusOr<core::RecordDict>(const core::Message&, core::Context&)>;
 
+// How a native app also serves legacy ServerApps (`flwr.server.ServerApp(server_fn=...)` with a
+// `flwr.server.strategy`), which send the content layout of flwr's `Client`/`NumPyClient`
+// (legacy_messages.h). The app's message-API handlers do the work; the legacy layout is
+// translated around them.
+struct LegacyOptions {
+  // Names given to the legacy Parameters' tensors, in order, before a handler sees them
+  // (Parameters carry no names). Empty: "0", "1", ... (as flwr's parameters_to_arrayrecord).
+  std::vector<std::string> array_names;
+  // The reply metric that becomes FitRes/EvaluateRes num_examples (and leaves their metrics).
+  std::string num_examples_metric = "num-examples";
+  // The evaluate reply metric that becomes EvaluateRes loss (it stays in the metrics too).
+  std::string loss_metric = "eval_loss";
+  // The app's initial arrays, the answer to "get_parameters". Unset: answered as a NumPyClient
+  // without get_parameters answers (status GET_PARAMETERS_NOT_IMPLEMENTED, no tensors).
+  std::function<absl::StatusOr<core::ArrayRecord>(const core::Context&)> initial_arrays;
+};
+
 // A ClientApp as flwr's `ClientApp`: handlers by message category ("train", "evaluate",
 // "query") and action ("default" unless the message type is "<category>.<action>").
 class NativeClientApp {
@@ -39,15 +56,23 @@ class NativeClientApp {
   // Registers `handler` for "<category>.<action>" (replacing an earlier one).
   void Register(absl::string_view category, absl::string_view action, MessageHandler handler);
 
+  // Also serves legacy messages, as a stock `NumPyClient` behind `client_fn` does: "train" /
+  // "evaluate" whose content is FitIns / EvaluateIns ("fitins.parameters", "fitins.config" /
+  // "evaluateins.*") go through the registered handlers and are answered with FitRes /
+  // EvaluateRes; "get_parameters" and "get_properties" are answered as `options` says.
+  void ServeLegacyMessages(LegacyOptions options);
+
   // Dispatches as flwr's ClientApp.__call__. InvalidArgument "Invalid message type: <type>"
   // for a type that is not "<category>" or "<category>.<identifier>" with category train,
-  // evaluate, query or system; InvalidArgument "No <category> function registered with name
+  // evaluate, query or system (or, when serving legacy messages, "get_parameters" or
+  // "get_properties"); InvalidArgument "No <category> function registered with name
   // '<action>'" when nothing handles it; otherwise the handler's result.
   absl::StatusOr<core::RecordDict> Handle(const core::Message& message,
                                           core::Context& context) const;
 
  private:
   std::map<std::string, MessageHandler> handlers_;
+  std::optional<LegacyOptions> legacy_;
 };
 
 using NativeClientAppFactory = std::function<std::unique_ptr<NativeClientApp>()>;
