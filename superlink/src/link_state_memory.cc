@@ -134,12 +134,15 @@ class InMemoryLinkState : public LinkState {
     return true;
   }
 
+  // Every Fleet call authenticates through here: a shared lock, so that hundreds of nodes
+  // polling at once do not queue behind each other (a 400-node run convoyed ~800 gRPC threads
+  // on this lookup and starved the ServerApp's Runtime API calls past their 30 s timeout).
   std::optional<uint64_t> GetNodeIdByPublicKey(absl::string_view public_key) override {
-    absl::MutexLock lock(&mu_);
+    absl::ReaderMutexLock lock(&mu_);
     auto it = node_by_key_.find(public_key);
-    if (it == node_by_key_.end() || nodes_[it->second].status() == kNodeUnregistered) {
-      return std::nullopt;
-    }
+    if (it == node_by_key_.end()) return std::nullopt;
+    auto node = nodes_.find(it->second);
+    if (node == nodes_.end() || node->second.status() == kNodeUnregistered) return std::nullopt;
     return it->second;
   }
 
@@ -399,7 +402,7 @@ class InMemoryLinkState : public LinkState {
   }
 
   std::optional<proto::Fab> GetFab(absl::string_view fab_hash) override {
-    absl::MutexLock lock(&mu_);
+    absl::ReaderMutexLock lock(&mu_);
     auto it = fabs_.find(fab_hash);
     if (it == fabs_.end()) return std::nullopt;
     return it->second;
