@@ -9,6 +9,7 @@
 // as the stock NumPyClient path, the Python twin's numbers, the stock legacy FedAvg.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -302,7 +303,8 @@ TEST(LegacyClientAppTest, CifarCnnServesTheStockLegacyFedAvg) {
   if (BuiltinClientApps().Create("cifar-cnn") == nullptr) {
     GTEST_SKIP() << "cifar-cnn is not built (no libtorch)";
   }
-  const fs::path dir = fs::path(::testing::TempDir()) / "legacy_client_app_test";
+  const fs::path dir =
+      fs::path(::testing::TempDir()) / absl::StrCat("legacy_client_app_test_", ::getpid());
   fs::remove_all(dir);
   fs::create_directories(dir / "out");
   auto [made, make_output] = RunFixtures("make", dir);
@@ -346,6 +348,7 @@ TEST(LegacyClientAppTest, CifarCnnServesTheStockLegacyFedAvg) {
   auto [checked, check_output] = RunFixtures("check", dir);
   EXPECT_EQ(checked, 0) << check_output;
   EXPECT_TRUE(check_output.ends_with("\nOK\n")) << check_output;
+  if (!HasFailure()) fs::remove_all(dir);  // kept for a look when something failed
 }
 
 }  // namespace

@@ -1,0 +1,1 @@
+"""A legacy (flwr.server.strategy) Flower App over the demo's CNN."""
