@@ -57,8 +57,12 @@ absl::StatusOr<std::unique_ptr<CifarCnnClient>> CreateClient(const core::Context
   if (!partition_id.ok()) return partition_id.status();
   absl::StatusOr<int64_t> num_partitions = IntOr(context.node_config, "num-partitions", 1);
   if (!num_partitions.ok()) return num_partitions.status();
+  // The partition's seed: run config "seed", as the Python twin (cifar_app/client_app.py).
+  absl::StatusOr<int64_t> seed = IntOr(context.run_config, "seed", 42);
+  if (!seed.ok()) return seed.status();
   options.partition_id = *partition_id;
   options.num_partitions = *num_partitions;
+  options.seed = static_cast<uint64_t>(*seed);
   return CifarCnnClient::Create(options);
 }
 
