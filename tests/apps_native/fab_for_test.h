@@ -1,12 +1,28 @@
-// A minimal FAB (zip) for the native ClientApp tests.
+// A minimal FAB (zip) and an instruction message for the native ClientApp tests.
 #ifndef FLWR_TESTS_APPS_NATIVE_FAB_FOR_TEST_H_
 #define FLWR_TESTS_APPS_NATIVE_FAB_FOR_TEST_H_
 
 #include <zip.h>
 
 #include <string>
+#include <utility>
+
+#include "flwr/core/message.h"
 
 namespace flwr::clientapp {
+
+// An instruction of `type` from the SuperLink (node 1) to node 9 in run 1, with `content`.
+inline core::Message TestInstruction(const std::string& type, core::RecordDict content = {}) {
+  core::Message m;
+  m.metadata.run_id = 1;
+  m.metadata.message_id = "abc";
+  m.metadata.src_node_id = 1;
+  m.metadata.dst_node_id = 9;
+  m.metadata.message_type = type;
+  m.metadata.created_at = 100.0;
+  m.content = std::move(content);
+  return m;
+}
 
 // A FAB (zip) holding only a pyproject.toml with `native_table` appended.
 inline std::string MakeFab(const std::string& native_table) {

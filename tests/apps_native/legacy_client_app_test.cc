@@ -44,15 +44,7 @@ const std::string& CnnFab() {
 }
 
 core::Message Legacy(const std::string& type, core::RecordDict content) {
-  core::Message m;
-  m.metadata.run_id = 1;
-  m.metadata.message_id = "abc";
-  m.metadata.src_node_id = 1;
-  m.metadata.dst_node_id = 9;
-  m.metadata.message_type = type;
-  m.metadata.created_at = 100.0;
-  m.content = std::move(content);
-  return m;
+  return TestInstruction(type, std::move(content));
 }
 
 // np.save bytes of a float32 / float64 array.

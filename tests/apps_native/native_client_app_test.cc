@@ -11,18 +11,10 @@ namespace flwr::clientapp {
 namespace {
 
 core::Message Instruction(const std::string& type, std::vector<float> w) {
-  core::Message m;
-  m.metadata.run_id = 1;
-  m.metadata.message_id = "abc";
-  m.metadata.src_node_id = 1;
-  m.metadata.dst_node_id = 9;
-  m.metadata.message_type = type;
-  m.metadata.created_at = 100.0;
-  m.content.emplace();
-  m.content->Set(
-      "arrays",
-      core::ArrayRecord{{"w", *core::Array::FromFloats(w, {static_cast<int64_t>(w.size())})}});
-  return m;
+  core::RecordDict content;
+  content.Set("arrays", core::ArrayRecord{
+                            {"w", *core::Array::FromFloats(w, {static_cast<int64_t>(w.size())})}});
+  return TestInstruction(type, std::move(content));
 }
 
 std::vector<float> FloatsOf(const core::Array& array) {
