@@ -21,6 +21,27 @@ bool HoldsObject(ObjectStore& store, absl::string_view object_id, absl::string_v
   return held.has_value() && *held == content;
 }
 
+std::string SerializedPullObjectResponse(ObjectStore& store, absl::string_view object_id) {
+  // PullObjectResponse: object_found = 1 (bool), object_available = 2 (bool),
+  // object_content = 3 (bytes); proto3 leaves out false and empty fields.
+  std::string out;
+  store.Read(object_id, [&out](absl::string_view content) {
+    out.reserve(content.size() + 16);
+    out.append("\x08\x01", 2);
+    if (content.empty()) return;
+    out.append("\x10\x01\x1a", 3);
+    for (uint64_t n = content.size(); true; n >>= 7) {
+      if (n < 0x80) {
+        out.push_back(static_cast<char>(n));
+        break;
+      }
+      out.push_back(static_cast<char>((n & 0x7f) | 0x80));
+    }
+    out.append(content.data(), content.size());
+  });
+  return out;
+}
+
 absl::StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Open(absl::string_view database) {
   if (database == kInMemoryDatabase) return NewInMemoryObjectStore();
   return OpenSqliteObjectStore(database);

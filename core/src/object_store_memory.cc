@@ -1,5 +1,7 @@
 // The in-memory ObjectStore (`--database :flwr-in-memory:`).
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -70,6 +72,26 @@ class InMemoryObjectStore : public ObjectStore {
     auto it = store_.find(object_id);
     if (it == store_.end()) return std::nullopt;
     return it->second.content;
+  }
+
+  bool Read(absl::string_view object_id,
+            const std::function<void(absl::string_view)>& read) override {
+    absl::MutexLock lock(&mu_);
+    auto it = store_.find(object_id);
+    if (it == store_.end()) return false;
+    read(it->second.content);
+    return true;
+  }
+
+  std::optional<std::string> TakeForForwarding(absl::string_view object_id) override {
+    absl::MutexLock lock(&mu_);
+    auto it = store_.find(object_id);
+    if (it == store_.end()) return std::nullopt;
+    if (!it->second.available) return std::string();
+    std::string taken = std::move(it->second.content);
+    it->second.content = std::string();
+    it->second.available = false;
+    return taken;
   }
 
   void Delete(absl::string_view object_id) override {

@@ -173,17 +173,11 @@ absl::StatusOr<proto::PushObjectResponse> RuntimeService::PushObject(
   return response;
 }
 
-absl::StatusOr<proto::PullObjectResponse> RuntimeService::PullObject(
-    const proto::Task& task, const proto::PullObjectRequest& request) {
+absl::StatusOr<std::string> RuntimeService::PullObject(const proto::Task& task,
+                                                       const proto::PullObjectRequest& request) {
   if (absl::Status s = RequireServerApp(task); !s.ok()) return s;
   if (absl::Status s = RequireSuperLinkNode(request.node()); !s.ok()) return s;
-  proto::PullObjectResponse response;
-  std::optional<std::string> content = state_->object_store().Get(request.object_id());
-  if (!content) return response;
-  response.set_object_found(true);
-  response.set_object_available(!content->empty());
-  response.set_object_content(*std::move(content));
-  return response;
+  return core::SerializedPullObjectResponse(state_->object_store(), request.object_id());
 }
 
 absl::StatusOr<proto::ConfirmMessageReceivedResponse> RuntimeService::ConfirmMessageReceived(

@@ -139,15 +139,9 @@ absl::StatusOr<proto::PushObjectResponse> NodeRuntimeService::PushObject(
   return response;
 }
 
-absl::StatusOr<proto::PullObjectResponse> NodeRuntimeService::PullObject(
+absl::StatusOr<std::string> NodeRuntimeService::PullObject(
     const proto::Task&, const proto::PullObjectRequest& request) {
-  proto::PullObjectResponse response;
-  std::optional<std::string> content = state_->object_store().Get(request.object_id());
-  if (!content) return response;
-  response.set_object_found(true);
-  response.set_object_available(!content->empty());
-  response.set_object_content(*std::move(content));
-  return response;
+  return core::SerializedPullObjectResponse(state_->object_store(), request.object_id());
 }
 
 absl::StatusOr<proto::ConfirmMessageReceivedResponse> NodeRuntimeService::ConfirmMessageReceived(

@@ -165,7 +165,8 @@ absl::Status SuperNode::ForwardReply(const proto::Message& reply) {
   return fleet_->PushMessageObjects(
       header, *tree, runtime, [&](const std::string& id, std::string* out) -> absl::Status {
         while (true) {
-          std::optional<std::string> content = store.Get(id);
+          // Moved out of the store, not copied: the reply is deleted once forwarded.
+          std::optional<std::string> content = store.TakeForForwarding(id);
           if (!content) return absl::DataLossError(absl::StrCat("Object ", id, " is gone"));
           if (!content->empty()) {
             if (out->empty()) {

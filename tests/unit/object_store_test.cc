@@ -79,6 +79,56 @@ TEST_P(ObjectStoreTest, put_then_get_returns_the_bytes) {
   EXPECT_EQ(tree->SerializeAsString(), bundle_.tree.SerializeAsString());
 }
 
+// Byte for byte what the message itself serializes to: unknown, not yet available, available
+// (small, and a 5 MiB chunk whose length takes a 4-byte varint).
+TEST_P(ObjectStoreTest, serialized_pull_object_response_is_the_messages_bytes) {
+  auto expected = [this](const std::string& id) {
+    proto::PullObjectResponse response;
+    std::optional<std::string> content = store_->Get(id);
+    if (content) {
+      response.set_object_found(true);
+      response.set_object_available(!content->empty());
+      response.set_object_content(*content);
+    }
+    return response.SerializeAsString();
+  };
+  const std::string root = bundle_.root_id();
+  EXPECT_EQ(SerializedPullObjectResponse(*store_, root), expected(root));
+  EXPECT_TRUE(SerializedPullObjectResponse(*store_, root).empty());
+  ASSERT_TRUE(store_->Preregister(1, bundle_.tree).ok());
+  EXPECT_EQ(SerializedPullObjectResponse(*store_, root), expected(root));
+  PutAll();
+  for (const auto& obj : bundle_.objects) {
+    EXPECT_EQ(SerializedPullObjectResponse(*store_, obj.object_id), expected(obj.object_id));
+  }
+  Message big = message_;
+  ArrayRecord arrays;
+  arrays.Set("big", *Array::FromFloats(std::vector<float>(1 << 20, 0.5f), {1 << 20}));
+  big.content->Set("arrays", arrays);
+  ObjectBundle bundle = *DeflateMessage(big);
+  ASSERT_TRUE(store_->Preregister(2, bundle.tree).ok());
+  for (const auto& obj : bundle.objects)
+    ASSERT_TRUE(store_->Put(obj.object_id, obj.content()).ok());
+  for (const auto& obj : bundle.objects) {
+    EXPECT_EQ(SerializedPullObjectResponse(*store_, obj.object_id), expected(obj.object_id));
+    proto::PullObjectResponse parsed;
+    ASSERT_TRUE(parsed.ParseFromString(SerializedPullObjectResponse(*store_, obj.object_id)));
+    EXPECT_EQ(parsed.object_content(), obj.content());
+  }
+}
+
+// TakeForForwarding gives the bytes; the object can be stored again afterwards.
+TEST_P(ObjectStoreTest, take_for_forwarding_gives_the_bytes) {
+  ASSERT_TRUE(store_->Preregister(1, bundle_.tree).ok());
+  const auto& first = bundle_.objects.front();
+  EXPECT_EQ(store_->TakeForForwarding(first.object_id), std::string());
+  PutAll();
+  EXPECT_EQ(store_->TakeForForwarding(first.object_id), first.content());
+  EXPECT_EQ(store_->TakeForForwarding("ab"), std::nullopt);
+  ASSERT_TRUE(store_->Put(first.object_id, first.content()).ok());
+  EXPECT_EQ(store_->Get(first.object_id), first.content());
+}
+
 TEST_P(ObjectStoreTest, put_rejects_unregistered_wrong_hash_and_malformed_objects) {
   const auto& obj = bundle_.objects.front();
   EXPECT_EQ(store_->Put(obj.object_id, obj.content()).code(), absl::StatusCode::kNotFound);

@@ -119,6 +119,12 @@ class HttpProtoServer {
   void AddUnary(std::string path,
                 std::function<absl::StatusOr<Resp>(Req&, const HttpRequestContext&)> handler);
 
+  // As AddUnary, for a handler that returns the response already serialized (a Resp's bytes).
+  template <typename Req>
+  void AddUnarySerialized(
+      std::string path,
+      std::function<absl::StatusOr<std::string>(Req&, const HttpRequestContext&)> handler);
+
   // Serves `path` with a server-streaming handler. `write` sends one message and returns
   // false once the stream is cancelled (then the handler should return). If the handler
   // fails before its first write, the client gets an ordinary error response; after that,
@@ -176,6 +182,19 @@ void HttpProtoServer::AddUnary(
     absl::StatusOr<Resp> response = handler(static_cast<Req&>(request), context);
     if (!response.ok()) return response.status();
     return response->SerializeAsString();
+  };
+  AddRoute(std::move(path), std::move(route));
+}
+
+template <typename Req>
+void HttpProtoServer::AddUnarySerialized(
+    std::string path,
+    std::function<absl::StatusOr<std::string>(Req&, const HttpRequestContext&)> handler) {
+  Route route;
+  route.new_request = [] { return std::make_unique<Req>(); };
+  route.unary = [handler = std::move(handler)](google::protobuf::Message& request,
+                                               const HttpRequestContext& context) {
+    return handler(static_cast<Req&>(request), context);
   };
   AddRoute(std::move(path), std::move(route));
 }

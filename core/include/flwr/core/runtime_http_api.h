@@ -83,8 +83,7 @@ RuntimeHttpApi<Service>::RuntimeHttpApi(Service* s, absl::string_view component_
   // Task-scoped routes: resolve the token to its task, then call the service.
 #define FLWR_TASK_ROUTE(path, Req, Resp, Method)                                                 \
   server_.AddUnary<proto::Req, proto::Resp>(                                                     \
-      path,                                                                                      \
-      [s](proto::Req& req, const HttpRequestContext& ctx) -> absl::StatusOr<proto::Resp> {       \
+      path, [s](proto::Req& req, const HttpRequestContext& ctx) -> absl::StatusOr<proto::Resp> { \
         absl::StatusOr<proto::Task> task = s->AuthenticateTask(TaskTokenOf(ctx));                \
         if (!task.ok()) return task.status();                                                    \
         return s->Method(*task, std::move(req));                                                 \
@@ -102,7 +101,15 @@ RuntimeHttpApi<Service>::RuntimeHttpApi(Service* s, absl::string_view component_
   FLWR_TASK_ROUTE("/v1/runtime/pull-messages", PullAppMessagesRequest, PullAppMessagesResponse,
                   PullMessages);
   FLWR_TASK_ROUTE("/v1/runtime/push-object", PushObjectRequest, PushObjectResponse, PushObject);
-  FLWR_TASK_ROUTE("/v1/runtime/pull-object", PullObjectRequest, PullObjectResponse, PullObject);
+  // PullObject answers serialized bytes (a PullObjectResponse written straight from the store).
+  server_.AddUnarySerialized<proto::PullObjectRequest>(
+      "/v1/runtime/pull-object",
+      [s](proto::PullObjectRequest& req,
+          const HttpRequestContext& ctx) -> absl::StatusOr<std::string> {
+        absl::StatusOr<proto::Task> task = s->AuthenticateTask(TaskTokenOf(ctx));
+        if (!task.ok()) return task.status();
+        return s->PullObject(*task, req);
+      });
   FLWR_TASK_ROUTE("/v1/runtime/confirm-message-received", ConfirmMessageReceivedRequest,
                   ConfirmMessageReceivedResponse, ConfirmMessageReceived);
 #undef FLWR_TASK_ROUTE

@@ -44,8 +44,9 @@ class NodeRuntimeService {
   // By value: the object's bytes move into the store (no copy of a 5 MiB chunk).
   absl::StatusOr<proto::PushObjectResponse> PushObject(const proto::Task& task,
                                                        proto::PushObjectRequest request);
-  absl::StatusOr<proto::PullObjectResponse> PullObject(const proto::Task& task,
-                                                       const proto::PullObjectRequest& request);
+  // The serialized PullObjectResponse (core::SerializedPullObjectResponse).
+  absl::StatusOr<std::string> PullObject(const proto::Task& task,
+                                         const proto::PullObjectRequest& request);
   absl::StatusOr<proto::ConfirmMessageReceivedResponse> ConfirmMessageReceived(
       const proto::Task& task, const proto::ConfirmMessageReceivedRequest& request);
 
