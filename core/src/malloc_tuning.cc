@@ -11,4 +11,6 @@ void TuneMallocForServers() {
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
 }
 
+void ReleaseFreeHeapMemory() { malloc_trim(0); }
+
 }  // namespace flwr::core

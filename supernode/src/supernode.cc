@@ -4,6 +4,7 @@
 #include "flwr/core/fab.h"
 #include "flwr/core/inflatable.h"
 #include "flwr/core/logging.h"
+#include "flwr/core/malloc_tuning.h"
 #include "flwr/core/proto_convert.h"
 #include "flwr/core/user_config.h"
 
@@ -86,6 +87,7 @@ absl::StatusOr<bool> SuperNode::ReceiveOne() {
   state_->StoreInstruction(m.wire_message);
   std::optional<proto::Run> run = state_->GetRun(m.run_id);
   state_->CreateTask(m.run_id, run->fab_hash(), meta.message_id());
+  core::ReleaseFreeHeapMemory();
   return true;
 }
 
@@ -142,6 +144,7 @@ absl::Status SuperNode::ForwardReplies() {
       core::LogError(absl::StrCat("Failed to send message ", meta.message_id(), ": ", s.message()));
     }
   }
+  core::ReleaseFreeHeapMemory();
   return absl::OkStatus();
 }
 

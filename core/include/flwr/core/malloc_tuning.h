@@ -13,6 +13,11 @@ namespace flwr::core {
 // environment (then glibc's own handling of those wins). Call once, early in main().
 void TuneMallocForServers();
 
+// Gives the free pages of the heap back to the OS (malloc_trim). The many small buffers gRPC
+// receives a large message in come from the heap, not mmap, and stay resident after they are
+// freed; a SuperNode calls this after each message it has received and each reply it has sent.
+void ReleaseFreeHeapMemory();
+
 }  // namespace flwr::core
 
 #endif  // FLWR_CORE_MALLOC_TUNING_H_
