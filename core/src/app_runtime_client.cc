@@ -23,6 +23,7 @@
 #include "absl/strings/strip.h"
 #include "flwr/core/inflatable.h"
 #include "flwr/core/logging.h"
+#include "flwr/core/object_pull.h"
 #include "flwr/core/proto_convert.h"
 #include "flwr/core/runtime_version.h"
 #include "flwr/proto/log.pb.h"
@@ -31,26 +32,6 @@
 
 namespace flwr::core {
 namespace {
-
-// Runs `work(i, stop)` for i in [0, n) on up to `workers` threads (the caller's included).
-// `work` returns false to stop the others from starting new items.
-template <typename Work>
-void RunConcurrently(size_t n, int workers, Work work) {
-  std::atomic<size_t> next{0};
-  std::atomic<bool> stop{false};
-  auto loop = [&] {
-    while (!stop.load()) {
-      const size_t i = next.fetch_add(1);
-      if (i >= n) return;
-      if (!work(i, stop)) stop.store(true);
-    }
-  };
-  const size_t threads = std::min<size_t>(std::max(workers, 1), n);
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(loop);
-  loop();
-  for (auto& t : pool) t.join();
-}
 
 double NowSeconds() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
 
@@ -330,33 +311,16 @@ absl::StatusOr<std::vector<Message>> AppRuntimeClient::PullMessages(
     const std::string message_id =
         wire.metadata().message_id().empty() ? tree.object_id() : wire.metadata().message_id();
 
-    // Distinct IDs in post order (children first, the message last).
-    std::vector<std::string> ids;
-    absl::flat_hash_set<std::string> seen;
-    for (std::string& id : ObjectTreePostOrder(tree)) {
-      if (seen.insert(id).second) ids.push_back(std::move(id));
-    }
     const absl::Time start = absl::Now();
-    absl::Mutex results_mu;
-    ObjectContents contents;
-    absl::Status first_error;
-    RunConcurrently(
-        ids.size(), options_.max_concurrent_pulls, [&](size_t i, const std::atomic<bool>& stop) {
-          absl::StatusOr<std::string> content =
-              PullObjectWithBackoff(node_id, run_id, ids[i], start, stop);
-          absl::MutexLock lock(&results_mu);
-          if (!content.ok()) {
-            if (first_error.ok() || first_error.code() == absl::StatusCode::kCancelled) {
-              first_error = content.status();
-            }
-            return false;
-          }
-          contents.emplace(ids[i], *std::move(content));
-          return true;
-        });
-    if (!first_error.ok()) {
-      if (first_error.code() != absl::StatusCode::kDataLoss || !unavailable_as_error_message) {
-        return first_error;
+    absl::StatusOr<ObjectContents> contents =
+        PullObjectTree(tree, options_.max_concurrent_pulls,
+                       [&](const std::string& id, const std::atomic<bool>& stop) {
+                         return PullObjectWithBackoff(node_id, run_id, id, start, stop);
+                       });
+    if (!contents.ok()) {
+      if (contents.status().code() != absl::StatusCode::kDataLoss ||
+          !unavailable_as_error_message) {
+        return contents.status();
       }
       Message error;
       error.metadata.run_id = run_id;
@@ -370,7 +334,7 @@ absl::StatusOr<std::vector<Message>> AppRuntimeClient::PullMessages(
                           absl::StrCat("Reply message objects are unavailable. The sender may not "
                                        "have completed the upload before the object-push session "
                                        "expired. ",
-                                       first_error.message())};
+                                       contents.status().message())};
       messages.push_back(std::move(error));
       continue;
     }
@@ -384,7 +348,7 @@ absl::StatusOr<std::vector<Message>> AppRuntimeClient::PullMessages(
             "confirm-message-received", confirm);
     if (!confirmed.ok()) return confirmed.status();
 
-    absl::StatusOr<Message> message = InflateMessage(tree.object_id(), contents);
+    absl::StatusOr<Message> message = InflateMessage(tree.object_id(), *contents);
     if (!message.ok()) return message.status();
     message->metadata.message_id = message_id;
     messages.push_back(*std::move(message));

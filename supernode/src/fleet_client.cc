@@ -16,6 +16,7 @@
 #include "flwr/core/inflatable.h"
 #include "flwr/core/iso_time.h"
 #include "flwr/core/logging.h"
+#include "flwr/core/object_pull.h"
 #include "flwr/core/proto_convert.h"
 #include "flwr/core/runtime_version.h"
 #include "flwr/core/sha256.h"
@@ -34,26 +35,6 @@ void LogRunHeader(uint64_t run_id, absl::string_view group_id) {
 }
 
 constexpr absl::string_view kComponentName = "SuperNode";
-
-// Runs `work(i)` for i in [0, n) on up to `workers` threads (the caller's included), in index
-// order of start. `work` returns false to stop the others from starting new items.
-template <typename Work>
-void RunConcurrently(size_t n, int workers, Work work) {
-  std::atomic<size_t> next{0};
-  std::atomic<bool> stop{false};
-  auto loop = [&] {
-    while (!stop.load()) {
-      const size_t i = next.fetch_add(1);
-      if (i >= n) return;
-      if (!work(i, stop)) stop.store(true);
-    }
-  };
-  const size_t threads = std::min<size_t>(std::max(workers, 1), n);
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(loop);
-  loop();
-  for (auto& t : pool) t.join();
-}
 
 }  // namespace
 
@@ -350,51 +331,33 @@ absl::StatusOr<std::optional<PulledMessage>> FleetClient::PullMessage(bool infla
   core::LogInfo(absl::StrCat("Receiving: ", wire.metadata().message_type(),
                              " message (ID: ", message_id, ")"));
 
-  // Distinct IDs in post order (children first, the message last).
-  std::vector<std::string> ids;
-  absl::flat_hash_set<std::string> seen;
-  for (std::string& id : core::ObjectTreePostOrder(pulled.object_tree)) {
-    if (seen.insert(id).second) ids.push_back(std::move(id));
-  }
   const absl::Time start = absl::Now();
-  absl::Mutex results_mu;
-  core::ObjectContents contents;
-  absl::Status first_error;
-  RunConcurrently(
-      ids.size(), options_.max_concurrent_pulls, [&](size_t i, const std::atomic<bool>& stop) {
-        absl::StatusOr<std::string> content =
-            PullObjectWithBackoff(pulled.run_id, ids[i], start, stop);
+  absl::StatusOr<core::ObjectContents> contents = core::PullObjectTree(
+      pulled.object_tree, options_.max_concurrent_pulls,
+      [&](const std::string& id, const std::atomic<bool>& stop) -> absl::StatusOr<std::string> {
+        absl::StatusOr<std::string> content = PullObjectWithBackoff(pulled.run_id, id, start, stop);
+        if (!content.ok()) return content;
         // Each object must hash to its ID and have a well-formed head (stock
         // ObjectStore.put with verification), before anything is confirmed.
-        if (content.ok() && core::ComputeObjectId(*content) != ids[i]) {
-          content = absl::DataLossError(
-              absl::StrCat("Object ", ids[i], " does not match its content's hash"));
+        if (core::ComputeObjectId(*content) != id) {
+          return absl::DataLossError(
+              absl::StrCat("Object ", id, " does not match its content's hash"));
         }
-        if (content.ok()) {
-          if (absl::Status head = core::ParseObjectHead(*content).status(); !head.ok()) {
-            content = absl::DataLossError(absl::StrCat("Object ", ids[i], ": ", head.message()));
-          }
+        if (absl::Status head = core::ParseObjectHead(*content).status(); !head.ok()) {
+          return absl::DataLossError(absl::StrCat("Object ", id, ": ", head.message()));
         }
-        absl::MutexLock lock(&results_mu);
-        if (!content.ok()) {
-          if (first_error.ok() || first_error.code() == absl::StatusCode::kCancelled) {
-            first_error = content.status();
-          }
-          return false;
-        }
-        contents.emplace(ids[i], *std::move(content));
-        return true;
+        return content;
       });
-  if (!first_error.ok()) return first_error;
+  if (!contents.ok()) return contents.status();
 
   if (inflate) {
     absl::StatusOr<core::Message> message =
-        core::InflateMessage(pulled.object_tree.object_id(), contents);
+        core::InflateMessage(pulled.object_tree.object_id(), *contents);
     if (!message.ok()) return message.status();
     pulled.message = *std::move(message);
     pulled.message.metadata.message_id = message_id;
   }
-  pulled.objects = std::move(contents);
+  pulled.objects = *std::move(contents);
 
   proto::ConfirmMessageReceivedRequest confirm;
   confirm.mutable_node()->set_node_id(node_id_.load());
@@ -520,29 +483,29 @@ absl::Status FleetClient::PushMessageObjects(const proto::Message& message,
   const uint64_t run_id = message.metadata().run_id();
   absl::Mutex error_mu;
   absl::Status first_error;
-  RunConcurrently(to_push.size(), options_.max_concurrent_pushes,
-                  [&](size_t i, const std::atomic<bool>&) {
-                    proto::PushObjectRequest push;
-                    push.mutable_node()->set_node_id(node_id_.load());
-                    push.set_run_id(run_id);
-                    push.set_object_id(to_push[i]);
-                    push.set_session_id(response.session_id());
-                    absl::Status s = fetch(to_push[i], push.mutable_object_content());
-                    proto::PushObjectResponse pushed;
-                    if (s.ok()) {
-                      s = Invoke("PushObject", [&](grpc::ClientContext* context) {
-                        return stub_->PushObject(context, push, &pushed);
-                      });
-                    }
-                    if (s.ok() && !pushed.stored()) {
-                      s = absl::DataLossError(absl::StrCat("Failed to push object ", to_push[i],
-                                                           ": the SuperLink did not store it"));
-                    }
-                    if (s.ok()) return true;
-                    absl::MutexLock lock(&error_mu);
-                    if (first_error.ok()) first_error = std::move(s);
-                    return false;
-                  });
+  core::RunConcurrently(
+      to_push.size(), options_.max_concurrent_pushes, [&](size_t i, const std::atomic<bool>&) {
+        proto::PushObjectRequest push;
+        push.mutable_node()->set_node_id(node_id_.load());
+        push.set_run_id(run_id);
+        push.set_object_id(to_push[i]);
+        push.set_session_id(response.session_id());
+        absl::Status s = fetch(to_push[i], push.mutable_object_content());
+        proto::PushObjectResponse pushed;
+        if (s.ok()) {
+          s = Invoke("PushObject", [&](grpc::ClientContext* context) {
+            return stub_->PushObject(context, push, &pushed);
+          });
+        }
+        if (s.ok() && !pushed.stored()) {
+          s = absl::DataLossError(absl::StrCat("Failed to push object ", to_push[i],
+                                               ": the SuperLink did not store it"));
+        }
+        if (s.ok()) return true;
+        absl::MutexLock lock(&error_mu);
+        if (first_error.ok()) first_error = std::move(s);
+        return false;
+      });
   if (!first_error.ok()) return first_error;
   core::LogInfo("Sent successfully");
   return absl::OkStatus();
