@@ -174,16 +174,14 @@ template <typename Req, typename Resp>
 void HttpProtoServer::AddUnary(
     std::string path,
     std::function<absl::StatusOr<Resp>(Req&, const HttpRequestContext&)> handler) {
-  Route route;
-  route.new_request = [] { return std::make_unique<Req>(); };
-  route.unary = [handler = std::move(handler)](
-                    google::protobuf::Message& request,
-                    const HttpRequestContext& context) -> absl::StatusOr<std::string> {
-    absl::StatusOr<Resp> response = handler(static_cast<Req&>(request), context);
-    if (!response.ok()) return response.status();
-    return response->SerializeAsString();
-  };
-  AddRoute(std::move(path), std::move(route));
+  AddUnarySerialized<Req>(
+      std::move(path),
+      [handler = std::move(handler)](
+          Req& request, const HttpRequestContext& context) -> absl::StatusOr<std::string> {
+        absl::StatusOr<Resp> response = handler(request, context);
+        if (!response.ok()) return response.status();
+        return response->SerializeAsString();
+      });
 }
 
 template <typename Req>
