@@ -244,6 +244,23 @@ TEST(VerifyNodeSignatureTest, tampered_data_or_signature_is_unauthenticated) {
             absl::StatusCode::kUnauthenticated);
 }
 
+// Parsed keys are cached by their PEM bytes: a key that verified once still checks every later
+// signature, and a bad key stays an error each time it is offered.
+TEST(VerifyNodeSignatureTest, cached_keys_still_check_every_signature) {
+  const std::string sig = Hex(kP384SignatureHex);
+  std::string bad = sig;
+  bad[12] ^= 0x01;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(VerifyNodeSignature(kP384Public, kTimestamp, sig).ok()) << i;
+    EXPECT_EQ(VerifyNodeSignature(kP384Public, kTimestamp, bad).code(),
+              absl::StatusCode::kUnauthenticated)
+        << i;
+    EXPECT_EQ(VerifyNodeSignature(kRsaPublic, kTimestamp, sig).code(),
+              absl::StatusCode::kInvalidArgument)
+        << i;
+  }
+}
+
 TEST(VerifyNodeSignatureTest, unloadable_or_non_ec_keys_are_invalid_argument) {
   const std::string sig = Hex(kP384SignatureHex);
   for (const char* pem :
