@@ -59,6 +59,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 IMPLS = ("python", "cpp")
 LABELS = {"python": "Python", "cpp": "C++"}
 ROUND_LINE = re.compile(rb"round (\d+): (\d+) replies")
+# The Fleet calls both SuperLinks log at INFO on every call (flwr's fleet_servicer.py):
+# counted in the SuperLink's log. Heartbeats, object pushes/pulls and confirmations are not
+# logged, so the count is a lower bound of the calls served.
+FLEET_LOG_LINE = re.compile(rb"\[Fleet\.(?:PullMessages|PushMessages)\]")
 T = TypeVar("T")
 
 # The interop tests' harness gives the environment Flower processes need; share it.
@@ -295,6 +299,7 @@ class LogLine:
     time: float
     superlink_cpu: float
     text: bytes
+    fleet_calls: int = 0  # PullMessages/PushMessages logged so far (round lines only)
 
 
 class Federation:
@@ -453,7 +458,10 @@ class Federation:
                     log.write(text)
                     log.flush()
                     try:
-                        lines.append(LogLine(time.monotonic(), cpu_seconds(pid), text))
+                        line = LogLine(time.monotonic(), cpu_seconds(pid), text)
+                        if ROUND_LINE.search(text):
+                            line.fleet_calls = self.fleet_calls()
+                        lines.append(line)
                     except BenchError as err:
                         errors.append(err)
 
@@ -467,6 +475,10 @@ class Federation:
         if proc.wait() != 0:
             raise self.fail(f"`flwr log` exited {proc.returncode}", "flwr-log")
         return lines
+
+    def fleet_calls(self) -> int:
+        """Return how many PullMessages/PushMessages calls the SuperLink has logged so far."""
+        return len(FLEET_LOG_LINE.findall((self.work_dir / "superlink.log").read_bytes()))
 
     def finished_run(self, run_id: str, timeout: float = 120.0) -> dict:
         """Poll `flwr ls` until the run is finished; return its entry."""
@@ -504,6 +516,8 @@ class AppRun:
     round_cpu_s: list[float]  # SuperLink CPU in the same intervals
     run_cpu_s: float  # SuperLink CPU from `flwr run` until `flwr log` ended
     idle_cpu_ms_per_s: float  # SuperLink CPU with the SuperNodes connected, no run
+    idle_calls_per_s: float  # PullMessages/PushMessages logged in the same window
+    round_calls: list[int]  # PullMessages/PushMessages logged in each round interval
     hwm_kib: int  # SuperLink VmHWM at the end of the run
     traffic_bytes: int  # network-traffic total-bytes as the SuperLink reports it
 
@@ -514,6 +528,14 @@ class AppRun:
     def cpu_per_round(self) -> float:
         """Return the SuperLink's CPU time over rounds 2..R divided by R-1, in seconds."""
         return sum(self.round_cpu_s) / len(self.round_cpu_s)
+
+    def calls_per_round(self) -> float:
+        """Return the PullMessages/PushMessages calls per round (rounds 2..R)."""
+        return sum(self.round_calls) / len(self.round_calls)
+
+    def idle_cpu_per_call_ms(self) -> float:
+        """Return the idle SuperLink CPU divided by the calls it served then (ms per call)."""
+        return self.idle_cpu_ms_per_s / self.idle_calls_per_s if self.idle_calls_per_s else 0.0
 
 
 def measure_startup(impl: str, work_dir: Path, superlink_bin: Path, idle_wait: float) -> Startup:
@@ -545,9 +567,10 @@ def run_app(
         fed.start_supernodes(nodes, args.nodes_timeout)
         time.sleep(args.settle)
         pid = fed.superlink_pid()
-        idle_start = cpu_seconds(pid)
+        idle_start, idle_calls = cpu_seconds(pid), fed.fleet_calls()
         time.sleep(args.idle_window)
         idle = (cpu_seconds(pid) - idle_start) / args.idle_window * 1000
+        idle_calls = (fed.fleet_calls() - idle_calls) / args.idle_window
 
         submit_cpu = cpu_seconds(pid)
         run_id = fed.submit(rounds, nodes, array_size)
@@ -571,9 +594,59 @@ def run_app(
             round_cpu_s=[b.superlink_cpu - a.superlink_cpu for a, b in zip(marks, marks[1:])],
             run_cpu_s=run_cpu,
             idle_cpu_ms_per_s=idle,
+            idle_calls_per_s=idle_calls,
+            round_calls=[b.fleet_calls - a.fleet_calls for a, b in zip(marks, marks[1:])],
             hwm_kib=hwm,
             traffic_bytes=int(run["network-traffic"]["total-bytes"]),
         )
+
+
+def measure_verify(args: argparse.Namespace) -> dict[str, float]:
+    """Time the verification of one signed Fleet call by each SuperLink's code (us, median).
+
+    Every Fleet call of a stock SuperNode carries a fresh timestamp signed with its ECDSA key;
+    both SuperLinks check every call. The requests are signed here by the stock SuperNode's own
+    code (--verify-keys keys, --verify-calls each); Python verifies them as the stock
+    NodeAuthServerInterceptor does (load the key from its PEM bytes, then verify), ours in
+    build/bench/bench_node_auth (core::VerifyNodeSignature) on the same requests.
+    """
+    # pylint: disable=import-outside-toplevel
+    from flwr.supercore.date import now
+    from flwr.supercore.primitives.asymmetric import (
+        bytes_to_public_key,
+        generate_key_pairs,
+        public_key_to_bytes,
+        sign_message,
+        verify_signature,
+    )
+
+    requests = []
+    for _ in range(args.verify_keys):
+        private_key, public_key = generate_key_pairs()
+        pem = public_key_to_bytes(public_key)
+        for _ in range(args.verify_calls):
+            timestamp = now().isoformat().encode("ascii")
+            requests.append((pem, timestamp, sign_message(private_key, timestamp)))
+    python_us = []
+    for _ in range(args.verify_repeats):
+        start = time.perf_counter()
+        for pem, timestamp, signature in requests:
+            if not verify_signature(bytes_to_public_key(pem), timestamp, signature):
+                raise BenchError("stock verify_signature rejected a stock signature")
+        python_us.append((time.perf_counter() - start) / len(requests) * 1e6)
+    lines = "".join(
+        json.dumps({"public_key": pem.decode(), "timestamp": ts.decode(), "signature": sig.hex()})
+        + "\n" for pem, ts, sig in requests)
+    binary = args.superlink_bin.parent.parent / "bench" / "bench_node_auth"
+    try:
+        result = subprocess.run([str(binary), "--repeats", str(args.verify_repeats)], input=lines,
+                                capture_output=True, text=True, timeout=300, check=False)
+    except OSError as err:
+        raise BenchError(f"cannot run {binary}: {err} (ninja -C build bench_node_auth)") from err
+    if result.returncode != 0:
+        raise BenchError(f"{binary} exited {result.returncode}: {result.stderr.strip()}")
+    cpp_us = json.loads(result.stdout)["us_per_verify"]
+    return {"python": statistics.median(python_us), "cpp": statistics.median(cpp_us)}
 
 
 def in_order(step: int) -> tuple[str, ...]:
@@ -623,6 +696,7 @@ class Results:
     startups: dict[str, list[Startup]] = field(default_factory=lambda: {i: [] for i in IMPLS})
     rounds: dict[int, dict[str, AppRun | None]] = field(default_factory=dict)
     model: dict[str, AppRun | None] = field(default_factory=dict)
+    verify_us: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
 
@@ -665,6 +739,10 @@ def rounds_table(results: Results, rounds: int, markdown: bool) -> str:
             ["", "SuperLink CPU, whole run (s)", *cells(per_impl(runs, lambda r: r.run_cpu_s), 2)],
             ["", "SuperLink CPU, idle (ms/s)",
              *cells(per_impl(runs, lambda r: r.idle_cpu_ms_per_s), 1)],
+            ["", "  per Pull/PushMessages call (ms)",
+             *cells(per_impl(runs, AppRun.idle_cpu_per_call_ms), 2)],
+            ["", "Pull/PushMessages calls per round",
+             *cells(per_impl(runs, AppRun.calls_per_round), 0)],
         ]  # fmt: skip
     header = ["nodes", f"metric ({rounds} rounds per run)", "Python", "C++", "Python/C++"]
     return render(header, rows, markdown, left=2)
@@ -682,6 +760,21 @@ def model_table(results: Results, markdown: bool) -> str:
         ["traffic reported by the SuperLink (MB)",
          *cells(per_impl(runs, lambda r: r.traffic_bytes / 1e6), 0)],
     ]  # fmt: skip
+    return render(["metric", "Python", "C++", "Python/C++"], rows, markdown)
+
+
+def verify_table(results: Results, markdown: bool) -> str:
+    """Table 4: the per-call floor, and what it leaves for the per-round ratio."""
+    rows = [["verify one signed Fleet call (us, median)", *cells(results.verify_us, 0)]]
+    for nodes, runs in results.rounds.items():
+        if None in runs.values():
+            continue
+        calls = runs["cpp"].calls_per_round()
+        floor = calls * results.verify_us["cpp"] / 1000
+        rows.append([f"{nodes} nodes: verification alone, per round (ms)", "", f"{floor:.0f}",
+                     ""])
+        rows.append([f"{nodes} nodes: Python CPU per round / C++ verification alone", "", "",
+                     f"{runs['python'].cpu_per_round() * 1000 / floor:.1f}x" if floor else "n/a"])
     return render(["metric", "Python", "C++", "Python/C++"], rows, markdown)
 
 
@@ -817,6 +910,9 @@ def report(args: argparse.Namespace, results: Results, context: list[str], markd
     if results.model:
         parts.append((f"{args.model_mb:g} MB model to {args.model_nodes} SuperNodes and back",
                       model_table(results, markdown)))
+    if results.verify_us:
+        parts.append(("Per-call floor: the signature check of every Fleet call",
+                      verify_table(results, markdown)))
     heading = "## " if markdown else ""
     sections = [f"{heading}{title}\n\n{table}" for title, table in parts]
     if goals := goal_lines(results):
@@ -860,6 +956,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-idle", action="store_true", help="skip start-up and idle RSS")
     parser.add_argument("--skip-rounds", action="store_true", help="skip the rounds benchmark")
     parser.add_argument("--skip-model", action="store_true", help="skip the model benchmark")
+    parser.add_argument("--skip-verify", action="store_true",
+                        help="skip timing the signature check of a Fleet call")
+    parser.add_argument("--verify-keys", type=int, default=50,
+                        help="SuperNode keys for the signature check (default: 50)")
+    parser.add_argument("--verify-calls", type=int, default=10,
+                        help="signed calls per key (default: 10)")
+    parser.add_argument("--verify-repeats", type=int, default=5,
+                        help="passes over the signed calls (default: 5)")
     parser.add_argument("--nodes-timeout", type=float, default=900,
                         help="seconds for all SuperNodes to come online")
     parser.add_argument("--run-timeout", type=float, default=1800, help="seconds per run")
@@ -878,6 +982,8 @@ def parse_args() -> argparse.Namespace:
         parser.error("--nodes takes a comma-separated list of integers")
     if args.rounds < 2 or args.model_rounds < 2:
         parser.error("--rounds and --model-rounds must be at least 2 (rounds are intervals)")
+    if min(args.verify_keys, args.verify_calls, args.verify_repeats) < 1:
+        parser.error("--verify-keys, --verify-calls and --verify-repeats must be positive")
     if args.startups < 1 or args.model_nodes < 1 or min(args.node_counts, default=1) < 1:
         parser.error("--startups, --model-nodes and --nodes must be positive")
     if not args.superlink_bin.is_file():
@@ -928,6 +1034,15 @@ def main() -> int:
             measure = partial(run_app, impl, logs / f"model-{impl}", args, args.model_nodes,
                               args.model_rounds, model_size(args))
             results.model[impl] = attempt(results, f"{args.model_mb:g} MB model", impl, measure)
+
+    if not args.skip_verify:
+        print(f"[{time.strftime('%H:%M:%S')}] signature check of a Fleet call ...", flush=True)
+        try:
+            results.verify_us = measure_verify(args)
+            print(f"  {results.verify_us}", flush=True)
+        except BenchError as err:
+            results.failures.append(f"signature check: {err}")
+            print(f"FAILED: {err}", flush=True)
 
     print(report(args, results, context, markdown=False))
     args.out.parent.mkdir(parents=True, exist_ok=True)

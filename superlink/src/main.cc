@@ -305,6 +305,7 @@ int Run(const Flags& f) {
 
 int main(int argc, char** argv) {
   flwr::core::TuneMallocForServers();
+  flwr::core::DisableMutexDeadlockDetection();
   CLI::App app("Start a Flower SuperLink", "flower-superlink");
   flwr::superlink::Flags flags;
   flwr::superlink::AddFlags(app, flags);

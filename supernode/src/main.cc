@@ -304,6 +304,7 @@ int Run(const Flags& f) {
 
 int main(int argc, char** argv) {
   flwr::core::TuneMallocForServers();
+  flwr::core::DisableMutexDeadlockDetection();
   flwr::core::LogInfo("Starting Flower SuperNode");
   CLI::App app("Start a Flower SuperNode", "flower-supernode");
   flwr::supernode::Flags flags;

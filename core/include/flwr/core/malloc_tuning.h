@@ -13,6 +13,11 @@ namespace flwr::core {
 // environment (then glibc's own handling of those wins). Call once, early in main().
 void TuneMallocForServers();
 
+// Turns off Abseil's mutex deadlock detection. Debian builds Abseil without NDEBUG, so every
+// absl::Mutex lock (ours and gRPC's) also updates a global lock-order graph under a global
+// spinlock: measurable CPU on each Fleet call of a busy SuperLink. Call once, early in main().
+void DisableMutexDeadlockDetection();
+
 // Gives the free pages of the heap back to the OS (malloc_trim). The many small buffers gRPC
 // receives a large message in come from the heap, not mmap, and stay resident after they are
 // freed; a SuperNode calls this after each message it has received and each reply it has sent.
