@@ -23,7 +23,7 @@ Measurements (all "SuperLink" numbers are for the SuperLink process itself, read
    with --model-nodes SuperNodes: the last round's wall time and SuperLink CPU (as in 2.),
    SuperLink CPU over the whole run, its peak RSS (VmHWM) and the traffic it reports.
 
-Usage: bench/bench_superlink.py [--nodes 2,10,25] [--rounds 5] [--startups 5]
+Usage: bench/bench_superlink.py [--nodes 2,10,50] [--rounds 5] [--startups 5]
                                 [--skip-idle] [--skip-rounds] [--skip-model] ...
 """
 
@@ -308,8 +308,15 @@ class Federation:
     Use as a context manager: every process it started is stopped on exit.
     """
 
-    def __init__(self, impl: str, work_dir: Path, superlink_bin: Path) -> None:
-        """Prepare work_dir (logs, FLWR_HOME with a loopback connection, a copy of the app)."""
+    def __init__(self, impl: str, work_dir: Path, superlink_bin: Path,
+                 native_clientapp: Path | None = None) -> None:
+        """Prepare work_dir (logs, FLWR_HOME with a loopback connection, a copy of the app).
+
+        With native_clientapp (our flwr-clientapp), the app also names its native ClientApp
+        twin (numpy-echo: the same replies as the app's Python ClientApp) and that executable
+        comes first in PATH, so the stock SuperNodes' flower-superexec children start it
+        instead of the Python ClientApp. The ServerApp stays the stock Python one.
+        """
         self.impl = impl
         self.work_dir = work_dir
         self.superlink_bin = superlink_bin
@@ -324,6 +331,13 @@ class Federation:
         self.app = work_dir / "numpy_app"
         shutil.copytree(APP_DIR, self.app, ignore=shutil.ignore_patterns("__pycache__"))
         self.env = flower_env(flwr_home)
+        if native_clientapp is not None:
+            with open(self.app / "pyproject.toml", "a", encoding="utf-8") as pyproject:
+                pyproject.write('\n[tool.flwr.app.native]\nclientapp = "numpy-echo"\n')
+            native_bin = work_dir / "native-bin"
+            native_bin.mkdir()
+            (native_bin / "flwr-clientapp").symlink_to(native_clientapp.resolve())
+            self.env["PATH"] = f"{native_bin}:{self.env['PATH']}"
         self.procs = Processes(work_dir, self.env)
         self.superlink: subprocess.Popen | None = None
         self.supernodes: list[subprocess.Popen] = []
@@ -562,7 +576,8 @@ def run_app(
     array_size: int,
 ) -> AppRun:
     """Run the numpy app for `rounds` rounds on `nodes` SuperNodes and measure the SuperLink."""
-    with Federation(impl, work_dir, args.superlink_bin) as fed:
+    native = args.clientapp_bin if args.clientapp == "native" else None
+    with Federation(impl, work_dir, args.superlink_bin, native) as fed:
         fed.start_superlink()
         fed.start_supernodes(nodes, args.nodes_timeout)
         time.sleep(args.settle)
@@ -832,6 +847,22 @@ def definitions(args: argparse.Namespace) -> list[str]:
         "'per round' above (a first round cannot be timed from the log lines apart from the "
         "ServerApp start-up); VmHWM is the SuperLink's peak RSS since its start; traffic is "
         "network-traffic total-bytes from `flwr ls`.",
+        "Pull/PushMessages calls: the [Fleet.PullMessages] and [Fleet.PushMessages] lines both "
+        "SuperLinks log at INFO, one per call (heartbeats, object pushes/pulls and "
+        "confirmations are not logged: a lower bound of the Fleet calls served). 'per call' "
+        "divides the idle CPU by the calls logged in that window, so it includes the idle "
+        "SuperLink's own background work and the unlogged heartbeats.",
+        "Per-call floor: every Fleet call of a stock SuperNode carries a fresh timestamp signed "
+        "with its ECDSA P-384 key, and both SuperLinks verify it on every call (flwr's "
+        "NodeAuthServerInterceptor; it cannot be cached: the timestamp changes). Timed on "
+        f"{args.verify_keys} x {args.verify_calls} requests signed by the stock SuperNode's code: "
+        "Python as the interceptor does it (bytes_to_public_key + verify_signature, in the "
+        "OpenSSL bundled with the `cryptography` wheel), C++ with core::VerifyNodeSignature "
+        "(Debian's OpenSSL 3.0, parsed keys cached; build/bench/bench_node_auth); median of "
+        f"{args.verify_repeats} passes. 'verification alone' = C++ Pull/PushMessages calls per "
+        "round x the C++ time per check: CPU the C++ SuperLink cannot avoid, so Python's CPU "
+        "per round divided by it bounds the per-round ratio any C++ SuperLink on this OpenSSL "
+        "could reach.",
     ]
 
 
@@ -887,7 +918,11 @@ def context_lines(args: argparse.Namespace) -> list[str]:
         f"Command: `{command}`",
         f"SuperLink: `{link}` (Python: .venv/bin/flower-superlink; "
         f"C++: {display_path(args.superlink_bin)})",
-        f"SuperNodes: `{node}`",
+        f"SuperNodes: `{node}`; ClientApp: "
+        + ("our native flwr-clientapp (numpy-echo, the same replies as the app's Python "
+           "ClientApp), started by the SuperNodes' stock flower-superexec from PATH; the "
+           "ServerApp is the app's Python one (stock flwr-serverapp) for both SuperLinks"
+           if args.clientapp == "native" else "the app's Python ClientApp (stock flwr-clientapp)"),
         "Runs: `flwr run APP --run-config 'num-server-rounds=R min-nodes=N array-size=S' "
         "--format json`, then `flwr log RUN --stream`, `flwr ls --run-id RUN --format json`",
     ]
@@ -939,9 +974,10 @@ def report(args: argparse.Namespace, results: Results, context: list[str], markd
 def parse_args() -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--nodes", default="2,10,25",
-                        help="SuperNode counts for the rounds benchmark (default: 2,10,25; 50 "
-                        "stock SuperNodes exhaust a 2-core, 24 GiB machine, see README.md)")
+    parser.add_argument("--nodes", default="2,10,50",
+                        help="SuperNode counts for the rounds benchmark (default: 2,10,50; with "
+                        "--clientapp python, 50 stock SuperNodes exhaust a 2-core, 24 GiB "
+                        "machine, see README.md)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds per run (>= 2)")
     parser.add_argument("--startups", type=int, default=5, help="start-ups per SuperLink")
     parser.add_argument("--idle-wait", type=float, default=5.0,
@@ -970,6 +1006,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--superlink-bin", type=Path,
                         default=REPO_ROOT / "build" / "superlink" / "flower-superlink",
                         help="C++ SuperLink (default: build/superlink/flower-superlink)")
+    parser.add_argument("--clientapp", choices=("native", "python"), default="native",
+                        help="ClientApp the stock SuperNodes run: our native numpy-echo "
+                        "(default; the same replies, milliseconds to start, so 50 SuperNodes "
+                        "fit on 2 cores) or the app's Python one (stock flwr-clientapp)")
+    parser.add_argument("--clientapp-bin", type=Path,
+                        default=REPO_ROOT / "build" / "clientapp" / "cli" / "flwr-clientapp",
+                        help="native ClientApp (default: build/clientapp/cli/flwr-clientapp)")
     parser.add_argument("--keep-logs", action="store_true",
                         help="keep the logs folder even if everything succeeded")
     parser.add_argument("--out", type=Path,
@@ -986,6 +1029,8 @@ def parse_args() -> argparse.Namespace:
         parser.error("--verify-keys, --verify-calls and --verify-repeats must be positive")
     if args.startups < 1 or args.model_nodes < 1 or min(args.node_counts, default=1) < 1:
         parser.error("--startups, --model-nodes and --nodes must be positive")
+    if args.clientapp == "native" and not args.clientapp_bin.is_file():
+        parser.error(f"native ClientApp not found: {args.clientapp_bin} (scripts/build.sh)")
     if not args.superlink_bin.is_file():
         parser.error(f"C++ SuperLink not found: {args.superlink_bin} (scripts/build.sh)")
     return args

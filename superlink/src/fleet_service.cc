@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "flwr/core/flower_error.h"
+#include "flwr/core/logging.h"
 #include "flwr/core/node_auth.h"
 #include "flwr/superlink/message_validator.h"
 
@@ -73,10 +74,12 @@ absl::StatusOr<proto::PullMessagesResponse> FleetService::PullMessages(
     const proto::PullMessagesRequest& request) {
   proto::PullMessagesResponse response;
   std::optional<uint64_t> traffic_run;
+  absl::ReaderMutexLock lock(&state_->message_tree_mutex());
   for (proto::Message& message : state_->GetMessageIns(request.node().node_id(), 1)) {
     const std::string id = message.metadata().message_id();
     absl::StatusOr<proto::ObjectTree> tree = state_->object_store().GetObjectTree(id);
     if (!tree.ok()) {
+      core::LogError(tree.status().message());  // as flwr: logged, and the message deleted
       state_->DeleteMessages({id});
       continue;
     }
@@ -108,9 +111,9 @@ absl::StatusOr<proto::PushMessagesResponse> FleetService::PushMessages(
   // As flwr: a reply that cannot be stored is dropped, and the node is told nothing to push.
   if (ValidateMessage(message, /*is_reply=*/true, clock_()).empty() &&
       tree.object_id() == message.metadata().message_id() &&
-      state_->StoreMessageRes(message).ok()) {
+      !message.metadata().reply_to_message_id().empty()) {
     absl::StatusOr<std::vector<std::string>> missing =
-        state_->PreregisterObjectTree(session_id, run_id, tree);
+        state_->StoreMessageWithObjectTree(session_id, message, tree);
     if (missing.ok()) {
       for (std::string& id : *missing) response.add_objects_to_push(std::move(id));
     }

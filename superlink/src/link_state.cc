@@ -21,4 +21,14 @@ absl::StatusOr<std::unique_ptr<LinkState>> LinkState::Open(absl::string_view dat
   return OpenSqliteLinkState(database, *std::move(store), std::move(clock));
 }
 
+absl::StatusOr<std::vector<std::string>> LinkState::StoreMessageWithObjectTree(
+    absl::string_view session_id, const proto::Message& message, const proto::ObjectTree& tree) {
+  absl::WriterMutexLock lock(&message_tree_mu_);
+  const proto::Metadata& meta = message.metadata();
+  absl::StatusOr<std::string> stored =
+      meta.reply_to_message_id().empty() ? StoreMessageIns(message) : StoreMessageRes(message);
+  if (!stored.ok()) return stored.status();
+  return PreregisterObjectTree(session_id, meta.run_id(), tree);
+}
+
 }  // namespace flwr::superlink

@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "flwr/core/flower_error.h"
 #include "flwr/core/inflatable.h"
+#include "flwr/core/logging.h"
 #include "flwr/core/proto_convert.h"
 #include "flwr/core/task_endpoints.h"
 #include "flwr/superlink/message_validator.h"
@@ -117,13 +118,10 @@ absl::StatusOr<proto::PushAppMessagesResponse> RuntimeService::PushMessages(
   for (int i = 0; i < request.messages_list_size(); ++i) {
     const proto::Message& message = request.messages_list(i);
     const proto::ObjectTree& tree = request.message_object_trees(i);
-    absl::StatusOr<std::vector<std::string>> missing;
-    if (tree.object_id() == message.metadata().message_id() &&
-        state_->StoreMessageIns(message).ok()) {
-      missing = state_->PreregisterObjectTree(session_id, task.run_id(), tree);
-    } else {
-      missing = absl::FailedPreconditionError("not stored");
-    }
+    absl::StatusOr<std::vector<std::string>> missing =
+        tree.object_id() == message.metadata().message_id()
+            ? state_->StoreMessageWithObjectTree(session_id, message, tree)
+            : absl::FailedPreconditionError("not stored");
     if (!missing.ok()) {
       response.add_message_ids("");
       continue;
@@ -140,6 +138,7 @@ absl::StatusOr<proto::PullAppMessagesResponse> RuntimeService::PullMessages(
     const proto::Task& task, const proto::PullAppMessagesRequest& request) {
   if (absl::Status s = RequireServerApp(task); !s.ok()) return s;
   std::vector<std::string> ids(request.message_ids().begin(), request.message_ids().end());
+  absl::ReaderMutexLock lock(&state_->message_tree_mutex());
   std::vector<proto::Message> replies = state_->GetMessageRes(ids);
   std::vector<std::string> answered;
   for (const proto::Message& reply : replies) {
@@ -156,7 +155,10 @@ absl::StatusOr<proto::PullAppMessagesResponse> RuntimeService::PullMessages(
     }
     absl::StatusOr<proto::ObjectTree> tree =
         state_->object_store().GetObjectTree(reply.metadata().message_id());
-    if (!tree.ok()) continue;
+    if (!tree.ok()) {
+      core::LogError(tree.status().message());  // as flwr: logged, the reply left out
+      continue;
+    }
     *response.add_messages_list() = std::move(reply);
     *response.add_message_object_trees() = *std::move(tree);
   }

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "flwr/core/flower_error.h"
 #include "flwr/core/inflatable.h"
 #include "flwr/core/iso_time.h"
@@ -269,6 +270,78 @@ TEST_P(LinkStateTest, push_session_accepts_only_pending_objects_of_its_run) {
   // "stored" for the same bytes, and still refused for other bytes.
   EXPECT_TRUE(state_->StoreObject(run.run_id, session, first.object_id, first.content()));
   EXPECT_FALSE(state_->StoreObject(run.run_id, session, first.object_id, tampered));
+}
+
+// flwr stores a message and preregisters its object tree under one lock: a reader holding
+// message_tree_mutex() (the Fleet and Runtime PullMessages) must never get a message whose tree
+// is not there yet, or it takes the message for broken and deletes it (the ServerApp then gets
+// "Message Unavailable"). Trees of a few hundred objects make the gap a reader would see if the
+// two steps were separate wide: the reader polls as fast as it can while they are stored.
+TEST_P(LinkStateTest, a_reader_never_gets_a_message_before_its_object_tree) {
+  uint64_t node = OnlineNode("a");
+  CreatedRun run = NewRunningRun();
+  constexpr int kMessages = 20;
+  std::vector<std::pair<proto::Message, proto::ObjectTree>> pushes;
+  for (int i = 0; i < kMessages; ++i) {
+    core::ArrayRecord arrays;
+    for (int j = 0; j < 300; ++j) {
+      const float value = static_cast<float>(i * 1000 + j);
+      std::string raw(reinterpret_cast<const char*>(&value), sizeof(value));
+      arrays.Set(absl::StrCat("a", j), *core::Array::FromRaw("float32", {1}, raw));
+    }
+    core::Message m;
+    m.metadata.run_id = run.run_id;
+    m.metadata.src_node_id = kSuperLinkNodeId;
+    m.metadata.dst_node_id = node;
+    m.metadata.message_type = "train";
+    m.metadata.ttl = 3600;
+    m.metadata.created_at = core::ToEpochSeconds(now_);
+    m.content = core::RecordDict();
+    m.content->Set("arrays", std::move(arrays));
+    m.metadata.message_id = *core::ComputeMessageId(m);
+    pushes.emplace_back(*core::MessageToProto(m), core::DeflateMessage(m)->tree);
+  }
+  std::thread writer([&] {
+    for (const auto& [message, tree] : pushes) {
+      const std::string session = state_->StartPushSession(run.run_id);
+      EXPECT_TRUE(state_->StoreMessageWithObjectTree(session, message, tree).ok());
+    }
+  });
+  int with_tree = 0, without_tree = 0;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (with_tree + without_tree < kMessages && absl::Now() < deadline) {
+    absl::ReaderMutexLock lock(&state_->message_tree_mutex());
+    for (const proto::Message& message : state_->GetMessageIns(node, 1)) {
+      if (state_->object_store().GetObjectTree(message.metadata().message_id()).ok()) {
+        ++with_tree;
+      } else {
+        ++without_tree;
+      }
+    }
+  }
+  writer.join();
+  EXPECT_EQ(with_tree, kMessages);
+  EXPECT_EQ(without_tree, 0);
+}
+
+TEST_P(LinkStateTest, a_message_that_is_refused_preregisters_nothing) {
+  uint64_t node = OnlineNode("a");
+  CreatedRun run = NewRunningRun();
+  proto::Message ins = Instruction(run.run_id, node);
+  const core::Message ins_message = *core::MessageFromProto(ins);
+  core::ObjectBundle bundle = *core::DeflateMessage(ins_message);
+  const std::string session = state_->StartPushSession(run.run_id);
+  // A reply to an instruction that was never stored is refused: its tree is not preregistered.
+  proto::Message orphan = Reply(ins);
+  const core::Message orphan_message = *core::MessageFromProto(orphan);
+  core::ObjectBundle orphan_bundle = *core::DeflateMessage(orphan_message);
+  EXPECT_FALSE(state_->StoreMessageWithObjectTree(session, orphan, orphan_bundle.tree).ok());
+  EXPECT_FALSE(state_->object_store().Contains(orphan_bundle.root_id()));
+  // The instruction is stored with its tree; its objects are to be pushed.
+  auto missing = state_->StoreMessageWithObjectTree(session, ins, bundle.tree);
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_EQ(missing->size(), bundle.objects.size());
+  EXPECT_TRUE(state_->object_store().GetObjectTree(bundle.root_id()).ok());
 }
 
 TEST_P(LinkStateTest, task_log_is_read_strictly_after_a_timestamp) {

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "flwr/core/message.h"
 #include "flwr/core/object_store.h"
@@ -195,6 +196,27 @@ class LinkState {
   // messages), of another run, the object is not pending, or its bytes are invalid.
   virtual bool StoreObject(uint64_t run_id, absl::string_view session_id,
                            absl::string_view object_id, std::string content) = 0;
+
+  // --- Messages with their object trees ------------------------------------------------------
+
+  // As flwr's store_message_and_object_tree: stores an instruction (a message without
+  // reply_to_message_id) or a reply, then preregisters its object tree in the push session, as
+  // one step for every reader holding message_tree_mutex(). Returns the IDs of the objects to
+  // push (post order), or why the message was not stored (nothing is preregistered then).
+  absl::StatusOr<std::vector<std::string>> StoreMessageWithObjectTree(
+      absl::string_view session_id, const proto::Message& message, const proto::ObjectTree& tree)
+      ABSL_LOCKS_EXCLUDED(message_tree_mu_);
+
+  // Held shared by whoever reads messages and then their object trees (the Fleet and Runtime
+  // PullMessages), held exclusively by StoreMessageWithObjectTree. flwr does both under its
+  // state lock; without it a reader can get a message whose tree is not preregistered yet,
+  // take it for broken and delete it (the ServerApp then gets "Message Unavailable").
+  absl::Mutex& message_tree_mutex() ABSL_LOCK_RETURNED(message_tree_mu_) {
+    return message_tree_mu_;
+  }
+
+ private:
+  absl::Mutex message_tree_mu_;
 };
 
 }  // namespace flwr::superlink
