@@ -70,7 +70,8 @@ class LinkStateTest : public ::testing::TestWithParam<std::string> {
     return run;
   }
   // An instruction from the SuperLink to `node`, with its ID set as a ServerApp would.
-  proto::Message Instruction(uint64_t run_id, uint64_t node, double ttl = 3600) {
+  core::Message InstructionMessage(uint64_t run_id, uint64_t node, double ttl = 3600,
+                                   core::RecordDict content = {}) {
     core::Message m;
     m.metadata.run_id = run_id;
     m.metadata.src_node_id = kSuperLinkNodeId;
@@ -78,9 +79,12 @@ class LinkStateTest : public ::testing::TestWithParam<std::string> {
     m.metadata.message_type = "train";
     m.metadata.ttl = ttl;
     m.metadata.created_at = core::ToEpochSeconds(now_);
-    m.content = core::RecordDict();
+    m.content = std::move(content);
     m.metadata.message_id = *core::ComputeMessageId(m);
-    return *core::MessageToProto(m);
+    return m;
+  }
+  proto::Message Instruction(uint64_t run_id, uint64_t node, double ttl = 3600) {
+    return *core::MessageToProto(InstructionMessage(run_id, node, ttl));
   }
   proto::Message Reply(const proto::Message& instruction) {
     core::Message m;
@@ -289,16 +293,9 @@ TEST_P(LinkStateTest, a_reader_never_gets_a_message_before_its_object_tree) {
       std::string raw(reinterpret_cast<const char*>(&value), sizeof(value));
       arrays.Set(absl::StrCat("a", j), *core::Array::FromRaw("float32", {1}, raw));
     }
-    core::Message m;
-    m.metadata.run_id = run.run_id;
-    m.metadata.src_node_id = kSuperLinkNodeId;
-    m.metadata.dst_node_id = node;
-    m.metadata.message_type = "train";
-    m.metadata.ttl = 3600;
-    m.metadata.created_at = core::ToEpochSeconds(now_);
-    m.content = core::RecordDict();
-    m.content->Set("arrays", std::move(arrays));
-    m.metadata.message_id = *core::ComputeMessageId(m);
+    core::RecordDict content;
+    content.Set("arrays", std::move(arrays));
+    const core::Message m = InstructionMessage(run.run_id, node, 3600, std::move(content));
     pushes.emplace_back(*core::MessageToProto(m), core::DeflateMessage(m)->tree);
   }
   std::thread writer([&] {
@@ -536,17 +533,10 @@ TEST_P(LinkStateTest, expired_reply_yields_reply_unavailable) {
 TEST_P(LinkStateTest, expired_push_session_drops_its_message_and_objects) {
   uint64_t a = OnlineNode("a");
   CreatedRun run = NewRunningRun();
-  core::Message m;
-  m.metadata.run_id = run.run_id;
-  m.metadata.src_node_id = kSuperLinkNodeId;
-  m.metadata.dst_node_id = a;
-  m.metadata.message_type = "train";
-  m.metadata.ttl = 3600;
-  m.metadata.created_at = core::ToEpochSeconds(now_);
-  m.content = core::RecordDict();
-  m.content->Set("c", core::ConfigRecord{{"x", int64_t{1}}});
+  core::RecordDict content;
+  content.Set("c", core::ConfigRecord{{"x", int64_t{1}}});
+  const core::Message m = InstructionMessage(run.run_id, a, 3600, std::move(content));
   core::ObjectBundle bundle = *core::DeflateMessage(m);
-  m.metadata.message_id = bundle.root_id();
   std::string session = state_->StartPushSession(run.run_id);
   ASSERT_TRUE(state_->PreregisterObjectTree(session, run.run_id, bundle.tree).ok());
   EXPECT_TRUE(absl::IsNotFound(
