@@ -161,22 +161,34 @@ grpc::Status FleetGrpcServicer::PushObject(grpc::ServerContext* context,
                                            const proto::PushObjectRequest* request,
                                            proto::PushObjectResponse* response) {
   return Fleet(*context, service_, "/flwr.proto.Fleet/PushObject", request->node().node_id(),
-               response, [&] { return service_->PushObject(*request); });
+               response, [&] {
+                 core::LogDebug(absl::StrCat("[Fleet.PushObject] Push Object with object_id=",
+                                             request->object_id()));
+                 return service_->PushObject(*request);
+               });
 }
 
 grpc::Status FleetGrpcServicer::PullObject(grpc::ServerContext* context,
                                            const proto::PullObjectRequest* request,
                                            proto::PullObjectResponse* response) {
   return Fleet(*context, service_, "/flwr.proto.Fleet/PullObject", request->node().node_id(),
-               response, [&] { return service_->PullObject(*request); });
+               response, [&] {
+                 core::LogDebug(absl::StrCat("[Fleet.PullObject] Pull Object with object_id=",
+                                             request->object_id()));
+                 return service_->PullObject(*request);
+               });
 }
 
 grpc::Status FleetGrpcServicer::ConfirmMessageReceived(
     grpc::ServerContext* context, const proto::ConfirmMessageReceivedRequest* request,
     proto::ConfirmMessageReceivedResponse* response) {
   return Fleet(*context, service_, "/flwr.proto.Fleet/ConfirmMessageReceived",
-               request->node().node_id(), response,
-               [&] { return service_->ConfirmMessageReceived(*request); });
+               request->node().node_id(), response, [&] {
+                 core::LogDebug(absl::StrCat("[Fleet.ConfirmMessageReceived] Message with ID '",
+                                             request->message_object_id(),
+                                             "' has been received"));
+                 return service_->ConfirmMessageReceived(*request);
+               });
 }
 
 grpc::Status ControlGrpcServicer::StartRun(grpc::ServerContext*,
