@@ -211,6 +211,12 @@ class HttpProtoServer::Impl {
     server_.set_payload_max_length(options_.max_request_bytes);
     server_.set_tcp_nodelay(true);  // headers and body go out in separate writes
     server_.set_keep_alive_timeout(std::max<time_t>(1, Seconds(options_.keep_alive_timeout)));
+    // One request per connection ("Connection: close"): cpp-httplib 0.11 watches an idle
+    // keep-alive connection by waking its worker every ~10 ms until the next request or the
+    // timeout. A ServerApp or ClientApp keeps such connections open all the time, and the wakeups
+    // cost a SuperLink serving one ServerApp ~10 ms of CPU per second, more than a new loopback
+    // connection per request does.
+    if (!options_.keep_alive) server_.set_keep_alive_max_count(1);
     server_.set_read_timeout(Seconds(options_.read_timeout), Micros(options_.read_timeout));
     server_.set_write_timeout(Seconds(options_.write_timeout), Micros(options_.write_timeout));
     const auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {

@@ -87,6 +87,8 @@ struct HttpProtoServerOptions {
   // `keep_alive_timeout` after its last request; each open stream holds one, plus a thread
   // of its own for the handler.
   int num_threads = 32;
+  // Whether a connection serves more than one request. Off by default: see Start().
+  bool keep_alive = false;
   // Idle keep-alive connections are closed after this long (uvicorn's default: 5 s). Stop()
   // may wait this long for idle connections to close.
   absl::Duration keep_alive_timeout = absl::Seconds(5);
