@@ -486,8 +486,7 @@ class Federation:
                     try:
                         line = LogLine(time.monotonic(), cpu_seconds(pid), text)
                         if ROUND_LINE.search(text):
-                            line.fleet_calls = self.fleet_calls()
-                            line.all_fleet_calls = self.fleet_calls(FLEET_DEBUG_LINE)
+                            line.fleet_calls, line.all_fleet_calls = self.fleet_calls()
                         lines.append(line)
                     except BenchError as err:
                         errors.append(err)
@@ -503,9 +502,11 @@ class Federation:
             raise self.fail(f"`flwr log` exited {proc.returncode}", "flwr-log")
         return lines
 
-    def fleet_calls(self, line: re.Pattern[bytes] = FLEET_LOG_LINE) -> int:
-        """Return how many Fleet calls matching `line` the SuperLink has logged so far."""
-        return len(line.findall((self.work_dir / "superlink.log").read_bytes()))
+    def fleet_calls(self) -> tuple[int, int]:
+        """Return the Pull/PushMessages calls and all Fleet calls (FLEET_DEBUG_LINE) the
+        SuperLink has logged so far."""
+        log = (self.work_dir / "superlink.log").read_bytes()
+        return len(FLEET_LOG_LINE.findall(log)), len(FLEET_DEBUG_LINE.findall(log))
 
     def finished_run(self, run_id: str, timeout: float = 120.0) -> dict:
         """Poll `flwr ls` until the run is finished; return its entry."""
@@ -600,10 +601,10 @@ def run_app(
         fed.start_supernodes(nodes, args.nodes_timeout)
         time.sleep(args.settle)
         pid = fed.superlink_pid()
-        idle_start, idle_calls = cpu_seconds(pid), fed.fleet_calls()
+        idle_start, idle_calls = cpu_seconds(pid), fed.fleet_calls()[0]
         time.sleep(args.idle_window)
         idle = (cpu_seconds(pid) - idle_start) / args.idle_window * 1000
-        idle_calls = (fed.fleet_calls() - idle_calls) / args.idle_window
+        idle_calls = (fed.fleet_calls()[0] - idle_calls) / args.idle_window
 
         submit_cpu = cpu_seconds(pid)
         run_id = fed.submit(rounds, nodes, array_size)

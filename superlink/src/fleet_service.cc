@@ -110,8 +110,7 @@ absl::StatusOr<proto::PushMessagesResponse> FleetService::PushMessages(
   response.set_session_id(session_id);
   // As flwr: a reply that cannot be stored is dropped, and the node is told nothing to push.
   if (ValidateMessage(message, /*is_reply=*/true, clock_()).empty() &&
-      tree.object_id() == message.metadata().message_id() &&
-      !message.metadata().reply_to_message_id().empty()) {
+      tree.object_id() == message.metadata().message_id()) {
     absl::StatusOr<std::vector<std::string>> missing =
         state_->StoreMessageWithObjectTree(session_id, message, tree);
     if (missing.ok()) {

@@ -160,23 +160,23 @@ grpc::Status FleetGrpcServicer::GetFab(grpc::ServerContext* context,
 grpc::Status FleetGrpcServicer::PushObject(grpc::ServerContext* context,
                                            const proto::PushObjectRequest* request,
                                            proto::PushObjectResponse* response) {
-  return Fleet(*context, service_, "/flwr.proto.Fleet/PushObject", request->node().node_id(),
-               response, [&] {
-                 core::LogDebug(absl::StrCat("[Fleet.PushObject] Push Object with object_id=",
-                                             request->object_id()));
-                 return service_->PushObject(*request);
-               });
+  return Fleet(
+      *context, service_, "/flwr.proto.Fleet/PushObject", request->node().node_id(), response, [&] {
+        core::LogDebug(
+            absl::StrCat("[Fleet.PushObject] Push Object with object_id=", request->object_id()));
+        return service_->PushObject(*request);
+      });
 }
 
 grpc::Status FleetGrpcServicer::PullObject(grpc::ServerContext* context,
                                            const proto::PullObjectRequest* request,
                                            proto::PullObjectResponse* response) {
-  return Fleet(*context, service_, "/flwr.proto.Fleet/PullObject", request->node().node_id(),
-               response, [&] {
-                 core::LogDebug(absl::StrCat("[Fleet.PullObject] Pull Object with object_id=",
-                                             request->object_id()));
-                 return service_->PullObject(*request);
-               });
+  return Fleet(
+      *context, service_, "/flwr.proto.Fleet/PullObject", request->node().node_id(), response, [&] {
+        core::LogDebug(
+            absl::StrCat("[Fleet.PullObject] Pull Object with object_id=", request->object_id()));
+        return service_->PullObject(*request);
+      });
 }
 
 grpc::Status FleetGrpcServicer::ConfirmMessageReceived(
@@ -185,8 +185,7 @@ grpc::Status FleetGrpcServicer::ConfirmMessageReceived(
   return Fleet(*context, service_, "/flwr.proto.Fleet/ConfirmMessageReceived",
                request->node().node_id(), response, [&] {
                  core::LogDebug(absl::StrCat("[Fleet.ConfirmMessageReceived] Message with ID '",
-                                             request->message_object_id(),
-                                             "' has been received"));
+                                             request->message_object_id(), "' has been received"));
                  return service_->ConfirmMessageReceived(*request);
                });
 }

@@ -83,9 +83,9 @@ struct HttpProtoServerOptions {
   // Larger request bodies get 413. gRPC servers accept 2 GiB - 1 but each body is buffered
   // here, so the default is 512 MiB: far above any Flower message (objects travel one by one).
   size_t max_request_bytes = size_t{512} << 20;
-  // Worker threads. Each open connection holds one while it is active and for up to
-  // `keep_alive_timeout` after its last request; each open stream holds one, plus a thread
-  // of its own for the handler.
+  // Worker threads. Each open connection holds one while it is active (with `keep_alive`,
+  // also for up to `keep_alive_timeout` after its last request); each open stream holds one,
+  // plus a thread of its own for the handler.
   int num_threads = 32;
   // Whether a connection serves more than one request. Off by default: see Start().
   bool keep_alive = false;

@@ -203,8 +203,9 @@ class LinkState {
   // reply_to_message_id) or a reply, then preregisters its object tree in the push session, as
   // one step for every reader holding message_tree_mutex(). Returns the IDs of the objects to
   // push (post order), or why the message was not stored (nothing is preregistered then).
-  absl::StatusOr<std::vector<std::string>> StoreMessageWithObjectTree(
-      absl::string_view session_id, const proto::Message& message, const proto::ObjectTree& tree)
+  absl::StatusOr<std::vector<std::string>> StoreMessageWithObjectTree(absl::string_view session_id,
+                                                                      const proto::Message& message,
+                                                                      const proto::ObjectTree& tree)
       ABSL_LOCKS_EXCLUDED(message_tree_mu_);
 
   // Held shared by whoever reads messages and then their object trees (the Fleet and Runtime
