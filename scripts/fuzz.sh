@@ -1,26 +1,61 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of tests/fuzz with clang (ASan + UBSan + coverage over the
-# whole build, flwr::proto and flwr::core included) in build-fuzz/, writes their seed corpora,
-# and fuzzes each target for a bounded time. Idempotent; runs from any directory.
+# whole build, flwr::proto and flwr::core included) in build-fuzz/ and runs them.
 #
-#   scripts/fuzz.sh [SECONDS_PER_TARGET]      (default 20; CI: 3 targets x 20 s)
+#   scripts/fuzz.sh                 CI mode (what scripts/test.sh runs): deterministic.
+#   scripts/fuzz.sh --long [SECS]   exploration: random seeds, SECS per target (default 600).
 #
-# Exits non-zero if a target finds a crash, leak, timeout or OOM; the input that triggered it
-# stays under build-fuzz/artifacts/. The corpus each run grows is kept in
-# build-fuzz/corpus/<target>/ and reused by the next run. Reproduce a finding with
-#   build-fuzz/tests/fuzz/<target> build-fuzz/artifacts/<target>/<file>
+# CI mode, for each target: replays every committed input of tests/fuzz/corpus/<name>/
+# (regressions found earlier, plus hand-made seeds) and the seeds fuzz_seeds writes, then
+# fuzzes a fixed number of executions (FLWR_FUZZ_RUNS, default per target below) from a fixed
+# seed (FLWR_FUZZ_SEED, default 1) in a fresh working corpus. Same commit, same inputs, same
+# result: no run depends on the clock, on an earlier run, or on chance.
+#
+# --long: random seed per run, time-bounded, and the corpus it grows is kept in
+# build-fuzz/corpus/<target>/ for the next --long run. Whatever it finds lands in
+# build-fuzz/artifacts/<target>/; fix the cause, then commit the input as
+# tests/fuzz/corpus/<name>/regression-<what> so that CI replays it from then on.
+#
+# Exits non-zero if a target crashes, leaks, times out, runs out of memory or breaks an
+# invariant; the log names the input. Reproduce with
+#   build-fuzz/tests/fuzz/<target> <input>
 # Environment: FUZZ_CXX / FUZZ_CC (default clang++-14 / clang-14), FUZZ_TARGETS (a subset of
 # the targets, space-separated).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SECONDS_PER_TARGET="${1:-20}"
-if ! [[ "$SECONDS_PER_TARGET" =~ ^[1-9][0-9]*$ ]]; then
-  echo "usage: $0 [SECONDS_PER_TARGET]" >&2
+MODE=ci
+LONG_SECONDS=600
+case "${1:-}" in
+  "") ;;
+  --long)
+    MODE=long
+    LONG_SECONDS="${2:-600}"
+    ;;
+  *)
+    echo "usage: $0 [--long [SECONDS_PER_TARGET]]" >&2
+    exit 2
+    ;;
+esac
+if ! [[ "$LONG_SECONDS" =~ ^[1-9][0-9]*$ ]]; then
+  echo "usage: $0 [--long [SECONDS_PER_TARGET]]" >&2
   exit 2
 fi
 BUILD="$ROOT/build-fuzz"
-TARGETS=(${FUZZ_TARGETS:-fuzz_npy fuzz_object_head fuzz_inflate})
+CORPUS="$ROOT/tests/fuzz/corpus"
+ALL_TARGETS="fuzz_npy fuzz_object_head fuzz_inflate fuzz_proto fuzz_fab fuzz_pyproject fuzz_user_config fuzz_node_auth fuzz_http"
+TARGETS=(${FUZZ_TARGETS:-$ALL_TARGETS})
+SEED="${FLWR_FUZZ_SEED:-1}"
+
+# Executions per target in CI mode: about 20 s each on the 2-core CI machine.
+ci_runs() {
+  case "$1" in
+    fuzz_npy) echo 500000 ;;
+    fuzz_object_head) echo 300000 ;;
+    fuzz_inflate) echo 2500 ;;
+    *) echo 20000 ;;
+  esac
+}
 
 pick() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 && { echo "$c"; return; }; done; }
 CXX_FUZZ="${FUZZ_CXX:-$(pick clang++-14 clang++)}"
@@ -58,12 +93,30 @@ echo "build: $((SECONDS - start)) s"
 echo "=== seeds"
 rm -rf "$BUILD/seeds"
 ASAN_OPTIONS=detect_leaks=0 "$BUILD/tests/fuzz/fuzz_seeds" "$BUILD/seeds"
-for target in "${TARGETS[@]}"; do
-  echo "${target#fuzz_}: $(find "$BUILD/seeds/${target#fuzz_}" -type f | wc -l) seeds"
-done
+
+# Determinism in CI mode: -reload=0 (libFuzzer otherwise re-reads its corpus on a clock) and
+# no address-space randomisation (Abseil seeds its hash tables from an address, so iteration
+# orders, and with them the coverage the fuzzer follows, would change from run to run).
+FIXED=()
+if [[ "$MODE" == ci ]]; then
+  if setarch "$(uname -m)" -R true 2>/dev/null; then
+    FIXED=(setarch "$(uname -m)" -R)
+  else
+    echo "fuzz: warning: cannot turn off address randomisation; runs may differ" >&2
+  fi
+fi
 
 # Abort with a stack trace on the first UBSan report (libFuzzer turns it into a crash).
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+# Prints the most specific description of a failure in log $1: a broken invariant, a UBSan
+# report, a sanitizer or libFuzzer error (leak, timeout, out-of-memory, deadly signal).
+failure_kind() {
+  local kind
+  kind="$(grep -m1 -oE 'invariant violated: .*|runtime error: .*' "$1" || true)"
+  [[ -n "$kind" ]] || kind="$(grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [^(]*' "$1" || true)"
+  echo "${kind:-see log}"
+}
 
 failed=()
 summaries=()
@@ -73,51 +126,72 @@ for target in "${TARGETS[@]}"; do
     inflate) max_len=1048576 ;;
     *) max_len=65536 ;;
   esac
-  corpus="$BUILD/corpus/$target"
+  binary="$BUILD/tests/fuzz/$target"
+  dict="$ROOT/tests/fuzz/$name.dict"
+  dict_flag=()
+  [[ -f "$dict" ]] && dict_flag=(-dict="$dict")
   artifacts="$BUILD/artifacts/$target"
   workdir="$BUILD/run/$target"
-  mkdir -p "$corpus" "$artifacts" "$workdir"
-  rm -f "$workdir"/fuzz-*.log
-  echo "=== $target: ${SECONDS_PER_TARGET} s"
-  # -jobs=1 -workers=1: one fuzzing child process, whose output libFuzzer writes to fuzz-0.log
-  # in the working directory; the parent exits non-zero if the child did.
+  rm -rf "$workdir"
+  mkdir -p "$artifacts" "$workdir"
+  common=(-max_len="$max_len" -rss_limit_mb=2048 -timeout=10 -artifact_prefix="$artifacts/"
+    "${dict_flag[@]}" -print_final_stats=1)
+  status="ok"
+
+  # 1. Replay: every committed input and every generated seed, each executed once.
+  committed=()
+  [[ -d "$CORPUS/$name" ]] && mapfile -t committed < <(find "$CORPUS/$name" -type f | sort)
+  replay_log="$workdir/replay.log"
   rc=0
-  (
-    cd "$workdir"
-    timeout --signal=KILL $((SECONDS_PER_TARGET + 120)) \
-      "$BUILD/tests/fuzz/$target" \
-      -max_total_time="$SECONDS_PER_TARGET" -max_len="$max_len" -rss_limit_mb=2048 \
-      -timeout=10 -dict="$ROOT/tests/fuzz/$name.dict" -jobs=1 -workers=1 \
-      -artifact_prefix="$artifacts/" -print_final_stats=1 \
-      "$corpus" "$BUILD/seeds/$name"
-  ) >"$workdir/driver.log" 2>&1 || rc=$?
-  log="$workdir/fuzz-0.log"
-  [[ -f "$log" ]] || log="$workdir/driver.log"
-  stats="$(grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)' "$log" | tail -1 || true)"
-  runs="$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -1)"
-  [[ -n "$runs" ]] || runs="$(sed -nE 's/^#([0-9]+).*/\1/p' <<<"$stats")"
-  cov="$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$stats")"
-  ft="$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$stats")"
-  corp="$(sed -nE 's/.* corp: ([0-9]+\/[0-9]+[a-zA-Z]*).*/\1/p' <<<"$stats")"
-  line="$(printf '%-17s runs: %-9s cov: %-6s ft: %-6s corpus: %s' \
-    "$target" "${runs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}")"
+  # libFuzzer runs explicit files once each (no mutation) when given files, not directories.
+  inputs=("${committed[@]}")
+  [[ -d "$BUILD/seeds/$name" ]] && mapfile -t -O "${#inputs[@]}" inputs < <(find "$BUILD/seeds/$name" -type f | sort)
+  (cd "$workdir" && "${FIXED[@]}" "$binary" "${common[@]}" "${inputs[@]}") >"$replay_log" 2>&1 || rc=$?
+  line="$(printf '%-17s replayed: %4d (%d committed)' "$target" "${#inputs[@]}" "${#committed[@]}")"
   if [[ $rc -ne 0 ]]; then
-    artifact="$(sed -nE 's/.*Test unit written to (.*)$/\1/p' "$log" | tail -1)"
-    # The most specific description: a broken invariant, a UBSan report, a sanitizer or
-    # libFuzzer error (leak, timeout, out-of-memory, deadly signal).
-    kind="$(grep -m1 -oE 'invariant violated: .*|runtime error: .*' "$log" || true)"
-    [[ -n "$kind" ]] || kind="$(grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [^(]*' "$log" || true)"
-    line+="  FAILED (exit $rc): ${kind:-see log}"
-    echo "--- $target log (tail): $log" >&2
-    tail -n 60 "$log" >&2
-    [[ -n "$artifact" ]] && line+="  artifact: $artifact"
-    failed+=("$target")
+    status="FAILED replaying (exit $rc): $(failure_kind "$replay_log")"
+    echo "--- $target replay log (tail): $replay_log" >&2
+    tail -n 60 "$replay_log" >&2
+  else
+    # 2. Fuzz: fixed seed and execution count in CI, random seed and a time bound with --long.
+    if [[ "$MODE" == ci ]]; then
+      work_corpus="$workdir/corpus"
+      budget=(-seed="$SEED" -runs="${FLWR_FUZZ_RUNS:-$(ci_runs "$target")}" -reload=0)
+      kill_after=1800
+    else
+      work_corpus="$BUILD/corpus/$target"
+      budget=(-max_total_time="$LONG_SECONDS")
+      kill_after=$((LONG_SECONDS + 300))
+    fi
+    mkdir -p "$work_corpus"
+    fuzz_log="$workdir/fuzz.log"
+    seed_dirs=()
+    [[ -d "$CORPUS/$name" ]] && seed_dirs+=("$CORPUS/$name")
+    [[ -d "$BUILD/seeds/$name" ]] && seed_dirs+=("$BUILD/seeds/$name")
+    (
+      cd "$workdir"
+      timeout --signal=KILL "$kill_after" "${FIXED[@]}" \
+        "$binary" "${budget[@]}" "${common[@]}" "$work_corpus" "${seed_dirs[@]}"
+    ) >"$fuzz_log" 2>&1 || rc=$?
+    stats="$(grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)' "$fuzz_log" | tail -1 || true)"
+    runs="$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$fuzz_log" | tail -1)"
+    cov="$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$stats")"
+    ft="$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$stats")"
+    line+="$(printf '  fuzzed: %-8s cov: %-6s ft: %-6s' "${runs:-?}" "${cov:-?}" "${ft:-?}")"
+    if [[ $rc -ne 0 ]]; then
+      artifact="$(sed -nE 's/.*Test unit written to (.*)$/\1/p' "$fuzz_log" | tail -1)"
+      status="FAILED (exit $rc): $(failure_kind "$fuzz_log")${artifact:+  input: $artifact}"
+      echo "--- $target log (tail): $fuzz_log" >&2
+      tail -n 60 "$fuzz_log" >&2
+    fi
   fi
+  line+="  $status"
+  [[ "$status" == ok ]] || failed+=("$target")
   echo "$line"
   summaries+=("$line")
 done
 
-echo "=== summary ($((SECONDS - start)) s in all)"
+echo "=== summary ($MODE mode, $((SECONDS - start)) s in all)"
 printf '%s\n' "${summaries[@]}"
 if ((${#failed[@]})); then
   echo "fuzz: FAILED: ${failed[*]} (inputs under $BUILD/artifacts/)" >&2

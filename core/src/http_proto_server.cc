@@ -2,9 +2,12 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <thread>
 
+#include "absl/base/call_once.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
@@ -79,6 +82,55 @@ class Server : public httplib::Server {
   // httplib listens with a backlog of 5: a burst of new connections overflows it and the
   // dropped SYNs are retried a second later. Listening again raises the backlog.
   void RaiseBacklog() { ::listen(svr_sock_, SOMAXCONN); }
+
+  // Serves one connection from `stream` as httplib's socket loop does (requests until the
+  // client's bytes end, the connection closes or keep_alive_max_count requests were served),
+  // minus the waits for more bytes.
+  void ServeConnection(httplib::Stream& stream, size_t max_requests) {
+    for (size_t served = 0; served < max_requests && stream.is_readable(); ++served) {
+      bool connection_closed = false;
+      if (!process_request(stream, served + 1 == max_requests, connection_closed, nullptr) ||
+          connection_closed) {
+        return;
+      }
+    }
+  }
+  size_t keep_alive_max_count() const { return keep_alive_max_count_; }
+};
+
+// A connection without a socket: reads come from a client's bytes, writes are collected.
+class BytesStream : public httplib::Stream {
+ public:
+  explicit BytesStream(absl::string_view input) : input_(input) {}
+
+  bool is_readable() const override { return position_ < input_.size(); }
+  bool is_writable() const override { return true; }
+  ssize_t read(char* ptr, size_t size) override {
+    const size_t n = std::min(size, input_.size() - position_);
+    std::memcpy(ptr, input_.data() + position_, n);
+    position_ += n;
+    return static_cast<ssize_t>(n);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    output_.append(ptr, size);
+    return static_cast<ssize_t>(size);
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = "127.0.0.1";
+    port = 40000;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = "127.0.0.1";
+    port = 9091;
+  }
+  socket_t socket() const override { return INVALID_SOCKET; }
+
+  std::string TakeOutput() { return std::move(output_); }
+
+ private:
+  absl::string_view input_;
+  size_t position_ = 0;
+  std::string output_;
 };
 
 // One server-streaming response. The handler runs on its own thread and hands frames to the
@@ -197,52 +249,18 @@ class HttpProtoServer::Impl {
     checks_.emplace_back(std::move(prefix), std::move(check));
   }
 
+  // Serves `bytes` as one connection (see HttpProtoServer::ServeBytes).
+  std::string ServeBytes(absl::string_view bytes) {
+    Configure();
+    BytesStream stream(bytes);
+    server_.ServeConnection(stream, server_.keep_alive_max_count());
+    return stream.TakeOutput();
+  }
+
   absl::Status Start(absl::string_view host, int port) {
     if (started_) return absl::FailedPreconditionError("HttpProtoServer already started");
     started_ = true;
-    // httplib's default also sets SO_REUSEPORT, which would let a second server share a
-    // port that is in use. SO_REUSEADDR alone still allows rebinding after a restart.
-    server_.set_socket_options([](int sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    });
-    const size_t threads = static_cast<size_t>(std::max(1, options_.num_threads));
-    server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    server_.set_payload_max_length(options_.max_request_bytes);
-    server_.set_tcp_nodelay(true);  // headers and body go out in separate writes
-    server_.set_keep_alive_timeout(std::max<time_t>(1, Seconds(options_.keep_alive_timeout)));
-    // One request per connection ("Connection: close"): cpp-httplib 0.11 watches an idle
-    // keep-alive connection by waking its worker every ~10 ms until the next request or the
-    // timeout. A ServerApp or ClientApp keeps such connections open all the time, and the wakeups
-    // cost a SuperLink serving one ServerApp ~10 ms of CPU per second, more than a new loopback
-    // connection per request does.
-    if (!options_.keep_alive) server_.set_keep_alive_max_count(1);
-    server_.set_read_timeout(Seconds(options_.read_timeout), Micros(options_.read_timeout));
-    server_.set_write_timeout(Seconds(options_.write_timeout), Micros(options_.write_timeout));
-    const auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
-      Dispatch(req, res);
-    };
-    server_.Get(".*", dispatch);
-    server_.Post(".*", dispatch);
-    server_.Put(".*", dispatch);
-    server_.Patch(".*", dispatch);
-    server_.Delete(".*", dispatch);
-    server_.Options(".*", dispatch);
-    // Errors httplib raises itself (malformed request, body too large) get a JSON detail.
-    server_.set_error_handler(httplib::Server::HandlerWithResponse(
-        [](const httplib::Request& req, httplib::Response& res) {
-          if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-          DisableResponseCompression(req);
-          SetJson(res, res.status, absl::StrCat("{\"detail\":\"", StatusPhrase(res.status), "\"}"));
-          return httplib::Server::HandlerResponse::Handled;
-        }));
-    server_.set_exception_handler(
-        [](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
-          DisableResponseCompression(req);
-          const HttpError error = ToHttpError(absl::InternalError("handler threw"));
-          SetJson(res, error.status, error.body);
-        });
-
+    Configure();
     const std::string host_string(host);
     if (port == 0) {
       port_ = server_.bind_to_any_port(host_string);
@@ -284,6 +302,54 @@ class HttpProtoServer::Impl {
   }
 
  private:
+  // Applies the options and installs the dispatcher, once.
+  void Configure() {
+    absl::call_once(configured_, [this] {
+      // httplib's default also sets SO_REUSEPORT, which would let a second server share a
+      // port that is in use. SO_REUSEADDR alone still allows rebinding after a restart.
+      server_.set_socket_options([](int sock) {
+        int yes = 1;
+        setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      });
+      const size_t threads = static_cast<size_t>(std::max(1, options_.num_threads));
+      server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+      server_.set_payload_max_length(options_.max_request_bytes);
+      server_.set_tcp_nodelay(true);  // headers and body go out in separate writes
+      server_.set_keep_alive_timeout(std::max<time_t>(1, Seconds(options_.keep_alive_timeout)));
+      // One request per connection ("Connection: close"): cpp-httplib 0.11 watches an idle
+      // keep-alive connection by waking its worker every ~10 ms until the next request or the
+      // timeout. A ServerApp or ClientApp keeps such connections open all the time, and the wakeups
+      // cost a SuperLink serving one ServerApp ~10 ms of CPU per second, more than a new loopback
+      // connection per request does.
+      if (!options_.keep_alive) server_.set_keep_alive_max_count(1);
+      server_.set_read_timeout(Seconds(options_.read_timeout), Micros(options_.read_timeout));
+      server_.set_write_timeout(Seconds(options_.write_timeout), Micros(options_.write_timeout));
+      const auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
+        Dispatch(req, res);
+      };
+      server_.Get(".*", dispatch);
+      server_.Post(".*", dispatch);
+      server_.Put(".*", dispatch);
+      server_.Patch(".*", dispatch);
+      server_.Delete(".*", dispatch);
+      server_.Options(".*", dispatch);
+      // Errors httplib raises itself (malformed request, body too large) get a JSON detail.
+      server_.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
+                                                                        httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        DisableResponseCompression(req);
+        SetJson(res, res.status, absl::StrCat("{\"detail\":\"", StatusPhrase(res.status), "\"}"));
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+      server_.set_exception_handler(
+          [](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
+            DisableResponseCompression(req);
+            const HttpError error = ToHttpError(absl::InternalError("handler threw"));
+            SetJson(res, error.status, error.body);
+          });
+    });
+  }
+
   void SendError(const HttpRequestContext* context, httplib::Response& res,
                  const absl::Status& status) {
     if (context != nullptr && options_.on_error) options_.on_error(*context, status);
@@ -403,6 +469,7 @@ class HttpProtoServer::Impl {
   Server server_;
   std::thread listener_;
   std::atomic<bool> listener_exited_{false};
+  absl::once_flag configured_;
   bool started_ = false;
   int port_ = 0;
 
@@ -431,5 +498,9 @@ absl::Status HttpProtoServer::Start(absl::string_view host, int port) {
 int HttpProtoServer::port() const { return impl_->port(); }
 
 void HttpProtoServer::Stop() { impl_->Stop(); }
+
+std::string HttpProtoServer::ServeBytes(absl::string_view bytes) {
+  return impl_->ServeBytes(bytes);
+}
 
 }  // namespace flwr::core

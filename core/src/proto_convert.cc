@@ -6,8 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "flwr/core/python_json.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/message.h"
 
 namespace flwr::core {
 namespace {
@@ -112,8 +114,29 @@ absl::StatusOr<proto::MetricRecordValue> MetricValueToProto(const MetricValue& v
   return out;
 }
 
+// The list a value holds, or nullptr for a scalar or an unset value.
+template <typename P>
+const google::protobuf::Message* ListOf(const P& p) {
+  const auto* field = p.GetDescriptor()->FindOneofByName("value");
+  const auto* set = p.GetReflection()->GetOneofFieldDescriptor(p, field);
+  if (set == nullptr || set->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
+    return nullptr;
+  }
+  return &p.GetReflection()->GetMessage(p, set);
+}
+
+// True if `p` holds a list without elements: Python decodes it to [], which has no type.
+template <typename P>
+bool IsEmptyList(const P& p) {
+  const google::protobuf::Message* list = ListOf(p);
+  return list != nullptr &&
+         list->GetReflection()->FieldSize(*list, list->GetDescriptor()->FindFieldByName("vals")) ==
+             0;
+}
+
 absl::StatusOr<MetricValue> MetricValueFromProto(const proto::MetricRecordValue& p) {
   using P = proto::MetricRecordValue;
+  if (IsEmptyList(p)) return MetricValue(std::vector<double>{});
   switch (p.value_case()) {
     case P::kDouble:
       return MetricValue(p.double_());
@@ -185,6 +208,7 @@ absl::StatusOr<proto::ConfigRecordValue> ConfigValueToProto(const ConfigValue& v
 
 absl::StatusOr<ConfigValue> ConfigValueFromProto(const proto::ConfigRecordValue& p) {
   using P = proto::ConfigRecordValue;
+  if (IsEmptyList(p)) return ConfigValue(std::vector<bool>{});
   switch (p.value_case()) {
     case P::kDouble:
       return ConfigValue(p.double_());

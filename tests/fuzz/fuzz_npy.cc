@@ -73,9 +73,9 @@ void CheckDType(const DType& d) {
              Describe(d) + " vs " + Describe(*by_name));
   auto by_descr = flwr::core::DTypeFromDescr(d.descr);
   FUZZ_CHECK(by_descr.ok(), absl::StrCat(Describe(d), ": ", by_descr.status().ToString()));
-  FUZZ_CHECK(by_descr->name == d.name && by_descr->descr == d.descr &&
-                 by_descr->itemsize == d.itemsize,
-             Describe(d) + " vs " + Describe(*by_descr));
+  FUZZ_CHECK(
+      by_descr->name == d.name && by_descr->descr == d.descr && by_descr->itemsize == d.itemsize,
+      Describe(d) + " vs " + Describe(*by_descr));
 }
 
 void CheckSameArray(const flwr::core::NpyArray& a, const flwr::core::NpyArray& b) {
@@ -103,9 +103,8 @@ void FuzzParseNpy(absl::string_view input) {
   std::optional<int64_t> count = flwr::core::NumElements(npy.shape);
   FUZZ_CHECK(count.has_value(), "shape accepted but NumElements overflows");
   unsigned __int128 nbytes = static_cast<unsigned __int128>(*count) * npy.dtype.itemsize;
-  FUZZ_CHECK(nbytes == npy.data.size(),
-             absl::StrCat(*count, " elements of ", npy.dtype.itemsize, " bytes, data holds ",
-                          npy.data.size()));
+  FUZZ_CHECK(nbytes == npy.data.size(), absl::StrCat(*count, " elements of ", npy.dtype.itemsize,
+                                                     " bytes, data holds ", npy.data.size()));
   FUZZ_CHECK(npy.data.data() + npy.data.size() == input.data() + input.size(),
              "data does not view the tail of the input");
 

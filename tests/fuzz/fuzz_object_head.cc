@@ -85,8 +85,7 @@ void FuzzParseObjectHead(absl::string_view input) {
 
 void FuzzObjectIds(absl::string_view input) {
   const absl::string_view prefix = input.substr(0, 64);
-  FUZZ_CHECK(flwr::core::IsValidObjectId(prefix) == ReferenceIsValidObjectId(prefix),
-             Show(prefix));
+  FUZZ_CHECK(flwr::core::IsValidObjectId(prefix) == ReferenceIsValidObjectId(prefix), Show(prefix));
   const std::string id = flwr::core::ComputeObjectId(input);
   FUZZ_CHECK(flwr::core::IsValidObjectId(id), Show(id));
 }

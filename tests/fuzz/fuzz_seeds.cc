@@ -1,10 +1,11 @@
 // Writes seed corpora for the libFuzzer targets in tests/fuzz (scripts/fuzz.sh runs it at fuzz
-// time into the build directory; no binary seeds are committed):
+// time into the build directory, beside the inputs committed in tests/fuzz/corpus/):
 //   OUT/npy/          .npy files as np.save writes them (EncodeNpy is byte-identical to it) for
 //                     several dtypes and shapes, plus valid non-canonical headers (format 2.0
 //                     and 3.0, Fortran order, big-endian, double quotes, Python 2 longs);
 //   OUT/object_head/  every object content of a few deflated Messages and records;
-//   OUT/inflate/      those bundles in fuzz_inflate's framing, some with explicit keys.
+//   OUT/inflate/      those bundles in fuzz_inflate's framing, some with explicit keys;
+//   OUT/proto/        those values as protobuf, in fuzz_proto's framing (a selector byte).
 //
 // Usage: fuzz_seeds OUT_DIR
 #include <cstdint>
@@ -21,6 +22,7 @@
 #include "absl/strings/string_view.h"
 #include "flwr/core/inflatable.h"
 #include "flwr/core/npy.h"
+#include "flwr/core/proto_convert.h"
 
 namespace {
 
@@ -65,7 +67,8 @@ std::string HandNpy(int major, absl::string_view dict, absl::string_view data) {
   std::string out = "\x93NUMPY";
   out.push_back(static_cast<char>(major));
   out.push_back('\0');
-  for (size_t i = 0; i < len_size; ++i) out.push_back(static_cast<char>((header.size() >> (8 * i)) & 0xff));
+  for (size_t i = 0; i < len_size; ++i)
+    out.push_back(static_cast<char>((header.size() >> (8 * i)) & 0xff));
   return out + header + std::string(data);
 }
 
@@ -75,11 +78,21 @@ void WriteNpySeeds(const fs::path& dir) {
     std::vector<int64_t> shape;
   };
   const std::vector<Case> cases = {
-      {"float32", {2, 3}},     {"int64", {4}},       {"bool", {}},
-      {"uint8", {0}},          {"complex64", {2}},   {"float16", {3, 1}},
-      {"<U3", {2}},            {"datetime64[ms]", {2}}, {"timedelta64[10s]", {1}},
-      {">f8", {2}},            {"|S4", {1}},         {"float64", {1, 1, 2}},
-      {"int8", {5}},           {"uint32", {0, 7}},   {"float128", {1}},
+      {"float32", {2, 3}},
+      {"int64", {4}},
+      {"bool", {}},
+      {"uint8", {0}},
+      {"complex64", {2}},
+      {"float16", {3, 1}},
+      {"<U3", {2}},
+      {"datetime64[ms]", {2}},
+      {"timedelta64[10s]", {1}},
+      {">f8", {2}},
+      {"|S4", {1}},
+      {"float64", {1, 1, 2}},
+      {"int8", {5}},
+      {"uint32", {0, 7}},
+      {"float128", {1}},
   };
   int n = 0;
   for (const Case& c : cases) {
@@ -89,10 +102,10 @@ void WriteNpySeeds(const fs::path& dir) {
     Write(dir / absl::StrCat("np_save_", n++, ".npy"), npy);
   }
   // Valid headers np.save would not write, all readable by np.load.
-  Write(dir / "v2.npy", HandNpy(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
-                                Pattern(8, 1)));
-  Write(dir / "v3.npy", HandNpy(3, "{'descr': '<U2', 'fortran_order': False, 'shape': (1,), }",
-                                Pattern(8, 2)));
+  Write(dir / "v2.npy",
+        HandNpy(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", Pattern(8, 1)));
+  Write(dir / "v3.npy",
+        HandNpy(3, "{'descr': '<U2', 'fortran_order': False, 'shape': (1,), }", Pattern(8, 2)));
   Write(dir / "fortran.npy",
         HandNpy(1, "{'descr': '<i4', 'fortran_order': True, 'shape': (2, 3), }", Pattern(24, 3)));
   Write(dir / "big_endian.npy",
@@ -100,9 +113,9 @@ void WriteNpySeeds(const fs::path& dir) {
   Write(dir / "quotes_order.npy",
         HandNpy(1, "{\"shape\": (2, 2), \"fortran_order\": False, \"descr\": \"|u1\"}",
                 Pattern(4, 5)));
-  Write(dir / "py2_long.npy",
-        HandNpy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1L, 2L), }",
-                Pattern(16, 6)));
+  Write(
+      dir / "py2_long.npy",
+      HandNpy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1L, 2L), }", Pattern(16, 6)));
 }
 
 Message SampleMessage() {
@@ -118,8 +131,8 @@ Message SampleMessage() {
   m.metadata.created_at = 1700000000.25;
 
   ArrayRecord arrays;
-  arrays.Set("weights", Must(Array::FromFloats({0.5f, -1.0f, 2.25f, 3.0f, 0.0f, -0.0f}, {2, 3}),
-                             "weights"));
+  arrays.Set("weights",
+             Must(Array::FromFloats({0.5f, -1.0f, 2.25f, 3.0f, 0.0f, -0.0f}, {2, 3}), "weights"));
   arrays.Set("bias", Must(Array::FromRaw("int64", {4}, Pattern(32, 7)), "bias"));
   arrays.Set("same_as_bias", *arrays.Find("bias"));
   arrays.Set("scalar", Must(Array::FromRaw("bool", {}, std::string(1, '\1')), "scalar"));
@@ -157,7 +170,8 @@ Message SampleMessage() {
 std::string Frame(const ObjectBundle& bundle, bool with_keys) {
   std::vector<std::string> parts;
   for (const DeflatedObject& obj : bundle.objects) {
-    parts.push_back(with_keys ? absl::StrCat("#", obj.object_id, "\n", obj.content()) : obj.content());
+    parts.push_back(with_keys ? absl::StrCat("#", obj.object_id, "\n", obj.content())
+                              : obj.content());
   }
   return absl::StrJoin(parts, kObjectSeparator);
 }
@@ -204,14 +218,53 @@ void WriteObjectSeeds(const fs::path& head_dir, const fs::path& inflate_dir) {
 
 }  // namespace
 
+// fuzz_proto's framing: the selector byte (see fuzz_proto.cc), then the serialized proto.
+std::string Selected(char selector, const google::protobuf::MessageLite& proto) {
+  return std::string(1, selector) + SerializeDeterministic(proto);
+}
+
+void WriteProtoSeeds(const fs::path& dir) {
+  const Message sample = SampleMessage();
+  Message error;
+  error.metadata.run_id = 7;
+  error.metadata.message_type = "query";
+  error.error = Error{3, "boom"};
+  Context context;
+  context.run_id = 3;
+  context.node_id = 5;
+  context.node_config.Set("partition-id", int64_t{1});
+  context.run_config.Set("lr", 0.1);
+  context.run_config.Set("name", std::string("x"));
+  context.state = *sample.content;
+  const auto& content = *sample.content;
+  const std::vector<std::pair<std::string, std::string>> seeds = {
+      {"message", Selected(0, Must(MessageToProto(sample), "message"))},
+      {"error_message", Selected(0, Must(MessageToProto(error), "error"))},
+      {"context", Selected(1, Must(ContextToProto(context), "context"))},
+      {"record_dict", Selected(2, Must(RecordDictToProto(content), "record dict"))},
+      {"config_record",
+       Selected(3,
+                Must(ConfigRecordToProto(std::get<ConfigRecord>(*content.Find("config"))), "c"))},
+      {"metric_record",
+       Selected(4,
+                Must(MetricRecordToProto(std::get<MetricRecord>(*content.Find("metrics"))), "m"))},
+      {"array_record",
+       Selected(5, Must(ArrayRecordToProto(std::get<ArrayRecord>(*content.Find("arrays"))), "a"))},
+  };
+  for (const auto& [name, bytes] : seeds) Write(dir / name, bytes);
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]);
     return 2;
   }
   const fs::path out = argv[1];
-  for (const char* sub : {"npy", "object_head", "inflate"}) fs::create_directories(out / sub);
+  for (const char* sub : {"npy", "object_head", "inflate", "proto"}) {
+    fs::create_directories(out / sub);
+  }
   WriteNpySeeds(out / "npy");
   WriteObjectSeeds(out / "object_head", out / "inflate");
+  WriteProtoSeeds(out / "proto");
   return 0;
 }

@@ -42,7 +42,9 @@ from flwr.common import (
 )
 from flwr.common import serde
 from flwr.compat.common import recorddict_compat as compat
+from flwr.proto import recorddict_pb2
 from flwr.supercore.inflatable.inflatable_object import (
+    add_header_to_object_body,
     get_all_nested_objects,
     get_object_tree,
 )
@@ -104,6 +106,21 @@ class Golden:
     def array(self, name: str, arr: Array, **extra: Any) -> None:
         proto = serde.array_to_proto(arr).SerializeToString(deterministic=True)
         self.inflatable(name, "array", arr, proto, **extra)
+
+    def reencode(self, name: str, cls: type, body: bytes) -> None:
+        """An object whose body Python would not write itself: `cls.inflate` decodes it, and
+        its `deflate()` is what the C++ inflate + deflate of the same bytes must give."""
+        content = add_header_to_object_body(body, cls())
+        again = cls.inflate(content).deflate()
+        self.cases.append(
+            {
+                "name": name,
+                "kind": "reencode",
+                "record": cls.__name__.lower(),
+                "input": self.blob(f"{name}.in", content),
+                "expected": self.blob(f"{name}.out", again),
+            }
+        )
 
     def context(self, name: str, ctx: Context) -> None:
         proto = serde.context_to_proto(ctx).SerializeToString(deterministic=True)
@@ -241,6 +258,23 @@ def add_record_cases(g: Golden) -> None:
     )
 
 
+def add_reencode_cases(g: Golden) -> None:
+    """Empty lists in every list field: Python decodes each to [] (no element type) and sends
+    [] as a bool list in a ConfigRecord and as a double list in a MetricRecord."""
+    lists = ["double_list", "sint_list", "uint_list", "bool_list", "string_list", "bytes_list"]
+    config = recorddict_pb2.ConfigRecord()
+    for field in lists:
+        item = config.items.add(key=f"empty_{field}")
+        getattr(item.value, field).SetInParent()
+    config.items.add(key="full", value=recorddict_pb2.ConfigRecordValue(sint_list={"vals": [1]}))
+    g.reencode("config_empty_lists_of_every_type", ConfigRecord, config.SerializeToString())
+    metric = recorddict_pb2.MetricRecord()
+    for field in lists[:3]:
+        item = metric.items.add(key=f"empty_{field}")
+        getattr(item.value, field).SetInParent()
+    g.reencode("metric_empty_lists_of_every_type", MetricRecord, metric.SerializeToString())
+
+
 def mixed_recorddict() -> RecordDict:
     return RecordDict(
         {
@@ -350,6 +384,7 @@ def main() -> int:
     add_npy_cases(g)
     add_array_cases(g)
     add_record_cases(g)
+    add_reencode_cases(g)
     add_recorddict_cases(g)
     add_legacy_cases(g)
     add_message_cases(g)

@@ -32,7 +32,7 @@ def test_golden_cases_come_from_the_pinned_flwr(golden_dir: Path, pinned_flwr_ve
     assert manifest["flwr_version"] == pinned_flwr_version
     kinds = {case["kind"] for case in manifest["cases"]}
     assert kinds == {"npy", "array", "arrayrecord", "configrecord", "metricrecord",
-                     "recorddict", "message", "context"}
+                     "recorddict", "message", "context", "reencode"}
 
 
 def test_cpp_matches_python_objects_both_ways(golden_dir: Path, build_dir: Path) -> None:
@@ -48,7 +48,7 @@ def test_cpp_matches_python_objects_both_ways(golden_dir: Path, build_dir: Path)
     manifest = json.loads((golden_dir / "manifest.json").read_text())
     # Every inflatable case runs twice (deflate, inflate), natives once more, the rest once.
     expected = sum(
-        1 if c["kind"] in ("npy", "context") else 2 + ("native" in c) for c in manifest["cases"]
+        1 if c["kind"] in ("npy", "context", "reencode") else 2 + ("native" in c) for c in manifest["cases"]
     )
     assert int(passed.group(1)) == expected
 

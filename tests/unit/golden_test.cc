@@ -12,6 +12,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "absl/strings/escaping.h"
 #include "flwr/core/inflatable.h"
 #include "flwr/core/npy.h"
 #include "flwr/core/proto_convert.h"
@@ -225,6 +226,37 @@ void RunContextCase(const Json& c) {
   EXPECT_TRUE(SerializeDeterministic(*back) == bytes);
 }
 
+// Bytes Python would not write itself: C++ must decode them to the value Python decodes, i.e.
+// re-encode them to Python's bytes, and that value must survive its own round trip.
+template <typename Record>
+void ExpectReencodes(const Json& c, absl::StatusOr<Record> (*inflate)(absl::string_view,
+                                                                     const ObjectContents&,
+                                                                     const InflateOptions&),
+                     absl::StatusOr<ObjectBundle> (*deflate)(const Record&)) {
+  const std::string input = ReadFile(g_dir / c["input"].get<std::string>());
+  const std::string id = ComputeObjectId(input);
+  auto value = inflate(id, ObjectContents{{id, input}}, InflateOptions{});
+  ASSERT_TRUE(value.ok()) << value.status();
+  auto bundle = deflate(*value);
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  const std::string again = bundle->objects.back().content();
+  EXPECT_TRUE(again == ReadFile(g_dir / c["expected"].get<std::string>()))
+      << "C++ re-encodes to " << absl::CHexEscape(again);
+  auto back = inflate(bundle->root_id(), ObjectContents{{bundle->root_id(), again}},
+                      InflateOptions{});
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(*back == *value) << "the re-encoded value does not decode to itself";
+}
+
+void RunReencodeCase(const Json& c) {
+  if (c["record"] == "configrecord") {
+    ExpectReencodes<ConfigRecord>(c, InflateConfigRecord, DeflateConfigRecord);
+  } else {
+    ASSERT_EQ(c["record"], "metricrecord");
+    ExpectReencodes<MetricRecord>(c, InflateMetricRecord, DeflateMetricRecord);
+  }
+}
+
 void RunNpyCase(const Json& c) {
   const std::string npy = ReadFile(g_dir / c["npy"].get<std::string>());
   const std::string raw = ReadFile(g_dir / c["raw"].get<std::string>());
@@ -275,6 +307,8 @@ int RegisterCases() {
       Register("Npy", c, RunNpyCase);
     } else if (kind == "context") {
       Register("ContextProto", c, RunContextCase);
+    } else if (kind == "reencode") {
+      Register("ReencodesAsPython", c, RunReencodeCase);
     } else {
       Register("DeflateMatchesPython", c, RunDeflateCase);
       Register("InflatesPythonObjects", c, RunInflateCase);

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -408,6 +409,37 @@ TEST_F(HttpProtoServerTest, PortInUse) {
   const absl::Status status = other.Start("127.0.0.1", server_->port());
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_EQ(server_->Start("127.0.0.1", 0).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// ServeBytes (the fuzzer's entry point) answers as a socket connection does: the first
+// request only without keep_alive (the test server's default), byte for byte.
+TEST_F(HttpProtoServerTest, ServeBytesAnswersAsASocketDoes) {
+  const std::string request = absl::StrCat(
+      "POST ", kHeartbeat,
+      " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/protobuf\r\n"
+      "flwr-task-token: token\r\nflwr-package-name: flwr\r\nflwr-package-version: 1.36.1\r\n"
+      "flwr-component-name: flwr-serverapp\r\n"
+      "Content-Length: 0\r\n\r\n");
+  const std::string served = server_->ServeBytes(absl::StrCat(request, request));
+  const int sock = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(send(sock, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  std::string raw;
+  char buffer[4096];
+  for (ssize_t n; (n = recv(sock, buffer, sizeof(buffer), 0)) > 0;) raw.append(buffer, n);
+  close(sock);
+  ASSERT_TRUE(absl::StartsWith(raw, "HTTP/1.1 200 OK\r\n")) << raw;
+  EXPECT_EQ(served, raw);
+
+  // Garbage gets httplib's 400 with our JSON detail, and the server keeps serving.
+  const std::string garbage = server_->ServeBytes("\x01\x02 not http\r\n\r\n");
+  EXPECT_TRUE(absl::StartsWith(garbage, "HTTP/1.1 400 Bad Request\r\n")) << garbage;
+  EXPECT_TRUE(absl::EndsWith(garbage, R"({"detail":"Bad Request"})")) << garbage;
+  EXPECT_EQ(server_->ServeBytes(""), "");
 }
 
 TEST(HttpProtoClientTest, ConnectionRefusedIsUnavailable) {

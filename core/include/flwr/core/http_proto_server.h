@@ -152,6 +152,13 @@ class HttpProtoServer {
   // handlers to finish. Idempotent.
   void Stop();
 
+  // Serves one connection without a socket: `bytes` is everything a client sent before it
+  // closed its side, and the result everything the server wrote back — the responses to the
+  // requests in `bytes`, in order, as a socket connection would get them (with keep_alive,
+  // several; without, the first only). Routes and checks must have been added; Start() need not
+  // have been called. For fuzzing the request framing (tests/fuzz/fuzz_http.cc).
+  std::string ServeBytes(absl::string_view bytes);
+
  private:
   // A route with its message types erased.
   struct Route {

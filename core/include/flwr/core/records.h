@@ -54,11 +54,16 @@ using ArrayRecord = OrderedMap<Array>;
 
 // Values of a MetricRecord: Python int/float and homogeneous lists of them. An integer above
 // INT64_MAX is held as uint64_t (Flower sends it as uint64); every other integer as int64_t.
+// An empty list has no element type in Python, and Flower sends it as a double list whatever
+// list field it came in: decoding gives std::vector<double>{} for every empty list.
 using MetricValue = std::variant<double, int64_t, uint64_t, std::vector<double>,
                                  std::vector<int64_t>, std::vector<uint64_t>>;
 using MetricRecord = OrderedMap<MetricValue>;
 
 // Values of a ConfigRecord: Python bool/int/float/str/bytes and homogeneous lists of them.
+// An empty list is sent as a bool list (Python tries bool first, and all() of nothing is
+// true): decoding gives std::vector<bool>{} for every empty list, so that a decoded value
+// re-encodes to the bytes Python would send and equals what it decodes to again.
 using ConfigValue = std::variant<double, int64_t, uint64_t, bool, std::string, Bytes,
                                  std::vector<double>, std::vector<int64_t>, std::vector<uint64_t>,
                                  std::vector<bool>, std::vector<std::string>, std::vector<Bytes>>;
