@@ -62,6 +62,7 @@ absl::StatusOr<std::pair<std::string, int>> ParseAddress(absl::string_view addre
   return std::make_pair(std::move(host), port);
 }
 
+// Stock make_simple_http_retry_invoker: transport errors (Unavailable), 503 and 504.
 bool IsRetryable(const absl::Status& status) {
   return status.code() == absl::StatusCode::kUnavailable ||
          status.code() == absl::StatusCode::kDeadlineExceeded;
@@ -81,89 +82,33 @@ absl::StatusOr<std::unique_ptr<AppRuntimeClient>> AppRuntimeClient::Create(
 AppRuntimeClient::AppRuntimeClient(AppRuntimeClientOptions options, std::string host, int port)
     : options_(std::move(options)),
       http_(std::move(host), port, options_.component_name, options_.http),
-      token_header_{{"flwr-task-token", options_.token}} {}
+      token_header_{{"flwr-task-token", options_.token}},
+      retry_(RetryInvokerOptions{.retryable = IsRetryable, .sleep = options_.sleep}),
+      heartbeat_(HeartbeatSenderOptions{
+          .send = [this](const StopSignal& stop) { return SendHeartbeat(stop); },
+          .on_error =
+              [this](const absl::Status& status) {
+                // A rejected token was logged and handled where it was rejected.
+                if (!rejected_.load()) {
+                  LogError(absl::StrCat("Task heartbeat failed: ", status.ToString()));
+                }
+              }}) {}
 
 AppRuntimeClient::~AppRuntimeClient() { StopHeartbeat(); }
 
-double AppRuntimeClient::Uniform(double lo, double hi) {
-  absl::MutexLock lock(&mu_);
-  return std::uniform_real_distribution<double>(lo, hi)(rng_);
-}
-
-void AppRuntimeClient::SetMaxTries(std::optional<int> max_tries) {
-  absl::MutexLock lock(&mu_);
-  max_tries_ = max_tries;
-}
+void AppRuntimeClient::SetMaxTries(std::optional<int> max_tries) { retry_.SetMaxTries(max_tries); }
 
 void AppRuntimeClient::Reject() {
   if (rejected_.exchange(true)) return;
   if (options_.on_rejected) options_.on_rejected();
 }
 
-bool AppRuntimeClient::Wait(absl::Duration d, bool interruptible) {
-  d = std::max(d, absl::ZeroDuration());
-  if (options_.sleep) {
-    options_.sleep(d);
-  } else if (interruptible) {
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&heartbeat_stop_), d);
-  } else {
-    absl::SleepFor(d);
-  }
-  if (!interruptible) return true;
-  absl::MutexLock lock(&mu_);
-  return !heartbeat_stop_;
-}
-
-absl::Status AppRuntimeClient::Invoke(absl::string_view rpc,
-                                      absl::FunctionRef<absl::Status()> attempt,
-                                      bool interruptible) {
-  const absl::Time start = absl::Now();
-  double delay = 1.0;  // exponential(base_delay=1, multiplier=2, max_delay=20)
-  for (int tries = 1;; ++tries) {
-    absl::Status status = attempt();
-    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
-    if (status.ok()) {
-      if (tries > 1) {
-        LogInfo(absl::StrFormat("Connection successful after %.2f seconds and %d tries.", elapsed,
-                                tries));
-      }
-      return status;
-    }
-    if (status.code() == absl::StatusCode::kUnauthenticated) {
-      Reject();
-      return status;
-    }
-    std::optional<int> max_tries;
-    {
-      absl::MutexLock lock(&mu_);
-      max_tries = max_tries_;
-    }
-    if (!IsRetryable(status) || (max_tries.has_value() && tries >= *max_tries)) {
-      if (tries > 1) {
-        LogWarning(absl::StrFormat("Giving up reconnection after %.2f seconds and %d tries.",
-                                   elapsed, tries));
-      }
-      return status;
-    }
-    const double wait = Uniform(0.0, delay);  // full_jitter
-    delay = std::min(delay * 2, kRuntimeMaxRetryDelay);
-    LogDebug(
-        absl::StrCat("Connection attempt failed with exception: ", rpc, ": ", status.message()));
-    absl::MutexLock lock(&wait_mu_);
-    LogWarning(absl::StrFormat("Connection attempt failed, retrying in %.2f seconds", wait));
-    if (!Wait(absl::Seconds(wait), interruptible)) {
-      return absl::CancelledError(absl::StrCat(rpc, " cancelled: the heartbeat stopped"));
-    }
-  }
-}
-
 template <typename Req, typename Resp>
 absl::StatusOr<Resp> AppRuntimeClient::Call(absl::string_view rpc, const Req& request,
-                                            bool interruptible) {
+                                            const StopSignal* stop) {
   const std::string path = absl::StrCat("/v1/runtime/", rpc);
   Resp response;
-  absl::Status status = Invoke(
+  absl::Status status = retry_.Invoke(
       rpc,
       [&]() -> absl::Status {
         absl::StatusOr<Resp> result = http_.Call<Req, Resp>(path, request, token_header_);
@@ -171,66 +116,27 @@ absl::StatusOr<Resp> AppRuntimeClient::Call(absl::string_view rpc, const Req& re
         response = *std::move(result);
         return absl::OkStatus();
       },
-      interruptible);
+      stop);
+  if (status.code() == absl::StatusCode::kUnauthenticated) Reject();
   if (!status.ok()) return status;
   return response;
 }
 
-absl::Status AppRuntimeClient::StartHeartbeat() {
-  if (heartbeat_thread_.joinable()) {
-    return absl::FailedPreconditionError("the heartbeat thread was started before");
+absl::Status AppRuntimeClient::StartHeartbeat() { return heartbeat_.Start(); }
+
+void AppRuntimeClient::StopHeartbeat() { heartbeat_.Stop(); }
+
+absl::Status AppRuntimeClient::SendHeartbeat(const StopSignal& stop) {
+  absl::StatusOr<proto::SendTaskHeartbeatResponse> response =
+      Call<proto::SendTaskHeartbeatRequest, proto::SendTaskHeartbeatResponse>(
+          "send-task-heartbeat", proto::SendTaskHeartbeatRequest(), &stop);
+  if (!response.ok()) return response.status();
+  if (!response->success()) {
+    LogError("Task heartbeat rejected (success=false): stopping");
+    Reject();
+    return absl::FailedPreconditionError("the task heartbeat was rejected (success=false)");
   }
-  heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
   return absl::OkStatus();
-}
-
-void AppRuntimeClient::StopHeartbeat() {
-  {
-    absl::MutexLock lock(&mu_);
-    heartbeat_stop_ = true;
-  }
-  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
-}
-
-void AppRuntimeClient::HeartbeatLoop() {
-  auto stopped = [this] {
-    absl::MutexLock lock(&mu_);
-    return heartbeat_stop_;
-  };
-  while (!stopped()) {
-    // HeartbeatSender's own RetryInvoker: exponential(max_delay=20) on HeartbeatFailure
-    // (transport errors, 503, 504), its waits interrupted by stop().
-    double delay = 1.0;
-    while (true) {
-      if (stopped()) return;
-      absl::StatusOr<proto::SendTaskHeartbeatResponse> response =
-          Call<proto::SendTaskHeartbeatRequest, proto::SendTaskHeartbeatResponse>(
-              "send-task-heartbeat", proto::SendTaskHeartbeatRequest(), /*interruptible=*/true);
-      if (response.ok()) {
-        if (!response->success()) {
-          LogError("Task heartbeat rejected (success=false): stopping");
-          Reject();
-          return;
-        }
-        heartbeats_sent_.fetch_add(1);
-        break;
-      }
-      if (stopped()) return;
-      if (response.status().code() == absl::StatusCode::kUnauthenticated) return;
-      if (!IsRetryable(response.status())) {
-        LogError(absl::StrCat("Task heartbeat failed: ", response.status().ToString()));
-        return;
-      }
-      const double wait = Uniform(0.0, delay);
-      delay = std::min(delay * 2, kRuntimeMaxRetryDelay);
-      if (!Wait(absl::Seconds(wait), /*interruptible=*/true)) return;
-    }
-    // next_interval = (interval - timeout) * (0.8 + uniform(-0.1, 0.1))
-    const double next =
-        (kTaskHeartbeatInterval - kTaskHeartbeatCallTimeout) * (0.8 + Uniform(-0.1, 0.1));
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&heartbeat_stop_), absl::Seconds(next));
-  }
 }
 
 absl::StatusOr<TaskInput> AppRuntimeClient::PullTaskInput() {
@@ -264,7 +170,7 @@ absl::StatusOr<std::string> AppRuntimeClient::PullObjectWithBackoff(uint64_t nod
                                                                     const std::string& object_id,
                                                                     absl::Time start,
                                                                     const std::atomic<bool>& stop) {
-  double delay = options_.pull_initial_backoff;
+  ExponentialBackoff backoff(options_.pull_initial_backoff, 2, options_.pull_backoff_cap);
   int tries = 0;
   while (!stop.load()) {
     proto::PullObjectRequest request;
@@ -281,12 +187,11 @@ absl::StatusOr<std::string> AppRuntimeClient::PullObjectWithBackoff(uint64_t nod
     if (response->object_available()) return std::move(*response->mutable_object_content());
     ++tries;
     if (tries >= options_.pull_max_tries_per_object ||
-        absl::ToDoubleSeconds(absl::Now() - start) >= options_.pull_max_time) {
+        absl::Now() - start >= options_.pull_max_time) {
       return absl::DataLossError(absl::StrCat("Failed to pull object with ID '", object_id,
                                               "': timeout or retry limit reached"));
     }
-    Wait(absl::Seconds(delay * (1 + Uniform(-0.2, 0.2))), /*interruptible=*/false);
-    delay = std::min(delay * 2, options_.pull_backoff_cap);
+    retry_.Wait(backoff.Next() * (1 + RandomUniform(-0.2, 0.2)));
   }
   return absl::CancelledError("object pull stopped after another object failed");
 }

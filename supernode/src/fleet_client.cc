@@ -36,6 +36,23 @@ void LogRunHeader(uint64_t run_id, absl::string_view group_id) {
 
 constexpr absl::string_view kComponentName = "SuperNode";
 
+// Stock make_simple_grpc_retry_invoker: UNAVAILABLE, unless it is a TLS handshake failure.
+bool IsRetryable(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kUnavailable) return false;
+  if (absl::StrContains(absl::AsciiStrToLower(status.message()), "handshake failed")) {
+    core::LogError("SSL/TLS handshake error detected.");
+    return false;
+  }
+  return true;
+}
+
+core::RetryInvokerOptions RetryOptions(const FleetClientOptions& options) {
+  core::RetryInvokerOptions retry{
+      .retryable = IsRetryable, .max_time = options.max_wait_time, .sleep = options.sleep};
+  if (options.max_retries.has_value()) retry.max_tries = *options.max_retries + 1;
+  return retry;
+}
+
 }  // namespace
 
 bool IsRunNotRunning(const absl::Status& status) {
@@ -77,93 +94,34 @@ FleetClient::FleetClient(FleetClientOptions options, core::NodeKey key,
       key_(std::move(key)),
       self_registered_(!options_.key.has_value()),
       channel_(std::move(channel)),
-      stub_(proto::Fleet::NewStub(channel_)) {}
+      stub_(proto::Fleet::NewStub(channel_)),
+      retry_(RetryOptions(options_)) {}
 
 FleetClient::~FleetClient() { StopHeartbeat(); }
 
-double FleetClient::Uniform(double lo, double hi) {
-  absl::MutexLock lock(&mu_);
-  return absl::Uniform(absl::IntervalClosed, bitgen_, lo, hi);
-}
-
-bool FleetClient::Wait(absl::Duration d, bool interruptible) {
-  if (d <= absl::ZeroDuration()) d = absl::ZeroDuration();
-  if (options_.sleep) {
-    options_.sleep(d);
-    if (!interruptible) return true;
-    absl::MutexLock lock(&mu_);
-    return !heartbeat_stop_;
-  }
-  if (!interruptible) {
-    absl::SleepFor(d);
-    return true;
-  }
-  mu_.LockWhenWithTimeout(absl::Condition(&heartbeat_stop_), d);
-  const bool stopped = heartbeat_stop_;
-  mu_.Unlock();
-  return !stopped;
-}
-
 absl::Status FleetClient::Invoke(absl::string_view rpc,
                                  absl::FunctionRef<grpc::Status(grpc::ClientContext*)> call,
-                                 std::optional<absl::Duration> deadline, bool interruptible) {
-  const absl::Time start = absl::Now();
-  double delay = 1.0;  // exponential(base_delay=1, multiplier=2, max_delay=20)
-  for (int tries = 1;; ++tries) {
-    grpc::ClientContext context;
-    for (const auto& [name, value] : core::RuntimeVersionHeaders(kComponentName)) {
-      context.AddMetadata(name, value);
-    }
-    absl::StatusOr<core::SignedRequestMetadata> auth = core::SignRequest(key_, absl::Now());
-    if (!auth.ok()) return auth.status();
-    context.AddMetadata(std::string(core::kPublicKeyHeader), auth->public_key_pem);
-    context.AddMetadata(std::string(core::kTimestampHeader), auth->timestamp);
-    context.AddMetadata(std::string(core::kSignatureHeader), auth->signature);
-    if (deadline.has_value()) {
-      context.set_deadline(std::chrono::system_clock::now() +
-                           absl::ToChronoMilliseconds(*deadline));
-    }
-    const grpc::Status status = call(&context);
-    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
-    if (status.ok()) {
-      if (tries > 1) {
-        core::LogInfo(absl::StrFormat("Connection successful after %.2f seconds and %d tries.",
-                                      elapsed, tries));
-      }
-      return absl::OkStatus();
-    }
-    bool give_up = true;
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      if (absl::StrContains(absl::AsciiStrToLower(status.error_message()), "handshake failed")) {
-        core::LogError("SSL/TLS handshake error detected.");
-      } else {
-        give_up = false;
-      }
-    }
-    const bool max_tries_exceeded =
-        options_.max_retries.has_value() && tries >= *options_.max_retries + 1;
-    const bool max_time_exceeded =
-        options_.max_wait_time.has_value() && elapsed >= *options_.max_wait_time;
-    if (give_up || max_tries_exceeded || max_time_exceeded) {
-      if (tries > 1) {
-        core::LogWarning(absl::StrFormat("Giving up reconnection after %.2f seconds and %d tries.",
-                                         elapsed, tries));
-      }
-      return core::FromGrpcStatus(status);
-    }
-    double wait = Uniform(0.0, delay);  // full_jitter
-    delay = std::min(delay * 2, kMaxRetryDelay);
-    if (options_.max_wait_time.has_value()) {
-      wait = std::min(wait, *options_.max_wait_time - elapsed);
-    }
-    core::LogDebug(absl::StrCat("Connection attempt failed with exception: ", rpc, ": ",
-                                status.error_message()));
-    absl::MutexLock lock(&wait_mu_);
-    core::LogWarning(absl::StrFormat("Connection attempt failed, retrying in %.2f seconds", wait));
-    if (!Wait(absl::Seconds(wait), interruptible)) {
-      return absl::CancelledError(absl::StrCat(rpc, " cancelled: the heartbeat stopped"));
-    }
-  }
+                                 std::optional<absl::Duration> deadline,
+                                 const core::StopSignal* stop) {
+  return retry_.Invoke(
+      rpc,
+      [&]() -> absl::Status {
+        grpc::ClientContext context;
+        for (const auto& [name, value] : core::RuntimeVersionHeaders(kComponentName)) {
+          context.AddMetadata(name, value);
+        }
+        absl::StatusOr<core::SignedRequestMetadata> auth = core::SignRequest(key_, absl::Now());
+        if (!auth.ok()) return auth.status();
+        context.AddMetadata(std::string(core::kPublicKeyHeader), auth->public_key_pem);
+        context.AddMetadata(std::string(core::kTimestampHeader), auth->timestamp);
+        context.AddMetadata(std::string(core::kSignatureHeader), auth->signature);
+        if (deadline.has_value()) {
+          context.set_deadline(std::chrono::system_clock::now() +
+                               absl::ToChronoMilliseconds(*deadline));
+        }
+        return core::FromGrpcStatus(call(&context));
+      },
+      stop);
 }
 
 absl::Status FleetClient::EnsureConnected() const {
@@ -184,7 +142,7 @@ absl::Status FleetClient::Connect() {
   }
   proto::ActivateNodeRequest request;
   request.set_public_key(key_.PublicKeyPem());
-  request.set_heartbeat_interval(kHeartbeatDefaultInterval);
+  request.set_heartbeat_interval(absl::ToDoubleSeconds(core::kHeartbeatDefaultInterval));
   proto::ActivateNodeResponse response;
   absl::Status status = Invoke("ActivateNode", [&](grpc::ClientContext* context) {
     return stub_->ActivateNode(context, request, &response);
@@ -193,88 +151,64 @@ absl::Status FleetClient::Connect() {
   node_id_.store(response.node_id());
   connected_.store(true);
   if (options_.heartbeat) {
-    {
-      absl::MutexLock lock(&mu_);
-      heartbeat_stop_ = false;
-      heartbeat_status_ = absl::OkStatus();
-    }
-    heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+    auto heartbeat = std::make_unique<core::HeartbeatSender>(core::HeartbeatSenderOptions{
+        .send = [this](const core::StopSignal& stop) { return SendHeartbeat(stop); },
+        .on_error =
+            [](const absl::Status& status) {
+              core::LogError(absl::StrCat("Heartbeat stopped: ", status.ToString()));
+            }});
+    absl::Status started = heartbeat->Start();
+    if (!started.ok()) return started;
+    absl::MutexLock lock(&mu_);
+    heartbeat_ = std::move(heartbeat);
   }
   core::LogInfo(absl::StrCat("SuperNode ID: ", response.node_id()));
   return absl::OkStatus();
 }
 
-void FleetClient::HeartbeatLoop() {
-  auto stopped = [this] {
-    absl::MutexLock lock(&mu_);
-    return heartbeat_stop_;
-  };
-  auto fail = [this](absl::Status status) {
-    core::LogError(absl::StrCat("Heartbeat stopped: ", status.ToString()));
-    absl::MutexLock lock(&mu_);
-    heartbeat_status_ = std::move(status);
-  };
-  while (!stopped()) {
-    // HeartbeatSender's own RetryInvoker: exponential(max_delay=20) with full jitter on
-    // HeartbeatFailure, without limit, its waits interrupted by stop().
-    double delay = 1.0;
-    while (true) {
-      if (stopped()) return;
-      proto::SendNodeHeartbeatRequest request;
-      request.mutable_node()->set_node_id(node_id_.load());
-      request.set_heartbeat_interval(kHeartbeatDefaultInterval);
-      proto::SendNodeHeartbeatResponse response;
-      absl::Status status = Invoke(
-          "SendNodeHeartbeat",
-          [&](grpc::ClientContext* context) {
-            return stub_->SendNodeHeartbeat(context, request, &response);
-          },
-          absl::Seconds(kHeartbeatCallTimeout), /*interruptible=*/true);
-      if (status.ok() && response.success()) {
-        heartbeats_sent_.fetch_add(1);
-        break;
-      }
-      if (status.ok()) {
-        fail(absl::FailedPreconditionError(
-            "Heartbeat failed unexpectedly. The SuperLink does not recognize this SuperNode."));
-        return;
-      }
-      if (status.code() == absl::StatusCode::kCancelled && stopped()) return;
-      if (status.code() != absl::StatusCode::kUnavailable &&
-          status.code() != absl::StatusCode::kDeadlineExceeded) {
-        fail(std::move(status));
-        return;
-      }
-      const double wait = Uniform(0.0, delay);
-      delay = std::min(delay * 2, kMaxRetryDelay);
-      if (!Wait(absl::Seconds(wait), /*interruptible=*/true)) return;
-    }
-    // next_interval = (interval - timeout) * (0.8 + uniform(-0.1, 0.1))
-    const double next =
-        (kHeartbeatDefaultInterval - kHeartbeatCallTimeout) * (0.8 + Uniform(-0.1, 0.1));
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&heartbeat_stop_), absl::Seconds(next));
+absl::Status FleetClient::SendHeartbeat(const core::StopSignal& stop) {
+  proto::SendNodeHeartbeatRequest request;
+  request.mutable_node()->set_node_id(node_id_.load());
+  request.set_heartbeat_interval(absl::ToDoubleSeconds(core::kHeartbeatDefaultInterval));
+  proto::SendNodeHeartbeatResponse response;
+  absl::Status status = Invoke(
+      "SendNodeHeartbeat",
+      [&](grpc::ClientContext* context) {
+        return stub_->SendNodeHeartbeat(context, request, &response);
+      },
+      core::kHeartbeatCallTimeout, &stop);
+  if (!status.ok()) return status;
+  if (!response.success()) {
+    return absl::FailedPreconditionError(
+        "Heartbeat failed unexpectedly. The SuperLink does not recognize this SuperNode.");
   }
+  return absl::OkStatus();
 }
 
 void FleetClient::StopHeartbeat() {
+  core::HeartbeatSender* heartbeat;
   {
     absl::MutexLock lock(&mu_);
-    heartbeat_stop_ = true;
+    heartbeat = heartbeat_.get();
   }
-  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  if (heartbeat != nullptr) heartbeat->Stop();
 }
 
 absl::Status FleetClient::heartbeat_status() const {
   absl::MutexLock lock(&mu_);
-  return heartbeat_status_;
+  return heartbeat_ == nullptr ? absl::OkStatus() : heartbeat_->status();
+}
+
+int FleetClient::heartbeats_sent() const {
+  absl::MutexLock lock(&mu_);
+  return heartbeat_ == nullptr ? 0 : heartbeat_->sent();
 }
 
 absl::StatusOr<std::string> FleetClient::PullObjectWithBackoff(uint64_t run_id,
                                                                const std::string& object_id,
                                                                absl::Time start,
                                                                const std::atomic<bool>& stop) {
-  double delay = kPullInitialBackoff;
+  core::ExponentialBackoff backoff(kPullInitialBackoff, 2, kPullBackoffCap);
   int tries = 0;
   while (!stop.load()) {
     proto::PullObjectRequest request;
@@ -292,18 +226,11 @@ absl::StatusOr<std::string> FleetClient::PullObjectWithBackoff(uint64_t run_id,
     }
     if (response.object_available()) return std::move(*response.mutable_object_content());
     ++tries;
-    if (tries >= kPullMaxTriesPerObject ||
-        absl::ToDoubleSeconds(absl::Now() - start) >= kPullMaxTime) {
+    if (tries >= kPullMaxTriesPerObject || absl::Now() - start >= kPullMaxTime) {
       return absl::DataLossError(
           absl::StrCat("Failed to pull object ", object_id, ": timeout or retry limit reached"));
     }
-    const double sleep = delay * (1 + Uniform(-0.2, 0.2));
-    if (options_.sleep) {
-      options_.sleep(absl::Seconds(sleep));
-    } else {
-      absl::SleepFor(absl::Seconds(sleep));
-    }
-    delay = std::min(delay * 2, kPullBackoffCap);
+    retry_.Wait(backoff.Next() * (1 + core::RandomUniform(-0.2, 0.2)));
   }
   return absl::CancelledError("object pull stopped after another object failed");
 }

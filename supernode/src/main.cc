@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "flwr/core/app_launcher.h"
 #include "flwr/core/health_server.h"
 #include "flwr/core/logging.h"
@@ -165,7 +166,7 @@ int Run(const Flags& f) {
   fleet_options.address = f.superlink;
   fleet_options.insecure = f.insecure;
   fleet_options.max_retries = f.max_retries;
-  fleet_options.max_wait_time = f.max_wait_time;
+  if (f.max_wait_time.has_value()) fleet_options.max_wait_time = absl::Seconds(*f.max_wait_time);
   if (!f.root_certificates.empty()) {
     absl::StatusOr<std::string> pem = ReadFile(f.root_certificates);
     if (!pem.ok()) {

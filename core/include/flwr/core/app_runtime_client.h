@@ -32,14 +32,12 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -47,17 +45,16 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "flwr/core/fab.h"
+#include "flwr/core/heartbeat_sender.h"
 #include "flwr/core/http_proto_client.h"
 #include "flwr/core/message.h"
+#include "flwr/core/retry_invoker.h"
 #include "flwr/proto/run.pb.h"
 
 namespace flwr::core {
 
 // Stock constants (flwr.common.constant, flwr.supercore.inflatable, flwr.supercore.constant).
-inline constexpr uint64_t kSuperLinkNodeId = 1;           // SUPERLINK_NODE_ID
-inline constexpr double kTaskHeartbeatInterval = 30.0;    // HEARTBEAT_DEFAULT_INTERVAL
-inline constexpr double kTaskHeartbeatCallTimeout = 5.0;  // HEARTBEAT_CALL_TIMEOUT
-inline constexpr double kRuntimeMaxRetryDelay = 20.0;     // MAX_RETRY_DELAY
+inline constexpr uint64_t kSuperLinkNodeId = 1;  // SUPERLINK_NODE_ID
 inline constexpr absl::string_view kSystemMessageType = "system";
 inline constexpr int64_t kErrorCodeLoadClientAppException = 1;
 inline constexpr int64_t kErrorCodeClientAppRaisedException = 2;
@@ -86,10 +83,10 @@ struct AppRuntimeClientOptions {
   int max_concurrent_pushes = 2;
   // Backoff of PullObject while an object is registered but not yet available (stock: 1 s
   // doubling to 10 s, ±20 % jitter, 500 tries per object, 7200 s in all).
-  double pull_initial_backoff = 1.0;
-  double pull_backoff_cap = 10.0;
+  absl::Duration pull_initial_backoff = absl::Seconds(1);
+  absl::Duration pull_backoff_cap = absl::Seconds(10);
   int pull_max_tries_per_object = 500;
-  double pull_max_time = 7200.0;
+  absl::Duration pull_max_time = absl::Seconds(7200);
   HttpProtoClientOptions http;
   // Test hook: replaces every retry and backoff wait.
   std::function<void(absl::Duration)> sleep;
@@ -107,15 +104,15 @@ class AppRuntimeClient {
   AppRuntimeClient(const AppRuntimeClient&) = delete;
   AppRuntimeClient& operator=(const AppRuntimeClient&) = delete;
 
-  // Starts the heartbeat thread: SendTaskHeartbeat at once, then every 17.5–22.5 s. A failed
-  // heartbeat (transport error, 503, 504) is retried with exponential backoff capped at 20 s.
-  // It stops for good on success=false or 401 (`on_rejected` runs) or another error (logged).
-  // FailedPrecondition if it was started before.
+  // Starts the heartbeat thread (heartbeat_sender.h): SendTaskHeartbeat at once, then every
+  // 17.5–22.5 s. A failed heartbeat (transport error, 503, 504) is retried with exponential
+  // backoff capped at 20 s. It stops for good on success=false or 401 (`on_rejected` runs) or
+  // another error (logged). FailedPrecondition if it was started or stopped before.
   absl::Status StartHeartbeat();
   // Stops the heartbeat thread and waits for it; idempotent.
   void StopHeartbeat();
   // Heartbeats the Runtime API acknowledged (for tests).
-  int heartbeats_sent() const { return heartbeats_sent_.load(); }
+  int heartbeats_sent() const { return heartbeat_.sent(); }
 
   // Limits the tries of every later call (stock exit handlers set 1 so that nothing blocks on
   // exit); nullopt means unlimited.
@@ -162,15 +159,12 @@ class AppRuntimeClient {
  private:
   AppRuntimeClient(AppRuntimeClientOptions options, std::string host, int port);
 
+  // `rpc` under the retry policy; its waits end when `stop` is set (then Cancelled).
   template <typename Req, typename Resp>
-  absl::StatusOr<Resp> Call(absl::string_view rpc, const Req& request, bool interruptible = false);
-  // One attempt per call of `attempt` under the retry policy.
-  absl::Status Invoke(absl::string_view rpc, absl::FunctionRef<absl::Status()> attempt,
-                      bool interruptible);
-  bool Wait(absl::Duration d, bool interruptible);
-  double Uniform(double lo, double hi);
+  absl::StatusOr<Resp> Call(absl::string_view rpc, const Req& request,
+                            const StopSignal* stop = nullptr);
   void Reject();
-  void HeartbeatLoop();
+  absl::Status SendHeartbeat(const StopSignal& stop);
   absl::StatusOr<std::string> PullObjectWithBackoff(uint64_t node_id, uint64_t run_id,
                                                     const std::string& object_id, absl::Time start,
                                                     const std::atomic<bool>& stop);
@@ -179,14 +173,8 @@ class AppRuntimeClient {
   HttpProtoClient http_;
   HttpProtoClient::Headers token_header_;
   std::atomic<bool> rejected_{false};
-  std::atomic<int> heartbeats_sent_{0};
-
-  absl::Mutex wait_mu_;  // serialises retry waits, as the stock invoker's lock
-  mutable absl::Mutex mu_;
-  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
-  std::optional<int> max_tries_ ABSL_GUARDED_BY(mu_);
-  bool heartbeat_stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread heartbeat_thread_;
+  RetryInvoker retry_;
+  HeartbeatSender heartbeat_;
 };
 
 // Builds the reply to `instruction` as flwr's `Message(content_or_error, reply_to=...)`:

@@ -6,8 +6,9 @@
 // authentication metadata (public key, timestamp, signature; core/node_auth.h), freshly signed
 // per attempt. Every call goes through one shared retry policy, as the stock `RetryInvoker`:
 //   UNAVAILABLE        retried with exponential backoff (1, 2, 4, ... capped at 20 s) and full
-//                      jitter, at most `max_retries` retries and `max_wait_time` seconds per
-//                      call (unlimited when unset); waits of concurrent calls are serialised.
+//                      jitter (core/retry_invoker.h), at most `max_retries` retries and
+//                      `max_wait_time` per call (unlimited when unset); waits of concurrent
+//                      calls are serialised.
 //                      Details containing "handshake failed" (TLS) are not retried.
 //   PERMISSION_DENIED  returned at once: the run is not running (IsRunNotRunning).
 //   UNAUTHENTICATED    returned at once: the SuperLink does not accept this node any more; the
@@ -27,20 +28,20 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
-#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "flwr/core/heartbeat_sender.h"
 #include "flwr/core/inflatable.h"
 #include "flwr/core/message.h"
 #include "flwr/core/node_auth.h"
+#include "flwr/core/retry_invoker.h"
 #include "flwr/proto/fab.pb.h"
 #include "flwr/proto/fleet.grpc.pb.h"
 #include "flwr/proto/message.pb.h"
@@ -54,16 +55,13 @@ class Status;
 
 namespace flwr::supernode {
 
-// Stock constants (flwr.common.constant, flwr.supercore.inflatable).
-inline constexpr double kHeartbeatDefaultInterval = 30.0;  // HEARTBEAT_DEFAULT_INTERVAL
-inline constexpr double kHeartbeatCallTimeout = 5.0;       // HEARTBEAT_CALL_TIMEOUT
-inline constexpr double kMaxRetryDelay = 20.0;             // MAX_RETRY_DELAY
+// Stock constants (flwr.supercore.inflatable).
 inline constexpr int kMaxConcurrentObjectPulls = 2;
 inline constexpr int kMaxConcurrentObjectPushes = 2;
-inline constexpr double kPullInitialBackoff = 1.0;
-inline constexpr double kPullBackoffCap = 10.0;
+inline constexpr absl::Duration kPullInitialBackoff = absl::Seconds(1);
+inline constexpr absl::Duration kPullBackoffCap = absl::Seconds(10);
 inline constexpr int kPullMaxTriesPerObject = 500;
-inline constexpr double kPullMaxTime = 7200.0;
+inline constexpr absl::Duration kPullMaxTime = absl::Seconds(7200);
 
 struct FleetClientOptions {
   // "host:port" of the SuperLink's Fleet API.
@@ -79,7 +77,7 @@ struct FleetClientOptions {
   // Retry limits of the shared retry policy (`--max-retries`, `--max-wait-time`); unset means
   // unlimited.
   std::optional<int> max_retries;
-  std::optional<double> max_wait_time;
+  std::optional<absl::Duration> max_wait_time;
   // Start the heartbeat thread in Connect.
   bool heartbeat = true;
   // Concurrent PullObject/PushObject calls per message (1 = sequential).
@@ -178,28 +176,24 @@ class FleetClient {
   // OK while the heartbeat thread runs (or never ran); otherwise why it stopped: the
   // SuperLink rejected the node (IsNodeRejected), answered `success=false`, or another error.
   absl::Status heartbeat_status() const;
-  // Number of heartbeats the SuperLink acknowledged (for tests).
-  int heartbeats_sent() const { return heartbeats_sent_.load(); }
+  // Number of heartbeats the SuperLink acknowledged since Connect (for tests).
+  int heartbeats_sent() const;
 
  private:
   FleetClient(FleetClientOptions options, core::NodeKey key,
               std::shared_ptr<grpc::Channel> channel);
 
   // Runs `call` (one attempt, given a prepared context) under the retry policy. `deadline`
-  // applies per attempt. `interruptible` makes waits end early when the heartbeat stops
-  // (returning Cancelled).
+  // applies per attempt. The waits end early when `stop` is set (returning Cancelled).
   absl::Status Invoke(absl::string_view rpc,
                       absl::FunctionRef<grpc::Status(grpc::ClientContext*)> call,
                       std::optional<absl::Duration> deadline = std::nullopt,
-                      bool interruptible = false);
-  // Sleeps `d` (or the test hook); returns false if interrupted by the heartbeat stop.
-  bool Wait(absl::Duration d, bool interruptible);
-  double Uniform(double lo, double hi);
+                      const core::StopSignal* stop = nullptr);
   absl::Status EnsureConnected() const;
   absl::StatusOr<std::string> PullObjectWithBackoff(uint64_t run_id, const std::string& object_id,
                                                     absl::Time start,
                                                     const std::atomic<bool>& stop);
-  void HeartbeatLoop();
+  absl::Status SendHeartbeat(const core::StopSignal& stop);
   void StopHeartbeat();
 
   const FleetClientOptions options_;
@@ -210,17 +204,13 @@ class FleetClient {
   std::atomic<uint64_t> node_id_{0};
   std::atomic<bool> connected_{false};
 
-  // Serialises retry waits of concurrent calls, as the stock invoker's lock.
-  absl::Mutex wait_mu_;
+  core::RetryInvoker retry_;
 
   mutable absl::Mutex mu_;
-  absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
-  bool heartbeat_stop_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status heartbeat_status_ ABSL_GUARDED_BY(mu_);
+  // Replaced by each Connect; stopped, not destroyed, by Disconnect.
+  std::unique_ptr<core::HeartbeatSender> heartbeat_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, proto::Run> runs_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, proto::Fab> fabs_ ABSL_GUARDED_BY(mu_);
-  std::thread heartbeat_thread_;
-  std::atomic<int> heartbeats_sent_{0};
 };
 
 }  // namespace flwr::supernode
