@@ -69,11 +69,15 @@ time_t Micros(absl::Duration d) {
   return static_cast<time_t>(absl::ToInt64Microseconds(d) % 1000000);
 }
 
-// uvicorn never compresses. httplib would gzip JSON error bodies for clients that accept it;
-// dropping the header before the response is written keeps bodies byte-identical. The
-// Request is a non-const local of httplib's connection loop, so the cast is well-defined.
-void DisableResponseCompression(const httplib::Request& req) {
-  const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+// uvicorn never compresses, and Starlette's responses ignore Range. httplib would gzip JSON
+// error bodies for clients that accept it and answer a Range header with a partial (or 416/412)
+// response; dropping both from the request before the response is written keeps responses
+// byte-identical. The Request is a non-const local of httplib's connection loop, so the cast is
+// well-defined.
+void MatchUvicornResponses(const httplib::Request& req) {
+  auto& mutable_req = const_cast<httplib::Request&>(req);
+  mutable_req.headers.erase("Accept-Encoding");
+  mutable_req.ranges.clear();
 }
 
 // httplib::Server with access to its listening socket.
@@ -85,14 +89,23 @@ class Server : public httplib::Server {
 
   // Serves one connection from `stream` as httplib's socket loop does (requests until the
   // client's bytes end, the connection closes or keep_alive_max_count requests were served),
-  // minus the waits for more bytes.
+  // minus the waits for more bytes. Without a listening socket, httplib takes the server for
+  // one that is shutting down and cuts chunked responses short, so a placeholder stands in for
+  // it meanwhile (never used as a socket; only compared with INVALID_SOCKET).
   void ServeConnection(httplib::Stream& stream, size_t max_requests) {
+    constexpr socket_t kPlaceholder = -2;
+    socket_t expected = INVALID_SOCKET;
+    const bool placeholder = svr_sock_.compare_exchange_strong(expected, kPlaceholder);
     for (size_t served = 0; served < max_requests && stream.is_readable(); ++served) {
       bool connection_closed = false;
       if (!process_request(stream, served + 1 == max_requests, connection_closed, nullptr) ||
           connection_closed) {
-        return;
+        break;
       }
+    }
+    if (placeholder) {
+      expected = kPlaceholder;
+      svr_sock_.compare_exchange_strong(expected, INVALID_SOCKET);
     }
   }
   size_t keep_alive_max_count() const { return keep_alive_max_count_; }
@@ -337,13 +350,13 @@ class HttpProtoServer::Impl {
       server_.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
                                                                         httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        DisableResponseCompression(req);
+        MatchUvicornResponses(req);
         SetJson(res, res.status, absl::StrCat("{\"detail\":\"", StatusPhrase(res.status), "\"}"));
         return httplib::Server::HandlerResponse::Handled;
       }));
       server_.set_exception_handler(
           [](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
-            DisableResponseCompression(req);
+            MatchUvicornResponses(req);
             const HttpError error = ToHttpError(absl::InternalError("handler threw"));
             SetJson(res, error.status, error.body);
           });
@@ -371,7 +384,7 @@ class HttpProtoServer::Impl {
   }
 
   void Dispatch(const httplib::Request& req, httplib::Response& res) {
-    DisableResponseCompression(req);
+    MatchUvicornResponses(req);
     const auto it = routes_.find(req.path);
     if (it == routes_.end()) return SetJson(res, 404, R"({"detail":"Not Found"})");
     if (req.method != "POST") {

@@ -7,19 +7,26 @@
 // without sanitizers or coverage, so the fuzzer is guided by our side of the server only
 // (dispatch, checks, errors, streams) and ASan sees httplib's allocations, not its accesses.
 //
+// FUZZ_HTTP_DUMP=1 prints what the server wrote for each input (to debug a finding).
+//
 // Invariants on what the server writes back:
 //  - a sequence of complete HTTP/1.1 responses (status line, headers, a body framed by
-//    Content-Length or chunked encoding), at most one per request line in the input;
-//  - every status is 200 or 4xx: bad input is the client's error, never a server failure;
+//    Content-Length or chunked encoding; only a stream cut off by its handler's failure ends
+//    early, and last), at most one per request line in the input;
+//  - every status is 200 or 4xx (or an interim 100 Continue): bad input is the client's error,
+//    never a server failure;
 //  - every error body is JSON with a "detail"; every 200 is application/protobuf (the unary
 //    routes, a body their response type parses) or the protobuf stream media type.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -96,8 +103,9 @@ std::optional<size_t> ChunkedLength(absl::string_view rest) {
   }
 }
 
-// Checks one response at the start of `out` and returns its length.
-size_t CheckResponse(absl::string_view out) {
+// Checks one response at the start of `out` and returns its length. `may_be_head`: the input
+// holds a HEAD request, whose response has headers only (no body, whatever its length says).
+size_t CheckResponse(absl::string_view out, bool may_be_head) {
   const size_t head_end = out.find("\r\n\r\n");
   FUZZ_CHECK(head_end != absl::string_view::npos, "response without a header end: " + Show(out));
   const std::vector<absl::string_view> lines = absl::StrSplit(out.substr(0, head_end), "\r\n");
@@ -105,6 +113,7 @@ size_t CheckResponse(absl::string_view out) {
              "bad status line " + Show(lines[0]));
   int status = 0;
   FUZZ_CHECK(absl::SimpleAtoi(lines[0].substr(9, 3), &status), Show(lines[0]));
+  if (status == 100) return head_end + 4;  // "Expect: 100-continue" (uvicorn sends it too)
   FUZZ_CHECK(status == 200 || (status >= 400 && status < 500),
              "status " + std::to_string(status) + ": " + Show(out));
   std::optional<uint64_t> content_length;
@@ -128,11 +137,17 @@ size_t CheckResponse(absl::string_view out) {
   const absl::string_view rest = out.substr(head_end + 4);
   size_t body_length = 0;
   if (chunked) {
+    // A stream whose handler fails after its first message is cut off (the connection is
+    // aborted mid-stream, as a failing generator does in flwr): then nothing may follow.
     std::optional<size_t> n = ChunkedLength(rest);
-    FUZZ_CHECK(n.has_value(), "malformed chunked body: " + Show(rest));
-    body_length = *n;
+    FUZZ_CHECK(n.has_value() || content_type == flwr::core::kProtobufStreamMediaType,
+               "malformed chunked body: " + Show(rest));
+    body_length = n.value_or(rest.size());
   } else {
     FUZZ_CHECK(content_length.has_value(), "response without a length: " + Show(out));
+    if (may_be_head && (rest.size() < *content_length || absl::StartsWith(rest, "HTTP/1.1 "))) {
+      return head_end + 4;
+    }
     FUZZ_CHECK(*content_length <= rest.size(), "truncated body: " + Show(out));
     body_length = *content_length;
   }
@@ -148,7 +163,8 @@ size_t CheckResponse(absl::string_view out) {
           "unexpected 200 body " + Show(body));
     }
   } else {
-    FUZZ_CHECK(content_type == "application/json" && absl::StartsWith(body, "{") && absl::StrContains(body, "\"detail\":"),
+    FUZZ_CHECK(content_type == "application/json" && absl::StartsWith(body, "{") &&
+                   absl::StrContains(body, "\"detail\":"),
                "error body " + Show(content_type) + " " + Show(body));
   }
   return head_end + 4 + body_length;
@@ -160,10 +176,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static flwr::core::HttpProtoServer* const server = MakeServer();
   const absl::string_view input(reinterpret_cast<const char*>(data), size);
   const std::string out = server->ServeBytes(input);
+  static const bool dump = std::getenv("FUZZ_HTTP_DUMP") != nullptr;
+  if (dump) std::fprintf(stderr, "--- response bytes:\n%s\n---\n", absl::CHexEscape(out).c_str());
   absl::string_view rest = out;
   size_t responses = 0;
   while (!rest.empty()) {
-    rest.remove_prefix(CheckResponse(rest));
+    rest.remove_prefix(CheckResponse(rest, absl::StrContains(input, "HEAD ")));
     ++responses;
   }
   // A request needs at least its request line's end.

@@ -404,6 +404,15 @@ TEST_F(HttpProtoServerTest, BodyTooLarge) {
   EXPECT_EQ(response.body, R"({"detail":"Request Entity Too Large"})");
 }
 
+// Starlette's responses ignore Range (and uvicorn never compresses): full bodies, always.
+TEST_F(HttpProtoServerTest, RangeHeaderIsIgnored) {
+  const RawResponse response = RawPost(server_->port(), kHeartbeat, "application/protobuf", "",
+                                       "Range: bytes=0-1\r\n");
+  EXPECT_EQ(response.status, 401);
+  EXPECT_EQ(response.headers.find("content-range"), std::string::npos);
+  EXPECT_EQ(response.body, R"({"code":1008,"detail":"Authentication failed."})");
+}
+
 TEST_F(HttpProtoServerTest, PortInUse) {
   HttpProtoServer other;
   const absl::Status status = other.Start("127.0.0.1", server_->port());

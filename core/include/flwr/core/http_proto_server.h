@@ -18,8 +18,9 @@
 // Large"}`. Responses are never content-encoded, as uvicorn's.
 //
 // Known differences from uvicorn, from cpp-httplib 0.11.4's header parsing (stock clients
-// send neither): a header field with an empty value is dropped, and header values are
-// percent-decoded ("%2e" arrives as "."). tests/transport/test_http_interop.py pins both.
+// send none of these): a header field with an empty value is dropped, header values are
+// percent-decoded ("%2e" arrives as "."), and a malformed Range header gets 416 (a valid one is
+// ignored, as Starlette does). tests/transport/test_http_interop.py pins both.
 #ifndef FLWR_CORE_HTTP_PROTO_SERVER_H_
 #define FLWR_CORE_HTTP_PROTO_SERVER_H_
 
@@ -156,7 +157,8 @@ class HttpProtoServer {
   // closed its side, and the result everything the server wrote back — the responses to the
   // requests in `bytes`, in order, as a socket connection would get them (with keep_alive,
   // several; without, the first only). Routes and checks must have been added; Start() need not
-  // have been called. For fuzzing the request framing (tests/fuzz/fuzz_http.cc).
+  // have been called, but must not run concurrently. For fuzzing the request framing
+  // (tests/fuzz/fuzz_http.cc).
   std::string ServeBytes(absl::string_view bytes);
 
  private:
