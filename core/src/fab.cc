@@ -9,15 +9,14 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "flwr/core/python_compat.h"
 #include "flwr/core/sha256.h"
 #include "python_packaging.h"
-#include "python_text.h"
 #include "toml_value.h"
 
 namespace flwr::core {
 namespace {
 
-using internal::PythonRepr;
 using internal::PyVersion;
 using internal::TomlValue;
 
@@ -131,7 +130,7 @@ void CheckPatternList(const TomlValue& app, absl::string_view key,
                                    "defaults, or specify at least one pattern."));
   } else {
     for (const TomlValue& pattern : value->items) {
-      if (!pattern.is_string() || internal::PythonStrip(pattern.string).empty()) {
+      if (!pattern.is_string() || PythonStrip(pattern.string).empty()) {
         errors->push_back(absl::StrCat(prefix, "be a list of non-empty strings."));
         break;
       }
@@ -445,7 +444,7 @@ absl::StatusOr<std::string> ReadFabFile(absl::string_view content, absl::string_
 }
 
 absl::StatusOr<FabInfo> ParseFabConfig(absl::string_view pyproject) {
-  if (absl::Status utf8 = internal::CheckUtf8(pyproject); !utf8.ok()) return utf8;
+  if (absl::Status utf8 = CheckUtf8(pyproject); !utf8.ok()) return utf8;
   absl::StatusOr<TomlValue> root = internal::ParseToml(pyproject);
   if (!root.ok()) return absl::InvalidArgumentError("Invalid TOML content in pyproject.toml");
 

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "flwr/core/flower_error.h"
+#include "flwr/core/python_compat.h"
 #include "flwr/core/wire_errors.h"
 #include "httplib_internal.h"
 
@@ -30,17 +31,12 @@ bool IsHttplibPseudoHeader(absl::string_view name) {
          name == "LOCAL_PORT";
 }
 
-// Python's str.isspace() for the Latin-1 range (Starlette decodes headers as Latin-1).
-bool IsPythonSpace(unsigned char c) {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0;
-}
-
-// `content_type.partition(";")[0].strip().lower()`.
+// `content_type.partition(";")[0].strip().lower()` of the Latin-1 header (as Starlette
+// decodes it), UTF-8 encoded. Only ASCII is lowered: no Latin-1 letter lowers to ASCII, so
+// comparisons with ASCII media types come out as in Python.
 std::string MediaType(absl::string_view content_type) {
-  absl::string_view media = content_type.substr(0, content_type.find(';'));
-  while (!media.empty() && IsPythonSpace(media.front())) media.remove_prefix(1);
-  while (!media.empty() && IsPythonSpace(media.back())) media.remove_suffix(1);
-  return absl::AsciiStrToLower(media);
+  const std::string media = DecodeLatin1(content_type.substr(0, content_type.find(';')));
+  return absl::AsciiStrToLower(PythonStrip(media));
 }
 
 void SetJson(httplib::Response& res, int status, std::string body) {

@@ -12,7 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "flwr/core/proto_convert.h"
-#include "flwr/core/python_json.h"
+#include "flwr/core/python_compat.h"
 #include "flwr/core/sha256.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -206,15 +206,17 @@ class Deflater {
     std::vector<size_t> positions = Deduplicate(chunk_ids, &children);
     for (const std::string& id : children) node->add_children()->set_object_id(id);
 
-    std::string body = "{\"dtype\": ";
-    if (absl::Status s = AppendPythonJsonString(array.dtype, &body); !s.ok()) return s;
-    body.append(", \"shape\": [");
+    if (!CheckUtf8(array.dtype).ok() || !CheckUtf8(array.stype).ok()) {
+      return absl::InvalidArgumentError("string is not valid UTF-8");
+    }
+    // json.dumps(dict) by hand: Python separates with ", " and ": ".
+    std::string body =
+        absl::StrCat("{\"dtype\": ", PythonJsonString(array.dtype), ", \"shape\": [");
     for (size_t i = 0; i < array.shape.size(); ++i) {
       absl::StrAppend(&body, i ? ", " : "", array.shape[i]);
     }
-    body.append("], \"stype\": ");
-    if (absl::Status s = AppendPythonJsonString(array.stype, &body); !s.ok()) return s;
-    body.append(", \"arraychunk_ids\": [");
+    absl::StrAppend(&body, "], \"stype\": ", PythonJsonString(array.stype),
+                    ", \"arraychunk_ids\": [");
     for (size_t i = 0; i < positions.size(); ++i)
       absl::StrAppend(&body, i ? ", " : "", positions[i]);
     body.append("]}");
@@ -240,11 +242,11 @@ class Deflater {
     std::string body = "{";
     for (size_t i = 0; i < refs.size(); ++i) {
       if (i) body.append(", ");
-      if (absl::Status s = AppendPythonJsonString(refs[i].first, &body); !s.ok()) {
+      if (!CheckUtf8(refs[i].first).ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat(ObjectTypeName(type), " key is not valid UTF-8"));
       }
-      absl::StrAppend(&body, ": \"", refs[i].second, "\"");
+      absl::StrAppend(&body, PythonJsonString(refs[i].first), ": \"", refs[i].second, "\"");
     }
     body.append("}");
     std::vector<std::string> children;

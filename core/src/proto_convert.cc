@@ -5,7 +5,7 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
-#include "flwr/core/python_json.h"
+#include "flwr/core/python_compat.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -24,7 +24,7 @@ template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
 
 absl::Status CheckText(absl::string_view text, absl::string_view what) {
-  if (IsValidUtf8(text)) return absl::OkStatus();
+  if (CheckUtf8(text).ok()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(what, " is not valid UTF-8"));
 }
 

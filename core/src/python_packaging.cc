@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "python_text.h"
+#include "flwr/core/python_compat.h"
 
 // packaging matches with Python regular expressions. They are written out here as linear
 // scans: std::regex recurses once per character and overflows the stack on long input.
@@ -32,26 +32,10 @@ bool IsSep(char c) { return c == '-' || c == '_' || c == '.'; }
 
 bool At(absl::string_view s, size_t i, char c) { return i < s.size() && s[i] == c; }
 
-// Decodes the code point at s[i]; returns its length, or 0 at the end or on invalid UTF-8.
-size_t CodePointAt(absl::string_view s, size_t i, char32_t* cp) {
-  if (i >= s.size()) return 0;
-  const unsigned char b = static_cast<unsigned char>(s[i]);
-  if (b < 0x80) {
-    *cp = b;
-    return 1;
-  }
-  size_t len = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-  if (i + len > s.size()) return 0;
-  std::vector<CodePoint> decoded;
-  if (!DecodeUtf8(s.substr(i, len), &decoded).ok() || decoded.size() != 1) return 0;
-  *cp = decoded[0].value;
-  return len;
-}
-
 // Python's `\s` at s[i]: the length of the whitespace code point there, or 0.
 size_t SpaceAt(absl::string_view s, size_t i) {
   char32_t cp = 0;
-  const size_t len = CodePointAt(s, i, &cp);
+  const size_t len = DecodeCodePointAt(s, i, &cp);
   return len != 0 && IsPythonSpace(cp) ? len : 0;
 }
 
@@ -74,7 +58,7 @@ bool IsWordCodePoint(char32_t cp) {
 
 bool IsWordAt(absl::string_view s, size_t i) {
   char32_t cp = 0;
-  return CodePointAt(s, i, &cp) != 0 && IsWordCodePoint(cp);
+  return DecodeCodePointAt(s, i, &cp) != 0 && IsWordCodePoint(cp);
 }
 
 bool IsWordBefore(absl::string_view s, size_t i) {

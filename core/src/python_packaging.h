@@ -1,12 +1,14 @@
 // Internal to flwr::core: the parts of Python's `packaging` 25.0 that flwr's FAB validation
-// (flwr/supercore/fab_format_version.py) uses: PEP 440 versions, version specifiers and
+// (flwr/supercore/fab_format_version.py) and runtime version check
+// (flwr/supercore/runtime_version_compatibility.py) use: PEP 440 versions, version specifiers and
 // PEP 508 dependency declarations, with packaging's results and error messages.
 //
 // Numbers are kept as decimal strings, so versions with numbers of any size compare as
-// Python's ints do. Differences from packaging: regexes see bytes, so Unicode case folding
-// and Unicode whitespace or word characters in versions and declarations are not
-// recognised; quoted marker strings are not evaluated (Python's ast.literal_eval can raise
-// SyntaxError on bad escapes there).
+// Python's ints do. `\s` is str.isspace() (python_compat.h). Differences from packaging:
+// IGNORECASE's four non-ASCII matches of ASCII letters (U+0130, U+0131, U+017F, U+212A) are
+// not recognised (none is Latin-1, so header values are unaffected), `\w` takes every
+// non-ASCII non-space code point as a word character, and quoted marker strings are not
+// evaluated (Python's ast.literal_eval can raise SyntaxError on bad escapes there).
 #ifndef FLWR_CORE_SRC_PYTHON_PACKAGING_H_
 #define FLWR_CORE_SRC_PYTHON_PACKAGING_H_
 
@@ -30,6 +32,8 @@ class PyVersion {
   std::string ToString() const;     // str(version), the normalised form
   std::string Public() const;       // version.public
   std::string BaseVersion() const;  // version.base_version
+  // version.release: decimal strings without leading zeros, at least one.
+  const std::vector<std::string>& release() const { return release_; }
   bool is_prerelease() const { return dev_.has_value() || pre_.has_value(); }
   bool is_postrelease() const { return post_.has_value(); }
   bool has_local() const { return !local_.empty(); }

@@ -9,14 +9,12 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "python_text.h"
+#include "flwr/core/python_compat.h"
 #include "toml_value.h"
 
 namespace flwr::core {
 namespace {
 
-using internal::CodePoint;
-using internal::IsPythonSpace;
 using internal::TomlValue;
 
 constexpr absl::string_view kInvalidFormat =
@@ -76,7 +74,7 @@ std::vector<Pair> FindPairs(absl::string_view arg, const std::vector<CodePoint>&
 
 // tomli.loads(bytes.decode("utf-8")): the UnicodeDecodeError or the TOML error.
 absl::StatusOr<TomlValue> ParseTomlText(absl::string_view text) {
-  absl::Status utf8 = internal::CheckUtf8(text);
+  absl::Status utf8 = CheckUtf8(text);
   if (!utf8.ok()) return utf8;
   return internal::ParseToml(text);
 }
@@ -94,7 +92,7 @@ absl::StatusOr<UserConfig> ParseTomlFile(absl::string_view path) {
   std::ifstream file(expanded, std::ios::binary);
   if (!file) {
     return absl::NotFoundError(
-        absl::StrCat("[Errno 2] No such file or directory: ", internal::PythonRepr(expanded)));
+        absl::StrCat("[Errno 2] No such file or directory: ", PythonRepr(expanded)));
   }
   std::ostringstream text;
   text << file.rdbuf();
@@ -143,7 +141,7 @@ absl::StatusOr<UserConfig> ParseConfigArgs(absl::Span<const std::string> args) {
       return absl::InvalidArgumentError("TOML files cannot be passed alongside key-value pairs.");
     }
     std::vector<CodePoint> cps;
-    absl::Status utf8 = internal::DecodeUtf8(arg, &cps);
+    absl::Status utf8 = DecodeUtf8(arg, &cps);
     if (!utf8.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("Config argument is not valid UTF-8: ", utf8.message()));

@@ -1,66 +1,16 @@
 #include "flwr/core/wire_errors.h"
 
-#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "flwr/core/flower_error.h"
-#include "flwr/core/python_json.h"
+#include "flwr/core/python_compat.h"
 
 namespace flwr::core {
 namespace {
 
 constexpr size_t kMaxQuotedBodyBytes = 1024;
-
-// Length of the valid UTF-8 sequence at text[pos], or 0 if there is none (overlong forms,
-// surrogates, code points above U+10FFFF, truncation).
-size_t Utf8SequenceLength(absl::string_view text, size_t pos) {
-  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char b0 = byte(pos);
-  size_t len;
-  uint32_t cp, min;
-  if (b0 < 0x80) return 1;
-  if ((b0 & 0xE0) == 0xC0) {
-    len = 2, cp = b0 & 0x1F, min = 0x80;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3, cp = b0 & 0x0F, min = 0x800;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4, cp = b0 & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (pos + len > text.size()) return 0;
-  for (size_t i = 1; i < len; ++i) {
-    if ((byte(pos + i) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (byte(pos + i) & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
-// `text` with each byte that starts no valid UTF-8 sequence replaced by U+FFFD.
-std::string SanitizeUtf8(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t pos = 0; pos < text.size();) {
-    const size_t len = Utf8SequenceLength(text, pos);
-    if (len == 0) {
-      out.append("\xEF\xBF\xBD");
-      ++pos;
-    } else {
-      out.append(text.data() + pos, len);
-      pos += len;
-    }
-  }
-  return out;
-}
-
-// `json.dumps(text)` (ASCII-only escapes) of the UTF-8-sanitized text.
-void AppendAsciiJsonString(absl::string_view text, std::string* out) {
-  // Cannot fail: the input is valid UTF-8 after sanitizing.
-  AppendPythonJsonString(SanitizeUtf8(text), out).IgnoreError();
-}
 
 bool IsServerFault(absl::StatusCode code) {
   return code == absl::StatusCode::kInternal || code == absl::StatusCode::kUnknown ||
@@ -184,46 +134,6 @@ absl::Status RebuildFlowerError(WireFlowerError error, absl::StatusCode fallback
 
 }  // namespace
 
-void AppendPythonJsonStringUnescaped(absl::string_view text, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  const std::string valid = SanitizeUtf8(text);
-  out->push_back('"');
-  for (const char c : valid) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 0xF]);
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
-}
-
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   if (const std::optional<int> code = FlowerErrorCode(status); code.has_value()) {
@@ -231,15 +141,11 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
     if (spec == nullptr) {
       return grpc::Status(grpc::StatusCode::INTERNAL, std::string(kInternalServerErrorMessage));
     }
-    std::string details = absl::StrCat("{\"code\": ", *code, ", \"public_message\": ");
-    AppendAsciiJsonString(spec->public_message, &details);
-    details.append(", \"public_details\": ");
-    if (const std::optional<std::string> extra = FlowerErrorPublicDetails(status)) {
-      AppendAsciiJsonString(*extra, &details);
-    } else {
-      details.append("null");
-    }
-    details.push_back('}');
+    // json.dumps(dict) by hand: Python separates with ", " and ": ", nlohmann with "," and ":".
+    const std::optional<std::string> extra = FlowerErrorPublicDetails(status);
+    const std::string details = absl::StrCat(
+        "{\"code\": ", *code, ", \"public_message\": ", PythonJsonString(spec->public_message),
+        ", \"public_details\": ", extra.has_value() ? PythonJsonString(*extra) : "null", "}");
     return grpc::Status(static_cast<grpc::StatusCode>(spec->grpc_code), details);
   }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), PublicMessage(status));
@@ -256,11 +162,14 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 
 HttpError ToHttpError(const absl::Status& status) {
   HttpError error;
+  // Starlette's JSONResponse: json.dumps(ensure_ascii=False, separators=(",", ":")), which is
+  // nlohmann's compact dump; text that is not UTF-8 is replaced as PythonJsonString does.
+  const auto dump = [](const nlohmann::ordered_json& body) {
+    return body.dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
+  };
   const auto detail_only = [&](int http_status, absl::string_view detail) {
     error.status = http_status;
-    error.body = "{\"detail\":";
-    AppendPythonJsonStringUnescaped(detail, &error.body);
-    error.body.push_back('}');
+    error.body = dump({{"detail", std::string(detail)}});
   };
   if (status.ok()) {
     detail_only(500, kInternalServerErrorMessage);
@@ -277,13 +186,11 @@ HttpError ToHttpError(const absl::Status& status) {
     return error;
   }
   error.status = spec->http_status;
-  error.body = absl::StrCat("{\"code\":", *code, ",\"detail\":");
-  AppendPythonJsonStringUnescaped(spec->public_message, &error.body);
+  nlohmann::ordered_json body = {{"code", *code}, {"detail", std::string(spec->public_message)}};
   if (const std::optional<std::string> extra = FlowerErrorPublicDetails(status)) {
-    error.body.append(",\"extra\":");
-    AppendPythonJsonStringUnescaped(*extra, &error.body);
+    body["extra"] = *extra;
   }
-  error.body.push_back('}');
+  error.body = dump(body);
   if (!spec->http_header_name.empty()) {
     error.headers.emplace_back(spec->http_header_name, spec->http_header_value);
   }
@@ -300,8 +207,9 @@ absl::Status FromHttpError(int http_status, absl::string_view body) {
   if (payload.is_object() && payload.contains("detail") && payload["detail"].is_string()) {
     return absl::Status(fallback, payload["detail"].get<std::string>());
   }
-  return absl::Status(fallback, absl::StrCat("HTTP ", http_status, ": ",
-                                             SanitizeUtf8(body.substr(0, kMaxQuotedBodyBytes))));
+  return absl::Status(fallback,
+                      absl::StrCat("HTTP ", http_status, ": ",
+                                   DecodeUtf8Replace(body.substr(0, kMaxQuotedBodyBytes))));
 }
 
 }  // namespace flwr::core

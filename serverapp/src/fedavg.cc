@@ -1,8 +1,6 @@
 #include "flwr/serverapp/fedavg.h"
 
 #include <algorithm>
-#include <charconv>
-#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -14,8 +12,12 @@
 #include "absl/strings/str_join.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/npy.h"
+#include "flwr/core/python_compat.h"
 
 namespace flwr::serverapp {
+
+using core::PythonFloatRepr;
+
 namespace {
 
 constexpr absl::string_view kExitCodePayload = "flwr.dev/serverapp-exit-code";
@@ -267,43 +269,10 @@ int ServerAppExitCode(const absl::Status& status) {
   return 201;
 }
 
-std::string PythonFloatRepr(double value) {
-  if (std::isnan(value)) return "nan";
-  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-  char buf[64];
-  const std::to_chars_result r =
-      std::to_chars(buf, buf + sizeof(buf), value, std::chars_format::scientific);
-  const std::string sci(buf, r.ptr);  // e.g. "-1.6666666666666667e+00"
-  const size_t e = sci.find('e');
-  std::string mantissa = sci.substr(0, e);
-  const int exponent = std::stoi(sci.substr(e + 1));
-  const bool negative = mantissa[0] == '-';
-  if (negative) mantissa.erase(0, 1);
-  std::string digits;
-  for (char c : mantissa) {
-    if (c != '.') digits.push_back(c);
-  }
-  std::string out = negative ? "-" : "";
-  if (exponent >= -4 && exponent < 16) {
-    if (exponent < 0) {
-      absl::StrAppend(&out, "0.", std::string(-exponent - 1, '0'), digits);
-    } else if (static_cast<size_t>(exponent) + 1 >= digits.size()) {
-      absl::StrAppend(&out, digits, std::string(exponent + 1 - digits.size(), '0'), ".0");
-    } else {
-      absl::StrAppend(&out, digits.substr(0, exponent + 1), ".", digits.substr(exponent + 1));
-    }
-    return out;
-  }
-  absl::StrAppend(&out, digits.substr(0, 1));
-  if (digits.size() > 1) absl::StrAppend(&out, ".", digits.substr(1));
-  absl::StrAppend(&out, absl::StrFormat("e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent)));
-  return out;
-}
-
 std::string MetricRecordRepr(const core::MetricRecord& record) {
   std::vector<std::string> parts;
   for (const auto& [key, value] : record) {
-    parts.push_back(absl::StrCat("'", key, "': ", MetricValueRepr(value)));
+    parts.push_back(absl::StrCat(core::PythonRepr(key), ": ", MetricValueRepr(value)));
   }
   return absl::StrCat("{", absl::StrJoin(parts, ", "), "}");
 }

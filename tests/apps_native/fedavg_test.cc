@@ -91,6 +91,14 @@ TEST(AggregateMetricRecordsTest, WeightedMeanAsPython) {
             "{'train_loss': 1.6666666666666665, 'hist': [2.3333333333333335, 4.666666666666667]}");
 }
 
+TEST(MetricRecordReprTest, KeysAreQuotedAsPythonRepr) {
+  core::MetricRecord record;
+  record.Set("it's", 0.5);
+  record.Set("tab\t", int64_t{-1});
+  // repr({"it's": 0.5, "tab\t": -1})
+  EXPECT_EQ(MetricRecordRepr(record), "{\"it's\": 0.5, 'tab\\t': -1}");
+}
+
 TEST(ValidateReplyConsistencyTest, StockReasonsAndExitCode200) {
   core::RecordDict ok = Reply({{"w", Floats({1.0f})}}, {{"num-examples", int64_t{1}}});
   core::RecordDict no_weight = Reply({{"w", Floats({1.0f})}}, {{"loss", 1.0}});
@@ -109,18 +117,6 @@ TEST(ValidateReplyConsistencyTest, StockReasonsAndExitCode200) {
   core::RecordDict no_arrays = Reply({}, {{"num-examples", int64_t{1}}});
   s = ValidateReplyConsistency({&no_arrays}, "num-examples", true);
   EXPECT_NE(s.message().find("Expected exactly one ArrayRecord"), std::string::npos);
-}
-
-TEST(PythonFloatReprTest, MatchesPythonRepr) {
-  EXPECT_EQ(PythonFloatRepr(1.0), "1.0");
-  EXPECT_EQ(PythonFloatRepr(0.1), "0.1");
-  EXPECT_EQ(PythonFloatRepr(-2.5), "-2.5");
-  EXPECT_EQ(PythonFloatRepr(1e-05), "1e-05");
-  EXPECT_EQ(PythonFloatRepr(0.0001), "0.0001");
-  EXPECT_EQ(PythonFloatRepr(1e16), "1e+16");
-  EXPECT_EQ(PythonFloatRepr(1e15), "1000000000000000.0");
-  EXPECT_EQ(PythonFloatRepr(123.456), "123.456");
-  EXPECT_EQ(PythonFloatRepr(0.0), "0.0");
 }
 
 // A federation of `nodes` in memory whose ClientApps behave as numpy-echo: train returns

@@ -60,11 +60,6 @@ HttpError ToHttpError(const absl::Status& status);
 // other body becomes "HTTP <status>: <up to 1 KiB of body>" with that code.
 absl::Status FromHttpError(int http_status, absl::string_view body);
 
-// Encodes `text` as a JSON string the way Python's `json.dumps(..., ensure_ascii=False)`
-// does: only `"`, `\` and C0 controls are escaped (\n \r \t \b \f, else \u00XX). Invalid
-// UTF-8 sequences are replaced by U+FFFD. Appends to `out`.
-void AppendPythonJsonStringUnescaped(absl::string_view text, std::string* out);
-
 }  // namespace flwr::core
 
 #endif  // FLWR_CORE_WIRE_ERRORS_H_

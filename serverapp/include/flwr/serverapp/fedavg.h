@@ -77,8 +77,6 @@ absl::StatusOr<core::MetricRecord> AggregateMetricRecords(
 
 // Python's repr of a MetricRecord, e.g. "{'train_loss': 1.6666666666666667, 'n': 3}".
 std::string MetricRecordRepr(const core::MetricRecord& record);
-// Python's repr of a float ("1.0", "1e-05", "0.1").
-std::string PythonFloatRepr(double value);
 
 class FedAvg {
  public:
