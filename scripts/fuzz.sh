@@ -47,12 +47,18 @@ ALL_TARGETS="fuzz_npy fuzz_object_head fuzz_inflate fuzz_proto fuzz_fab fuzz_pyp
 TARGETS=(${FUZZ_TARGETS:-$ALL_TARGETS})
 SEED="${FLWR_FUZZ_SEED:-1}"
 
-# Executions per target in CI mode: about 20 s each on the 2-core CI machine.
+# Executions per target in CI mode: 5-25 s each on the 2-core CI machine.
 ci_runs() {
   case "$1" in
     fuzz_npy) echo 500000 ;;
     fuzz_object_head) echo 300000 ;;
     fuzz_inflate) echo 2500 ;;
+    fuzz_proto) echo 150000 ;;
+    fuzz_fab) echo 30000 ;;
+    fuzz_pyproject) echo 200000 ;;
+    fuzz_user_config) echo 150000 ;;
+    fuzz_node_auth) echo 25000 ;;
+    fuzz_http) echo 40000 ;;
     *) echo 20000 ;;
   esac
 }
@@ -126,6 +132,7 @@ for target in "${TARGETS[@]}"; do
   name="${target#fuzz_}"
   case "$name" in
     inflate) max_len=1048576 ;;
+    http) max_len=16384 ;;
     *) max_len=65536 ;;
   esac
   binary="$BUILD/tests/fuzz/$target"

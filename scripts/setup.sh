@@ -19,6 +19,7 @@ APT_PACKAGES=(
   python3-torch python3-torchvision python3-pil python3-matplotlib
   clang clang-format libclang-rt-14-dev
   python3 python3-venv python3-dev python3-pip
+  prometheus-cpp-dev
   zip unzip iproute2 procps
 )
 

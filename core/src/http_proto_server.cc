@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/base/call_once.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
@@ -17,6 +18,7 @@
 #include "flwr/core/flower_error.h"
 #include "flwr/core/python_compat.h"
 #include "flwr/core/wire_errors.h"
+#include "google/protobuf/descriptor.h"
 #include "httplib_internal.h"
 
 namespace flwr::core {
@@ -235,6 +237,13 @@ struct StreamState {
 
 }  // namespace
 
+size_t CountFlowerMessages(const google::protobuf::Message& message) {
+  const google::protobuf::FieldDescriptor* field =
+      message.GetDescriptor()->FindFieldByName("messages_list");
+  if (field == nullptr || !field->is_repeated()) return 0;
+  return static_cast<size_t>(message.GetReflection()->FieldSize(message, field));
+}
+
 std::optional<absl::string_view> HttpRequestContext::Header(absl::string_view name) const {
   for (const auto& [key, value] : headers_) {
     if (absl::EqualsIgnoreCase(key, name)) return value;
@@ -390,6 +399,18 @@ class HttpProtoServer::Impl {
     const Route& route = it->second;
     auto cancelled = std::make_shared<std::atomic<bool>>(false);
     HttpRequestContext context = MakeContext(req, cancelled);
+    HttpCall call;
+    call.path = it->first;
+    call.request_bytes = req.body.size();
+    const absl::Time start = absl::Now();
+    // Reports the call however Dispatch returns.
+    const auto report = absl::MakeCleanup([&] {
+      if (!options_.on_call) return;
+      call.status = res.status;
+      call.latency = absl::Now() - start;
+      if (call.response_bytes == 0 && !res.body.empty()) call.response_bytes = res.body.size();
+      options_.on_call(call);
+    });
 
     const std::string content_type = req.get_header_value("Content-Type");
     if (MediaType(content_type) != kProtobufMediaType) {
@@ -404,6 +425,7 @@ class HttpProtoServer::Impl {
           FlowerError(api_error::kInvalidProtobufPayload,
                       absl::StrCat("Invalid protobuf payload for ", request->GetTypeName())));
     }
+    call.request_messages = CountFlowerMessages(*request);
     // The parsed request holds its own copy; free the body now, not after the handler (a
     // PushObject of a 5 MiB chunk would otherwise hold it twice while it is stored). httplib's
     // Request is a non-const object handed out by const reference, so this is well defined.
@@ -415,7 +437,8 @@ class HttpProtoServer::Impl {
       }
     }
     if (route.unary) {
-      absl::StatusOr<std::string> response = route.unary(*request, context);
+      absl::StatusOr<std::string> response =
+          route.unary(*request, context, &call.response_messages);
       if (!response.ok()) return SendError(&context, res, response.status());
       res.status = 200;
       res.set_content(std::move(*response), std::string(kProtobufMediaType));

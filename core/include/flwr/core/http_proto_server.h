@@ -80,6 +80,21 @@ class HttpRequestContext {
   std::shared_ptr<const std::atomic<bool>> cancelled_;
 };
 
+// The number of Flower Messages a request or response carries: the size of its repeated
+// message field `messages_list` (PushMessages requests, PullMessages responses), else 0.
+size_t CountFlowerMessages(const google::protobuf::Message& message);
+
+// What HttpProtoServerOptions::on_call learns about one call to a known route.
+struct HttpCall {
+  absl::string_view path;
+  int status = 0;          // HTTP status of the response
+  absl::Duration latency;  // until the response was ready (a stream: its status was known)
+  size_t request_bytes = 0;
+  size_t response_bytes = 0;  // 0 for a stream (its frames are not counted)
+  size_t request_messages = 0;
+  size_t response_messages = 0;
+};
+
 struct HttpProtoServerOptions {
   // Larger request bodies get 413. gRPC servers accept 2 GiB - 1 but each body is buffered
   // here, so the default is 512 MiB: far above any Flower message (objects travel one by one).
@@ -100,6 +115,9 @@ struct HttpProtoServerOptions {
   // "[path][ApiError:code] message" as flwr does). Runs on the request's thread; must be
   // thread-safe.
   std::function<void(const HttpRequestContext&, const absl::Status&)> on_error;
+  // Called after every call to a known route (not for unknown paths: their number is
+  // unbounded), e.g. for metrics. Runs on the request's thread; must be thread-safe.
+  std::function<void(const HttpCall&)> on_call;
 };
 
 // Routes and checks must be added before Start(); afterwards the server is thread-safe.
@@ -166,8 +184,9 @@ class HttpProtoServer {
   struct Route {
     std::function<std::unique_ptr<google::protobuf::Message>()> new_request;
     // Unary: the serialized response.
-    std::function<absl::StatusOr<std::string>(google::protobuf::Message&,
-                                              const HttpRequestContext&)>
+    // Sets *response_messages to CountFlowerMessages(response) where it knows the response.
+    std::function<absl::StatusOr<std::string>(google::protobuf::Message&, const HttpRequestContext&,
+                                              size_t* response_messages)>
         unary;
     // Server stream: `write` takes a serialized message.
     std::function<absl::Status(const google::protobuf::Message&, const HttpRequestContext&,
@@ -185,14 +204,17 @@ template <typename Req, typename Resp>
 void HttpProtoServer::AddUnary(
     std::string path,
     std::function<absl::StatusOr<Resp>(Req&, const HttpRequestContext&)> handler) {
-  AddUnarySerialized<Req>(
-      std::move(path),
-      [handler = std::move(handler)](
-          Req& request, const HttpRequestContext& context) -> absl::StatusOr<std::string> {
-        absl::StatusOr<Resp> response = handler(request, context);
-        if (!response.ok()) return response.status();
-        return response->SerializeAsString();
-      });
+  Route route;
+  route.new_request = [] { return std::make_unique<Req>(); };
+  route.unary = [handler = std::move(handler)](
+                    google::protobuf::Message& request, const HttpRequestContext& context,
+                    size_t* response_messages) -> absl::StatusOr<std::string> {
+    absl::StatusOr<Resp> response = handler(static_cast<Req&>(request), context);
+    if (!response.ok()) return response.status();
+    *response_messages = CountFlowerMessages(*response);
+    return response->SerializeAsString();
+  };
+  AddRoute(std::move(path), std::move(route));
 }
 
 template <typename Req>
@@ -202,7 +224,7 @@ void HttpProtoServer::AddUnarySerialized(
   Route route;
   route.new_request = [] { return std::make_unique<Req>(); };
   route.unary = [handler = std::move(handler)](google::protobuf::Message& request,
-                                               const HttpRequestContext& context) {
+                                               const HttpRequestContext& context, size_t*) {
     return handler(static_cast<Req&>(request), context);
   };
   AddRoute(std::move(path), std::move(route));
