@@ -63,7 +63,7 @@ def main() -> None:
         num_partitions = max(1, total // PER_PARTITION)
         common = ["--data", str(data), "--threads", str(args.threads),
                   "--num-partitions", str(num_partitions)]
-        cpp = str(args.build_dir / "clientapp" / "bench_train_cnn")
+        cpp = str(args.build_dir / "cnn" / "bench_train_cnn")
         py = [sys.executable, str(REPO / "bench" / "demo_train_python.py")]
         runs: dict[str, list[dict]] = {"cpp": [], "python": [], "limit": [], "pylimit": []}
         for r in range(args.repeat):

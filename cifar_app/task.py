@@ -1,6 +1,6 @@
 """The demo's CNN, data and training, defined once for the Python ClientApp and ServerApp.
 
-This module is the Python twin of flwr::cnn (clientapp/): the same Net, the same CIFAR-10
+This module is the Python twin of flwr::cnn (cnn/): the same Net, the same CIFAR-10
 binary files, the same partition and train/test split (SplitMix64 + Fisher-Yates, so both
 languages pick the same examples for the same seed), the same normalisation
 (x / 255 - 0.5) / 0.5 and the same SGD. Weights cross between the two as flwr ArrayRecords of
@@ -55,7 +55,7 @@ def initial_net(seed: int) -> Net:
     return Net()
 
 
-# --- The random source shared with C++ (clientapp/src/seeded_permutation.cc) ---------------
+# --- The random source shared with C++ (cnn/src/seeded_permutation.cc) ---------------
 
 
 class SplitMix64:

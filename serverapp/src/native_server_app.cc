@@ -5,16 +5,16 @@
 #include <filesystem>
 #include <fstream>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cnn_module.h"
 #include "flwr/core/logging.h"
+#include "flwr/core/native_module.h"
 #include "nlohmann/json.hpp"
-#ifdef FLWR_HAVE_CNN
-#include "flwr/clientapp/cifar_cnn.h"
-#endif
 
 namespace flwr::serverapp {
 namespace {
@@ -27,18 +27,6 @@ absl::StatusOr<double> Number(const core::UserConfig& config, absl::string_view 
   if (const double* d = std::get_if<double>(value)) return *d;
   if (const int64_t* i = std::get_if<int64_t>(value)) return static_cast<double>(*i);
   return absl::InvalidArgumentError(absl::StrCat("Run config key '", key, "' must be a number"));
-}
-
-absl::StatusOr<int64_t> Count(const core::UserConfig& config, absl::string_view key,
-                              int64_t fallback) {
-  const core::UserConfigValue* value = config.Find(key);
-  if (value == nullptr) return fallback;
-  const int64_t* i = std::get_if<int64_t>(value);
-  if (i == nullptr || *i < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Run config key '", key, "' must be a non-negative integer"));
-  }
-  return *i;
 }
 
 absl::StatusOr<double> Fraction(const core::UserConfig& config, absl::string_view key,
@@ -55,7 +43,7 @@ absl::StatusOr<double> Fraction(const core::UserConfig& config, absl::string_vie
 }
 
 absl::Status NumpyFedAvg(Grid& grid, core::Context& context) {
-  absl::StatusOr<int64_t> size = Count(context.run_config, "array-size", 1000);
+  absl::StatusOr<int64_t> size = RunConfigCount(context.run_config, "array-size", 1000);
   if (!size.ok()) return size.status();
   const std::vector<float> zeros(static_cast<size_t>(*size), 0.0f);
   absl::StatusOr<core::Array> w = core::Array::FromFloats(zeros, {*size});
@@ -78,15 +66,37 @@ absl::Status GenericFedAvg(Grid& grid, core::Context& context) {
   return RunFedAvgApp(grid, context, *std::move(arrays));
 }
 
-#ifdef FLWR_HAVE_CNN
-absl::Status CifarCnnFedAvg(Grid& grid, core::Context& context) {
-  absl::StatusOr<int64_t> seed = Count(context.run_config, "seed", 42);
-  if (!seed.ok()) return seed.status();
-  return RunFedAvgApp(grid, context, clientapp::InitialCnnArrays(static_cast<uint64_t>(*seed)));
+static_assert(std::is_same_v<decltype(&FlwrAddCnnServerApps), void (*)(NativeServerAppRegistry&)>,
+              "the module's entry point is called as AddNativeModuleApps calls it");
+
+// Runs app `name` of the libtorch module, which is loaded on the first call.
+absl::Status RunCnnModuleApp(absl::string_view name, Grid& grid, core::Context& context) {
+  const core::NativeModule module{.file_name = "flwr-serverapp-cnn.so",
+                                  .env_var = "FLWR_SERVERAPP_CNN_MODULE",
+                                  .build_subdir = "serverapp",
+                                  .entry_point = "FlwrAddCnnServerApps"};
+  NativeServerAppRegistry module_apps;
+  if (absl::Status s = core::AddNativeModuleApps(module, module_apps); !s.ok()) return s;
+  const NativeServerApp* app = module_apps.Find(name);
+  if (app == nullptr) {
+    return absl::InternalError(absl::StrCat(module.file_name, " has no ServerApp '", name, "'"));
+  }
+  return (*app)(grid, context);
 }
-#endif
 
 }  // namespace
+
+absl::StatusOr<int64_t> RunConfigCount(const core::UserConfig& config, absl::string_view key,
+                                       int64_t fallback) {
+  const core::UserConfigValue* value = config.Find(key);
+  if (value == nullptr) return fallback;
+  const int64_t* i = std::get_if<int64_t>(value);
+  if (i == nullptr || *i < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Run config key '", key, "' must be a non-negative integer"));
+  }
+  return *i;
+}
 
 void NativeServerAppRegistry::Add(std::string name, NativeServerApp app) {
   apps_[std::move(name)] = std::move(app);
@@ -108,9 +118,9 @@ const NativeServerAppRegistry& BuiltinServerApps() {
     auto* apps = new NativeServerAppRegistry;
     apps->Add("numpy-fedavg", NumpyFedAvg);
     apps->Add("fedavg", GenericFedAvg);
-#ifdef FLWR_HAVE_CNN
-    apps->Add("fedavg-cifar-cnn", CifarCnnFedAvg);
-#endif
+    apps->Add("fedavg-cifar-cnn", [](Grid& grid, core::Context& context) {
+      return RunCnnModuleApp("fedavg-cifar-cnn", grid, context);
+    });
     return apps;
   }();
   return *registry;
@@ -143,9 +153,9 @@ absl::StatusOr<FedAvgOptions> FedAvgOptionsFromRunConfig(const core::UserConfig&
   if (!fraction_train.ok()) return fraction_train.status();
   absl::StatusOr<double> fraction_evaluate = Fraction(run_config, "fraction-evaluate", "");
   if (!fraction_evaluate.ok()) return fraction_evaluate.status();
-  absl::StatusOr<int64_t> min_train = Count(run_config, "min-train-nodes", 2);
-  absl::StatusOr<int64_t> min_evaluate = Count(run_config, "min-evaluate-nodes", 2);
-  absl::StatusOr<int64_t> min_available = Count(run_config, "min-available-nodes", 2);
+  absl::StatusOr<int64_t> min_train = RunConfigCount(run_config, "min-train-nodes", 2);
+  absl::StatusOr<int64_t> min_evaluate = RunConfigCount(run_config, "min-evaluate-nodes", 2);
+  absl::StatusOr<int64_t> min_available = RunConfigCount(run_config, "min-available-nodes", 2);
   for (const auto* s : {&min_train, &min_evaluate, &min_available}) {
     if (!s->ok()) return s->status();
   }
@@ -181,7 +191,8 @@ std::string ArtifactsDir(const core::Context& context) {
 }
 
 absl::StatusOr<std::vector<std::string>> SaveFinalModel(const core::ArrayRecord& arrays,
-                                                        const std::string& dir) {
+                                                        const std::string& dir,
+                                                        const FinalModelWriter& write_extra) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error) {
@@ -191,11 +202,11 @@ absl::StatusOr<std::vector<std::string>> SaveFinalModel(const core::ArrayRecord&
   const std::string npz = absl::StrCat(dir, "/final_model.npz");
   if (absl::Status s = WriteNpz(arrays, npz); !s.ok()) return s;
   paths.push_back(npz);
-#ifdef FLWR_HAVE_CNN
-  const std::string pt = absl::StrCat(dir, "/final_model.pt");
-  if (absl::Status s = clientapp::SaveArraysPt(arrays, pt); !s.ok()) return s;
-  paths.push_back(pt);
-#endif
+  if (write_extra) {
+    absl::StatusOr<std::string> extra = write_extra(arrays, dir);
+    if (!extra.ok()) return extra.status();
+    paths.push_back(*std::move(extra));
+  }
   return paths;
 }
 
@@ -227,10 +238,10 @@ absl::Status SaveHistory(const FedAvgResult& result, const std::string& dir) {
 }
 
 absl::Status RunFedAvgApp(Grid& grid, const core::Context& context,
-                          core::ArrayRecord initial_arrays) {
+                          core::ArrayRecord initial_arrays, const FinalModelWriter& write_extra) {
   absl::StatusOr<FedAvgOptions> options = FedAvgOptionsFromRunConfig(context.run_config);
   if (!options.ok()) return options.status();
-  absl::StatusOr<int64_t> rounds = Count(context.run_config, "num-server-rounds", 3);
+  absl::StatusOr<int64_t> rounds = RunConfigCount(context.run_config, "num-server-rounds", 3);
   if (!rounds.ok()) return rounds.status();
   core::ConfigRecord train_config;
   for (absl::string_view key : {"lr", "local-epochs", "momentum", "batch-size"}) {
@@ -250,7 +261,7 @@ absl::Status RunFedAvgApp(Grid& grid, const core::Context& context,
       strategy.Start(grid, std::move(initial_arrays), *rounds, std::move(train_config), {});
   if (!result.ok()) return result.status();
   absl::StatusOr<std::vector<std::string>> paths =
-      SaveFinalModel(result->arrays, ArtifactsDir(context));
+      SaveFinalModel(result->arrays, ArtifactsDir(context), write_extra);
   if (!paths.ok()) return paths.status();
   core::LogInfo(absl::StrCat("Saved the final model: ", absl::StrJoin(*paths, ", ")));
   if (absl::Status s = SaveHistory(*result, ArtifactsDir(context)); !s.ok()) return s;

@@ -37,9 +37,13 @@ const std::string& EchoFab() {
   return *fab;
 }
 
+// Also points BuiltinClientApps() at the built libtorch module (flwr-clientapp-cnn.so), which
+// is not beside this test.
 const std::string& CnnFab() {
-  static const std::string* fab =
-      new std::string(MakeFab("[tool.flwr.app.native]\nclientapp = \"cifar-cnn\"\n"));
+  static const std::string* fab = [] {
+    ::setenv("FLWR_CLIENTAPP_CNN_MODULE", FLWR_TEST_CLIENTAPP_CNN_MODULE, 1);
+    return new std::string(MakeFab("[tool.flwr.app.native]\nclientapp = \"cifar-cnn\"\n"));
+  }();
   return *fab;
 }
 
@@ -207,13 +211,10 @@ TEST(LegacyClientAppTest, MalformedLegacyInstructionsGetErrorReplies) {
   EXPECT_NE(
       reason_of(EchoFab(), Legacy("evaluate", no_config)).find("no record 'evaluateins.config'"),
       std::string::npos);
-  if (BuiltinClientApps().Create("cifar-cnn") != nullptr) {
-    // The CNN takes its 10 state_dict tensors, nothing else (before it looks for data).
-    EXPECT_NE(
-        reason_of(CnnFab(), Legacy("train", Ins("fitins", Parameters({F32({1.0f}, {1})}), {})))
-            .find("hold 1 tensors; this app takes 10 (conv1.weight, conv1.bias"),
-        std::string::npos);
-  }
+  // The CNN takes its 10 state_dict tensors, nothing else (before it looks for data).
+  EXPECT_NE(reason_of(CnnFab(), Legacy("train", Ins("fitins", Parameters({F32({1.0f}, {1})}), {})))
+                .find("hold 1 tensors; this app takes 10 (conv1.weight, conv1.bias"),
+            std::string::npos);
 }
 
 TEST(LegacyClientAppTest, AppsThatDoNotServeLegacyMessagesKeepStockDispatch) {
@@ -292,9 +293,6 @@ void WriteReply(const fs::path& path, const ClientAppOutcome& out) {
 }
 
 TEST(LegacyClientAppTest, CifarCnnServesTheStockLegacyFedAvg) {
-  if (BuiltinClientApps().Create("cifar-cnn") == nullptr) {
-    GTEST_SKIP() << "cifar-cnn is not built (no libtorch)";
-  }
   const fs::path dir =
       fs::path(::testing::TempDir()) / absl::StrCat("legacy_client_app_test_", ::getpid());
   fs::remove_all(dir);

@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "fab_for_test.h"
 #include "flwr/core/app_runtime_client.h"
+#include "process_maps.h"
 
 namespace flwr::clientapp {
 namespace {
@@ -104,6 +106,44 @@ TEST(NativeClientAppTest, FabsWithoutAKnownNativeAppGetLoadErrors) {
     EXPECT_EQ(out.sub_status, "failed");
     EXPECT_EQ(out.exit_code, core::app_exit_code::kTaskProcException);
   }
+}
+
+// Stays first: the later tests load libtorch into the process (ctest runs each test alone).
+TEST(NativeClientAppTest, NumpyEchoNeverMapsLibtorch) {
+  const std::string fab = MakeFab("[tool.flwr.app.native]\nclientapp = \"numpy-echo\"\n");
+  core::Context context;
+  context.node_config.Set("partition-id", int64_t{0});
+  ClientAppOutcome out =
+      RunNativeClientApp(BuiltinClientApps(), fab, Instruction("train", {1.0f}), context);
+  EXPECT_EQ(out.sub_status, "completed") << out.details;
+  EXPECT_FALSE(testutil::MapsFile("libtorch"));
+  EXPECT_FALSE(testutil::MapsFile("flwr-clientapp-cnn"));
+}
+
+TEST(NativeClientAppTest, CifarCnnLoadsItsLibtorchModuleOnDemand) {
+  ASSERT_FALSE(testutil::MapsFile("libtorch"));
+  ::setenv("FLWR_CLIENTAPP_CNN_MODULE", FLWR_TEST_CLIENTAPP_CNN_MODULE, 1);
+  absl::StatusOr<std::unique_ptr<NativeClientApp>> app = BuiltinClientApps().Create("cifar-cnn");
+  ASSERT_TRUE(app.ok()) << app.status();
+  EXPECT_TRUE(testutil::MapsFile("flwr-clientapp-cnn.so"));
+  EXPECT_TRUE(testutil::MapsFile("libtorch"));
+}
+
+TEST(NativeClientAppTest, AMissingModuleGivesALoadErrorReply) {
+  ::setenv("FLWR_CLIENTAPP_CNN_MODULE", "/nonexistent/flwr-clientapp-cnn.so", 1);
+  const std::string fab = MakeFab("[tool.flwr.app.native]\nclientapp = \"cifar-cnn\"\n");
+  core::Context context;
+  ClientAppOutcome out =
+      RunNativeClientApp(BuiltinClientApps(), fab, Instruction("train", {1.0f}), context);
+  ASSERT_TRUE(out.reply.error.has_value());
+  EXPECT_EQ(out.reply.error->code, core::kErrorCodeLoadClientAppException);
+  const std::string& reason = out.reply.error->reason;
+  EXPECT_NE(reason.find("native ClientApp 'cifar-cnn'"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("cannot load native app module /nonexistent/flwr-clientapp-cnn.so"),
+            std::string::npos)
+      << reason;
+  EXPECT_NE(reason.find("FLWR_CLIENTAPP_CNN_MODULE"), std::string::npos) << reason;
+  EXPECT_EQ(out.exit_code, core::app_exit_code::kTaskProcException);
 }
 
 }  // namespace

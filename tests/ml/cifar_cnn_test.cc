@@ -1,6 +1,6 @@
-// The CNN client (flwr/clientapp/cifar_cnn.h): parameters, validation, loader errors through
+// The CNN client (flwr/cnn/cifar_cnn.h): parameters, validation, loader errors through
 // Create, training and evaluation, artifacts.
-#include "flwr/clientapp/cifar_cnn.h"
+#include "flwr/cnn/cifar_cnn.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -11,9 +11,9 @@
 #include <random>
 #include <string>
 
-#include "flwr/clientapp/cifar_data.h"
+#include "flwr/cnn/cifar_data.h"
 
-namespace flwr::clientapp {
+namespace flwr::cnn {
 namespace {
 
 namespace fs = std::filesystem;
@@ -181,4 +181,4 @@ TEST(CnnArtifactsTest, UnwritablePathsAreErrorsNotCrashes) {
 }
 
 }  // namespace
-}  // namespace flwr::clientapp
+}  // namespace flwr::cnn

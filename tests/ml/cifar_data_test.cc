@@ -1,5 +1,5 @@
-// CIFAR-10 binary loading, partitioning and splitting (flwr/clientapp/cifar_data.h).
-#include "flwr/clientapp/cifar_data.h"
+// CIFAR-10 binary loading, partitioning and splitting (flwr/cnn/cifar_data.h).
+#include "flwr/cnn/cifar_data.h"
 
 #include <gtest/gtest.h>
 
@@ -9,9 +9,9 @@
 #include <set>
 #include <string>
 
-#include "flwr/clientapp/seeded_permutation.h"
+#include "flwr/cnn/seeded_permutation.h"
 
-namespace flwr::clientapp {
+namespace flwr::cnn {
 namespace {
 
 namespace fs = std::filesystem;
@@ -181,4 +181,4 @@ TEST(CifarReaderTest, ReadsAWholeFile) {
 }
 
 }  // namespace
-}  // namespace flwr::clientapp
+}  // namespace flwr::cnn

@@ -16,11 +16,11 @@
 #include <string>
 
 #include "cnn_net.h"
-#include "flwr/clientapp/cifar_cnn.h"
-#include "flwr/clientapp/cifar_data.h"
+#include "flwr/cnn/cifar_cnn.h"
+#include "flwr/cnn/cifar_data.h"
 #include "torch_arrays.h"
 
-namespace flwr::clientapp {
+namespace flwr::cnn {
 namespace {
 
 namespace fs = std::filesystem;
@@ -152,7 +152,7 @@ TEST(TwinTest, WritesArtifactsForPython) {
 }
 
 }  // namespace
-}  // namespace flwr::clientapp
+}  // namespace flwr::cnn
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
@@ -160,6 +160,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: ml_twin_test FIXTURE_DIR [gtest flags]\n");
     return 2;
   }
-  flwr::clientapp::g_dir = argv[1];
+  flwr::cnn::g_dir = argv[1];
   return RUN_ALL_TESTS();
 }

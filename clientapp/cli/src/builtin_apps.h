@@ -1,4 +1,6 @@
-// Constructors of the native ClientApps this build registers (builtin_client_apps.cc).
+// The native ClientApps of this build (builtin_client_apps.cc registers them): numpy-echo is
+// built into flwr-clientapp; cifar-cnn needs libtorch and lives in the module
+// flwr-clientapp-cnn.so (cifar_cnn_app.cc), loaded only when a FAB selects it.
 #ifndef FLWR_CLIENTAPP_CLI_BUILTIN_APPS_H_
 #define FLWR_CLIENTAPP_CLI_BUILTIN_APPS_H_
 
@@ -11,11 +13,10 @@ namespace flwr::clientapp {
 // "numpy-echo": the torch-free test app (tests/apps/native_numpy_app has its Python twin).
 std::unique_ptr<NativeClientApp> MakeNumpyEchoApp();
 
-#ifdef FLWR_HAVE_CNN
-// "cifar-cnn": the demo's CNN on libtorch (flwr::cnn).
-std::unique_ptr<NativeClientApp> MakeCifarCnnApp();
-#endif
-
 }  // namespace flwr::clientapp
+
+// The entry point of flwr-clientapp-cnn.so (core/native_module.h): adds "cifar-cnn", the demo's
+// CNN on libtorch (flwr::cnn), to `apps`.
+extern "C" void FlwrAddCnnClientApps(flwr::clientapp::NativeClientAppRegistry& apps);
 
 #endif  // FLWR_CLIENTAPP_CLI_BUILTIN_APPS_H_

@@ -1,4 +1,5 @@
-// "cifar-cnn": the demo's CIFAR-10 CNN (flwr::cnn) as a native ClientApp, replying as the
+// "cifar-cnn": the demo's CIFAR-10 CNN (flwr::cnn) as a native ClientApp, built as the module
+// flwr-clientapp-cnn.so that flwr-clientapp loads when a FAB selects it, replying as the
 // stock `flwr new` PyTorch template does, which is what the stock FedAvg of 1.36 aggregates:
 //   train:    {"arrays": trained weights, "metrics": {"train_loss", "num-examples"}}
 //   evaluate: {"metrics": {"eval_loss", "eval_acc", "num-examples"}}
@@ -14,10 +15,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "builtin_apps.h"
-#include "flwr/clientapp/cifar_cnn.h"
+#include "flwr/cnn/cifar_cnn.h"
 
 namespace flwr::clientapp {
 namespace {
+
+using cnn::CifarCnnClient;
+using cnn::CifarPartitionOptions;
+using cnn::EvalResult;
+using cnn::TrainOptions;
+using cnn::TrainResult;
 
 absl::StatusOr<int64_t> IntOr(const core::UserConfig& config, absl::string_view key,
                               int64_t fallback) {
@@ -117,21 +124,24 @@ absl::StatusOr<core::RecordDict> Evaluate(const core::Message& message, core::Co
   return reply;
 }
 
-}  // namespace
-
 std::unique_ptr<NativeClientApp> MakeCifarCnnApp() {
   auto app = std::make_unique<NativeClientApp>();
   app->Register("train", "default", Train);
   app->Register("evaluate", "default", Evaluate);
   LegacyOptions legacy;
-  legacy.array_names = CnnParameterNames();
+  legacy.array_names = cnn::CnnParameterNames();
   legacy.initial_arrays = [](const core::Context& context) -> absl::StatusOr<core::ArrayRecord> {
     absl::StatusOr<int64_t> seed = IntOr(context.run_config, "seed", 42);
     if (!seed.ok()) return seed.status();
-    return InitialCnnArrays(static_cast<uint64_t>(*seed));
+    return cnn::InitialCnnArrays(static_cast<uint64_t>(*seed));
   };
   app->ServeLegacyMessages(std::move(legacy));
   return app;
 }
 
+}  // namespace
 }  // namespace flwr::clientapp
+
+extern "C" void FlwrAddCnnClientApps(flwr::clientapp::NativeClientAppRegistry& apps) {
+  apps.Add("cifar-cnn", flwr::clientapp::MakeCifarCnnApp);
+}

@@ -113,9 +113,13 @@ std::vector<std::string> NativeClientAppRegistry::Names() const {
   return names;
 }
 
-std::unique_ptr<NativeClientApp> NativeClientAppRegistry::Create(absl::string_view name) const {
+absl::StatusOr<std::unique_ptr<NativeClientApp>> NativeClientAppRegistry::Create(
+    absl::string_view name) const {
   auto it = factories_.find(name);
-  return it == factories_.end() ? nullptr : it->second();
+  if (it == factories_.end()) {
+    return absl::NotFoundError(absl::StrCat("no native ClientApp '", name, "'"));
+  }
+  return it->second();
 }
 
 absl::StatusOr<std::unique_ptr<NativeClientApp>> LoadNativeClientApp(
@@ -134,14 +138,19 @@ absl::StatusOr<std::unique_ptr<NativeClientApp>> LoadNativeClientApp(
         "this C++ flwr-clientapp runs native ClientApps only (",
         available, "); run Python ClientApps with the stock flwr-clientapp"));
   }
-  std::unique_ptr<NativeClientApp> app = registry.Create(*name);
-  if (app != nullptr) core::LogInfo(absl::StrCat("Running native ClientApp '", *name, "'"));
-  if (app == nullptr) {
+  absl::StatusOr<std::unique_ptr<NativeClientApp>> app = registry.Create(*name);
+  if (absl::IsNotFound(app.status())) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the FAB requests native ClientApp '", *name,
         "' ([tool.flwr.app.native] clientapp), which this flwr-clientapp does not have (",
         available, ")"));
   }
+  if (!app.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the FAB requests native ClientApp '", *name,
+        "' ([tool.flwr.app.native] clientapp), which cannot be loaded: ", app.status().message()));
+  }
+  core::LogInfo(absl::StrCat("Running native ClientApp '", *name, "'"));
   return app;
 }
 

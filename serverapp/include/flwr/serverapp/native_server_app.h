@@ -11,14 +11,17 @@
 //                       the twin of tests/apps/native_numpy_app's Python ServerApp.
 //   "fedavg"            initial arrays from the `.npz` file named by `initial-arrays` (a path
 //                       on the ServerApp's machine).
-//   "fedavg-cifar-cnn"  initial arrays flwr::clientapp::InitialCnnArrays(`seed`, default 42);
-//                       only when the CNN library (flwr::cnn) is built.
+//   "fedavg-cifar-cnn"  initial arrays flwr::cnn::InitialCnnArrays(`seed`, default 42); it
+//                       needs libtorch, so it lives in the module flwr-serverapp-cnn.so
+//                       beside flwr-serverapp ($FLWR_SERVERAPP_CNN_MODULE overrides its
+//                       path; core/native_module.h), loaded only when a FAB selects it: a
+//                       missing module fails the run with a reason that names it.
 // Run config keys read (stock defaults): num-server-rounds (3), fraction-train (1.0; the
 // legacy fraction-fit is accepted), fraction-evaluate (1.0), min-train-nodes (2),
 // min-evaluate-nodes (2), min-available-nodes (2), round-timeout (3600 s); lr, local-epochs,
 // momentum and batch-size are passed to the ClientApps in the train ConfigRecord.
-// The final global arrays are saved as `final_model.npz` (and `final_model.pt` when the CNN
-// library is built) in run config `artifacts-dir`, by default `$FLWR_HOME/artifacts/<run_id>/`
+// The final global arrays are saved as `final_model.npz` (and, by fedavg-cifar-cnn, as
+// `final_model.pt`) in run config `artifacts-dir`, by default `$FLWR_HOME/artifacts/<run_id>/`
 // (FLWR_HOME defaults to ~/.flwr), and the paths are logged.
 #ifndef FLWR_SERVERAPP_NATIVE_SERVER_APP_H_
 #define FLWR_SERVERAPP_NATIVE_SERVER_APP_H_
@@ -66,20 +69,32 @@ absl::StatusOr<NativeServerApp> LoadNativeServerApp(const NativeServerAppRegistr
 // type or out of range (fractions outside [0, 1], negative counts or timeout).
 absl::StatusOr<FedAvgOptions> FedAvgOptionsFromRunConfig(const core::UserConfig& run_config);
 
+// Run config `key` as a non-negative integer, `fallback` when absent. InvalidArgument naming
+// the key for another type or a negative value.
+absl::StatusOr<int64_t> RunConfigCount(const core::UserConfig& config, absl::string_view key,
+                                       int64_t fallback);
+
+// Writes the final arrays into directory `dir` in an app's own format (e.g. the CNN's `.pt`);
+// returns the path written.
+using FinalModelWriter = std::function<absl::StatusOr<std::string>(const core::ArrayRecord& arrays,
+                                                                   const std::string& dir)>;
+
 // Runs FedAvg from `initial_arrays` with the run config's settings, then saves the final
-// arrays (SaveFinalModel) in ArtifactsDir().
+// arrays (SaveFinalModel, with `write_extra`) in ArtifactsDir().
 absl::Status RunFedAvgApp(Grid& grid, const core::Context& context,
-                          core::ArrayRecord initial_arrays);
+                          core::ArrayRecord initial_arrays,
+                          const FinalModelWriter& write_extra = nullptr);
 
 // Run config `artifacts-dir`, else $FLWR_HOME/artifacts/<run_id> (FLWR_HOME: ~/.flwr).
 std::string ArtifactsDir(const core::Context& context);
 
-// Writes `arrays` to <dir>/final_model.npz (np.load gives the arrays by name) and, when the
-// CNN library is built, <dir>/final_model.pt (torch.load gives a state_dict); creates `dir`.
-// Returns the paths written. Internal when a file cannot be written, InvalidArgument for
-// arrays that are not numpy data.
-absl::StatusOr<std::vector<std::string>> SaveFinalModel(const core::ArrayRecord& arrays,
-                                                        const std::string& dir);
+// Writes `arrays` to <dir>/final_model.npz (np.load gives the arrays by name) and, when
+// `write_extra` is set, what it writes; creates `dir`. Returns the paths written. Internal
+// when a file cannot be written, InvalidArgument for arrays that are not numpy data, else
+// `write_extra`'s error.
+absl::StatusOr<std::vector<std::string>> SaveFinalModel(
+    const core::ArrayRecord& arrays, const std::string& dir,
+    const FinalModelWriter& write_extra = nullptr);
 
 // `.npz` files: core/npz.h.
 using core::ReadNpz;

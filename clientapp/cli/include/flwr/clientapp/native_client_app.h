@@ -75,7 +75,8 @@ class NativeClientApp {
   std::optional<LegacyOptions> legacy_;
 };
 
-using NativeClientAppFactory = std::function<std::unique_ptr<NativeClientApp>()>;
+// A new app, or why it cannot be made (e.g. its module cannot be loaded).
+using NativeClientAppFactory = std::function<absl::StatusOr<std::unique_ptr<NativeClientApp>>()>;
 
 // Native ClientApps by name. Not thread-safe while being filled.
 class NativeClientAppRegistry {
@@ -83,20 +84,22 @@ class NativeClientAppRegistry {
   void Add(std::string name, NativeClientAppFactory factory);
   // The registered names, sorted.
   std::vector<std::string> Names() const;
-  // A new app, or nullptr for an unknown name.
-  std::unique_ptr<NativeClientApp> Create(absl::string_view name) const;
+  // A new app; NotFound for an unknown name, else the factory's error.
+  absl::StatusOr<std::unique_ptr<NativeClientApp>> Create(absl::string_view name) const;
 
  private:
   std::map<std::string, NativeClientAppFactory, std::less<>> factories_;
 };
 
-// Every native ClientApp of this build: "numpy-echo" always, "cifar-cnn" when the CNN library
-// (flwr::cnn) is built.
+// Every native ClientApp of this build: "numpy-echo", built in, and "cifar-cnn" (the CNN on
+// libtorch, flwr::cnn), which lives in the module flwr-clientapp-cnn.so beside the executable
+// ($FLWR_CLIENTAPP_CNN_MODULE overrides its path; native_module.h), loaded when first created:
+// a process that runs numpy-echo never maps libtorch.
 const NativeClientAppRegistry& BuiltinClientApps();
 
 // The app the FAB selects ([tool.flwr.app.native] clientapp). FailedPrecondition with a
 // message that names the requested app and the available ones when the FAB is unreadable,
-// selects none, or selects one the registry lacks.
+// selects none, or selects one the registry lacks or cannot make (its module is missing).
 absl::StatusOr<std::unique_ptr<NativeClientApp>> LoadNativeClientApp(
     const NativeClientAppRegistry& registry, absl::string_view fab_content);
 

@@ -1,4 +1,4 @@
-#include "flwr/clientapp/cifar_cnn.h"
+#include "flwr/cnn/cifar_cnn.h"
 
 #include <torch/torch.h>
 
@@ -13,11 +13,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cnn_net.h"
-#include "flwr/clientapp/cifar_data.h"
-#include "flwr/clientapp/seeded_permutation.h"
+#include "flwr/cnn/cifar_data.h"
+#include "flwr/cnn/seeded_permutation.h"
 #include "torch_arrays.h"
 
-namespace flwr::clientapp {
+namespace flwr::cnn {
 namespace {
 
 using internal::InternalFromException;
@@ -279,4 +279,4 @@ int64_t CifarCnnClient::num_train_examples() const { return state_->train_labels
 int64_t CifarCnnClient::num_test_examples() const { return state_->test_labels.size(0); }
 bool CifarCnnClient::uses_cuda() const { return state_->device.is_cuda(); }
 
-}  // namespace flwr::clientapp
+}  // namespace flwr::cnn

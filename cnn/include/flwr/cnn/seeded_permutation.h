@@ -1,13 +1,13 @@
 // The one random source that the C++ ClientApp and its Python twin (cifar_app/task.py)
 // implement identically: SplitMix64 and a Fisher-Yates shuffle on top of it. Both languages
 // pick the same examples for the same seed, which torch.randperm does not guarantee.
-#ifndef FLWR_CLIENTAPP_SEEDED_PERMUTATION_H_
-#define FLWR_CLIENTAPP_SEEDED_PERMUTATION_H_
+#ifndef FLWR_CNN_SEEDED_PERMUTATION_H_
+#define FLWR_CNN_SEEDED_PERMUTATION_H_
 
 #include <cstdint>
 #include <vector>
 
-namespace flwr::clientapp {
+namespace flwr::cnn {
 
 // Steele, Lea and Flood's SplitMix64 generator (the one java.util.SplittableRandom uses).
 class SplitMix64 {
@@ -27,6 +27,6 @@ class SplitMix64 {
 // Below(i + 1)) of the identity makes with SplitMix64(seed). Empty for n <= 0.
 std::vector<int64_t> SeededPermutation(int64_t n, uint64_t seed);
 
-}  // namespace flwr::clientapp
+}  // namespace flwr::cnn
 
-#endif  // FLWR_CLIENTAPP_SEEDED_PERMUTATION_H_
+#endif  // FLWR_CNN_SEEDED_PERMUTATION_H_

@@ -4,8 +4,8 @@
 // Weights cross this interface only as `core::ArrayRecord`s laid out exactly as flwr's
 // `ArrayRecord(net.state_dict())` holds them, so a C++ and a Python/PyTorch ClientApp exchange
 // them with no conversion. No exception escapes: libtorch errors become absl::Status values.
-#ifndef FLWR_CLIENTAPP_CIFAR_CNN_H_
-#define FLWR_CLIENTAPP_CIFAR_CNN_H_
+#ifndef FLWR_CNN_CIFAR_CNN_H_
+#define FLWR_CNN_CIFAR_CNN_H_
 
 #include <cstdint>
 #include <memory>
@@ -16,7 +16,7 @@
 #include "absl/status/statusor.h"
 #include "flwr/core/records.h"
 
-namespace flwr::clientapp {
+namespace flwr::cnn {
 
 // The demo's CNN (PyTorch's "60 minute blitz" Net): conv1 3->6 k5, 2x2 max-pool, conv2 6->16
 // k5, fc1 400->120, fc2 120->84, fc3 84->10, ReLU. Its state_dict, in order, all float32:
@@ -124,6 +124,6 @@ class CifarCnnClient {
 absl::Status SaveArraysPt(const core::ArrayRecord& arrays, const std::string& path);
 absl::Status SaveArraysNpz(const core::ArrayRecord& arrays, const std::string& path);
 
-}  // namespace flwr::clientapp
+}  // namespace flwr::cnn
 
-#endif  // FLWR_CLIENTAPP_CIFAR_CNN_H_
+#endif  // FLWR_CNN_CIFAR_CNN_H_

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace flwr::clientapp::internal {
+namespace flwr::cnn::internal {
 namespace {
 
 struct DTypePair {
@@ -89,4 +89,4 @@ absl::Status InternalFromException(const char* what_failed, const std::exception
   return absl::InternalError(absl::StrCat("libtorch failed ", what_failed, ": ", message));
 }
 
-}  // namespace flwr::clientapp::internal
+}  // namespace flwr::cnn::internal

@@ -1,13 +1,13 @@
-#include "flwr/clientapp/cifar_data.h"
+#include "flwr/cnn/cifar_data.h"
 
 #include <filesystem>
 #include <fstream>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
-#include "flwr/clientapp/seeded_permutation.h"
+#include "flwr/cnn/seeded_permutation.h"
 
-namespace flwr::clientapp {
+namespace flwr::cnn {
 namespace {
 
 namespace fs = std::filesystem;
@@ -153,4 +153,4 @@ absl::StatusOr<CifarExamples> ReadCifarFile(const std::string& path) {
   return out;
 }
 
-}  // namespace flwr::clientapp
+}  // namespace flwr::cnn

@@ -24,8 +24,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cnn_net.h"
-#include "flwr/clientapp/cifar_cnn.h"
-#include "flwr/clientapp/cifar_data.h"
+#include "flwr/cnn/cifar_cnn.h"
+#include "flwr/cnn/cifar_data.h"
 
 namespace {
 
@@ -102,21 +102,21 @@ void Print(const Flags& flags, int64_t images, double seconds, double cpu_second
 
 int RunClient(const Flags& flags) {
   const Clock::time_point start = Clock::now();
-  absl::StatusOr<std::unique_ptr<flwr::clientapp::CifarCnnClient>> client =
-      flwr::clientapp::CifarCnnClient::Create(
+  absl::StatusOr<std::unique_ptr<flwr::cnn::CifarCnnClient>> client =
+      flwr::cnn::CifarCnnClient::Create(
           {flags.data, 0, flags.num_partitions, flags.seed, static_cast<int>(flags.threads)});
   if (!client.ok()) {
     std::fprintf(stderr, "%s\n", client.status().ToString().c_str());
     return 1;
   }
-  flwr::core::ArrayRecord arrays = flwr::clientapp::InitialCnnArrays(flags.seed);
+  flwr::core::ArrayRecord arrays = flwr::cnn::InitialCnnArrays(flags.seed);
   const double load_seconds = Seconds(start);
-  flwr::clientapp::TrainOptions options;
+  flwr::cnn::TrainOptions options;
   options.local_epochs = flags.epochs;
   options.batch_size = flags.batch_size;
   const Clock::time_point train_start = Clock::now();
   const double cpu_start = CpuSeconds();
-  absl::StatusOr<flwr::clientapp::TrainResult> result = (*client)->Train(arrays, options);
+  absl::StatusOr<flwr::cnn::TrainResult> result = (*client)->Train(arrays, options);
   const double cpu_seconds = CpuSeconds() - cpu_start;
   const double seconds = Seconds(train_start);
   if (!result.ok()) {
@@ -130,19 +130,19 @@ int RunClient(const Flags& flags) {
 
 int RunCompute(const Flags& flags) {
   const Clock::time_point start = Clock::now();
-  absl::StatusOr<int64_t> total = flwr::clientapp::CountCifarTrainExamples(flags.data);
+  absl::StatusOr<int64_t> total = flwr::cnn::CountCifarTrainExamples(flags.data);
   if (!total.ok()) {
     std::fprintf(stderr, "%s\n", total.status().ToString().c_str());
     return 1;
   }
-  absl::StatusOr<flwr::clientapp::PartitionSplit> split =
-      flwr::clientapp::PartitionSplitIndices(*total, 0, flags.num_partitions, flags.seed);
+  absl::StatusOr<flwr::cnn::PartitionSplit> split =
+      flwr::cnn::PartitionSplitIndices(*total, 0, flags.num_partitions, flags.seed);
   if (!split.ok()) {
     std::fprintf(stderr, "%s\n", split.status().ToString().c_str());
     return 1;
   }
-  absl::StatusOr<flwr::clientapp::CifarExamples> examples =
-      flwr::clientapp::ReadCifarTrainExamples(flags.data, split->train);
+  absl::StatusOr<flwr::cnn::CifarExamples> examples =
+      flwr::cnn::ReadCifarTrainExamples(flags.data, split->train);
   if (!examples.ok()) {
     std::fprintf(stderr, "%s\n", examples.status().ToString().c_str());
     return 1;
@@ -168,7 +168,7 @@ int RunCompute(const Flags& flags) {
     batch_labels.push_back(labels.slice(0, begin, end).to(device));
   }
   torch::manual_seed(flags.seed);
-  flwr::clientapp::internal::Net net;
+  flwr::cnn::internal::Net net;
   net->to(device);
   net->train();
   torch::optim::SGD optimizer(net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));

@@ -1,7 +1,7 @@
 // Conversions between Flower Arrays (numpy `.npy` bytes) and libtorch tensors, private to
 // flwr::cnn so that libtorch stays out of the public headers.
-#ifndef FLWR_CLIENTAPP_SRC_TORCH_ARRAYS_H_
-#define FLWR_CLIENTAPP_SRC_TORCH_ARRAYS_H_
+#ifndef FLWR_CNN_SRC_TORCH_ARRAYS_H_
+#define FLWR_CNN_SRC_TORCH_ARRAYS_H_
 
 #include <torch/torch.h>
 
@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "flwr/core/records.h"
 
-namespace flwr::clientapp::internal {
+namespace flwr::cnn::internal {
 
 // A contiguous CPU tensor holding a copy of `array`'s elements. Returns InvalidArgument for
 // an array that is not valid numpy data, Fortran-ordered, or of a dtype torch lacks.
@@ -24,6 +24,6 @@ absl::StatusOr<core::Array> ArrayFromTensor(const torch::Tensor& tensor);
 // The Status for a libtorch exception caught at the library's boundary.
 absl::Status InternalFromException(const char* what_failed, const std::exception& e);
 
-}  // namespace flwr::clientapp::internal
+}  // namespace flwr::cnn::internal
 
-#endif  // FLWR_CLIENTAPP_SRC_TORCH_ARRAYS_H_
+#endif  // FLWR_CNN_SRC_TORCH_ARRAYS_H_

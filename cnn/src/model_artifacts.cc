@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "flwr/clientapp/cifar_cnn.h"
+#include "flwr/cnn/cifar_cnn.h"
 #include "flwr/core/npz.h"
 #include "torch_arrays.h"
 
-namespace flwr::clientapp {
+namespace flwr::cnn {
 namespace {
 
 absl::Status WriteFile(const std::string& path, const char* data, size_t size) {
@@ -49,4 +49,4 @@ absl::Status SaveArraysNpz(const core::ArrayRecord& arrays, const std::string& p
   return core::WriteNpz(arrays, path);
 }
 
-}  // namespace flwr::clientapp
+}  // namespace flwr::cnn

@@ -1,8 +1,8 @@
 // CIFAR-10 in its binary form (https://www.cs.toronto.edu/~kriz/cifar.html) and the way a
 // node takes its share of it: an equal-size IID partition and an 80/20 train/test split, both
 // defined by SeededPermutation() so the Python twin (cifar_app/task.py) picks the same examples.
-#ifndef FLWR_CLIENTAPP_CIFAR_DATA_H_
-#define FLWR_CLIENTAPP_CIFAR_DATA_H_
+#ifndef FLWR_CNN_CIFAR_DATA_H_
+#define FLWR_CNN_CIFAR_DATA_H_
 
 #include <cstdint>
 #include <string>
@@ -12,7 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 
-namespace flwr::clientapp {
+namespace flwr::cnn {
 
 inline constexpr int64_t kCifarImageBytes = 3 * 32 * 32;            // CHW, R then G then B
 inline constexpr int64_t kCifarRecordBytes = 1 + kCifarImageBytes;  // label byte + image
@@ -59,6 +59,6 @@ absl::StatusOr<CifarExamples> ReadCifarTrainExamples(const std::string& dir,
 // Reads every example of one CIFAR binary file (e.g. test_batch.bin), with the same checks.
 absl::StatusOr<CifarExamples> ReadCifarFile(const std::string& path);
 
-}  // namespace flwr::clientapp
+}  // namespace flwr::cnn
 
-#endif  // FLWR_CLIENTAPP_CIFAR_DATA_H_
+#endif  // FLWR_CNN_CIFAR_DATA_H_

@@ -1,9 +1,9 @@
-#include "flwr/clientapp/seeded_permutation.h"
+#include "flwr/cnn/seeded_permutation.h"
 
 #include <cstddef>
 #include <utility>
 
-namespace flwr::clientapp {
+namespace flwr::cnn {
 
 uint64_t SplitMix64::Next() {
   state_ += 0x9E3779B97F4A7C15ULL;
@@ -34,4 +34,4 @@ std::vector<int64_t> SeededPermutation(int64_t n, uint64_t seed) {
   return permutation;
 }
 
-}  // namespace flwr::clientapp
+}  // namespace flwr::cnn

@@ -1,10 +1,10 @@
 // The demo's CNN as a libtorch module, private to flwr::cnn (and its benchmark tool).
-#ifndef FLWR_CLIENTAPP_SRC_CNN_NET_H_
-#define FLWR_CLIENTAPP_SRC_CNN_NET_H_
+#ifndef FLWR_CNN_SRC_CNN_NET_H_
+#define FLWR_CNN_SRC_CNN_NET_H_
 
 #include <torch/torch.h>
 
-namespace flwr::clientapp::internal {
+namespace flwr::cnn::internal {
 
 // The demo's Net. Submodules are registered in the Python class's order, so named_parameters()
 // lists the state_dict's names in its order, and seeded default initialisation draws the
@@ -34,6 +34,6 @@ struct NetImpl : torch::nn::Module {
 };
 TORCH_MODULE(Net);
 
-}  // namespace flwr::clientapp::internal
+}  // namespace flwr::cnn::internal
 
-#endif  // FLWR_CLIENTAPP_SRC_CNN_NET_H_
+#endif  // FLWR_CNN_SRC_CNN_NET_H_
