@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# One-time (idempotent) setup on Debian 12: system packages with apt, then the project venv
-# (.venv, made from Debian's python3 with system site-packages) with the pinned stock `flwr`.
+# One-time (idempotent) setup on Debian 12: system packages with apt, then one venv per Flower pin
+# of flower-version.txt, made from Debian's python3 with system site-packages: .venv with the
+# primary pin, .venv-<version> with each other one (the stock `flwr` of that line).
 # Used by the README, .ci/run (through scripts/test.sh) and the Dockerfiles' build stage.
 #
-#   scripts/setup.sh            packages + venv
+#   scripts/setup.sh            packages + venvs
 #   scripts/setup.sh --no-venv  packages only (image builds)
 set -euo pipefail
 
@@ -46,22 +47,39 @@ install_packages() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
 }
 
+# The Flower pins of flower-version.txt, primary first ("1.36.0" ...).
+flower_pins() { sed -n 's/^flwr==\([^[:space:]]*\).*/\1/p' "$ROOT/flower-version.txt"; }
+
+# install_venv DIR VERSION: a venv from Debian's python3 (system site-packages: python3-torch)
+# with flwr==VERSION and the test requirements; skipped when its stamp says it is up to date.
 install_venv() {
-  local venv="$ROOT/.venv"
+  local venv="$1" version="$2"
   local stamp="$venv/.requirements.sha256"
   local want
-  want="$(cat "$ROOT/flower-version.txt" "$ROOT/requirements-test.txt" | sha256sum | cut -d' ' -f1)"
+  want="$({ echo "flwr==$version"; cat "$ROOT/requirements-test.txt"; } | sha256sum | cut -d' ' -f1)"
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    echo "setup: venv up to date ($(head -1 "$ROOT/flower-version.txt"))"
+    echo "setup: venv $(basename "$venv") up to date (flwr==$version)"
     return
   fi
   [[ -x "$venv/bin/python" ]] || /usr/bin/python3 -m venv --system-site-packages "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check \
-    -r "$ROOT/flower-version.txt" -r "$ROOT/requirements-test.txt"
+    "flwr==$version" -r "$ROOT/requirements-test.txt"
   echo "$want" > "$stamp"
-  echo "setup: venv ready: $("$venv/bin/flwr" --version 2>/dev/null | head -1)"
+  echo "setup: venv $(basename "$venv") ready: $("$venv/bin/flwr" --version 2>/dev/null | head -1)"
+}
+
+install_venvs() {
+  local first=1 version
+  for version in $(flower_pins); do
+    if ((first)); then
+      install_venv "$ROOT/.venv" "$version"
+      first=0
+    else
+      install_venv "$ROOT/.venv-$version" "$version"
+    fi
+  done
 }
 
 install_packages
-[[ "$WANT_VENV" == "1" ]] && install_venv
+[[ "$WANT_VENV" == "1" ]] && install_venvs
 exit 0

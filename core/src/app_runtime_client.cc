@@ -359,7 +359,7 @@ absl::StatusOr<std::vector<uint64_t>> AppRuntimeClient::GetNodes() {
       Call<proto::GetNodesRequest, proto::GetNodesResponse>("get-nodes", proto::GetNodesRequest());
   if (!response.ok()) return response.status();
   std::vector<uint64_t> ids;
-  for (const proto::Node& node : response->nodes()) ids.push_back(node.node_id());
+  for (const proto::NodeInfo& node : response->nodes()) ids.push_back(node.node_id());
   return ids;
 }
 

@@ -1,6 +1,8 @@
-"""The committed flwr-proto/ schema is exactly the pinned flwr wheel's schema.
+"""The committed flwr-proto/ schema is exactly the union of the pinned flwr wheels' schemas, and
+every message of every pinned Flower line is wire-compatible with it.
 
-Run with the project venv (it has the pinned flwr): ``.venv/bin/python -m pytest tests/proto``.
+Run with the project venv (it has the primary pin; the other lines come from their
+.venv-<version>, see scripts/setup.sh): ``.venv/bin/python -m pytest tests/proto``.
 Needs ``protoc`` and ``grpc_cpp_plugin`` on PATH.
 """
 
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import descriptor_pb2
+from google.protobuf.descriptor import FieldDescriptor
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROTO_DIR = REPO_ROOT / "flwr-proto"
@@ -27,6 +30,19 @@ def load_generator():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+PIN_FILE = REPO_ROOT / "flower-version.txt"
+
+
+def pinned_lines() -> dict[str, dict[str, descriptor_pb2.FileDescriptorProto]]:
+    """{version: {file: FileDescriptorProto}} for every pinned Flower line, from its own venv."""
+    gen = load_generator()
+    versions = gen.read_pinned_versions(PIN_FILE)
+    lines = {versions[0]: gen.load_wheel_descriptors()}
+    for version in versions[1:]:
+        lines[version] = gen.load_line_descriptors(REPO_ROOT / f".venv-{version}" / "bin" / "python")
+    return lines
 
 
 def committed_proto_files() -> list[str]:
@@ -102,14 +118,93 @@ def test_version_mismatch_with_pin_file_fails(tmp_path):
     assert "pins flwr==0.0.1" in result.stderr
 
 
+def test_every_pinned_line_has_its_venv():
+    lines = pinned_lines()
+    assert len(lines) >= 2, "flower-version.txt pins the 1.36 line and the current one"
+    for version in list(lines)[1:]:
+        python = REPO_ROOT / f".venv-{version}" / "bin" / "python"
+        out = subprocess.run([str(python), "-c", "import flwr; print(flwr.__version__)"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        assert out == version
+
+
 @needs_protoc
 def test_protoc_parses_committed_protos_to_wheel_descriptors(tmp_path):
-    wheel = load_generator().load_wheel_descriptors()
+    """The committed files are the union of the pinned lines' descriptors, exactly."""
+    gen = load_generator()
+    lines = pinned_lines()
+    wheel = gen.merge_lines(lines) if len(lines) > 1 else next(iter(lines.values()))
     parsed = protoc_descriptor_set(PROTO_DIR, committed_proto_files(), tmp_path)
     flwr_files = {f.name: f for f in parsed.file if f.name.startswith("flwr/")}
     assert sorted(flwr_files) == sorted(n for n in wheel if n.startswith("flwr/"))
     for name, fdp in flwr_files.items():
         assert normalise(fdp) == normalise(wheel[name]), f"{name} differs from the wheel's descriptor"
+
+
+def _messages(files: dict) -> dict[str, descriptor_pb2.DescriptorProto]:
+    out = {}
+
+    def add(prefix: str, msg) -> None:
+        out[f"{prefix}.{msg.name}"] = msg
+        for nested in msg.nested_type:
+            add(f"{prefix}.{msg.name}", nested)
+
+    for fdp in files.values():
+        for msg in fdp.message_type:
+            add(f".{fdp.package}", msg)
+    return out
+
+
+def wire_problems(theirs: dict, ours: dict, name: str, our_name: str, seen: set) -> list[str]:
+    """How message `name` of a wheel would not survive our message `our_name` on the wire: each of
+    its fields must be ours too, with the same number, name, cardinality and encoding (a message
+    field may have another type of ours if that one is wire-compatible in turn)."""
+    if (name, our_name) in seen:
+        return []
+    seen.add((name, our_name))
+    if our_name not in ours:
+        return [f"{name}: we have no {our_name}"]
+    our_fields = {f.number: f for f in ours[our_name].field}
+    problems = []
+    for field in theirs[name].field:
+        mine = our_fields.get(field.number)
+        where = f"{name}.{field.name} = {field.number}"
+        if mine is None:
+            problems.append(f"{where}: missing")
+            continue
+        if (mine.name, mine.label, mine.type) != (field.name, field.label, field.type):
+            problems.append(f"{where}: ours is {mine.name} label {mine.label} type {mine.type}")
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            problems += wire_problems(theirs, ours, field.type_name, mine.type_name, seen)
+        elif field.type == FieldDescriptor.TYPE_ENUM and mine.type_name != field.type_name:
+            problems.append(f"{where}: enum {field.type_name}, ours {mine.type_name}")
+    return problems
+
+
+@needs_protoc
+def test_every_pinned_line_is_wire_compatible_with_the_committed_schema(tmp_path):
+    """Every message and every rpc of each pinned wheel is ours, wire-compatible (the union keeps
+    the newest line's type for a field two lines define, e.g. GetNodesResponse.nodes: 1.36's Node
+    is a wire subset of 1.42's NodeInfo)."""
+    parsed = protoc_descriptor_set(PROTO_DIR, committed_proto_files(), tmp_path)
+    ours_files = {f.name: f for f in parsed.file}
+    ours = _messages(ours_files)
+    our_methods = {
+        (f".{fdp.package}.{svc.name}", m.name): m for fdp in ours_files.values() for svc in fdp.service for m in svc.method
+    }
+    for version, files in pinned_lines().items():
+        theirs = _messages(files)
+        problems = []
+        for name in theirs:
+            if name.startswith(".flwr."):
+                problems += wire_problems(theirs, ours, name, name, set())
+        for fdp in files.values():
+            for svc in fdp.service:
+                for method in svc.method:
+                    mine = our_methods.get((f".{fdp.package}.{svc.name}", method.name))
+                    if mine is None or (mine.input_type, mine.output_type) != (method.input_type, method.output_type):
+                        problems.append(f"rpc {svc.name}.{method.name} of flwr=={version} is not ours")
+        assert not problems, f"flwr=={version}:\n" + "\n".join(problems)
 
 
 @needs_protoc
