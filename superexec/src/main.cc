@@ -21,7 +21,7 @@
 #include "flwr/core/health_server.h"
 #include "flwr/core/http_proto_client.h"
 #include "flwr/core/logging.h"
-#include "flwr/core/runtime_version.h"
+#include "flwr/core/server_cli.h"
 #include "flwr/core/task.h"
 #include "flwr/proto/runtime.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -40,7 +40,7 @@ struct Flags {
   bool allow_dependency_installation = false;
 };
 
-const char* const kUnsupportedFlags[][2] = {
+constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
     {"--executor-config", "Path to a YAML config file for the selected executor (not supported)."},
     {"--superexec-auth-secret-file",
      "Path to a file containing the SuperExec shared secret (not "
@@ -49,9 +49,7 @@ const char* const kUnsupportedFlags[][2] = {
 };
 
 void AddFlags(CLI::App& app, Flags& f) {
-  app.set_version_flag("-V,--version",
-                       absl::StrCat("Flower version: ", core::PinnedFlowerVersion()),
-                       "show program's version number and exit");
+  core::AddVersionFlag(app);
   app.add_option("--runtime-api-address", f.runtime_api_address, "Address of the Runtime API");
   app.add_option("--plugin-type", f.plugin_type, "The type of plugin to use.")
       ->required()
@@ -73,14 +71,7 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "If not set, the health server will not be started.");
   app.add_flag("--allow-runtime-dependency-installation", f.allow_dependency_installation,
                "Allow runtime installation of app dependencies via `uv sync`.");
-  for (const auto& [name, help] : kUnsupportedFlags) {
-    app.add_option_function<std::string>(
-        name,
-        [name = std::string(name)](const std::string&) {
-          throw CLI::ValidationError(name, "is not supported by this SuperExec");
-        },
-        help);
-  }
+  core::AddUnsupportedOptions(app, kUnsupportedFlags, "SuperExec");
 }
 
 // "host:port" (IPv6 in brackets) -> host, port.
@@ -119,12 +110,7 @@ int Run(const Flags& f) {
   }
   core::LogInfo("Starting Flower SuperExec");
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t signals = core::BlockShutdownSignals();
 
   std::optional<std::unique_ptr<grpc::Server>> health =
       core::StartHealthServerFlag(f.health_server_address);
@@ -179,8 +165,7 @@ int Run(const Flags& f) {
   // Runs until a signal, or until --parent-pid is gone (polled every 0.2 s, as stock).
   absl::Notification done;
   std::thread([&] {
-    int received = 0;
-    sigwait(&signals, &received);
+    core::WaitForShutdownSignal(signals);
     done.Notify();
   }).detach();
   while (!done.WaitForNotificationWithTimeout(absl::Milliseconds(200))) {
@@ -199,10 +184,8 @@ int main(int argc, char** argv) {
   CLI::App app("Run Flower SuperExec.", "flower-superexec");
   flwr::superexec::Flags flags;
   flwr::superexec::AddFlags(app, flags);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+  if (std::optional<int> exit_status = flwr::core::ParseServerArgs(app, argc, argv)) {
+    return *exit_status;
   }
   return flwr::superexec::Run(flags);
 }

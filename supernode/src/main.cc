@@ -1,32 +1,21 @@
 // flower-supernode: the C++ SuperNode, a drop-in for the pinned Python `flower-supernode`.
-#include <signal.h>
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
+#include <optional>
 #include <thread>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "absl/time/time.h"
-#include "flwr/core/app_launcher.h"
-#include "flwr/core/health_server.h"
+#include "absl/time/clock.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/malloc_tuning.h"
-#include "flwr/core/runtime_http_api.h"
-#include "flwr/core/runtime_version.h"
-#include "flwr/core/task.h"
+#include "flwr/core/node_auth.h"
+#include "flwr/core/server_cli.h"
 #include "flwr/core/user_config.h"
 #include "flwr/supernode/fleet_client.h"
-#include "flwr/supernode/node_runtime_service.h"
-#include "flwr/supernode/node_state.h"
-#include "flwr/supernode/supernode.h"
-#include "grpcpp/grpcpp.h"
+#include "flwr/supernode/server.h"
 
 namespace flwr::supernode {
 namespace {
@@ -51,20 +40,19 @@ struct Flags {
 
 // Flags of the Python SuperNode this one recognises but does not implement: using one is an
 // error, never silently ignored.
-const char* const kUnsupportedFlags[][2] = {
+constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
     {"--appio-ssl-certfile", "Runtime API TLS certificate (not supported)."},
     {"--appio-ssl-keyfile", "Runtime API TLS private key (not supported)."},
     {"--appio-ssl-ca-certfile", "Runtime API TLS CA certificate (not supported)."},
     {"--trusted-entities", "YAML file of trusted entities for FAB verification (not supported)."},
     {"--superexec-auth-secret-file", "SuperExec shared secret file (not supported)."},
+    // The Python SuperNode's own words for an option it has retired.
     {"--clientappio-api-address",
-     "this option is no longer supported; use `--host` and `--port` instead"},
+     "this option is no longer supported; use `--host` and `--port` instead", /*retired=*/true},
 };
 
 void AddFlags(CLI::App& app, Flags& f) {
-  app.set_version_flag("-V,--version",
-                       absl::StrCat("Flower version: ", core::PinnedFlowerVersion()),
-                       "show program's version number and exit");
+  core::AddVersionFlag(app);
   app.add_flag("--insecure", f.insecure,
                "Run the client without HTTPS. By default, the client runs with HTTPS enabled. "
                "Use this flag only if you understand the risks.");
@@ -114,34 +102,7 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--health-server-address", f.health_server_address,
                  "Health service gRPC server address (IPv4, IPv6, or a domain name). Disabled "
                  "when not set.");
-  for (const auto& [name, help] : kUnsupportedFlags) {
-    app.add_option_function<std::string>(
-        name,
-        [name = std::string(name), help = std::string(help)](const std::string&) {
-          // The Python SuperNode's own words for an option it has retired.
-          if (name == "--clientappio-api-address") throw CLI::ValidationError(name, help);
-          throw CLI::ValidationError(name, "is not supported by this SuperNode");
-        },
-        help);
-  }
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The address children reach the Runtime API on (flwr's resolve_bind_address).
-std::string ChildAddress(const std::string& host, int port) {
-  if (host == "0.0.0.0") return absl::StrCat("127.0.0.1:", port);
-  if (host == "::" || host == "[::]") return absl::StrCat("[::1]:", port);
-  if (absl::StrContains(host, ':') && !absl::StartsWith(host, "[")) {
-    return absl::StrCat("[", host, "]:", port);
-  }
-  return absl::StrCat(host, ":", port);
+  core::AddUnsupportedOptions(app, kUnsupportedFlags, "SuperNode");
 }
 
 int Run(const Flags& f) {
@@ -168,7 +129,7 @@ int Run(const Flags& f) {
   fleet_options.max_retries = f.max_retries;
   if (f.max_wait_time.has_value()) fleet_options.max_wait_time = absl::Seconds(*f.max_wait_time);
   if (!f.root_certificates.empty()) {
-    absl::StatusOr<std::string> pem = ReadFile(f.root_certificates);
+    absl::StatusOr<std::string> pem = core::ReadFile(f.root_certificates);
     if (!pem.ok()) {
       core::LogError(
           absl::StrCat("Failed to read the root certificates: ", pem.status().message()));
@@ -185,7 +146,7 @@ int Run(const Flags& f) {
         "`--auth-supernode-private-key`.");
   }
   if (!f.auth_private_key.empty()) {
-    absl::StatusOr<std::string> text = ReadFile(f.auth_private_key);
+    absl::StatusOr<std::string> text = core::ReadFile(f.auth_private_key);
     absl::StatusOr<core::NodeKey> key =
         text.ok() ? core::NodeKey::FromOpenSshPrivateKey(*text) : text.status();
     if (!key.ok()) {
@@ -200,90 +161,38 @@ int Run(const Flags& f) {
   }
 
   // Block the shutdown signals in every thread; a dedicated thread waits for them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGQUIT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  std::unique_ptr<NodeState> state = NodeState::CreateInMemory();
-  NodeRuntimeService runtime(state.get());
-  absl::StatusOr<std::unique_ptr<core::RuntimeHttpApi<NodeRuntimeService>>> http =
-      // One ClientApp at a time, each with 2 object transfers and a heartbeat in flight (plus
-      // an external executor's polling): 8 workers are plenty.
-      core::RuntimeHttpApi<NodeRuntimeService>::Start(&runtime, f.host, f.port, "SuperNode",
-                                                      /*num_threads=*/8);
-  if (!http.ok()) {
-    core::LogError(absl::StrCat("Cannot start the SuperNode Runtime HTTP API on ", f.host, ":",
-                                f.port, ": ", http.status().message()));
+  const sigset_t signals = core::BlockShutdownSignals(/*with_sigquit=*/true);
+  ServerOptions options;
+  options.fleet = std::move(fleet_options);
+  options.node.node_config = *std::move(node_config);
+  options.runtime_host = f.host;
+  options.runtime_port = f.port;
+  options.health_server_address = f.health_server_address;
+  options.launch_client_apps = f.isolation == "subprocess";
+  options.allow_runtime_dependency_installation = f.allow_dependency_installation;
+  absl::StatusOr<std::unique_ptr<Server>> started = Server::Start(std::move(options));
+  if (!started.ok()) {
+    core::LogError(std::string(started.status().message()));
     return 1;
   }
-  core::LogInfo(absl::StrCat("SuperNode Runtime HTTP API running on http://",
-                             ChildAddress(f.host, (*http)->port())));
-
-  std::optional<std::unique_ptr<grpc::Server>> health =
-      core::StartHealthServerFlag(f.health_server_address);
-  if (!health) return 1;
-
-  absl::StatusOr<std::unique_ptr<FleetClient>> fleet = FleetClient::Create(fleet_options);
-  if (!fleet.ok()) {
-    core::LogError(std::string(fleet.status().message()));
-    return 1;
-  }
-  SuperNodeOptions node_options;
-  node_options.node_config = *std::move(node_config);
-  SuperNode node(state.get(), fleet->get(), std::move(node_options));
+  Server& server = **started;
 
   // Shutdown: stop the loop; if the Fleet calls that follow hang (SuperLink gone), exit
   // anyway after 5 s, as the stock force-exit timer.
   absl::Notification signalled;
-  std::thread signal_thread([&] {
-    int received = 0;
-    sigwait(&signals, &received);
-    if (received == 0) return;
+  std::thread([&] {
+    if (core::WaitForShutdownSignal(signals) == 0) return;
     signalled.Notify();
     core::LogInfo("SuperNode terminated gracefully.");
-    node.Stop();
+    server.RequestStop();
     std::thread([] {
       absl::SleepFor(absl::Seconds(5));
       std::_Exit(0);
     }).detach();
-  });
-  signal_thread.detach();
-
-  std::optional<core::AppLauncher> launcher;
-  if (f.isolation == "subprocess") {
-    NodeState* st = state.get();
-    core::AppTaskSource source;
-    source.pending_tasks = [st] { return st->GetPendingTasks(); };
-    source.claim = [st](uint64_t id) { return st->ClaimTask(id); };
-    source.finished = [st](const proto::Task& task) {
-      std::optional<proto::Task> now = st->GetTask(task.task_id());
-      return !now || now->status().status() == core::kStatusFinished;
-    };
-    source.fail = [st](const proto::Task& task, const std::string& details) {
-      st->FinishTask(task.task_id(), core::kSubStatusFailed, details);
-    };
-    source.fab = [st](absl::string_view hash) { return st->GetFab(hash); };
-    core::AppLauncherOptions options;
-    options.task_type = std::string(core::kClientAppTaskType);
-    options.native_key = "clientapp";
-    options.runtime_api_address = ChildAddress(f.host, (*http)->port());
-    options.default_program = "flwr-clientapp";
-    options.native_program_env = "FLWR_NATIVE_CLIENTAPP";
-    options.native_program =
-        core::FindNativeProgram(options.native_program_env, "flwr-clientapp", "clientapp/cli");
-    options.allow_runtime_dependency_installation = f.allow_dependency_installation;
-    launcher.emplace(std::move(source), std::move(options));
-    launcher->Start();
-  }
+  }).detach();
 
   int rc = 0;
-  absl::Status status = (*fleet)->Connect();
-  if (status.ok()) status = node.Run();
-  if (!status.ok() && !signalled.HasBeenNotified()) {
+  if (absl::Status status = server.Wait(); !status.ok() && !signalled.HasBeenNotified()) {
     if (IsNodeRejected(status)) {
       core::LogError(absl::StrCat("The SuperLink rejected this SuperNode: ", status.message()));
       core::LogInfo("SuperNode terminated gracefully.");
@@ -292,11 +201,7 @@ int Run(const Flags& f) {
       rc = 1;
     }
   }
-  // ClientApps first: stopping the HTTP API waits for their keep-alive connections.
-  if (launcher) launcher->Stop();
-  (*http)->Stop();
-  (*fleet)->Disconnect().IgnoreError();
-  if (*health) (*health)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  server.Stop();
   return rc;
 }
 
@@ -310,11 +215,8 @@ int main(int argc, char** argv) {
   CLI::App app("Start a Flower SuperNode", "flower-supernode");
   flwr::supernode::Flags flags;
   flwr::supernode::AddFlags(app, flags);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    // Usage errors exit with 2, as argparse does; --help and --version with 0.
-    return app.exit(e) == 0 ? 0 : 2;
+  if (std::optional<int> exit_status = flwr::core::ParseServerArgs(app, argc, argv)) {
+    return *exit_status;
   }
   return flwr::supernode::Run(flags);
 }

@@ -1,53 +1,46 @@
 // RuntimeService: the Runtime API logic (SuperExec and ServerApp processes <-> SuperLink) of
-// flwr's runtime handlers, transport-free. Flower 1.36 serves it as protobuf over HTTP.
+// flwr's runtime handlers, transport-free (core/runtime_service.h is the interface).
 #ifndef FLWR_SUPERLINK_RUNTIME_SERVICE_H_
 #define FLWR_SUPERLINK_RUNTIME_SERVICE_H_
 
 #include "absl/status/statusor.h"
-#include "flwr/proto/log.pb.h"
-#include "flwr/proto/message.pb.h"
-#include "flwr/proto/runtime.pb.h"
+#include "flwr/core/runtime_service.h"
 #include "flwr/superlink/link_state.h"
 
 namespace flwr::superlink {
 
-class RuntimeService {
+class RuntimeService final : public core::RuntimeService {
  public:
   RuntimeService(LinkState* state, Clock clock = absl::Now) : state_(state), clock_(clock) {}
 
-  // The task a `flwr-task-token` header value belongs to: FlowerError 1008 (401) for a
-  // missing, unknown, revoked or expired token.
-  absl::StatusOr<proto::Task> AuthenticateTask(absl::string_view token);
+  absl::StatusOr<proto::Task> AuthenticateTask(absl::string_view token) override;
 
-  // Unauthenticated: the SuperExec's polling.
   absl::StatusOr<proto::PullPendingTasksResponse> PullPendingTasks(
-      const proto::PullPendingTasksRequest& request);
-  absl::StatusOr<proto::ClaimTaskResponse> ClaimTask(const proto::ClaimTaskRequest& request);
+      const proto::PullPendingTasksRequest& request) override;
+  absl::StatusOr<proto::ClaimTaskResponse> ClaimTask(
+      const proto::ClaimTaskRequest& request) override;
 
-  // Task-scoped calls of the process that holds `task`'s token.
   absl::StatusOr<proto::SendTaskHeartbeatResponse> SendTaskHeartbeat(
-      const proto::Task& task, const proto::SendTaskHeartbeatRequest& request);
+      const proto::Task& task, const proto::SendTaskHeartbeatRequest& request) override;
   absl::StatusOr<proto::PullTaskInputResponse> PullTaskInput(
-      const proto::Task& task, const proto::PullTaskInputRequest& request);
+      const proto::Task& task, const proto::PullTaskInputRequest& request) override;
   absl::StatusOr<proto::PushTaskOutputResponse> PushTaskOutput(
-      const proto::Task& task, const proto::PushTaskOutputRequest& request);
+      const proto::Task& task, const proto::PushTaskOutputRequest& request) override;
   absl::StatusOr<proto::PushLogsResponse> PushLogs(const proto::Task& task,
-                                                   const proto::PushLogsRequest& request);
+                                                   const proto::PushLogsRequest& request) override;
   // ServerApp tasks only (FlowerError 3005 otherwise).
   absl::StatusOr<proto::GetNodesResponse> GetNodes(const proto::Task& task,
-                                                   const proto::GetNodesRequest& request);
+                                                   const proto::GetNodesRequest& request) override;
   absl::StatusOr<proto::PushAppMessagesResponse> PushMessages(
-      const proto::Task& task, const proto::PushAppMessagesRequest& request);
+      const proto::Task& task, const proto::PushAppMessagesRequest& request) override;
   absl::StatusOr<proto::PullAppMessagesResponse> PullMessages(
-      const proto::Task& task, const proto::PullAppMessagesRequest& request);
-  // By value: the object's bytes move into the store (no copy of a 5 MiB chunk).
+      const proto::Task& task, const proto::PullAppMessagesRequest& request) override;
   absl::StatusOr<proto::PushObjectResponse> PushObject(const proto::Task& task,
-                                                       proto::PushObjectRequest request);
-  // The serialized PullObjectResponse (core::SerializedPullObjectResponse).
+                                                       proto::PushObjectRequest request) override;
   absl::StatusOr<std::string> PullObject(const proto::Task& task,
-                                         const proto::PullObjectRequest& request);
+                                         const proto::PullObjectRequest& request) override;
   absl::StatusOr<proto::ConfirmMessageReceivedResponse> ConfirmMessageReceived(
-      const proto::Task& task, const proto::ConfirmMessageReceivedRequest& request);
+      const proto::Task& task, const proto::ConfirmMessageReceivedRequest& request) override;
 
  private:
   // Stores a SuperLink-made error reply's objects so the ServerApp can pull them.

@@ -1,0 +1,62 @@
+// RuntimeService: the Runtime API, transport-free, as the SuperLink serves it to SuperExecs and
+// ServerApps (superlink::RuntimeService) and the SuperNode to SuperExecs and ClientApps
+// (supernode::NodeRuntimeService), after flwr's runtime handlers
+// (supercore/servicer/runtime/runtime_handlers.py). Flower 1.36 serves it as protobuf over
+// HTTP (runtime_http_api.h). Implementations are thread-safe.
+#ifndef FLWR_CORE_RUNTIME_SERVICE_H_
+#define FLWR_CORE_RUNTIME_SERVICE_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "flwr/proto/log.pb.h"
+#include "flwr/proto/message.pb.h"
+#include "flwr/proto/runtime.pb.h"
+#include "flwr/proto/task.pb.h"
+
+namespace flwr::core {
+
+class RuntimeService {
+ public:
+  virtual ~RuntimeService() = default;
+
+  // The task a `flwr-task-token` header value belongs to: FlowerError 1008 (401) for a
+  // missing, unknown, revoked or expired token.
+  virtual absl::StatusOr<proto::Task> AuthenticateTask(absl::string_view token) = 0;
+
+  // Unauthenticated: the SuperExec's polling. ClaimTask answers a token if the task was
+  // pending and unclaimed, an empty response otherwise.
+  virtual absl::StatusOr<proto::PullPendingTasksResponse> PullPendingTasks(
+      const proto::PullPendingTasksRequest& request) = 0;
+  virtual absl::StatusOr<proto::ClaimTaskResponse> ClaimTask(
+      const proto::ClaimTaskRequest& request) = 0;
+
+  // Task-scoped calls of the process that holds `task`'s token (AuthenticateTask's answer).
+  virtual absl::StatusOr<proto::SendTaskHeartbeatResponse> SendTaskHeartbeat(
+      const proto::Task& task, const proto::SendTaskHeartbeatRequest& request) = 0;
+  virtual absl::StatusOr<proto::PullTaskInputResponse> PullTaskInput(
+      const proto::Task& task, const proto::PullTaskInputRequest& request) = 0;
+  virtual absl::StatusOr<proto::PushTaskOutputResponse> PushTaskOutput(
+      const proto::Task& task, const proto::PushTaskOutputRequest& request) = 0;
+  virtual absl::StatusOr<proto::PushLogsResponse> PushLogs(
+      const proto::Task& task, const proto::PushLogsRequest& request) = 0;
+  virtual absl::StatusOr<proto::GetNodesResponse> GetNodes(
+      const proto::Task& task, const proto::GetNodesRequest& request) = 0;
+  virtual absl::StatusOr<proto::PushAppMessagesResponse> PushMessages(
+      const proto::Task& task, const proto::PushAppMessagesRequest& request) = 0;
+  virtual absl::StatusOr<proto::PullAppMessagesResponse> PullMessages(
+      const proto::Task& task, const proto::PullAppMessagesRequest& request) = 0;
+  // By value: the object's bytes move into the store (no copy of a 5 MiB chunk).
+  virtual absl::StatusOr<proto::PushObjectResponse> PushObject(
+      const proto::Task& task, proto::PushObjectRequest request) = 0;
+  // The serialized PullObjectResponse (core::SerializedPullObjectResponse).
+  virtual absl::StatusOr<std::string> PullObject(const proto::Task& task,
+                                                 const proto::PullObjectRequest& request) = 0;
+  virtual absl::StatusOr<proto::ConfirmMessageReceivedResponse> ConfirmMessageReceived(
+      const proto::Task& task, const proto::ConfirmMessageReceivedRequest& request) = 0;
+};
+
+}  // namespace flwr::core
+
+#endif  // FLWR_CORE_RUNTIME_SERVICE_H_

@@ -1,0 +1,53 @@
+// What the server binaries (flower-superlink, flower-supernode, flower-superexec) share on
+// their command line and around it: the stock version flag, the tables of stock flags they
+// recognise but do not implement, argparse's exit statuses, the shutdown signals, and reading
+// a file named by a flag.
+#ifndef FLWR_CORE_SERVER_CLI_H_
+#define FLWR_CORE_SERVER_CLI_H_
+
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+
+namespace flwr::core {
+
+// A stock flag this binary refuses. Using it is a usage error: "<name> is not supported by
+// this <component>", or, for a flag stock itself has retired, stock's own words (`help`).
+struct UnsupportedFlag {
+  const char* name;
+  const char* help;
+  bool retired = false;
+};
+
+// `-V,--version`, printing "Flower version: <pinned version>" as stock.
+void AddVersionFlag(CLI::App& app);
+// Options (taking a value) that fail as UnsupportedFlag says; `component` is "SuperLink", ...
+void AddUnsupportedOptions(CLI::App& app, absl::Span<const UnsupportedFlag> flags,
+                           absl::string_view component);
+// Switches (no value) that fail the same way.
+void AddUnsupportedSwitches(CLI::App& app, absl::Span<const UnsupportedFlag> flags,
+                            absl::string_view component);
+
+// Parses argv. nullopt to go on; else the status to exit with after CLI11 printed what it
+// had to: 0 for --help and --version, 2 for a usage error (as argparse).
+std::optional<int> ParseServerArgs(CLI::App& app, int argc, char** argv);
+
+// The whole file at `path`; NotFound ("cannot read <path>") if it cannot be read.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+// SIGINT and SIGTERM (and SIGQUIT if `with_sigquit`), blocked in the calling thread and so in
+// every thread it starts afterwards; SIGPIPE is ignored. Wait for them with
+// WaitForShutdownSignal. Call before starting any thread.
+sigset_t BlockShutdownSignals(bool with_sigquit = false);
+// Blocks until one of `signals` arrives; returns it.
+int WaitForShutdownSignal(const sigset_t& signals);
+
+}  // namespace flwr::core
+
+#endif  // FLWR_CORE_SERVER_CLI_H_

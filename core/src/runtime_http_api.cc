@@ -1,0 +1,81 @@
+#include "flwr/core/runtime_http_api.h"
+
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "flwr/core/flower_error.h"
+#include "flwr/core/logging.h"
+#include "flwr/core/runtime_version.h"
+
+namespace flwr::core {
+
+absl::StatusOr<std::unique_ptr<RuntimeHttpApi>> RuntimeHttpApi::Start(
+    RuntimeService* service, absl::string_view host, int port, absl::string_view component_name,
+    int num_threads) {
+  std::unique_ptr<RuntimeHttpApi> api(new RuntimeHttpApi(service, component_name, num_threads));
+  if (absl::Status s = api->server_.Start(host, port); !s.ok()) return s;
+  return api;
+}
+
+RuntimeHttpApi::RuntimeHttpApi(RuntimeService* s, absl::string_view component_name, int num_threads)
+    : server_([num_threads] {
+        HttpProtoServerOptions options;
+        options.num_threads = num_threads;
+        options.on_error = [](const HttpRequestContext& context, const absl::Status& status) {
+          const std::optional<int> code = FlowerErrorCode(status);
+          LogError(absl::StrCat("[", context.path(), "]",
+                                code ? absl::StrCat("[ApiError:", *code, "]") : "", " ",
+                                status.message()));
+        };
+        return options;
+      }()) {
+  // Unauthenticated routes (the SuperExec's).
+  server_.AddUnary<proto::PullPendingTasksRequest, proto::PullPendingTasksResponse>(
+      "/v1/runtime/pull-pending-tasks",
+      [s](const auto& req, const HttpRequestContext&) { return s->PullPendingTasks(req); });
+  server_.AddUnary<proto::ClaimTaskRequest, proto::ClaimTaskResponse>(
+      "/v1/runtime/claim-task",
+      [s](const auto& req, const HttpRequestContext&) { return s->ClaimTask(req); });
+
+  // Task-scoped routes: resolve the token to its task, then call the service.
+#define FLWR_TASK_ROUTE(path, Req, Resp, Method)                                                 \
+  server_.AddUnary<proto::Req, proto::Resp>(                                                     \
+      path, [s](proto::Req& req, const HttpRequestContext& ctx) -> absl::StatusOr<proto::Resp> { \
+        absl::StatusOr<proto::Task> task = s->AuthenticateTask(TaskTokenOf(ctx));                \
+        if (!task.ok()) return task.status();                                                    \
+        return s->Method(*task, std::move(req));                                                 \
+      })
+  FLWR_TASK_ROUTE("/v1/runtime/send-task-heartbeat", SendTaskHeartbeatRequest,
+                  SendTaskHeartbeatResponse, SendTaskHeartbeat);
+  FLWR_TASK_ROUTE("/v1/runtime/pull-task-input", PullTaskInputRequest, PullTaskInputResponse,
+                  PullTaskInput);
+  FLWR_TASK_ROUTE("/v1/runtime/push-task-output", PushTaskOutputRequest, PushTaskOutputResponse,
+                  PushTaskOutput);
+  FLWR_TASK_ROUTE("/v1/runtime/push-logs", PushLogsRequest, PushLogsResponse, PushLogs);
+  FLWR_TASK_ROUTE("/v1/runtime/get-nodes", GetNodesRequest, GetNodesResponse, GetNodes);
+  FLWR_TASK_ROUTE("/v1/runtime/push-messages", PushAppMessagesRequest, PushAppMessagesResponse,
+                  PushMessages);
+  FLWR_TASK_ROUTE("/v1/runtime/pull-messages", PullAppMessagesRequest, PullAppMessagesResponse,
+                  PullMessages);
+  FLWR_TASK_ROUTE("/v1/runtime/push-object", PushObjectRequest, PushObjectResponse, PushObject);
+  // PullObject answers serialized bytes (a PullObjectResponse written straight from the store).
+  server_.AddUnarySerialized<proto::PullObjectRequest>(
+      "/v1/runtime/pull-object",
+      [s](proto::PullObjectRequest& req,
+          const HttpRequestContext& ctx) -> absl::StatusOr<std::string> {
+        absl::StatusOr<proto::Task> task = s->AuthenticateTask(TaskTokenOf(ctx));
+        if (!task.ok()) return task.status();
+        return s->PullObject(*task, req);
+      });
+  FLWR_TASK_ROUTE("/v1/runtime/confirm-message-received", ConfirmMessageReceivedRequest,
+                  ConfirmMessageReceivedResponse, ConfirmMessageReceived);
+#undef FLWR_TASK_ROUTE
+
+  server_.AddRequestCheck(std::string(kRuntimePathPrefix),
+                          [component = std::string(component_name)](const HttpRequestContext& ctx) {
+                            return CheckRuntimeVersion(ctx.headers(), PinnedFlowerVersion(),
+                                                       component);
+                          });
+}
+
+}  // namespace flwr::core

@@ -1,0 +1,83 @@
+#include "flwr/core/server_cli.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "flwr/core/runtime_version.h"
+
+namespace flwr::core {
+namespace {
+
+std::string NotSupported(absl::string_view component) {
+  return absl::StrCat("is not supported by this ", component);
+}
+
+}  // namespace
+
+void AddVersionFlag(CLI::App& app) {
+  app.set_version_flag("-V,--version", absl::StrCat("Flower version: ", PinnedFlowerVersion()),
+                       "show program's version number and exit");
+}
+
+void AddUnsupportedOptions(CLI::App& app, absl::Span<const UnsupportedFlag> flags,
+                           absl::string_view component) {
+  for (const UnsupportedFlag& flag : flags) {
+    app.add_option_function<std::string>(
+        flag.name,
+        [name = std::string(flag.name),
+         reason = flag.retired ? std::string(flag.help) : NotSupported(component)](
+            const std::string&) { throw CLI::ValidationError(name, reason); },
+        flag.help);
+  }
+}
+
+void AddUnsupportedSwitches(CLI::App& app, absl::Span<const UnsupportedFlag> flags,
+                            absl::string_view component) {
+  for (const UnsupportedFlag& flag : flags) {
+    app.add_flag_callback(
+        flag.name,
+        [name = std::string(flag.name),
+         reason = flag.retired ? std::string(flag.help) : NotSupported(component)] {
+          throw CLI::ValidationError(name, reason);
+        },
+        flag.help);
+  }
+}
+
+std::optional<int> ParseServerArgs(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Usage errors exit with 2, as argparse does; --help and --version with 0.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+sigset_t BlockShutdownSignals(bool with_sigquit) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  if (with_sigquit) sigaddset(&signals, SIGQUIT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
+
+int WaitForShutdownSignal(const sigset_t& signals) {
+  int received = 0;
+  sigwait(&signals, &received);
+  return received;
+}
+
+}  // namespace flwr::core

@@ -1,0 +1,85 @@
+// Server: a running SuperLink — its LinkState, the Fleet and Control APIs (gRPC), the Runtime
+// API (HTTP), the optional health server and, with `launch_server_apps`, the built-in executor
+// that starts each run's ServerApp. What `flower-superlink` runs, and what tests start in
+// process (port 0 everywhere, bound ports read back after Start).
+#ifndef FLWR_SUPERLINK_SERVER_H_
+#define FLWR_SUPERLINK_SERVER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "flwr/core/app_launcher.h"
+#include "flwr/core/object_store.h"
+#include "flwr/core/runtime_http_api.h"
+#include "flwr/superlink/control_service.h"
+#include "flwr/superlink/fleet_service.h"
+#include "flwr/superlink/grpc_servicers.h"
+#include "flwr/superlink/link_state.h"
+#include "flwr/superlink/runtime_service.h"
+#include "grpcpp/grpcpp.h"
+
+namespace flwr::superlink {
+
+struct ServerOptions {
+  // `--database`: core::kInMemoryDatabase or an SQLite file.
+  std::string database = std::string(core::kInMemoryDatabase);
+  // Of the Fleet and Control APIs; null: insecure.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  // The Runtime HTTP API (`--host`, `--port`; port 0: any free port).
+  std::string runtime_host = "127.0.0.1";
+  int runtime_port = 8000;
+  std::string fleet_api_address = "0.0.0.0:9092";
+  std::string control_api_address = "0.0.0.0:9093";
+  // Empty: no health server.
+  std::string health_server_address;
+  // `--isolation subprocess`: start each run's ServerApp here.
+  bool launch_server_apps = true;
+  bool allow_runtime_dependency_installation = true;
+};
+
+class Server {
+ public:
+  // Opens the state and starts every server, logging flwr's "Starting ..." lines. The error
+  // says what failed (the health server logs its own failure): the database cannot be opened,
+  // or an address is taken.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options);
+  ~Server();  // Stop()
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  int runtime_port() const { return http_->port(); }
+  int fleet_port() const { return fleet_port_; }
+  int control_port() const { return control_port_; }
+  LinkState& state() { return *state_; }
+
+  // Stops the ServerApps, then the servers. Idempotent.
+  void Stop();
+
+ private:
+  explicit Server(ServerOptions options) : options_(std::move(options)) {}
+  absl::Status StartAll();
+  void StartLauncher();
+
+  const ServerOptions options_;
+  std::unique_ptr<LinkState> state_;
+  std::unique_ptr<FleetService> fleet_;
+  std::unique_ptr<ControlService> control_;
+  std::unique_ptr<RuntimeService> runtime_;
+  std::unique_ptr<core::RuntimeHttpApi> http_;
+  std::unique_ptr<ControlGrpcServicer> control_servicer_;
+  std::unique_ptr<FleetGrpcServicer> fleet_servicer_;
+  std::unique_ptr<grpc::Server> control_server_;
+  std::unique_ptr<grpc::Server> fleet_server_;
+  int control_port_ = 0;
+  int fleet_port_ = 0;
+  std::unique_ptr<grpc::Server> health_;
+  std::optional<core::AppLauncher> launcher_;
+  bool stopped_ = false;
+};
+
+}  // namespace flwr::superlink
+
+#endif  // FLWR_SUPERLINK_SERVER_H_

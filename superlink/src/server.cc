@@ -1,0 +1,124 @@
+#include "flwr/superlink/server.h"
+
+#include <chrono>
+#include <climits>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "flwr/core/health_server.h"
+#include "flwr/core/logging.h"
+
+namespace flwr::superlink {
+namespace {
+
+void ShutdownGrpc(std::unique_ptr<grpc::Server>& server) {
+  if (server) server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
+  std::unique_ptr<Server> server(new Server(std::move(options)));
+  if (absl::Status s = server->StartAll(); !s.ok()) return s;
+  return server;
+}
+
+Server::~Server() { Stop(); }
+
+absl::Status Server::StartAll() {
+  absl::StatusOr<std::unique_ptr<LinkState>> state = LinkState::Open(options_.database);
+  if (!state.ok()) {
+    return absl::Status(state.status().code(),
+                        absl::StrCat("Cannot open the database: ", state.status().message()));
+  }
+  state_ = *std::move(state);
+  fleet_ = std::make_unique<FleetService>(state_.get());
+  control_ = std::make_unique<ControlService>(state_.get());
+  runtime_ = std::make_unique<RuntimeService>(state_.get());
+
+  core::LogInfo(absl::StrCat("Starting the SuperLink Runtime HTTP API on ", options_.runtime_host,
+                             ":", options_.runtime_port, "."));
+  absl::StatusOr<std::unique_ptr<core::RuntimeHttpApi>> http = core::RuntimeHttpApi::Start(
+      runtime_.get(), options_.runtime_host, options_.runtime_port, "SuperLink");
+  if (!http.ok()) return http.status();
+  http_ = *std::move(http);
+
+  control_servicer_ = std::make_unique<ControlGrpcServicer>(control_.get());
+  fleet_servicer_ = std::make_unique<FleetGrpcServicer>(fleet_.get());
+  core::LogInfo(absl::StrCat("Flower Deployment Runtime: Starting Control API on ",
+                             options_.control_api_address));
+  core::LogInfo(absl::StrCat("Flower Deployment Runtime: Starting Fleet API (gRPC-rere) on ",
+                             options_.fleet_api_address));
+  const std::shared_ptr<grpc::ServerCredentials> credentials =
+      options_.credentials ? options_.credentials : grpc::InsecureServerCredentials();
+  for (auto [address, service, server, bound_port] :
+       {std::tuple{&options_.control_api_address,
+                   static_cast<grpc::Service*>(control_servicer_.get()), &control_server_,
+                   &control_port_},
+        std::tuple{&options_.fleet_api_address, static_cast<grpc::Service*>(fleet_servicer_.get()),
+                   &fleet_server_, &fleet_port_}}) {
+    grpc::ServerBuilder builder;
+    builder.SetMaxReceiveMessageSize(INT32_MAX);
+    builder.SetMaxSendMessageSize(INT32_MAX);
+    builder.AddListeningPort(*address, credentials, bound_port);
+    builder.RegisterService(service);
+    *server = builder.BuildAndStart();
+    if (!*server || *bound_port == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("Port in server address ", *address, " is already in use."));
+    }
+  }
+
+  if (!options_.health_server_address.empty()) {
+    absl::StatusOr<std::unique_ptr<grpc::Server>> health =
+        core::StartHealthServer(options_.health_server_address);
+    if (!health.ok()) return health.status();
+    health_ = *std::move(health);
+  }
+  if (options_.launch_server_apps) StartLauncher();
+  return absl::OkStatus();
+}
+
+// The built-in executor starts each run's ServerApp (the stock SuperLink starts a
+// `flower-superexec --plugin-type serverapp` child for this).
+void Server::StartLauncher() {
+  LinkState* st = state_.get();
+  core::AppTaskSource source;
+  source.pending_tasks = [st] { return st->GetPendingTasks(); };
+  source.claim = [st](uint64_t id) { return st->ClaimTask(id); };
+  source.finished = [st](const proto::Task& task) {
+    std::optional<proto::Run> run = st->GetRun(task.run_id());
+    return !run || run->status().status() == kStatusFinished;
+  };
+  source.fail = [st](const proto::Task& task, const std::string& details) {
+    st->FinishTask(task.task_id(), kSubStatusFailed, details);
+  };
+  source.fab = [st](absl::string_view hash) { return st->GetFab(hash); };
+  core::AppLauncherOptions options;
+  options.task_type = std::string(kServerAppTaskType);
+  options.native_key = "serverapp";
+  options.runtime_api_address = absl::StrCat(
+      options_.runtime_host == "0.0.0.0" ? "127.0.0.1" : options_.runtime_host, ":", http_->port());
+  options.default_program = "flwr-serverapp";
+  options.native_program_env = "FLWR_NATIVE_SERVERAPP";
+  options.native_program =
+      core::FindNativeProgram(options.native_program_env, "flwr-serverapp", "serverapp");
+  options.allow_runtime_dependency_installation = options_.allow_runtime_dependency_installation;
+  // As the stock ServerApp plugin: the ServerApp's output does not go to the SuperLink's
+  // console (it reaches `flwr log` through PushLogs).
+  options.discard_output = true;
+  launcher_.emplace(std::move(source), std::move(options));
+  launcher_->Start();
+}
+
+void Server::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (launcher_) launcher_->Stop();
+  ShutdownGrpc(control_server_);
+  ShutdownGrpc(fleet_server_);
+  if (http_) http_->Stop();
+  ShutdownGrpc(health_);
+}
+
+}  // namespace flwr::superlink

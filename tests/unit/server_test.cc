@@ -1,0 +1,120 @@
+// superlink::Server and supernode::Server started in process on 127.0.0.1 with port 0: they
+// serve their APIs, the SuperNode joins the SuperLink, and both stop cleanly.
+#include "flwr/superlink/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "flwr/core/http_proto_client.h"
+#include "flwr/proto/control.grpc.pb.h"
+#include "flwr/proto/runtime.pb.h"
+#include "flwr/supernode/server.h"
+#include "grpcpp/grpcpp.h"
+
+namespace flwr {
+namespace {
+
+std::unique_ptr<superlink::Server> StartSuperLink() {
+  superlink::ServerOptions options;
+  options.runtime_port = 0;
+  options.fleet_api_address = "127.0.0.1:0";
+  options.control_api_address = "127.0.0.1:0";
+  options.launch_server_apps = false;
+  absl::StatusOr<std::unique_ptr<superlink::Server>> server =
+      superlink::Server::Start(std::move(options));
+  EXPECT_TRUE(server.ok()) << server.status();
+  return server.ok() ? *std::move(server) : nullptr;
+}
+
+// Whether the Runtime API on `port` answers PullPendingTasks (with no tasks).
+bool RuntimeApiAnswers(int port) {
+  core::HttpProtoClient client("127.0.0.1", port, "SuperExec");
+  absl::StatusOr<proto::PullPendingTasksResponse> response =
+      client.Call<proto::PullPendingTasksRequest, proto::PullPendingTasksResponse>(
+          "/v1/runtime/pull-pending-tasks", proto::PullPendingTasksRequest());
+  return response.ok() && response->tasks().empty();
+}
+
+TEST(ServerTest, superlink_binds_port_zero_serves_control_and_runtime_and_stops) {
+  std::unique_ptr<superlink::Server> server = StartSuperLink();
+  ASSERT_NE(server, nullptr);
+  EXPECT_GT(server->runtime_port(), 0);
+  EXPECT_GT(server->fleet_port(), 0);
+  EXPECT_GT(server->control_port(), 0);
+
+  auto control = proto::Control::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", server->control_port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  proto::ListRunsResponse runs;
+  grpc::Status status = control->ListRuns(&context, proto::ListRunsRequest(), &runs);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(runs.run_dict().empty());
+  EXPECT_TRUE(RuntimeApiAnswers(server->runtime_port()));
+
+  const int runtime_port = server->runtime_port();
+  server->Stop();
+  server->Stop();  // idempotent
+  EXPECT_FALSE(RuntimeApiAnswers(runtime_port));
+}
+
+TEST(ServerTest, superlink_refuses_a_taken_port) {
+  // A plain listening socket (gRPC servers share ports through SO_REUSEPORT).
+  const int busy = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(busy, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(bind(busy, reinterpret_cast<sockaddr*>(&address), length), 0);
+  ASSERT_EQ(listen(busy, 1), 0);
+  ASSERT_EQ(getsockname(busy, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const int port = ntohs(address.sin_port);
+
+  superlink::ServerOptions options;
+  options.runtime_port = 0;
+  options.fleet_api_address = absl::StrCat("127.0.0.1:", port);
+  options.control_api_address = "127.0.0.1:0";
+  options.launch_server_apps = false;
+  absl::StatusOr<std::unique_ptr<superlink::Server>> server =
+      superlink::Server::Start(std::move(options));
+  close(busy);
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().message(),
+            absl::StrCat("Port in server address 127.0.0.1:", port, " is already in use."));
+}
+
+TEST(ServerTest, supernode_joins_the_superlink_serves_its_runtime_api_and_leaves_on_stop) {
+  std::unique_ptr<superlink::Server> link = StartSuperLink();
+  ASSERT_NE(link, nullptr);
+
+  supernode::ServerOptions options;
+  options.fleet.address = absl::StrCat("127.0.0.1:", link->fleet_port());
+  options.fleet.insecure = true;
+  options.runtime_port = 0;
+  options.launch_client_apps = false;
+  absl::StatusOr<std::unique_ptr<supernode::Server>> node =
+      supernode::Server::Start(std::move(options));
+  ASSERT_TRUE(node.ok()) << node.status();
+  EXPECT_GT((*node)->runtime_port(), 0);
+  EXPECT_TRUE(RuntimeApiAnswers((*node)->runtime_port()));
+
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (link->state().GetOnlineNodeIds().empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(link->state().GetOnlineNodeIds().size(), 1u);
+
+  (*node)->Stop();
+  EXPECT_TRUE((*node)->Wait().ok());
+  EXPECT_TRUE(link->state().GetOnlineNodeIds().empty());
+  link->Stop();
+}
+
+}  // namespace
+}  // namespace flwr
