@@ -2,9 +2,10 @@
 //
 // One connection behind a mutex. Every call is one transaction (IMMEDIATE when it may write, so
 // a read-then-write never fails on a concurrent writer), and nothing is cached in memory, so
-// another LinkState or process on the same file always sees consistent state. The object store
-// lives in the same file on its own connection; like the in-memory state, which calls it outside
-// its lock, this one calls it only outside its own transactions.
+// another LinkState or process on the same file always sees consistent state. (What it keeps
+// is which deliveries predate it, to redeliver those a killed process may have lost.) The object
+// store lives in the same file on its own connection; like the in-memory state, which calls it
+// outside its lock, this one calls it only outside its own transactions.
 //
 // uint64 IDs are stored bit for bit as int64. absl::Time values (task and push-session
 // deadlines) are integer nanoseconds since the epoch; ISO timestamps and epoch floats are stored
@@ -18,6 +19,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -293,7 +295,15 @@ class SqliteLinkState : public LinkState {
  public:
   SqliteLinkState(std::unique_ptr<SQLite::Database> db, std::unique_ptr<core::ObjectStore> store,
                   Clock clock)
-      : store_(std::move(store)), clock_(std::move(clock)), db_(std::move(db)) {}
+      : store_(std::move(store)), clock_(std::move(clock)), db_(std::move(db)) {
+    absl::MutexLock lock(&mu_);
+    SQLite::Statement q(*db_,
+                        "SELECT dst_node_id, message_id FROM message_ins WHERE delivered_at <> '' "
+                        "AND message_id NOT IN (SELECT reply_to_message_id FROM message_res)");
+    while (q.executeStep()) {
+      delivered_before_open_[Id(q.getColumn(0))].push_back(Bytes(q.getColumn(1)));
+    }
+  }
 
   core::ObjectStore& object_store() override { return *store_; }
 
@@ -780,8 +790,25 @@ class SqliteLinkState : public LinkState {
   }
 
   std::vector<proto::Message> GetMessageIns(uint64_t node_id, size_t limit) override {
+    // A node pulls its next instruction only once it confirmed the last one (which deletes its
+    // message object) or gave up receiving it. So an instruction that a previous process
+    // delivered and that the node never confirmed either died with that process before it was
+    // sent, or could not be received: it is handed out once more.
+    std::vector<std::string> unconfirmed = TakeDeliveredBeforeOpen(node_id);
+    unconfirmed.erase(std::remove_if(unconfirmed.begin(), unconfirmed.end(),
+                                     [&](const std::string& id) { return !store_->Contains(id); }),
+                      unconfirmed.end());
     return Quiet<std::vector<proto::Message>>("GetMessageIns", {}, [&] {
       const absl::Time now = clock_();
+      SQLite::Statement redeliver(*db_,
+                                  "UPDATE message_ins SET delivered_at = '' WHERE message_id = ? "
+                                  "AND message_id NOT IN "
+                                  "(SELECT reply_to_message_id FROM message_res)");
+      for (const std::string& id : unconfirmed) {
+        redeliver.bind(1, id);
+        redeliver.exec();
+        redeliver.reset();
+      }
       const double now_s = core::ToEpochSeconds(now);
       // Expired instructions go, with their replies (the same IEEE sum as in memory).
       for (const char* sql : {"DELETE FROM message_res WHERE reply_to_message_id IN "
@@ -1265,6 +1292,16 @@ class SqliteLinkState : public LinkState {
     return ParseBlob<proto::Message>(q.getColumn(0), "instruction");
   }
 
+  // The IDs in delivered_before_open_ for `node_id`, now forgotten (each is redelivered once).
+  std::vector<std::string> TakeDeliveredBeforeOpen(uint64_t node_id) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    auto it = delivered_before_open_.find(node_id);
+    if (it == delivered_before_open_.end()) return {};
+    std::vector<std::string> ids = std::move(it->second);
+    delivered_before_open_.erase(it);
+    return ids;
+  }
+
   // Deletes instructions and their replies.
   void DeleteMessagesLocked(const std::vector<std::string>& ids)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -1295,6 +1332,11 @@ class SqliteLinkState : public LinkState {
   Clock clock_;
   absl::Mutex mu_;
   std::unique_ptr<SQLite::Database> db_ ABSL_GUARDED_BY(mu_);
+  // Instructions without a reply that were already delivered when this state opened the file,
+  // by destination node: the process that delivered them may have died before its answer
+  // reached the node (kill -9 between the commit and the response).
+  absl::flat_hash_map<uint64_t, std::vector<std::string>> delivered_before_open_
+      ABSL_GUARDED_BY(mu_);
 };
 
 // Creates the schema in a new database, or checks that an existing one has it.

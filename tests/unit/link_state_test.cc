@@ -690,6 +690,45 @@ TEST_P(SqliteLinkStateTest, sqlite_state_survives_reopening) {
   EXPECT_FALSE(state_->GetTaskByToken(token).has_value());
 }
 
+// A SuperLink killed (kill -9) after marking an instruction delivered but before its answer
+// reached the node: the node never confirms it, and gets it at its first pull after the restart.
+TEST_P(SqliteLinkStateTest, an_unconfirmed_delivery_of_a_killed_process_is_made_once_more) {
+  uint64_t a = OnlineNode("a");
+  uint64_t b = OnlineNode("b");
+  CreatedRun run = NewRunningRun();
+  auto store = [&](const proto::Message& ins) {
+    const std::string session = state_->StartPushSession(run.run_id);
+    const core::Message message = *core::MessageFromProto(ins);
+    const core::ObjectBundle bundle = *core::DeflateMessage(message);
+    ASSERT_TRUE(state_->StoreMessageWithObjectTree(session, ins, bundle.tree).ok());
+  };
+  const proto::Message lost = Instruction(run.run_id, a, 100);
+  const proto::Message confirmed = Instruction(run.run_id, a, 200);
+  const proto::Message answered = Instruction(run.run_id, a, 300);
+  const proto::Message lost_b = Instruction(run.run_id, b, 100);
+  for (const proto::Message* ins : {&lost, &confirmed, &answered, &lost_b}) {
+    store(*ins);
+    ASSERT_EQ(state_->GetMessageIns(ins->metadata().dst_node_id(), 1).size(), 1u);
+  }
+  state_->object_store().Delete(confirmed.metadata().message_id());  // ConfirmMessageReceived
+  ASSERT_TRUE(state_->StoreMessageRes(Reply(answered)).ok());
+  EXPECT_TRUE(state_->GetMessageIns(a, 10).empty());  // no redelivery within one process
+
+  Reopen();
+  std::vector<proto::Message> again = state_->GetMessageIns(a, 10);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].metadata().message_id(), lost.metadata().message_id());
+  EXPECT_TRUE(state_->GetMessageIns(a, 10).empty());  // once
+  ASSERT_EQ(state_->GetMessageIns(b, 10).size(), 1u);
+
+  // Lost again with the next process; once the node confirms it, it stays delivered.
+  Reopen();
+  ASSERT_EQ(state_->GetMessageIns(a, 10).size(), 1u);
+  state_->object_store().Delete(lost.metadata().message_id());
+  Reopen();
+  EXPECT_TRUE(state_->GetMessageIns(a, 10).empty());
+}
+
 TEST_P(SqliteLinkStateTest, two_states_on_one_file_share_it_safely) {
   auto opened = LinkState::Open(path_.string(), [this] { return now_; });
   ASSERT_TRUE(opened.ok()) << opened.status();

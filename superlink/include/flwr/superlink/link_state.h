@@ -172,7 +172,11 @@ class LinkState {
   // run is unknown or finished, or the destination is not an online/offline node.
   virtual absl::StatusOr<std::string> StoreMessageIns(const proto::Message& message) = 0;
   // Up to `limit` undelivered, unexpired instructions for `node_id`, oldest first, now marked
-  // delivered (never handed out again).
+  // delivered (never handed out again). One exception, in the SQLite state: an instruction
+  // delivered before the state opened the file, still without a reply and never confirmed by
+  // the node (its message object is still in the object store), counts as undelivered once
+  // more at the node's first pull: a SuperLink killed between marking it delivered and
+  // answering the pull lost that delivery.
   virtual std::vector<proto::Message> GetMessageIns(uint64_t node_id, size_t limit) = 0;
   // Stores a reply (already validated) to a live instruction from its destination node.
   virtual absl::StatusOr<std::string> StoreMessageRes(const proto::Message& message) = 0;
