@@ -30,6 +30,7 @@ struct Flags {
   std::string control_api_address = "0.0.0.0:9093";
   std::string exec_api_address;
   std::string health_server_address;
+  std::string metrics_address;
 };
 
 // Flags of the Python SuperLink this one recognises but does not implement: using one is an
@@ -108,6 +109,9 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--health-server-address", f.health_server_address,
                  "Health service gRPC server address (IPv4, IPv6, or a domain name). Disabled "
                  "when not set.");
+  app.add_option("--metrics-address", f.metrics_address,
+                 "Serve Prometheus metrics at http://ADDRESS/metrics (HOST:PORT). Disabled when "
+                 "not set. (An extension of this runtime; stock Flower has no such option.)");
   core::AddUnsupportedOptions(app, kUnsupportedFlags, "SuperLink");
   core::AddUnsupportedSwitches(app, kUnsupportedSwitches, "SuperLink");
 }
@@ -162,6 +166,7 @@ int Run(const Flags& f) {
   options.control_api_address =
       f.exec_api_address.empty() ? f.control_api_address : f.exec_api_address;
   options.health_server_address = f.health_server_address;
+  options.metrics_address = f.metrics_address;
   options.launch_server_apps = f.isolation == "subprocess";
   const char* env = std::getenv("FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION");
   options.allow_runtime_dependency_installation =

@@ -4,6 +4,7 @@
 #include <climits>
 #include <tuple>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/core/health_server.h"
 #include "flwr/core/logging.h"
@@ -38,8 +39,10 @@ absl::Status Server::StartAll() {
 
   core::LogInfo(absl::StrCat("Starting the SuperLink Runtime HTTP API on ", options_.runtime_host,
                              ":", options_.runtime_port, "."));
+  if (!options_.metrics_address.empty()) AddMetrics();
   absl::StatusOr<std::unique_ptr<core::RuntimeHttpApi>> http = core::RuntimeHttpApi::Start(
-      runtime_.get(), options_.runtime_host, options_.runtime_port, "SuperLink");
+      runtime_.get(), options_.runtime_host, options_.runtime_port, "SuperLink",
+      /*num_threads=*/32, metrics_ ? metrics_->HttpCallRecorder("runtime") : nullptr);
   if (!http.ok()) return http.status();
   http_ = *std::move(http);
 
@@ -62,6 +65,12 @@ absl::Status Server::StartAll() {
     builder.SetMaxSendMessageSize(INT32_MAX);
     builder.AddListeningPort(*address, credentials, bound_port);
     builder.RegisterService(service);
+    if (metrics_) {
+      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+      creators.push_back(
+          metrics_->GrpcInterceptor(server == &control_server_ ? "control" : "fleet"));
+      builder.experimental().SetInterceptorCreators(std::move(creators));
+    }
     *server = builder.BuildAndStart();
     if (!*server || *bound_port == 0) {
       return absl::UnavailableError(
@@ -75,8 +84,42 @@ absl::Status Server::StartAll() {
     if (!health.ok()) return health.status();
     health_ = *std::move(health);
   }
+  if (metrics_) {
+    if (absl::Status s = metrics_->Serve(options_.metrics_address); !s.ok()) return s;
+    core::LogInfo(absl::StrCat("Serving Prometheus metrics on http://", options_.metrics_address,
+                               "/metrics"));
+  }
   if (options_.launch_server_apps) StartLauncher();
   return absl::OkStatus();
+}
+
+void Server::AddMetrics() {
+  metrics_ = std::make_unique<core::ServerMetrics>("superlink");
+  LinkState* state = state_.get();
+  metrics_->AddGauge("runs", "Runs by status (status:sub-status once finished)", [state] {
+    absl::flat_hash_map<std::string, int> counts;
+    // Without account authentication (not supported) every run belongs to kNoAccountId.
+    for (const proto::Run& run : state->ListRuns(kNoAccountId)) {
+      const proto::RunStatus& status = run.status();
+      ++counts[status.sub_status().empty()
+                   ? status.status()
+                   : absl::StrCat(status.status(), ":", status.sub_status())];
+    }
+    std::vector<core::ServerMetrics::Sample> samples;
+    for (const auto& [status, n] : counts) samples.push_back({{{"status", status}}, double(n)});
+    return samples;
+  });
+  metrics_->AddGauge("nodes", "SuperNodes by status", [state] {
+    absl::flat_hash_map<std::string, int> counts;
+    for (const proto::NodeInfo& node : state->ListNodes()) ++counts[node.status()];
+    std::vector<core::ServerMetrics::Sample> samples;
+    for (const auto& [status, n] : counts) samples.push_back({{{"status", status}}, double(n)});
+    return samples;
+  });
+  metrics_->AddGauge("objects", "Objects in the object store", [state] {
+    return std::vector<core::ServerMetrics::Sample>{
+        {{}, static_cast<double>(state->object_store().Size())}};
+  });
 }
 
 // The built-in executor starts each run's ServerApp (the stock SuperLink starts a

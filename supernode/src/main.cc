@@ -36,6 +36,7 @@ struct Flags {
   int port = 9094;
   bool allow_dependency_installation = false;
   std::string health_server_address;
+  std::string metrics_address;
 };
 
 // Flags of the Python SuperNode this one recognises but does not implement: using one is an
@@ -102,6 +103,9 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--health-server-address", f.health_server_address,
                  "Health service gRPC server address (IPv4, IPv6, or a domain name). Disabled "
                  "when not set.");
+  app.add_option("--metrics-address", f.metrics_address,
+                 "Serve Prometheus metrics at http://ADDRESS/metrics (HOST:PORT). Disabled when "
+                 "not set. (An extension of this runtime; stock Flower has no such option.)");
   core::AddUnsupportedOptions(app, kUnsupportedFlags, "SuperNode");
 }
 
@@ -168,6 +172,7 @@ int Run(const Flags& f) {
   options.runtime_host = f.host;
   options.runtime_port = f.port;
   options.health_server_address = f.health_server_address;
+  options.metrics_address = f.metrics_address;
   options.launch_client_apps = f.isolation == "subprocess";
   options.allow_runtime_dependency_installation = f.allow_dependency_installation;
   absl::StatusOr<std::unique_ptr<Server>> started = Server::Start(std::move(options));

@@ -30,6 +30,12 @@ Server::Server(ServerOptions options) : options_(std::move(options)) {}
 
 Server::~Server() { Stop(); }
 
+std::function<void(const core::HttpCall&)> Server::MetricsRecorder() {
+  if (options_.metrics_address.empty()) return nullptr;
+  metrics_ = std::make_unique<core::ServerMetrics>("supernode");
+  return metrics_->HttpCallRecorder("runtime");
+}
+
 absl::Status Server::StartAll() {
   state_ = NodeState::CreateInMemory();
   runtime_ = std::make_unique<NodeRuntimeService>(state_.get());
@@ -38,7 +44,7 @@ absl::Status Server::StartAll() {
       // an external executor's polling): 8 workers are plenty.
       core::RuntimeHttpApi::Start(runtime_.get(), options_.runtime_host, options_.runtime_port,
                                   "SuperNode",
-                                  /*num_threads=*/8);
+                                  /*num_threads=*/8, MetricsRecorder());
   if (!http.ok()) {
     return absl::Status(
         http.status().code(),
@@ -54,6 +60,12 @@ absl::Status Server::StartAll() {
         core::StartHealthServer(options_.health_server_address);
     if (!health.ok()) return health.status();
     health_ = *std::move(health);
+  }
+
+  if (metrics_) {
+    if (absl::Status s = metrics_->Serve(options_.metrics_address); !s.ok()) return s;
+    core::LogInfo(absl::StrCat("Serving Prometheus metrics on http://", options_.metrics_address,
+                               "/metrics"));
   }
 
   absl::StatusOr<std::unique_ptr<FleetClient>> fleet = FleetClient::Create(options_.fleet);

@@ -29,16 +29,16 @@ class RuntimeHttpApi {
  public:
   // Serves `service` on host:port (port 0: any free port) as `component_name` ("SuperLink",
   // "SuperNode": the name in version-mismatch errors) with `num_threads` workers. Unavailable
-  // if the port is taken.
-  static absl::StatusOr<std::unique_ptr<RuntimeHttpApi>> Start(RuntimeService* service,
-                                                               absl::string_view host, int port,
-                                                               absl::string_view component_name,
-                                                               int num_threads = 32);
+  // if the port is taken. `on_call` (optional) sees every call, e.g. ServerMetrics.
+  static absl::StatusOr<std::unique_ptr<RuntimeHttpApi>> Start(
+      RuntimeService* service, absl::string_view host, int port, absl::string_view component_name,
+      int num_threads = 32, std::function<void(const HttpCall&)> on_call = nullptr);
   int port() const { return server_.port(); }
   void Stop() { server_.Stop(); }
 
  private:
-  RuntimeHttpApi(RuntimeService* service, absl::string_view component_name, int num_threads);
+  RuntimeHttpApi(RuntimeService* service, absl::string_view component_name, int num_threads,
+                 std::function<void(const HttpCall&)> on_call);
 
   HttpProtoServer server_;
 };

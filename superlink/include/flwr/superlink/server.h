@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "flwr/core/app_launcher.h"
+#include "flwr/core/metrics.h"
 #include "flwr/core/object_store.h"
 #include "flwr/core/runtime_http_api.h"
 #include "flwr/superlink/control_service.h"
@@ -36,6 +37,9 @@ struct ServerOptions {
   std::string health_server_address;
   // `--isolation subprocess`: start each run's ServerApp here.
   bool launch_server_apps = true;
+  // `--metrics-address` (HOST:PORT, port 0: any free port): Prometheus metrics at /metrics.
+  // Empty: none.
+  std::string metrics_address;
   bool allow_runtime_dependency_installation = true;
 };
 
@@ -53,6 +57,8 @@ class Server {
   int runtime_port() const { return http_->port(); }
   int fleet_port() const { return fleet_port_; }
   int control_port() const { return control_port_; }
+  // 0 without `metrics_address`.
+  int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
   LinkState& state() { return *state_; }
 
   // Stops the ServerApps, then the servers. Idempotent.
@@ -63,8 +69,11 @@ class Server {
   absl::Status StartAll();
   void StartLauncher();
 
+  void AddMetrics();
+
   const ServerOptions options_;
   std::unique_ptr<LinkState> state_;
+  std::unique_ptr<core::ServerMetrics> metrics_;  // before the servers that record into it
   std::unique_ptr<FleetService> fleet_;
   std::unique_ptr<ControlService> control_;
   std::unique_ptr<RuntimeService> runtime_;

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "flwr/core/app_launcher.h"
+#include "flwr/core/metrics.h"
 #include "flwr/core/runtime_http_api.h"
 #include "flwr/supernode/fleet_client.h"
 #include "flwr/supernode/node_runtime_service.h"
@@ -38,6 +39,9 @@ struct ServerOptions {
   std::string health_server_address;
   // `--isolation subprocess`: start each instruction's ClientApp here.
   bool launch_client_apps = true;
+  // `--metrics-address` (HOST:PORT, port 0: any free port): Prometheus metrics at /metrics.
+  // Empty: none.
+  std::string metrics_address;
   bool allow_runtime_dependency_installation = false;
 };
 
@@ -56,6 +60,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   int runtime_port() const { return http_->port(); }
+  // 0 without `metrics_address`.
+  int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
   NodeState& state() { return *state_; }
 
   // Blocks until the Fleet loop ends: OK after RequestStop(), else why it failed (the
@@ -71,8 +77,11 @@ class Server {
   explicit Server(ServerOptions options);
   absl::Status StartAll();
   void StartLauncher();
+  // Creates metrics_ if asked for, and returns the Runtime API's hook into it.
+  std::function<void(const core::HttpCall&)> MetricsRecorder();
 
   const ServerOptions options_;
+  std::unique_ptr<core::ServerMetrics> metrics_;  // before the servers that record into it
   std::unique_ptr<NodeState> state_;
   std::unique_ptr<NodeRuntimeService> runtime_;
   std::unique_ptr<core::RuntimeHttpApi> http_;
