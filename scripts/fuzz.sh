@@ -117,6 +117,20 @@ fi
 # Abort with a stack trace on the first UBSan report (libFuzzer turns it into a crash).
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
+# The targets run from their work directory, $BUILD/run/<target>, with relative paths only and a
+# fixed environment: neither the checkout's path nor the caller's environment reaches their memory
+# (path strings and environment size move the heap and the stack, and with them the
+# pointer-keyed hash orders the coverage follows). So a fresh clone anywhere replays exactly the
+# run of any other clone of the same commit.
+R="../../.."  # the checkout, seen from $BUILD/run/<target>
+B="../.."     # $BUILD, seen from there
+symbolizer="$(command -v llvm-symbolizer-14 || command -v llvm-symbolizer || true)"
+CLEAN_ENV=(env -i PATH=/usr/bin:/bin HOME=/nonexistent LC_ALL=C
+  "UBSAN_OPTIONS=$UBSAN_OPTIONS" "ASAN_OPTIONS=${ASAN_OPTIONS:-}"
+  ${symbolizer:+"ASAN_SYMBOLIZER_PATH=$symbolizer"})
+# fuzz_http serves a streaming route too when exploring (its handler thread is not deterministic).
+[[ "$MODE" == long ]] && CLEAN_ENV+=(FUZZ_HTTP_STREAMS=1)
+
 # Prints the most specific description of a failure in log $1: a broken invariant, a UBSan
 # report, a sanitizer or libFuzzer error (leak, timeout, out-of-memory, deadly signal).
 failure_kind() {
@@ -135,27 +149,28 @@ for target in "${TARGETS[@]}"; do
     http) max_len=16384 ;;
     *) max_len=65536 ;;
   esac
-  binary="$BUILD/tests/fuzz/$target"
-  dict="$ROOT/tests/fuzz/$name.dict"
+  binary="$B/tests/fuzz/$target"
   dict_flag=()
-  [[ -f "$dict" ]] && dict_flag=(-dict="$dict")
-  artifacts="$BUILD/artifacts/$target"
+  [[ -f "$ROOT/tests/fuzz/$name.dict" ]] && dict_flag=(-dict="$R/tests/fuzz/$name.dict")
   workdir="$BUILD/run/$target"
   rm -rf "$workdir"
-  mkdir -p "$artifacts" "$workdir"
-  common=(-max_len="$max_len" -rss_limit_mb=2048 -timeout=10 -artifact_prefix="$artifacts/"
-    "${dict_flag[@]}" -print_final_stats=1)
+  mkdir -p "$BUILD/artifacts/$target" "$workdir"
+  common=(-max_len="$max_len" -rss_limit_mb=2048 -timeout=10
+    -artifact_prefix="$B/artifacts/$target/" "${dict_flag[@]}" -print_final_stats=1)
   status="ok"
 
   # 1. Replay: every committed input and every generated seed, each executed once.
   committed=()
-  [[ -d "$CORPUS/$name" ]] && mapfile -t committed < <(find "$CORPUS/$name" -type f | sort)
+  [[ -d "$CORPUS/$name" ]] &&
+    mapfile -t committed < <(cd "$workdir" && find "$R/tests/fuzz/corpus/$name" -type f | sort)
   replay_log="$workdir/replay.log"
   rc=0
   # libFuzzer runs explicit files once each (no mutation) when given files, not directories.
   inputs=("${committed[@]}")
-  [[ -d "$BUILD/seeds/$name" ]] && mapfile -t -O "${#inputs[@]}" inputs < <(find "$BUILD/seeds/$name" -type f | sort)
-  (cd "$workdir" && "${FIXED[@]}" "$binary" "${common[@]}" "${inputs[@]}") >"$replay_log" 2>&1 || rc=$?
+  [[ -d "$BUILD/seeds/$name" ]] &&
+    mapfile -t -O "${#inputs[@]}" inputs < <(cd "$workdir" && find "$B/seeds/$name" -type f | sort)
+  (cd "$workdir" && "${CLEAN_ENV[@]}" "${FIXED[@]}" "$binary" "${common[@]}" "${inputs[@]}") \
+    >"$replay_log" 2>&1 || rc=$?
   line="$(printf '%-17s replayed: %4d (%d committed)' "$target" "${#inputs[@]}" "${#committed[@]}")"
   if [[ $rc -ne 0 ]]; then
     status="FAILED replaying (exit $rc): $(failure_kind "$replay_log")"
@@ -164,7 +179,7 @@ for target in "${TARGETS[@]}"; do
   else
     # 2. Fuzz: fixed seed and execution count in CI, random seed and a time bound with --long.
     if [[ "$MODE" == ci ]]; then
-      work_corpus="$workdir/corpus"
+      work_corpus="corpus"
       budget=(-seed="$SEED" -runs="${FLWR_FUZZ_RUNS:-$(ci_runs "$target")}" -reload=0)
       kill_after=1800
     else
@@ -172,14 +187,14 @@ for target in "${TARGETS[@]}"; do
       budget=(-max_total_time="$LONG_SECONDS")
       kill_after=$((LONG_SECONDS + 300))
     fi
-    mkdir -p "$work_corpus"
+    (cd "$workdir" && mkdir -p "$work_corpus")
     fuzz_log="$workdir/fuzz.log"
     seed_dirs=()
-    [[ -d "$CORPUS/$name" ]] && seed_dirs+=("$CORPUS/$name")
-    [[ -d "$BUILD/seeds/$name" ]] && seed_dirs+=("$BUILD/seeds/$name")
+    [[ -d "$CORPUS/$name" ]] && seed_dirs+=("$R/tests/fuzz/corpus/$name")
+    [[ -d "$BUILD/seeds/$name" ]] && seed_dirs+=("$B/seeds/$name")
     (
       cd "$workdir"
-      timeout --signal=KILL "$kill_after" "${FIXED[@]}" \
+      timeout --signal=KILL "$kill_after" "${CLEAN_ENV[@]}" "${FIXED[@]}" \
         "$binary" "${budget[@]}" "${common[@]}" "$work_corpus" "${seed_dirs[@]}"
     ) >"$fuzz_log" 2>&1 || rc=$?
     stats="$(grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)' "$fuzz_log" | tail -1 || true)"
@@ -189,6 +204,7 @@ for target in "${TARGETS[@]}"; do
     line+="$(printf '  fuzzed: %-8s cov: %-6s ft: %-6s' "${runs:-?}" "${cov:-?}" "${ft:-?}")"
     if [[ $rc -ne 0 ]]; then
       artifact="$(sed -nE 's/.*Test unit written to (.*)$/\1/p' "$fuzz_log" | tail -1)"
+      [[ -n "$artifact" ]] && artifact="$(realpath -m "$workdir/$artifact")"
       status="FAILED (exit $rc): $(failure_kind "$fuzz_log")${artifact:+  input: $artifact}"
       echo "--- $target log (tail): $fuzz_log" >&2
       tail -n 60 "$fuzz_log" >&2
