@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "flwr/core/logging.h"
 #include "grpcpp/support/status_code_enum.h"
 
 namespace flwr::core {
@@ -203,6 +204,7 @@ absl::Status ServerMetrics::Serve(absl::string_view address) {
   impl_->exposer_->RegisterCollectable(impl_->gauges_);
   const std::vector<int> ports = impl_->exposer_->GetListeningPorts();
   impl_->port_ = ports.empty() ? 0 : ports.front();
+  LogInfo(absl::StrCat("Serving Prometheus metrics on http://", address, "/metrics"));
   return absl::OkStatus();
 }
 
@@ -237,6 +239,15 @@ void ServerMetrics::AddGauge(const std::string& name, const std::string& help,
   family.help = help;
   family.type = prometheus::MetricType::Gauge;
   impl_->gauges_->Add(std::move(family), std::move(read));
+}
+
+std::vector<ServerMetrics::Sample> ServerMetrics::CountBy(const std::string& label,
+                                                          const std::vector<std::string>& values) {
+  std::map<std::string, int> counts;
+  for (const std::string& value : values) ++counts[value];
+  std::vector<Sample> samples;
+  for (const auto& [value, n] : counts) samples.push_back({{{label, value}}, double(n)});
+  return samples;
 }
 
 std::function<void(absl::Duration)> ServerMetrics::AddHistogram(const std::string& name,

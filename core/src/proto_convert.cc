@@ -129,9 +129,8 @@ const google::protobuf::Message* ListOf(const P& p) {
 template <typename P>
 bool IsEmptyList(const P& p) {
   const google::protobuf::Message* list = ListOf(p);
-  return list != nullptr &&
-         list->GetReflection()->FieldSize(*list, list->GetDescriptor()->FindFieldByName("vals")) ==
-             0;
+  return list != nullptr && list->GetReflection()->FieldSize(
+                                *list, list->GetDescriptor()->FindFieldByName("vals")) == 0;
 }
 
 absl::StatusOr<MetricValue> MetricValueFromProto(const proto::MetricRecordValue& p) {

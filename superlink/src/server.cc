@@ -4,7 +4,6 @@
 #include <climits>
 #include <tuple>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/core/health_server.h"
 #include "flwr/core/logging.h"
@@ -86,8 +85,6 @@ absl::Status Server::StartAll() {
   }
   if (metrics_) {
     if (absl::Status s = metrics_->Serve(options_.metrics_address); !s.ok()) return s;
-    core::LogInfo(absl::StrCat("Serving Prometheus metrics on http://", options_.metrics_address,
-                               "/metrics"));
   }
   if (options_.launch_server_apps) StartLauncher();
   return absl::OkStatus();
@@ -97,24 +94,20 @@ void Server::AddMetrics() {
   metrics_ = std::make_unique<core::ServerMetrics>("superlink");
   LinkState* state = state_.get();
   metrics_->AddGauge("runs", "Runs by status (status:sub-status once finished)", [state] {
-    absl::flat_hash_map<std::string, int> counts;
+    std::vector<std::string> statuses;
     // Without account authentication (not supported) every run belongs to kNoAccountId.
     for (const proto::Run& run : state->ListRuns(kNoAccountId)) {
       const proto::RunStatus& status = run.status();
-      ++counts[status.sub_status().empty()
-                   ? status.status()
-                   : absl::StrCat(status.status(), ":", status.sub_status())];
+      statuses.push_back(status.sub_status().empty()
+                             ? status.status()
+                             : absl::StrCat(status.status(), ":", status.sub_status()));
     }
-    std::vector<core::ServerMetrics::Sample> samples;
-    for (const auto& [status, n] : counts) samples.push_back({{{"status", status}}, double(n)});
-    return samples;
+    return core::ServerMetrics::CountBy("status", statuses);
   });
   metrics_->AddGauge("nodes", "SuperNodes by status", [state] {
-    absl::flat_hash_map<std::string, int> counts;
-    for (const proto::NodeInfo& node : state->ListNodes()) ++counts[node.status()];
-    std::vector<core::ServerMetrics::Sample> samples;
-    for (const auto& [status, n] : counts) samples.push_back({{{"status", status}}, double(n)});
-    return samples;
+    std::vector<std::string> statuses;
+    for (const proto::NodeInfo& node : state->ListNodes()) statuses.push_back(node.status());
+    return core::ServerMetrics::CountBy("status", statuses);
   });
   metrics_->AddGauge("objects", "Objects in the object store", [state] {
     return std::vector<core::ServerMetrics::Sample>{

@@ -64,8 +64,6 @@ absl::Status Server::StartAll() {
 
   if (metrics_) {
     if (absl::Status s = metrics_->Serve(options_.metrics_address); !s.ok()) return s;
-    core::LogInfo(absl::StrCat("Serving Prometheus metrics on http://", options_.metrics_address,
-                               "/metrics"));
   }
 
   absl::StatusOr<std::unique_ptr<FleetClient>> fleet = FleetClient::Create(options_.fleet);

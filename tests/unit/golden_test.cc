@@ -229,9 +229,9 @@ void RunContextCase(const Json& c) {
 // Bytes Python would not write itself: C++ must decode them to the value Python decodes, i.e.
 // re-encode them to Python's bytes, and that value must survive its own round trip.
 template <typename Record>
-void ExpectReencodes(const Json& c, absl::StatusOr<Record> (*inflate)(absl::string_view,
-                                                                     const ObjectContents&,
-                                                                     const InflateOptions&),
+void ExpectReencodes(const Json& c,
+                     absl::StatusOr<Record> (*inflate)(absl::string_view, const ObjectContents&,
+                                                       const InflateOptions&),
                      absl::StatusOr<ObjectBundle> (*deflate)(const Record&)) {
   const std::string input = ReadFile(g_dir / c["input"].get<std::string>());
   const std::string id = ComputeObjectId(input);
@@ -242,8 +242,8 @@ void ExpectReencodes(const Json& c, absl::StatusOr<Record> (*inflate)(absl::stri
   const std::string again = bundle->objects.back().content();
   EXPECT_TRUE(again == ReadFile(g_dir / c["expected"].get<std::string>()))
       << "C++ re-encodes to " << absl::CHexEscape(again);
-  auto back = inflate(bundle->root_id(), ObjectContents{{bundle->root_id(), again}},
-                      InflateOptions{});
+  auto back =
+      inflate(bundle->root_id(), ObjectContents{{bundle->root_id(), again}}, InflateOptions{});
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_TRUE(*back == *value) << "the re-encoded value does not decode to itself";
 }

@@ -406,8 +406,8 @@ TEST_F(HttpProtoServerTest, BodyTooLarge) {
 
 // Starlette's responses ignore Range (and uvicorn never compresses): full bodies, always.
 TEST_F(HttpProtoServerTest, RangeHeaderIsIgnored) {
-  const RawResponse response = RawPost(server_->port(), kHeartbeat, "application/protobuf", "",
-                                       "Range: bytes=0-1\r\n");
+  const RawResponse response =
+      RawPost(server_->port(), kHeartbeat, "application/protobuf", "", "Range: bytes=0-1\r\n");
   EXPECT_EQ(response.status, 401);
   EXPECT_EQ(response.headers.find("content-range"), std::string::npos);
   EXPECT_EQ(response.body, R"({"code":1008,"detail":"Authentication failed."})");

@@ -54,7 +54,7 @@ class ServerMetrics {
 
   // Serves GET /metrics on `address` ("host:port"; port 0 picks a free one, see port()).
   // InvalidArgument for an address without a port, Unavailable if it cannot be bound,
-  // FailedPrecondition if already serving.
+  // FailedPrecondition if already serving. Logs where it serves.
   absl::Status Serve(absl::string_view address);
   // The bound port; 0 before Serve().
   int port() const;
@@ -71,6 +71,11 @@ class ServerMetrics {
   // scraping thread: it must be thread-safe and quick). Add before Serve().
   void AddGauge(const std::string& name, const std::string& help,
                 std::function<std::vector<Sample>()> read);
+
+  // One sample per distinct value of `values`, labelled `label`=value, holding its count: a
+  // gauge of things by status.
+  static std::vector<Sample> CountBy(const std::string& label,
+                                     const std::vector<std::string>& values);
 
   // A histogram flwr_<component>_<name> (seconds) with prometheus' default-like buckets from
   // 5 ms to 10 min; Observe it through the returned function (thread-safe). Add before
