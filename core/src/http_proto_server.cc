@@ -390,6 +390,11 @@ class HttpProtoServer::Impl {
 
   void Dispatch(const httplib::Request& req, httplib::Response& res) {
     MatchUvicornResponses(req);
+    if (req.path == kHealthPath) {  // flwr/supercore/routers/health: an empty 200
+      if (req.method == "GET" || req.method == "HEAD") return;
+      res.set_header("allow", "GET");
+      return SetJson(res, 405, R"({"detail":"Method Not Allowed"})");
+    }
     const auto it = routes_.find(req.path);
     if (it == routes_.end()) return SetJson(res, 404, R"({"detail":"Not Found"})");
     if (req.method != "POST") {

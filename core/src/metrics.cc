@@ -13,6 +13,7 @@
 #include <exception>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -225,7 +226,11 @@ void ServerMetrics::CountBody(absl::string_view api, bool in, const google::prot
 }
 
 std::function<void(const HttpCall&)> ServerMetrics::HttpCallRecorder(std::string api) {
-  return [this, api = std::move(api)](const HttpCall& call) {
+  return [this, fallback = std::move(api)](const HttpCall& call) {
+    std::string api = fallback;
+    if (absl::StartsWith(call.path, "/v1/")) {
+      api = std::string(call.path.substr(4, call.path.find('/', 4) - 4));
+    }
     impl_->Count(api, /*in=*/true, call.request_messages, call.request_bytes);
     impl_->Count(api, /*in=*/false, call.response_messages, call.response_bytes);
     ObserveRequest(api, call.path, absl::StrCat(call.status), call.latency);

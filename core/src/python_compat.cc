@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -267,6 +269,21 @@ std::string PythonJsonString(absl::string_view text, bool ensure_ascii) {
   // dumped here: its containers use other separators than Python's ", " and ": ".
   return nlohmann::json(std::string(text))
       .dump(-1, ' ', ensure_ascii, nlohmann::json::error_handler_t::replace);
+}
+
+std::optional<std::string> Base64DecodeValidated(absl::string_view text) {
+  const size_t data_end = text.find_last_not_of('=') + 1;  // npos + 1 == 0: all pads
+  if (text.size() - data_end > 2 || text.size() % 4 != 0) return std::nullopt;
+  for (size_t i = 0; i < data_end; ++i) {
+    const char c = text[i];
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') {
+      return std::nullopt;
+    }
+  }
+  if (data_end % 4 == 1) return std::nullopt;  // one symbol cannot end a quantum
+  std::string out;
+  if (!absl::Base64Unescape(text, &out)) return std::nullopt;
+  return out;
 }
 
 }  // namespace flwr::core

@@ -11,9 +11,11 @@ namespace flwr::core {
 
 absl::StatusOr<std::unique_ptr<RuntimeHttpApi>> RuntimeHttpApi::Start(
     RuntimeService* service, absl::string_view host, int port, absl::string_view component_name,
-    int num_threads, std::function<void(const HttpCall&)> on_call) {
+    int num_threads, std::function<void(const HttpCall&)> on_call,
+    const std::function<void(HttpProtoServer&)>& add_routes) {
   std::unique_ptr<RuntimeHttpApi> api(
       new RuntimeHttpApi(service, component_name, num_threads, std::move(on_call)));
+  if (add_routes) add_routes(api->server_);
   if (absl::Status s = api->server_.Start(host, port); !s.ok()) return s;
   return api;
 }
@@ -76,8 +78,7 @@ RuntimeHttpApi::RuntimeHttpApi(RuntimeService* s, absl::string_view component_na
 
   server_.AddRequestCheck(std::string(kRuntimePathPrefix),
                           [component = std::string(component_name)](const HttpRequestContext& ctx) {
-                            return CheckRuntimeVersion(ctx.headers(), PinnedFlowerVersion(),
-                                                       component);
+                            return CheckRuntimeVersionAnyLine(ctx.headers(), component);
                           });
 }
 

@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/core/flower_error.h"
 #include "flwr/core/python_compat.h"
@@ -50,6 +51,13 @@ absl::string_view PinnedFlowerVersion() {
   return
 #include "flower_version.inc"
       ;
+}
+
+absl::Span<const absl::string_view> SupportedFlowerVersions() {
+  static constexpr absl::string_view kVersions[] = {
+#include "flower_versions.inc"
+  };
+  return kVersions;
 }
 
 std::vector<std::pair<std::string, std::string>> RuntimeVersionHeaders(
@@ -109,6 +117,49 @@ absl::Status CheckRuntimeVersion(RuntimeMetadata peer, absl::string_view local_v
   const std::string message = absl::StrCat("Runtime version compatibility check failed for ",
                                            connection_name, ". ", *reason);
   return FlowerError(api_error::kRuntimeVersionIncompatible, message, std::move(reason));
+}
+
+std::optional<absl::string_view> PeerFlowerLine(RuntimeMetadata peer) {
+  for (absl::string_view version : SupportedFlowerVersions()) {
+    // Absent metadata is accepted by every line: no line is announced.
+    if (!RuntimeVersionIncompatibility(peer, version, "").has_value()) {
+      std::string reason;
+      if (LookupChecked(peer, kPackageVersionHeader, &reason).empty()) return std::nullopt;
+      return version;
+    }
+  }
+  return std::nullopt;
+}
+
+int FlowerMinorVersion(absl::string_view version) {
+  const std::optional<std::pair<std::string, std::string>> major_minor = MajorMinor(version);
+  int minor = -1;
+  if (major_minor && !absl::SimpleAtoi(major_minor->second, &minor)) return -1;
+  return minor;
+}
+
+absl::string_view OldestSupportedFlowerVersion() {
+  return *std::min_element(SupportedFlowerVersions().begin(), SupportedFlowerVersions().end(),
+                           [](absl::string_view a, absl::string_view b) {
+                             return FlowerMinorVersion(a) < FlowerMinorVersion(b);
+                           });
+}
+
+absl::string_view NewestSupportedFlowerVersion() {
+  return *std::max_element(SupportedFlowerVersions().begin(), SupportedFlowerVersions().end(),
+                           [](absl::string_view a, absl::string_view b) {
+                             return FlowerMinorVersion(a) < FlowerMinorVersion(b);
+                           });
+}
+
+absl::Status CheckRuntimeVersionAnyLine(RuntimeMetadata peer, absl::string_view local_component,
+                                        absl::string_view connection_name) {
+  for (absl::string_view version : SupportedFlowerVersions().subspan(1)) {
+    if (!RuntimeVersionIncompatibility(peer, version, local_component).has_value()) {
+      return absl::OkStatus();
+    }
+  }
+  return CheckRuntimeVersion(peer, PinnedFlowerVersion(), local_component, connection_name);
 }
 
 std::optional<std::string> RuntimeVersionIncompatibilityExitMessage(const absl::Status& status) {

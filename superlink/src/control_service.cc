@@ -1,5 +1,6 @@
 #include "flwr/superlink/control_service.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -9,6 +10,7 @@
 #include "flwr/core/iso_time.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/proto_convert.h"
+#include "flwr/core/runtime_version.h"
 #include "flwr/core/sha256.h"
 #include "flwr/core/user_config.h"
 
@@ -122,7 +124,7 @@ absl::Status ControlService::StreamLogs(
 }
 
 absl::StatusOr<proto::ListRunsResponse> ControlService::ListRuns(
-    const proto::ListRunsRequest& request) {
+    const proto::ListRunsRequest& request, absl::string_view caller_line) {
   core::LogInfo("ControlServicer.ListRuns");
   std::vector<proto::Run> runs;
   if (request.has_run_id()) {
@@ -134,7 +136,15 @@ absl::StatusOr<proto::ListRunsResponse> ControlService::ListRuns(
     runs.push_back(*std::move(run));
   } else {
     runs = state_->ListRuns(kNoAccountId);
-    if (request.has_limit() && runs.size() > request.limit()) runs.resize(request.limit());
+    std::optional<uint64_t> limit;
+    if (request.has_limit()) limit = request.limit();
+    if (core::FlowerMinorVersion(caller_line) >= 42) {
+      // control_handlers.list_runs (1.42): a page of 20 by default, after `skip`.
+      const size_t skip = std::min<uint64_t>(request.has_skip() ? request.skip() : 0, runs.size());
+      runs.erase(runs.begin(), runs.begin() + skip);
+      if (!limit) limit = 20;
+    }
+    if (limit && runs.size() > *limit) runs.resize(*limit);
   }
   proto::ListRunsResponse response;
   for (proto::Run& run : runs) {
@@ -142,6 +152,16 @@ absl::StatusOr<proto::ListRunsResponse> ControlService::ListRuns(
     (*response.mutable_run_dict())[run.run_id()] = std::move(run);
   }
   response.set_now(core::FormatIsoUtc(clock_()));
+  return response;
+}
+
+absl::StatusOr<proto::GetLoginDetailsResponse> ControlService::GetLoginDetails(
+    const proto::GetLoginDetailsRequest&) {
+  core::LogInfo("ControlServicer.GetLoginDetails");
+  // The NoOp account-authentication plugin's details: `flwr login` then says login is not
+  // needed.
+  proto::GetLoginDetailsResponse response;
+  response.set_authn_type("noop");
   return response;
 }
 

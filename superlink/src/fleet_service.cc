@@ -33,6 +33,7 @@ absl::StatusOr<proto::RegisterNodeFleetResponse> FleetService::RegisterNode(
     const proto::RegisterNodeFleetRequest& request) {
   absl::StatusOr<uint64_t> node_id = state_->CreateNode(request.public_key(), 0);
   if (!node_id.ok()) return node_id.status();
+  core::LogDebug(absl::StrCat("[Fleet.RegisterNode] Registered node_id=", *node_id));
   proto::RegisterNodeFleetResponse response;
   response.set_node_id(*node_id);
   return response;
@@ -43,6 +44,7 @@ absl::StatusOr<proto::ActivateNodeResponse> FleetService::ActivateNode(
   absl::StatusOr<uint64_t> node_id =
       state_->ActivateNode(request.public_key(), request.heartbeat_interval());
   if (!node_id.ok()) return node_id.status();
+  core::LogInfo(absl::StrCat("[Fleet.ActivateNode] Activated node_id=", *node_id));
   proto::ActivateNodeResponse response;
   response.set_node_id(*node_id);
   return response;
@@ -51,12 +53,14 @@ absl::StatusOr<proto::ActivateNodeResponse> FleetService::ActivateNode(
 absl::StatusOr<proto::DeactivateNodeResponse> FleetService::DeactivateNode(
     const proto::DeactivateNodeRequest& request) {
   if (absl::Status s = state_->DeactivateNode(request.node_id()); !s.ok()) return s;
+  core::LogInfo(absl::StrCat("[Fleet.DeactivateNode] Deactivated node_id=", request.node_id()));
   return proto::DeactivateNodeResponse();
 }
 
 absl::StatusOr<proto::UnregisterNodeFleetResponse> FleetService::UnregisterNode(
     const proto::UnregisterNodeFleetRequest& request) {
   if (absl::Status s = state_->UnregisterNode(request.node_id()); !s.ok()) return s;
+  core::LogDebug(absl::StrCat("[Fleet.UnregisterNode] Unregistered node_id=", request.node_id()));
   return proto::UnregisterNodeFleetResponse();
 }
 
@@ -72,6 +76,7 @@ absl::StatusOr<proto::SendNodeHeartbeatResponse> FleetService::SendNodeHeartbeat
 
 absl::StatusOr<proto::PullMessagesResponse> FleetService::PullMessages(
     const proto::PullMessagesRequest& request) {
+  core::LogInfo(absl::StrCat("[Fleet.PullMessages] node_id=", request.node().node_id()));
   proto::PullMessagesResponse response;
   std::optional<uint64_t> traffic_run;
   absl::ReaderMutexLock lock(&state_->message_tree_mutex());
@@ -94,6 +99,10 @@ absl::StatusOr<proto::PullMessagesResponse> FleetService::PullMessages(
 
 absl::StatusOr<proto::PushMessagesResponse> FleetService::PushMessages(
     const proto::PushMessagesRequest& request) {
+  core::LogInfo(request.messages_list_size() > 0
+                    ? absl::StrCat("[Fleet.PushMessages] Push replies from node_id=",
+                                   request.node().node_id())
+                    : std::string("[Fleet.PushMessages] No replies to push"));
   if (request.messages_list_size() != 1 || request.message_object_trees_size() != 1) {
     return absl::InvalidArgumentError(
         "PushMessages carries exactly one message and its object tree");
@@ -125,6 +134,7 @@ absl::StatusOr<proto::PushMessagesResponse> FleetService::PushMessages(
 }
 
 absl::StatusOr<proto::GetRunResponse> FleetService::GetRun(const proto::GetRunRequest& request) {
+  core::LogInfo(absl::StrCat("[Fleet.GetRun] Requesting `Run` for run_id=", request.run_id()));
   if (!state_->GetRun(request.run_id())) {
     return core::FlowerError(core::api_error::kFleetGetRunFailed,
                              absl::StrCat("Run ID not found: ", request.run_id()));
@@ -137,6 +147,7 @@ absl::StatusOr<proto::GetRunResponse> FleetService::GetRun(const proto::GetRunRe
 }
 
 absl::StatusOr<proto::GetFabResponse> FleetService::GetFab(const proto::GetFabRequest& request) {
+  core::LogInfo(absl::StrCat("[Fleet.GetFab] Requesting FAB for fab_hash=", request.hash_str()));
   if (!state_->GetRun(request.run_id())) {
     return core::FlowerError(core::api_error::kFleetGetFabFailed,
                              absl::StrCat("Run ID not found: ", request.run_id()));
@@ -160,6 +171,8 @@ absl::StatusOr<proto::GetFabResponse> FleetService::GetFab(const proto::GetFabRe
 
 absl::StatusOr<proto::PushObjectResponse> FleetService::PushObject(
     const proto::PushObjectRequest& request) {
+  core::LogDebug(
+      absl::StrCat("[Fleet.PushObject] Push Object with object_id=", request.object_id()));
   if (absl::StatusOr<proto::Run> run = RunningRun(request.run_id()); !run.ok()) {
     return run.status();
   }
@@ -173,6 +186,8 @@ absl::StatusOr<proto::PushObjectResponse> FleetService::PushObject(
 
 absl::StatusOr<proto::PullObjectResponse> FleetService::PullObject(
     const proto::PullObjectRequest& request) {
+  core::LogDebug(
+      absl::StrCat("[Fleet.PullObject] Pull Object with object_id=", request.object_id()));
   if (absl::StatusOr<proto::Run> run = RunningRun(request.run_id()); !run.ok()) {
     return run.status();
   }
@@ -188,6 +203,8 @@ absl::StatusOr<proto::PullObjectResponse> FleetService::PullObject(
 
 absl::StatusOr<proto::ConfirmMessageReceivedResponse> FleetService::ConfirmMessageReceived(
     const proto::ConfirmMessageReceivedRequest& request) {
+  core::LogDebug(absl::StrCat("[Fleet.ConfirmMessageReceived] Message with ID '",
+                              request.message_object_id(), "' has been received"));
   if (absl::StatusOr<proto::Run> run = RunningRun(request.run_id()); !run.ok()) {
     return run.status();
   }

@@ -4,6 +4,7 @@
 #include "flwr/core/flower_error.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/node_auth.h"
+#include "flwr/core/runtime_version.h"
 #include "flwr/core/wire_errors.h"
 
 namespace flwr::superlink {
@@ -14,6 +15,16 @@ std::string Metadata(const grpc::ServerContext& context, absl::string_view key) 
   auto range = context.client_metadata().equal_range(grpc::string_ref(key.data(), key.size()));
   if (range.first == range.second) return "";
   return std::string(range.first->second.data(), range.first->second.size());
+}
+
+// Every metadata entry, e.g. for the runtime version keys.
+std::vector<std::pair<std::string, std::string>> AllMetadata(const grpc::ServerContext& context) {
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const auto& [key, value] : context.client_metadata()) {
+    entries.emplace_back(std::string(key.data(), key.size()),
+                         std::string(value.data(), value.size()));
+  }
+  return entries;
 }
 
 NodeCredentials Credentials(const grpc::ServerContext& context) {
@@ -52,143 +63,28 @@ grpc::Status UnsupportedRpc(absl::string_view feature) {
                       absl::StrCat("This SuperLink does not support ", feature, "."));
 }
 
-grpc::Status FleetGrpcServicer::RegisterNode(grpc::ServerContext* context,
-                                             const proto::RegisterNodeFleetRequest* request,
-                                             proto::RegisterNodeFleetResponse* response) {
-  return Fleet(*context, service_, "/flwr.proto.Fleet/RegisterNode", std::nullopt, response, [&] {
-    auto result = service_->RegisterNode(*request);
-    if (result.ok()) {
-      core::LogDebug(absl::StrCat("[Fleet.RegisterNode] Registered node_id=", result->node_id()));
-    }
-    return result;
-  });
-}
-
-grpc::Status FleetGrpcServicer::ActivateNode(grpc::ServerContext* context,
-                                             const proto::ActivateNodeRequest* request,
-                                             proto::ActivateNodeResponse* response) {
-  return Fleet(*context, service_, "/flwr.proto.Fleet/ActivateNode", std::nullopt, response, [&] {
-    auto result = service_->ActivateNode(*request);
-    if (result.ok()) {
-      core::LogInfo(absl::StrCat("[Fleet.ActivateNode] Activated node_id=", result->node_id()));
-    }
-    return result;
-  });
-}
-
-grpc::Status FleetGrpcServicer::DeactivateNode(grpc::ServerContext* context,
-                                               const proto::DeactivateNodeRequest* request,
-                                               proto::DeactivateNodeResponse* response) {
-  return Fleet(
-      *context, service_, "/flwr.proto.Fleet/DeactivateNode", request->node_id(), response, [&] {
-        auto result = service_->DeactivateNode(*request);
-        if (result.ok()) {
-          core::LogInfo(
-              absl::StrCat("[Fleet.DeactivateNode] Deactivated node_id=", request->node_id()));
-        }
-        return result;
-      });
-}
-
-grpc::Status FleetGrpcServicer::UnregisterNode(grpc::ServerContext* context,
-                                               const proto::UnregisterNodeFleetRequest* request,
-                                               proto::UnregisterNodeFleetResponse* response) {
-  return Fleet(
-      *context, service_, "/flwr.proto.Fleet/UnregisterNode", request->node_id(), response, [&] {
-        auto result = service_->UnregisterNode(*request);
-        if (result.ok()) {
-          core::LogDebug(
-              absl::StrCat("[Fleet.UnregisterNode] Unregistered node_id=", request->node_id()));
-        }
-        return result;
-      });
-}
-
-grpc::Status FleetGrpcServicer::SendNodeHeartbeat(grpc::ServerContext* context,
-                                                  const proto::SendNodeHeartbeatRequest* request,
-                                                  proto::SendNodeHeartbeatResponse* response) {
-  return Fleet(*context, service_, "/flwr.proto.Fleet/SendNodeHeartbeat", request->node().node_id(),
-               response, [&] { return service_->SendNodeHeartbeat(*request); });
-}
-
-grpc::Status FleetGrpcServicer::PullMessages(grpc::ServerContext* context,
-                                             const proto::PullMessagesRequest* request,
-                                             proto::PullMessagesResponse* response) {
-  return Fleet(
-      *context, service_, "/flwr.proto.Fleet/PullMessages", request->node().node_id(), response,
-      [&] {
-        core::LogInfo(absl::StrCat("[Fleet.PullMessages] node_id=", request->node().node_id()));
-        return service_->PullMessages(*request);
-      });
-}
-
-grpc::Status FleetGrpcServicer::PushMessages(grpc::ServerContext* context,
-                                             const proto::PushMessagesRequest* request,
-                                             proto::PushMessagesResponse* response) {
-  return Fleet(*context, service_, "/flwr.proto.Fleet/PushMessages", request->node().node_id(),
-               response, [&] {
-                 core::LogInfo(request->messages_list_size() > 0
-                                   ? absl::StrCat("[Fleet.PushMessages] Push replies from node_id=",
-                                                  request->node().node_id())
-                                   : std::string("[Fleet.PushMessages] No replies to push"));
-                 return service_->PushMessages(*request);
-               });
-}
-
-grpc::Status FleetGrpcServicer::GetRun(grpc::ServerContext* context,
-                                       const proto::GetRunRequest* request,
-                                       proto::GetRunResponse* response) {
-  return Fleet(
-      *context, service_, "/flwr.proto.Fleet/GetRun", request->node().node_id(), response, [&] {
-        core::LogInfo(
-            absl::StrCat("[Fleet.GetRun] Requesting `Run` for run_id=", request->run_id()));
-        return service_->GetRun(*request);
-      });
-}
-
-grpc::Status FleetGrpcServicer::GetFab(grpc::ServerContext* context,
-                                       const proto::GetFabRequest* request,
-                                       proto::GetFabResponse* response) {
-  return Fleet(
-      *context, service_, "/flwr.proto.Fleet/GetFab", request->node().node_id(), response, [&] {
-        core::LogInfo(
-            absl::StrCat("[Fleet.GetFab] Requesting FAB for fab_hash=", request->hash_str()));
-        return service_->GetFab(*request);
-      });
-}
-
-grpc::Status FleetGrpcServicer::PushObject(grpc::ServerContext* context,
-                                           const proto::PushObjectRequest* request,
-                                           proto::PushObjectResponse* response) {
-  return Fleet(
-      *context, service_, "/flwr.proto.Fleet/PushObject", request->node().node_id(), response, [&] {
-        core::LogDebug(
-            absl::StrCat("[Fleet.PushObject] Push Object with object_id=", request->object_id()));
-        return service_->PushObject(*request);
-      });
-}
-
-grpc::Status FleetGrpcServicer::PullObject(grpc::ServerContext* context,
-                                           const proto::PullObjectRequest* request,
-                                           proto::PullObjectResponse* response) {
-  return Fleet(
-      *context, service_, "/flwr.proto.Fleet/PullObject", request->node().node_id(), response, [&] {
-        core::LogDebug(
-            absl::StrCat("[Fleet.PullObject] Pull Object with object_id=", request->object_id()));
-        return service_->PullObject(*request);
-      });
-}
-
-grpc::Status FleetGrpcServicer::ConfirmMessageReceived(
-    grpc::ServerContext* context, const proto::ConfirmMessageReceivedRequest* request,
-    proto::ConfirmMessageReceivedResponse* response) {
-  return Fleet(*context, service_, "/flwr.proto.Fleet/ConfirmMessageReceived",
-               request->node().node_id(), response, [&] {
-                 core::LogDebug(absl::StrCat("[Fleet.ConfirmMessageReceived] Message with ID '",
-                                             request->message_object_id(), "' has been received"));
-                 return service_->ConfirmMessageReceived(*request);
-               });
-}
+#define FLWR_FLEET_RPC(Rpc, Req, Resp, node_id)                                                \
+  grpc::Status FleetGrpcServicer::Rpc(grpc::ServerContext* context, const proto::Req* request, \
+                                      proto::Resp* response) {                                 \
+    return Fleet(*context, service_, "/flwr.proto.Fleet/" #Rpc, node_id, response,             \
+                 [&] { return service_->Rpc(*request); });                                     \
+  }
+FLWR_FLEET_RPC(RegisterNode, RegisterNodeFleetRequest, RegisterNodeFleetResponse, std::nullopt)
+FLWR_FLEET_RPC(ActivateNode, ActivateNodeRequest, ActivateNodeResponse, std::nullopt)
+FLWR_FLEET_RPC(DeactivateNode, DeactivateNodeRequest, DeactivateNodeResponse, request->node_id())
+FLWR_FLEET_RPC(UnregisterNode, UnregisterNodeFleetRequest, UnregisterNodeFleetResponse,
+               request->node_id())
+FLWR_FLEET_RPC(SendNodeHeartbeat, SendNodeHeartbeatRequest, SendNodeHeartbeatResponse,
+               request->node().node_id())
+FLWR_FLEET_RPC(PullMessages, PullMessagesRequest, PullMessagesResponse, request->node().node_id())
+FLWR_FLEET_RPC(PushMessages, PushMessagesRequest, PushMessagesResponse, request->node().node_id())
+FLWR_FLEET_RPC(GetRun, GetRunRequest, GetRunResponse, request->node().node_id())
+FLWR_FLEET_RPC(GetFab, GetFabRequest, GetFabResponse, request->node().node_id())
+FLWR_FLEET_RPC(PushObject, PushObjectRequest, PushObjectResponse, request->node().node_id())
+FLWR_FLEET_RPC(PullObject, PullObjectRequest, PullObjectResponse, request->node().node_id())
+FLWR_FLEET_RPC(ConfirmMessageReceived, ConfirmMessageReceivedRequest,
+               ConfirmMessageReceivedResponse, request->node().node_id())
+#undef FLWR_FLEET_RPC
 
 grpc::Status ControlGrpcServicer::StartRun(grpc::ServerContext*,
                                            const proto::StartRunRequest* request,
@@ -215,10 +111,13 @@ grpc::Status ControlGrpcServicer::StreamLogs(
   return grpc::Status::OK;
 }
 
-grpc::Status ControlGrpcServicer::ListRuns(grpc::ServerContext*,
+grpc::Status ControlGrpcServicer::ListRuns(grpc::ServerContext* context,
                                            const proto::ListRunsRequest* request,
                                            proto::ListRunsResponse* response) {
-  return Finish("/flwr.proto.Control/ListRuns", service_->ListRuns(*request), response);
+  return Finish("/flwr.proto.Control/ListRuns",
+                service_->ListRuns(*request, core::PeerFlowerLine(AllMetadata(*context))
+                                                 .value_or(core::OldestSupportedFlowerVersion())),
+                response);
 }
 
 grpc::Status ControlGrpcServicer::ListNodes(grpc::ServerContext*,
@@ -235,11 +134,10 @@ grpc::Status ControlGrpcServicer::ListFederations(grpc::ServerContext*,
 }
 
 grpc::Status ControlGrpcServicer::GetLoginDetails(grpc::ServerContext*,
-                                                  const proto::GetLoginDetailsRequest*,
-                                                  proto::GetLoginDetailsResponse*) {
-  return core::ToGrpcStatus(core::FlowerError(core::api_error::kNoAccountAuth,
-                                              "ControlServicer initialized without account "
-                                              "authentication."));
+                                                  const proto::GetLoginDetailsRequest* request,
+                                                  proto::GetLoginDetailsResponse* response) {
+  return Finish("/flwr.proto.Control/GetLoginDetails", service_->GetLoginDetails(*request),
+                response);
 }
 
 }  // namespace flwr::superlink

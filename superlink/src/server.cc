@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "flwr/core/health_server.h"
 #include "flwr/core/logging.h"
+#include "flwr/superlink/http_api.h"
 
 namespace flwr::superlink {
 namespace {
@@ -41,7 +42,12 @@ absl::Status Server::StartAll() {
   if (!options_.metrics_address.empty()) AddMetrics();
   absl::StatusOr<std::unique_ptr<core::RuntimeHttpApi>> http = core::RuntimeHttpApi::Start(
       runtime_.get(), options_.runtime_host, options_.runtime_port, "SuperLink",
-      /*num_threads=*/32, metrics_ ? metrics_->HttpCallRecorder("runtime") : nullptr);
+      /*num_threads=*/32, metrics_ ? metrics_->HttpCallRecorder("runtime") : nullptr,
+      [this](core::HttpProtoServer& server) {
+        // Flower 1.42's Control and Fleet APIs share the port.
+        AddControlRoutes(server, control_.get());
+        AddFleetRoutes(server, fleet_.get());
+      });
   if (!http.ok()) return http.status();
   http_ = *std::move(http);
 

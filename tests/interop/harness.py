@@ -21,6 +21,52 @@ VENV_BIN = Path(sys.executable).parent
 APPS = REPO_ROOT / "tests" / "apps"
 
 
+def pinned_versions() -> list[str]:
+    """flower-version.txt's pins, the primary line first."""
+    return [line.split("==", 1)[1].strip()
+            for line in (REPO_ROOT / "flower-version.txt").read_text().splitlines()
+            if line.startswith("flwr==")]
+
+
+@dataclass(frozen=True)
+class Line:
+    """One pinned Flower line: its version and the venv (scripts/setup.sh) holding its stock
+    components. From 1.37 the CLI, from 1.40 SuperNodes reach the SuperLink over HTTP on its
+    one port; before, over gRPC (Control, Fleet)."""
+
+    version: str
+
+    @property
+    def minor(self) -> int:
+        return int(self.version.split(".")[1])
+
+    @property
+    def venv_bin(self) -> Path:
+        if self.version == pinned_versions()[0]:
+            return VENV_BIN
+        return REPO_ROOT / f".venv-{self.version}" / "bin"
+
+    @property
+    def http_control(self) -> bool:
+        return self.minor >= 37
+
+    @property
+    def http_fleet(self) -> bool:
+        return self.minor >= 40
+
+    def __str__(self) -> str:
+        return self.version
+
+
+LINES = [Line(v) for v in pinned_versions()]
+PRIMARY = LINES[0]
+
+
+def line_of(env: dict[str, str]) -> Line:
+    """The line a base_env() environment was made for."""
+    return Line(env.get("FLWR_TEST_LINE", PRIMARY.version))
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
@@ -94,10 +140,11 @@ def _stop(proc: subprocess.Popen, sig: int, timeout: float) -> int | None:
     return proc.returncode
 
 
-def base_env(flwr_home: Path) -> dict[str, str]:
-    """Environment for Flower processes: the venv first in PATH, a private FLWR_HOME."""
+def base_env(flwr_home: Path, line: Line = PRIMARY) -> dict[str, str]:
+    """Environment for Flower processes: the line's venv first in PATH, a private FLWR_HOME."""
     env = dict(os.environ)
-    env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '')}"
+    env["PATH"] = f"{line.venv_bin}:{env.get('PATH', '')}"
+    env["FLWR_TEST_LINE"] = line.version
     env["FLWR_HOME"] = str(flwr_home)
     env["FLWR_TELEMETRY_ENABLED"] = "0"
     env["FLWR_DISABLE_UPDATE_CHECK"] = "1"
@@ -121,10 +168,19 @@ class Ports:
     control: int = field(default_factory=free_port)
     runtime: int = field(default_factory=free_port)
 
+    def control_for(self, line: Line) -> int:
+        """Where the line's CLI reaches the SuperLink: gRPC Control, or the HTTP port."""
+        return self.runtime if line.http_control else self.control
 
-def superlink_argv(kind: str, ports: Ports, database: str, superlink_bin: Path) -> list[str]:
-    """Command line of a SuperLink, ours ('cpp') or the stock one ('python')."""
-    program = str(superlink_bin) if kind == "cpp" else str(VENV_BIN / "flower-superlink")
+    def fleet_for(self, line: Line) -> int:
+        """Where the line's SuperNodes reach the SuperLink: gRPC Fleet, or the HTTP port."""
+        return self.runtime if line.http_fleet else self.fleet
+
+
+def superlink_argv(kind: str, ports: Ports, database: str, superlink_bin: Path,
+                   line: Line = PRIMARY) -> list[str]:
+    """Command line of a SuperLink, ours ('cpp') or the line's stock one ('python')."""
+    program = str(superlink_bin) if kind == "cpp" else str(line.venv_bin / "flower-superlink")
     return [
         program,
         "--insecure",
@@ -144,10 +200,13 @@ def supernode_argv(
     kind: str = "python",
     build_dir: Path | None = None,
     isolation: str = "subprocess",
+    line: Line = PRIMARY,
 ) -> list[str]:
-    """Command line of a SuperNode: the stock Python one, or ours ('cpp', from build_dir)."""
+    """Command line of a SuperNode: the line's stock Python one, or ours ('cpp', from
+    build_dir). `fleet_port` is the port of the line's Fleet transport (Ports.fleet_for)."""
     program = (
-        str(build_dir / "supernode" / "flower-supernode") if kind == "cpp" else str(VENV_BIN / "flower-supernode")
+        str(build_dir / "supernode" / "flower-supernode") if kind == "cpp"
+        else str(line.venv_bin / "flower-supernode")
     )
     return [
         program,
@@ -161,9 +220,9 @@ def supernode_argv(
 
 
 def flwr(env: dict[str, str], *args: str, timeout: float = 120.0, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the stock `flwr` CLI."""
+    """Run the stock `flwr` CLI of the environment's line."""
     return subprocess.run(
-        [str(VENV_BIN / "flwr"), *args],
+        [str(line_of(env).venv_bin / "flwr"), *args],
         env=env,
         cwd=cwd,
         capture_output=True,

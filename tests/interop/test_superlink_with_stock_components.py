@@ -1,6 +1,7 @@
 """C++ SuperLink driven by the stock `flwr` CLI, with stock Python SuperNodes and the stock
 Python ServerApp executor (flower-superexec + flwr-serverapp) — compared with the stock Python
-SuperLink in the same test."""
+SuperLink in the same test. Tests marked with `line` run for every pinned Flower line: the 1.36
+CLI and SuperNodes speak gRPC Control and Fleet, the 1.42 ones HTTP on the SuperLink's port."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import pytest
 
 from harness import (
     APPS,
+    LINES,
+    PRIMARY,
+    Line,
     superlink_argv,
     Ports,
     Processes,
@@ -38,25 +42,31 @@ def app_dir(tmp_path: Path) -> Path:
     return dst
 
 
-def start_federation(kind: str, tmp_path: Path, build_dir: Path, database: str, nodes: int = 2):
+def start_federation(kind: str, tmp_path: Path, build_dir: Path, database: str, nodes: int = 2,
+                     line: Line = PRIMARY):
+    """A SuperLink (ours or the line's stock one), `nodes` stock SuperNodes of the line, and the
+    line's CLI pointed at the SuperLink."""
     flwr_home = tmp_path / "flwr_home"
-    env = base_env(flwr_home)
+    env = base_env(flwr_home, line)
     ports = Ports()
-    write_cli_config(flwr_home, ports.control)
+    write_cli_config(flwr_home, ports.control_for(line))
     procs = Processes(tmp_path, env)
-    link = procs.start("superlink", superlink_argv(kind, ports, database, build_dir / "superlink/flower-superlink"))
-    wait_for_port(ports.control, proc=link)
-    wait_for_port(ports.fleet, proc=link)
+    link = procs.start("superlink", superlink_argv(kind, ports, database,
+                                                   build_dir / "superlink/flower-superlink", line))
+    wait_for_port(ports.control_for(line), proc=link)
+    wait_for_port(ports.fleet_for(line), proc=link)
     for i in range(nodes):
-        procs.start(f"supernode{i}", supernode_argv(ports.fleet, free_port(), f"partition-id={i} num-partitions={nodes}"))
+        procs.start(f"supernode{i}", supernode_argv(ports.fleet_for(line), free_port(),
+                                                    f"partition-id={i} num-partitions={nodes}", line=line))
     return procs, env, ports
 
 
+@pytest.mark.parametrize("line", LINES, ids=str)
 @pytest.mark.parametrize("kind", ["cpp", "python"])
 @pytest.mark.parametrize("db", ["memory", "sqlite"])
-def test_flwr_run_completes(kind: str, db: str, tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
+def test_flwr_run_completes(line: Line, kind: str, db: str, tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
     database = ":flwr-in-memory:" if db == "memory" else str(tmp_path / "state.db")
-    procs, env, _ = start_federation(kind, tmp_path, build_dir, database)
+    procs, env, _ = start_federation(kind, tmp_path, build_dir, database, line=line)
     try:
         result = flwr(env, "run", str(app_dir), "--format", "json", timeout=60)
         assert result.returncode == 0, result.stdout + result.stderr + procs.logs()
@@ -100,9 +110,10 @@ def test_restart_on_sqlite_keeps_runs_and_nodes(tmp_path: Path, build_dir: Path,
         procs.stop_all()
 
 
-def run_and_follow(kind: str, tmp_path: Path, build_dir: Path, app_dir: Path) -> tuple[dict, str]:
+def run_and_follow(kind: str, tmp_path: Path, build_dir: Path, app_dir: Path,
+                   line: Line) -> tuple[dict, str]:
     """`flwr run`, then `flwr log RUN_ID` following the stream until the run ends."""
-    procs, env, _ = start_federation(kind, tmp_path, build_dir, ":flwr-in-memory:")
+    procs, env, _ = start_federation(kind, tmp_path, build_dir, ":flwr-in-memory:", line=line)
     try:
         result = flwr(env, "run", str(app_dir), "--format", "json", timeout=60)
         assert result.returncode == 0, result.stdout + result.stderr + procs.logs()
@@ -115,12 +126,13 @@ def run_and_follow(kind: str, tmp_path: Path, build_dir: Path, app_dir: Path) ->
         procs.stop_all()
 
 
-def test_ls_and_log_match_the_python_superlink(tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
+@pytest.mark.parametrize("line", LINES, ids=str)
+def test_ls_and_log_match_the_python_superlink(line: Line, tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
     """The same app on both SuperLinks: `flwr log` follows to the end, `flwr ls --format json`
     describes the finished run with the same fields and values."""
     runs, logs = {}, {}
     for kind in ("python", "cpp"):
-        runs[kind], logs[kind] = run_and_follow(kind, tmp_path / kind, build_dir, app_dir)
+        runs[kind], logs[kind] = run_and_follow(kind, tmp_path / kind, build_dir, app_dir, line)
     for kind in ("python", "cpp"):
         assert "round 3: 2 replies, mean weight 3.000" in logs[kind], (kind, logs[kind])
         assert "final mean weight 3.000" in logs[kind], (kind, logs[kind])
@@ -134,9 +146,10 @@ def test_ls_and_log_match_the_python_superlink(tmp_path: Path, build_dir: Path, 
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", cpp[key]), (key, cpp[key])
 
 
+@pytest.mark.parametrize("line", LINES, ids=str)
 @pytest.mark.parametrize("kind", ["cpp", "python"])
-def test_flwr_stop_stops_a_long_run(kind: str, tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
-    procs, env, _ = start_federation(kind, tmp_path, build_dir, ":flwr-in-memory:")
+def test_flwr_stop_stops_a_long_run(line: Line, kind: str, tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
+    procs, env, _ = start_federation(kind, tmp_path, build_dir, ":flwr-in-memory:", line=line)
     try:
         result = flwr(env, "run", str(app_dir), "--format", "json", "--run-config",
                       "num-server-rounds=1000 round-sleep=0.5", timeout=60)
@@ -154,8 +167,9 @@ def test_flwr_stop_stops_a_long_run(kind: str, tmp_path: Path, build_dir: Path, 
         procs.stop_all()
 
 
-def test_unknown_run_id_is_a_clear_cli_error(tmp_path: Path, build_dir: Path) -> None:
-    procs, env, _ = start_federation("cpp", tmp_path, build_dir, ":flwr-in-memory:", nodes=0)
+@pytest.mark.parametrize("line", LINES, ids=str)
+def test_unknown_run_id_is_a_clear_cli_error(line: Line, tmp_path: Path, build_dir: Path) -> None:
+    procs, env, _ = start_federation("cpp", tmp_path, build_dir, ":flwr-in-memory:", nodes=0, line=line)
     try:
         result = flwr(env, "ls", "--run-id", "12345", timeout=60)
         assert result.returncode != 0
@@ -240,3 +254,19 @@ def test_tls_with_stock_supernodes_and_cli(tmp_path: Path, build_dir: Path, app_
         assert run["status"] == "finished:completed", procs.logs()
     finally:
         procs.stop_all()
+
+
+@pytest.mark.parametrize("line", LINES, ids=str)
+def test_login_answers_as_the_python_superlink(line: Line, tmp_path: Path, build_dir: Path) -> None:
+    """Without account authentication, `flwr login` says so the same way on both SuperLinks."""
+    outputs = {}
+    for kind in ("python", "cpp"):
+        procs, env, ports = start_federation(kind, tmp_path / kind, build_dir, ":flwr-in-memory:",
+                                             nodes=0, line=line)
+        try:
+            result = flwr(env, "login", timeout=60)
+            text = (result.stdout + result.stderr).replace(str(ports.control_for(line)), "PORT")
+            outputs[kind] = (result.returncode, text)
+        finally:
+            procs.stop_all()
+    assert outputs["cpp"] == outputs["python"]

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-GENERATED = ("flower_error_catalog.inc", "flower_version.inc")
+GENERATED = ("flower_error_catalog.inc", "flower_version.inc", "flower_versions.inc")
 
 
 def test_generated_files_are_current(repo_root: Path, tmp_path: Path) -> None:

@@ -150,5 +150,19 @@ TEST(PythonCompatTest, json_string_matches_json_dumps) {
   EXPECT_EQ(PythonJsonString("\xFF", /*ensure_ascii=*/false), "\"\xEF\xBF\xBD\"");
 }
 
+TEST(PythonCompatTest, base64_decode_validated_as_b64decode_validate_true) {
+  // base64.b64decode(s, validate=True) in Python 3.11.
+  EXPECT_EQ(Base64DecodeValidated(""), "");
+  EXPECT_EQ(Base64DecodeValidated("QQ=="), "A");
+  EXPECT_EQ(Base64DecodeValidated("QUI="), "AB");
+  EXPECT_EQ(Base64DecodeValidated("QUJD"), "ABC");
+  EXPECT_EQ(Base64DecodeValidated("QR=="), "A");  // non-zero trailing bits are accepted
+  EXPECT_EQ(Base64DecodeValidated("+/+/"), "\xfb\xff\xbf");
+  for (const char* bad : {"QQ", "QQ=", "QQ===", "Q===", "====", "QUJD\n", " QUJD", "QU-D", "QU_D",
+                          "Q=QQ", "QQ==QQ==", "QUJDQ"}) {
+    EXPECT_EQ(Base64DecodeValidated(bad), std::nullopt) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace flwr::core

@@ -103,6 +103,30 @@ TEST(RuntimeVersionTest, CheckReturnsFlowerError1001) {
   EXPECT_TRUE(CheckRuntimeVersion(Peer("flwr", "1.36.2"), "1.36.0", "SuperLink").ok());
 }
 
+TEST(RuntimeVersionTest, EveryPinnedLineIsAccepted) {
+  ASSERT_GE(SupportedFlowerVersions().size(), 1u);
+  EXPECT_EQ(SupportedFlowerVersions().front(), PinnedFlowerVersion());
+  for (absl::string_view version : SupportedFlowerVersions()) {
+    const auto peer = Peer("flwr", std::string(version));
+    EXPECT_TRUE(CheckRuntimeVersionAnyLine(peer, "SuperLink").ok()) << version;
+    EXPECT_EQ(PeerFlowerLine(peer), version);
+  }
+  EXPECT_LE(FlowerMinorVersion(OldestSupportedFlowerVersion()),
+            FlowerMinorVersion(NewestSupportedFlowerVersion()));
+  // No metadata: accepted, but no line is announced.
+  EXPECT_TRUE(CheckRuntimeVersionAnyLine({}, "SuperLink").ok());
+  EXPECT_EQ(PeerFlowerLine({}), std::nullopt);
+  // Another line: rejected as the primary line rejects it.
+  const absl::Status status = CheckRuntimeVersionAnyLine(Peer("flwr", "1.20.0"), "SuperLink");
+  EXPECT_EQ(FlowerErrorCode(status), api_error::kRuntimeVersionIncompatible);
+  EXPECT_EQ(status,
+            CheckRuntimeVersion(Peer("flwr", "1.20.0"), PinnedFlowerVersion(), "SuperLink"));
+  EXPECT_EQ(PeerFlowerLine(Peer("flwr", "1.20.0")), std::nullopt);
+  EXPECT_EQ(FlowerMinorVersion("1.42.0"), 42);
+  EXPECT_EQ(FlowerMinorVersion("1.36.2rc1"), 36);
+  EXPECT_EQ(FlowerMinorVersion("not a version"), -1);
+}
+
 TEST(RuntimeVersionTest, ExitMessage) {
   const absl::Status status =
       FlowerError(api_error::kRuntimeVersionIncompatible, "Public.", "details");

@@ -3,6 +3,8 @@
 // protocol.md §3.1), on cpp-httplib. Plain HTTP only: TLS is out of scope for now.
 //
 // Per request, in flwr's order:
+//   0. `/health` (flwr/supercore/routers/health): GET and HEAD get an empty 200, other methods
+//      405 with `allow: GET`;
 //   1. unknown path (any method): 404 `{"detail":"Not Found"}`;
 //   2. a method other than POST: 405 `{"detail":"Method Not Allowed"}`, `allow: POST`;
 //   3. media type (content-type up to ";", stripped, lowercased) not
@@ -44,6 +46,7 @@ namespace flwr::core {
 
 inline constexpr absl::string_view kProtobufMediaType = "application/protobuf";
 inline constexpr absl::string_view kProtobufStreamMediaType = "application/flower-protobuf-stream";
+inline constexpr absl::string_view kHealthPath = "/health";
 
 // What a handler or request check knows about its request. Valid for the handler call only.
 class HttpRequestContext {

@@ -89,8 +89,8 @@ class ServerMetrics {
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> GrpcInterceptor(
       std::string api);
 
-  // An HttpProtoServerOptions::on_call hook that records every call of that server as API
-  // `api`. The metrics must outlive the server.
+  // An HttpProtoServerOptions::on_call hook that records every call of that server as the API
+  // its path names ("/v1/<api>/..."), else as `api`. The metrics must outlive the server.
   std::function<void(const HttpCall&)> HttpCallRecorder(std::string api);
 
   // The current exposition text (what GET /metrics answers), for tests and logs.

@@ -8,6 +8,7 @@
 #define FLWR_CORE_PYTHON_COMPAT_H_
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,12 @@ std::string PythonFloatRepr(double value);
 // astral ones as a surrogate pair, hex in lower case; without it only the characters above
 // are. '/' is never escaped.
 std::string PythonJsonString(absl::string_view text, bool ensure_ascii = true);
+
+// base64.b64decode(text, validate=True): the decoded bytes, or nullopt where Python raises
+// binascii.Error (a character outside the standard alphabet, '=' other than as up to two
+// trailing pads, or a length that is not a multiple of 4). Non-zero trailing bits are
+// accepted, as Python accepts them.
+std::optional<std::string> Base64DecodeValidated(absl::string_view text);
 
 }  // namespace flwr::core
 

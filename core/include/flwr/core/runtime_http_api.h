@@ -30,9 +30,12 @@ class RuntimeHttpApi {
   // Serves `service` on host:port (port 0: any free port) as `component_name` ("SuperLink",
   // "SuperNode": the name in version-mismatch errors) with `num_threads` workers. Unavailable
   // if the port is taken. `on_call` (optional) sees every call, e.g. ServerMetrics.
+  // `add_routes` (optional) adds the other APIs served on the same port (the SuperLink's
+  // Control and Fleet APIs) before the server starts.
   static absl::StatusOr<std::unique_ptr<RuntimeHttpApi>> Start(
       RuntimeService* service, absl::string_view host, int port, absl::string_view component_name,
-      int num_threads = 32, std::function<void(const HttpCall&)> on_call = nullptr);
+      int num_threads = 32, std::function<void(const HttpCall&)> on_call = nullptr,
+      const std::function<void(HttpProtoServer&)>& add_routes = nullptr);
   int port() const { return server_.port(); }
   void Stop() { server_.Stop(); }
 

@@ -30,6 +30,10 @@ inline constexpr absl::string_view kFlowerPackageName = "flwr";
 // core/src/flower_version.inc by scripts/gen_error_catalog.py).
 absl::string_view PinnedFlowerVersion();
 
+// Every pinned flwr version, the primary (PinnedFlowerVersion()) first: the Flower lines this
+// runtime serves. A peer of any of them is accepted and sees the behaviour of its own line.
+absl::Span<const absl::string_view> SupportedFlowerVersions();
+
 // Transport metadata as (key, value) pairs in arrival order; keys compare ASCII
 // case-insensitively (HTTP header names), values are raw bytes that flwr reads as Latin-1
 // (Starlette decodes header bytes so).
@@ -57,6 +61,26 @@ std::vector<std::pair<std::string, std::string>> RuntimeVersionHeaders(
 std::optional<std::string> RuntimeVersionIncompatibility(RuntimeMetadata peer,
                                                          absl::string_view local_version,
                                                          absl::string_view local_component);
+
+// The pinned version (SupportedFlowerVersions()) whose major.minor the peer announces, or
+// nullopt if the peer sends no valid version metadata or one of a line we do not pin. Servers
+// use it to give each peer the behaviour of its own line.
+std::optional<absl::string_view> PeerFlowerLine(RuntimeMetadata peer);
+
+// The minor release number of a PEP 440 version ("1.42.0" -> 42), or -1 if it does not parse.
+int FlowerMinorVersion(absl::string_view version);
+
+// The supported version of the oldest / newest minor release: the line a peer that announces
+// no version is assumed to be on, where its transport tells (gRPC Control and Fleet: only
+// pre-1.37 / pre-1.40 peers speak them; HTTP Control and Fleet: only later ones).
+absl::string_view OldestSupportedFlowerVersion();
+absl::string_view NewestSupportedFlowerVersion();
+
+// CheckRuntimeVersion against every supported line: OK if the peer is accepted by one of
+// them, else the rejection of the primary line.
+absl::Status CheckRuntimeVersionAnyLine(
+    RuntimeMetadata peer, absl::string_view local_component,
+    absl::string_view connection_name = "Caller <-> SuperLink Runtime API");
 
 // The check the Runtime HTTP API applies to every request (`RuntimeVersionDependency`): OK
 // if accepted, else FlowerError(1001, "Runtime version compatibility check failed for

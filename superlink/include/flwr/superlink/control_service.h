@@ -34,8 +34,11 @@ class ControlService {
                           const std::function<bool()>& cancelled);
 
   // One run (FlowerError 16 if unknown) or the caller's runs, newest first, at most `limit`.
-  // Finished runs in the result are cleaned up, as flwr does.
-  absl::StatusOr<proto::ListRunsResponse> ListRuns(const proto::ListRunsRequest& request);
+  // A caller of the 1.42 line (`caller_line`, a pinned version) gets at most 20 runs without
+  // a `limit`, after skipping `skip`; a 1.36 caller all of them. Finished runs in the result
+  // are cleaned up, as flwr does.
+  absl::StatusOr<proto::ListRunsResponse> ListRuns(const proto::ListRunsRequest& request,
+                                                   absl::string_view caller_line);
 
   // FlowerError 16 for an unknown run, 18 for a finished one.
   absl::StatusOr<proto::StopRunResponse> StopRun(const proto::StopRunRequest& request);
@@ -43,6 +46,9 @@ class ControlService {
   absl::StatusOr<proto::ListNodesResponse> ListNodes(const proto::ListNodesRequest& request);
   absl::StatusOr<proto::ListFederationsResponse> ListFederations(
       const proto::ListFederationsRequest& request);
+  // Without account authentication, the stock NoOp plugin's details (authn_type "noop").
+  absl::StatusOr<proto::GetLoginDetailsResponse> GetLoginDetails(
+      const proto::GetLoginDetailsRequest& request);
 
  private:
   LinkState* state_;

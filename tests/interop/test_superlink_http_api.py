@@ -1,0 +1,181 @@
+"""The SuperLink's one HTTP port (Flower 1.42: Control, Fleet and Runtime) against bad input,
+differentially: every request goes to our SuperLink and to the stock 1.42 SuperLink, and both
+must answer with the same HTTP status and the same body (node IDs aside). Afterwards ours still
+serves. Requests are signed as the stock 1.42 SuperNode's NodeAuthHttpInterceptor signs them."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flwr.proto import control_pb2, fleet_pb2, heartbeat_pb2, node_pb2
+from flwr.supercore.primitives.asymmetric import generate_key_pairs, public_key_to_bytes, sign_message
+
+from harness import LINES, Ports, Processes, base_env, superlink_argv, wait_for_port
+
+LINE = next((line for line in LINES if line.http_fleet), None)
+pytestmark = pytest.mark.skipif(LINE is None, reason="no pinned Flower line with the HTTP Fleet API")
+
+PROTOBUF = {"content-type": "application/protobuf"}
+
+
+@pytest.fixture(scope="module")
+def superlinks(tmp_path_factory, build_dir: Path):
+    """Our SuperLink and the stock one of the HTTP line, each on its own HTTP port."""
+    tmp = tmp_path_factory.mktemp("superlinks")
+    env = base_env(tmp / "flwr_home", LINE)
+    procs = Processes(tmp, env)
+    urls = {}
+    for kind in ("cpp", "python"):
+        ports = Ports()
+        proc = procs.start(kind, superlink_argv(kind, ports, ":flwr-in-memory:",
+                                                build_dir / "superlink/flower-superlink", LINE)
+                           + ["--isolation", "process"])
+        wait_for_port(ports.runtime, proc=proc)
+        urls[kind] = f"http://127.0.0.1:{ports.runtime}"
+    yield urls, procs
+    procs.stop_all()
+
+
+class Node:
+    """A SuperNode identity: its key pair, and the headers of one signed call."""
+
+    def __init__(self) -> None:
+        self.private_key, public_key = generate_key_pairs()
+        self.public_key = public_key_to_bytes(public_key)
+
+    def headers(self, age: float = 0.0, public_key: bytes | None = None) -> dict[str, str]:
+        timestamp = (datetime.datetime.now(datetime.timezone.utc)
+                     - datetime.timedelta(seconds=age)).isoformat()
+        signature = sign_message(self.private_key, timestamp.encode("ascii"))
+        return {
+            "flwr-public-key": base64.b64encode(public_key or self.public_key).decode(),
+            "flwr-timestamp": timestamp,
+            "flwr-signature": base64.b64encode(signature).decode(),
+        }
+
+
+def call(url: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None,
+         method: str = "POST") -> tuple[int, str]:
+    response = httpx.request(method, url + path, content=body, headers={**PROTOBUF, **(headers or {})},
+                             timeout=30)
+    return response.status_code, response.text
+
+
+def both(superlinks, *args, **kwargs) -> tuple[tuple[int, str], tuple[int, str]]:
+    urls, _ = superlinks
+    return call(urls["cpp"], *args, **kwargs), call(urls["python"], *args, **kwargs)
+
+
+def register(url: str, node: Node) -> int:
+    """Register and activate `node` over HTTP Fleet; its node ID."""
+    body = fleet_pb2.RegisterNodeFleetRequest(public_key=node.public_key).SerializeToString()
+    status, text = call(url, "/v1/fleet/register-node", body, node.headers())
+    assert status == 200, text
+    request = fleet_pb2.ActivateNodeRequest(public_key=node.public_key, heartbeat_interval=30)
+    response = httpx.post(url + "/v1/fleet/activate-node", content=request.SerializeToString(),
+                          headers={**PROTOBUF, **node.headers()}, timeout=30)
+    assert response.status_code == 200, response.text
+    return fleet_pb2.ActivateNodeResponse.FromString(response.content).node_id
+
+
+NODE = Node()
+REGISTER = fleet_pb2.RegisterNodeFleetRequest(public_key=NODE.public_key).SerializeToString()
+CASES = {
+    "unknown route": ("/v1/fleet/no-such-route", REGISTER, NODE.headers, {}),
+    "no auth headers": ("/v1/fleet/register-node", REGISTER, lambda: {}, {}),
+    "bad base64 key": ("/v1/fleet/register-node", REGISTER,
+                       lambda: {**NODE.headers(), "flwr-public-key": "not base64!"}, {}),
+    "bad base64 signature": ("/v1/fleet/register-node", REGISTER,
+                             lambda: {**NODE.headers(), "flwr-signature": "QQ="}, {}),
+    "signature of another timestamp": (
+        "/v1/fleet/register-node", REGISTER,
+        lambda: {**NODE.headers(), "flwr-timestamp": NODE.headers(age=1)["flwr-timestamp"]}, {}),
+    "stale timestamp": ("/v1/fleet/register-node", REGISTER, lambda: NODE.headers(age=400), {}),
+    "timestamp from the future": ("/v1/fleet/register-node", REGISTER, lambda: NODE.headers(age=-60), {}),
+    "naive timestamp": ("/v1/fleet/register-node", REGISTER,
+                        lambda: {**NODE.headers(), "flwr-timestamp": "2026-01-01T00:00:00"}, {}),
+    "body key is not the header key": ("/v1/fleet/register-node", REGISTER,
+                                       lambda: Node().headers(), {}),
+    "wrong content type": ("/v1/fleet/register-node", REGISTER, NODE.headers,
+                           {"content-type": "application/json"}),
+    "bad protobuf": ("/v1/fleet/register-node", b"\xff\xff\xff", NODE.headers, {}),
+    "heartbeat of an unknown node": (
+        "/v1/fleet/send-node-heartbeat",
+        heartbeat_pb2.SendNodeHeartbeatRequest(node=node_pb2.Node(node_id=12345),
+                                               heartbeat_interval=30).SerializeToString(),
+        NODE.headers, {}),
+    "control: unknown run": ("/v1/control/stop-run",
+                             control_pb2.StopRunRequest(run_id=4242).SerializeToString(), dict, {}),
+    "control: ls of an unknown run": ("/v1/control/list-runs",
+                                      control_pb2.ListRunsRequest(run_id=4242).SerializeToString(), dict, {}),
+    "control: login details": ("/v1/control/get-login-details", b"", dict, {}),
+    "control: bad protobuf": ("/v1/control/list-runs", b"\x08", dict, {}),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_same_status_and_body_as_the_stock_superlink(case: str, superlinks) -> None:
+    path, body, headers, extra = CASES[case]
+    ours, stock = both(superlinks, path, body, {**headers(), **extra})
+    assert ours == stock, case
+
+
+def test_get_is_405_as_stock(superlinks) -> None:
+    ours, stock = both(superlinks, "/v1/fleet/register-node", method="GET")
+    assert ours == stock
+    assert ours[0] == 405
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT"])
+def test_health_as_stock(method: str, superlinks) -> None:
+    urls, _ = superlinks
+    answers = {kind: httpx.request(method, url + "/health") for kind, url in urls.items()}
+    for response in answers.values():
+        response.headers.pop("date", None)
+        response.headers.pop("server", None)
+    assert answers["cpp"].status_code == answers["python"].status_code
+    assert answers["cpp"].content == answers["python"].content
+    assert answers["cpp"].headers.get("allow") == answers["python"].headers.get("allow")
+
+
+def test_a_node_cannot_act_for_another(superlinks) -> None:
+    urls, _ = superlinks
+    for kind, url in urls.items():
+        mallory, alice = Node(), Node()
+        register(url, mallory)
+        alice_id = register(url, alice)
+        body = heartbeat_pb2.SendNodeHeartbeatRequest(node=node_pb2.Node(node_id=alice_id),
+                                                      heartbeat_interval=30).SerializeToString()
+        assert call(url, "/v1/fleet/send-node-heartbeat", body, mallory.headers()) == (
+            401, json.dumps({"detail": "Invalid SuperNode authentication"}, separators=(",", ":"))), kind
+        status, text = call(url, "/v1/fleet/send-node-heartbeat", body, alice.headers())
+        assert status == 200, (kind, text)
+        assert heartbeat_pb2.SendNodeHeartbeatResponse.FromString(
+            httpx.post(url + "/v1/fleet/send-node-heartbeat", content=body,
+                       headers={**PROTOBUF, **alice.headers()}).content).success
+
+
+def test_heartbeat_interval_out_of_range_is_the_stock_error(superlinks) -> None:
+    urls, _ = superlinks
+    answers = {}
+    for kind, url in urls.items():
+        node = Node()
+        node_id = register(url, node)
+        body = heartbeat_pb2.SendNodeHeartbeatRequest(node=node_pb2.Node(node_id=node_id),
+                                                      heartbeat_interval=5).SerializeToString()
+        answers[kind] = call(url, "/v1/fleet/send-node-heartbeat", body, node.headers())
+    assert answers["cpp"] == answers["python"]
+    assert answers["cpp"][0] == 400
+
+
+def test_still_serving_after_bad_input(superlinks) -> None:
+    urls, procs = superlinks
+    assert procs.procs[0][1].poll() is None, procs.logs()
+    assert httpx.get(urls["cpp"] + "/health").status_code == 200
+    register(urls["cpp"], Node())
