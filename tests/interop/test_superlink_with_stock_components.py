@@ -270,3 +270,41 @@ def test_login_answers_as_the_python_superlink(line: Line, tmp_path: Path, build
         finally:
             procs.stop_all()
     assert outputs["cpp"] == outputs["python"]
+
+
+@pytest.mark.skipif(len({line.http_fleet for line in LINES}) < 2,
+                    reason="needs a gRPC-Fleet line and an HTTP-Fleet line")
+def test_rolling_upgrade_one_run_with_old_and_new_supernodes(tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
+    """Beyond stock: one C++ SuperLink serves a stock SuperNode of each pinned line in the same
+    run — the old one over gRPC Fleet, the new one over HTTP on the SuperLink's port, each
+    running its own line's ClientApp — driven by each line's CLI in turn."""
+    lines = sorted(LINES, key=lambda line: line.minor)
+    old, new = lines[0], lines[-1]
+    flwr_home = tmp_path / "flwr_home"
+    env = base_env(flwr_home, new)
+    ports = Ports()
+    procs = Processes(tmp_path, env)
+    try:
+        link = procs.start("superlink", superlink_argv("cpp", ports, ":flwr-in-memory:",
+                                                       build_dir / "superlink/flower-superlink", new))
+        wait_for_port(ports.runtime, proc=link)
+        wait_for_port(ports.fleet, proc=link)
+        for i, line in enumerate((old, new)):
+            procs.start(f"supernode-{line}",
+                        supernode_argv(ports.fleet_for(line), free_port(), f"partition-id={i} num-partitions=2",
+                                       line=line),
+                        env=base_env(tmp_path / f"home-{line}", line))
+        for line in (new, old):
+            cli_env = base_env(tmp_path / f"cli-{line}", line)
+            write_cli_config(tmp_path / f"cli-{line}", ports.control_for(line))
+            result = flwr(cli_env, "run", str(app_dir), "--format", "json", timeout=60)
+            assert result.returncode == 0, result.stdout + result.stderr + procs.logs()
+            run_id = re.search(r'"run-id": "(\d+)"', result.stdout).group(1)
+            run = wait_for_status(cli_env, run_id, "finished", timeout=180)
+            assert run["status"] == "finished:completed", procs.logs()
+            log = flwr(cli_env, "log", run_id, "--show", timeout=60).stdout
+            assert "round 3: 2 replies, mean weight 3.000" in log, log + procs.logs()
+        for line in (old, new):
+            assert "Received successfully" in procs.log(f"supernode-{line}"), procs.logs()
+    finally:
+        procs.stop_all()
