@@ -71,9 +71,14 @@ void AppLauncher::LaunchPending() {
     if (!program.ok()) {
       child = program.status();
     } else {
-      std::vector<std::string> argv = {
-          *program,     "--runtime-api-address", options_.runtime_api_address, "--token", *token,
-          "--insecure", "--parent-pid",          std::to_string(getpid())};
+      std::vector<std::string> argv = {*program, "--runtime-api-address",
+                                       options_.runtime_api_address, "--token", *token};
+      if (options_.root_certificates.empty()) {
+        argv.push_back("--insecure");
+      } else {
+        argv.insert(argv.end(), {"--root-certificates", options_.root_certificates});
+      }
+      argv.insert(argv.end(), {"--parent-pid", std::to_string(getpid())});
       if (options_.allow_runtime_dependency_installation) {
         argv.push_back("--allow-runtime-dependency-installation");
       }

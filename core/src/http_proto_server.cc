@@ -78,35 +78,46 @@ void MatchUvicornResponses(const httplib::Request& req) {
   mutable_req.ranges.clear();
 }
 
-// httplib::Server with access to its listening socket.
-class Server : public httplib::Server {
+// What the server needs of httplib's listening socket and connection loop, for either base.
+class ServerInternals {
  public:
+  virtual ~ServerInternals() = default;
   // httplib listens with a backlog of 5: a burst of new connections overflows it and the
   // dropped SYNs are retried a second later. Listening again raises the backlog.
-  void RaiseBacklog() { ::listen(svr_sock_, SOMAXCONN); }
-
+  virtual void RaiseBacklog() = 0;
   // Serves one connection from `stream` as httplib's socket loop does (requests until the
   // client's bytes end, the connection closes or keep_alive_max_count requests were served),
   // minus the waits for more bytes. Without a listening socket, httplib takes the server for
   // one that is shutting down and cuts chunked responses short, so a placeholder stands in for
   // it meanwhile (never used as a socket; only compared with INVALID_SOCKET).
-  void ServeConnection(httplib::Stream& stream, size_t max_requests) {
+  virtual void ServeConnection(httplib::Stream& stream) = 0;
+};
+
+// httplib::Server (plain) or httplib::SSLServer (TLS) with access to its internals.
+template <typename Base>
+class Server : public Base, public ServerInternals {
+ public:
+  using Base::Base;
+
+  void RaiseBacklog() override { ::listen(this->svr_sock_, SOMAXCONN); }
+
+  void ServeConnection(httplib::Stream& stream) override {
     constexpr socket_t kPlaceholder = -2;
     socket_t expected = INVALID_SOCKET;
-    const bool placeholder = svr_sock_.compare_exchange_strong(expected, kPlaceholder);
+    const bool placeholder = this->svr_sock_.compare_exchange_strong(expected, kPlaceholder);
+    const size_t max_requests = this->keep_alive_max_count_;
     for (size_t served = 0; served < max_requests && stream.is_readable(); ++served) {
       bool connection_closed = false;
-      if (!process_request(stream, served + 1 == max_requests, connection_closed, nullptr) ||
+      if (!this->process_request(stream, served + 1 == max_requests, connection_closed, nullptr) ||
           connection_closed) {
         break;
       }
     }
     if (placeholder) {
       expected = kPlaceholder;
-      svr_sock_.compare_exchange_strong(expected, INVALID_SOCKET);
+      this->svr_sock_.compare_exchange_strong(expected, INVALID_SOCKET);
     }
   }
-  size_t keep_alive_max_count() const { return keep_alive_max_count_; }
 };
 
 // A connection without a socket: reads come from a client's bytes, writes are collected.
@@ -259,7 +270,18 @@ size_t HttpRequestContext::HeaderCount(absl::string_view name) const {
 
 class HttpProtoServer::Impl {
  public:
-  explicit Impl(HttpProtoServerOptions options) : options_(std::move(options)) {}
+  explicit Impl(HttpProtoServerOptions options) : options_(std::move(options)) {
+    if (options_.tls_cert_file.empty()) {
+      auto server = std::make_unique<Server<httplib::Server>>();
+      internals_ = server.get();
+      server_ = std::move(server);
+    } else {
+      auto server = std::make_unique<Server<httplib::SSLServer>>(options_.tls_cert_file.c_str(),
+                                                                 options_.tls_key_file.c_str());
+      internals_ = server.get();
+      server_ = std::move(server);
+    }
+  }
 
   void AddRoute(std::string path, Route route) { routes_[std::move(path)] = std::move(route); }
 
@@ -271,32 +293,37 @@ class HttpProtoServer::Impl {
   std::string ServeBytes(absl::string_view bytes) {
     Configure();
     BytesStream stream(bytes);
-    server_.ServeConnection(stream, server_.keep_alive_max_count());
+    internals_->ServeConnection(stream);
     return stream.TakeOutput();
   }
 
   absl::Status Start(absl::string_view host, int port) {
     if (started_) return absl::FailedPreconditionError("HttpProtoServer already started");
     started_ = true;
+    if (!server_->is_valid()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot use the TLS certificate ", options_.tls_cert_file, " with the private key ",
+          options_.tls_key_file, " (unreadable, not PEM, or not a pair)"));
+    }
     Configure();
     const std::string host_string(host);
     if (port == 0) {
-      port_ = server_.bind_to_any_port(host_string);
+      port_ = server_->bind_to_any_port(host_string);
       if (port_ < 0) port_ = 0;
-    } else if (server_.bind_to_port(host_string, port)) {
+    } else if (server_->bind_to_port(host_string, port)) {
       port_ = port;
     }
     if (port_ == 0) {
       return absl::UnavailableError(
           absl::StrCat("cannot listen on ", host, ":", port, " (address in use or invalid)"));
     }
-    server_.RaiseBacklog();
+    internals_->RaiseBacklog();
     listener_ = std::thread([this] {
-      server_.listen_after_bind();
+      server_->listen_after_bind();
       listener_exited_ = true;
     });
     // stop() is a no-op until the accept loop runs; wait for it so that Stop() cannot race.
-    while (!server_.is_running() && !listener_exited_) {
+    while (!server_->is_running() && !listener_exited_) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     if (listener_exited_) {
@@ -315,7 +342,7 @@ class HttpProtoServer::Impl {
       stopping_ = true;
       for (StreamState* stream : streams_) stream->Cancel();
     }
-    server_.stop();
+    server_->stop();
     listener_.join();
   }
 
@@ -325,41 +352,42 @@ class HttpProtoServer::Impl {
     absl::call_once(configured_, [this] {
       // httplib's default also sets SO_REUSEPORT, which would let a second server share a
       // port that is in use. SO_REUSEADDR alone still allows rebinding after a restart.
-      server_.set_socket_options([](int sock) {
+      server_->set_socket_options([](int sock) {
         int yes = 1;
         setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
       });
       const size_t threads = static_cast<size_t>(std::max(1, options_.num_threads));
-      server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-      server_.set_payload_max_length(options_.max_request_bytes);
-      server_.set_tcp_nodelay(true);  // headers and body go out in separate writes
-      server_.set_keep_alive_timeout(std::max<time_t>(1, Seconds(options_.keep_alive_timeout)));
+      server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+      server_->set_payload_max_length(options_.max_request_bytes);
+      server_->set_tcp_nodelay(true);  // headers and body go out in separate writes
+      server_->set_keep_alive_timeout(std::max<time_t>(1, Seconds(options_.keep_alive_timeout)));
       // One request per connection ("Connection: close"): cpp-httplib 0.11 watches an idle
       // keep-alive connection by waking its worker every ~10 ms until the next request or the
       // timeout. A ServerApp or ClientApp keeps such connections open all the time, and the wakeups
       // cost a SuperLink serving one ServerApp ~10 ms of CPU per second, more than a new loopback
       // connection per request does.
-      if (!options_.keep_alive) server_.set_keep_alive_max_count(1);
-      server_.set_read_timeout(Seconds(options_.read_timeout), Micros(options_.read_timeout));
-      server_.set_write_timeout(Seconds(options_.write_timeout), Micros(options_.write_timeout));
+      if (!options_.keep_alive) server_->set_keep_alive_max_count(1);
+      server_->set_read_timeout(Seconds(options_.read_timeout), Micros(options_.read_timeout));
+      server_->set_write_timeout(Seconds(options_.write_timeout), Micros(options_.write_timeout));
       const auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
         Dispatch(req, res);
       };
-      server_.Get(".*", dispatch);
-      server_.Post(".*", dispatch);
-      server_.Put(".*", dispatch);
-      server_.Patch(".*", dispatch);
-      server_.Delete(".*", dispatch);
-      server_.Options(".*", dispatch);
+      server_->Get(".*", dispatch);
+      server_->Post(".*", dispatch);
+      server_->Put(".*", dispatch);
+      server_->Patch(".*", dispatch);
+      server_->Delete(".*", dispatch);
+      server_->Options(".*", dispatch);
       // Errors httplib raises itself (malformed request, body too large) get a JSON detail.
-      server_.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
-                                                                        httplib::Response& res) {
-        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        MatchUvicornResponses(req);
-        SetJson(res, res.status, absl::StrCat("{\"detail\":\"", StatusPhrase(res.status), "\"}"));
-        return httplib::Server::HandlerResponse::Handled;
-      }));
-      server_.set_exception_handler(
+      server_->set_error_handler(httplib::Server::HandlerWithResponse(
+          [](const httplib::Request& req, httplib::Response& res) {
+            if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+            MatchUvicornResponses(req);
+            SetJson(res, res.status,
+                    absl::StrCat("{\"detail\":\"", StatusPhrase(res.status), "\"}"));
+            return httplib::Server::HandlerResponse::Handled;
+          }));
+      server_->set_exception_handler(
           [](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
             MatchUvicornResponses(req);
             const HttpError error = ToHttpError(absl::InternalError("handler threw"));
@@ -503,7 +531,8 @@ class HttpProtoServer::Impl {
   const HttpProtoServerOptions options_;
   absl::flat_hash_map<std::string, Route> routes_;
   std::vector<std::pair<std::string, RequestCheck>> checks_;
-  Server server_;
+  std::unique_ptr<httplib::Server> server_;
+  ServerInternals* internals_;  // server_'s
   std::thread listener_;
   std::atomic<bool> listener_exited_{false};
   absl::once_flag configured_;

@@ -11,21 +11,17 @@ namespace flwr::core {
 
 absl::StatusOr<std::unique_ptr<RuntimeHttpApi>> RuntimeHttpApi::Start(
     RuntimeService* service, absl::string_view host, int port, absl::string_view component_name,
-    int num_threads, std::function<void(const HttpCall&)> on_call,
-    const std::function<void(HttpProtoServer&)>& add_routes) {
+    HttpProtoServerOptions options, const std::function<void(HttpProtoServer&)>& add_routes) {
   std::unique_ptr<RuntimeHttpApi> api(
-      new RuntimeHttpApi(service, component_name, num_threads, std::move(on_call)));
+      new RuntimeHttpApi(service, component_name, std::move(options)));
   if (add_routes) add_routes(api->server_);
   if (absl::Status s = api->server_.Start(host, port); !s.ok()) return s;
   return api;
 }
 
-RuntimeHttpApi::RuntimeHttpApi(RuntimeService* s, absl::string_view component_name, int num_threads,
-                               std::function<void(const HttpCall&)> on_call)
-    : server_([num_threads, &on_call] {
-        HttpProtoServerOptions options;
-        options.num_threads = num_threads;
-        options.on_call = std::move(on_call);
+RuntimeHttpApi::RuntimeHttpApi(RuntimeService* s, absl::string_view component_name,
+                               HttpProtoServerOptions options)
+    : server_([&options] {
         options.on_error = [](const HttpRequestContext& context, const absl::Status& status) {
           const std::optional<int> code = FlowerErrorCode(status);
           LogError(absl::StrCat("[", context.path(), "]",

@@ -160,6 +160,11 @@ int Run(const Flags& f) {
   ServerOptions options;
   options.database = f.database;
   options.credentials = *std::move(credentials);
+  if (!f.insecure) {  // as stock 1.42: the one HTTP port is TLS too
+    options.http_tls_cert_file = f.ssl_certfile;
+    options.http_tls_key_file = f.ssl_keyfile;
+    options.http_tls_ca_file = f.ssl_ca_certfile;
+  }
   options.runtime_host = f.host;
   options.runtime_port = f.port;
   options.fleet_api_address = f.fleet_api_address;

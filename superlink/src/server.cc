@@ -40,10 +40,14 @@ absl::Status Server::StartAll() {
   core::LogInfo(absl::StrCat("Starting the SuperLink Runtime HTTP API on ", options_.runtime_host,
                              ":", options_.runtime_port, "."));
   if (!options_.metrics_address.empty()) AddMetrics();
+  core::HttpProtoServerOptions http_options;
+  http_options.num_threads = 32;
+  if (metrics_) http_options.on_call = metrics_->HttpCallRecorder("runtime");
+  http_options.tls_cert_file = options_.http_tls_cert_file;
+  http_options.tls_key_file = options_.http_tls_key_file;
   absl::StatusOr<std::unique_ptr<core::RuntimeHttpApi>> http = core::RuntimeHttpApi::Start(
       runtime_.get(), options_.runtime_host, options_.runtime_port, "SuperLink",
-      /*num_threads=*/32, metrics_ ? metrics_->HttpCallRecorder("runtime") : nullptr,
-      [this](core::HttpProtoServer& server) {
+      std::move(http_options), [this](core::HttpProtoServer& server) {
         // Flower 1.42's Control and Fleet APIs share the port.
         AddControlRoutes(server, control_.get());
         AddFleetRoutes(server, fleet_.get());
@@ -141,6 +145,7 @@ void Server::StartLauncher() {
   options.native_key = "serverapp";
   options.runtime_api_address = absl::StrCat(
       options_.runtime_host == "0.0.0.0" ? "127.0.0.1" : options_.runtime_host, ":", http_->port());
+  options.root_certificates = options_.http_tls_ca_file;
   options.default_program = "flwr-serverapp";
   options.native_program_env = "FLWR_NATIVE_SERVERAPP";
   options.native_program =

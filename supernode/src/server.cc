@@ -43,8 +43,12 @@ absl::Status Server::StartAll() {
       // One ClientApp at a time, each with 2 object transfers and a heartbeat in flight (plus
       // an external executor's polling): 8 workers are plenty.
       core::RuntimeHttpApi::Start(runtime_.get(), options_.runtime_host, options_.runtime_port,
-                                  "SuperNode",
-                                  /*num_threads=*/8, MetricsRecorder());
+                                  "SuperNode", [this] {
+                                    core::HttpProtoServerOptions http;
+                                    http.num_threads = 8;
+                                    http.on_call = MetricsRecorder();
+                                    return http;
+                                  }());
   if (!http.ok()) {
     return absl::Status(
         http.status().code(),

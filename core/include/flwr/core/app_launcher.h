@@ -54,6 +54,9 @@ struct AppLauncherOptions {
   std::string native_key;
   // Address the apps reach the Runtime API on ("127.0.0.1:9094").
   std::string runtime_api_address;
+  // A PEM file the apps verify the Runtime API's TLS certificate with (`--root-certificates`);
+  // empty: the Runtime API is plain HTTP (`--insecure`).
+  std::string root_certificates;
   // The executor for apps that select no native one: the stock Python `flwr-serverapp` /
   // `flwr-clientapp` (looked up in PATH).
   std::string default_program;

@@ -1,6 +1,6 @@
 // HttpProtoServer: "protobuf over HTTP/1.1" as the pinned flwr's Runtime API and Control
 // mirror serve it (`flwr/supercore/protobuf/translation.py`, docs/flower-1.36-superlink-
-// protocol.md §3.1), on cpp-httplib. Plain HTTP only: TLS is out of scope for now.
+// protocol.md §3.1), on cpp-httplib, over plain HTTP or TLS (HttpProtoServerOptions).
 //
 // Per request, in flwr's order:
 //   0. `/health` (flwr/supercore/routers/health): GET and HEAD get an empty 200, other methods
@@ -99,6 +99,10 @@ struct HttpCall {
 };
 
 struct HttpProtoServerOptions {
+  // TLS (HTTPS) with this PEM certificate (chain) and private key, as uvicorn's
+  // `ssl_certfile`/`ssl_keyfile`; clients are not asked for certificates. Empty: plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // Larger request bodies get 413. gRPC servers accept 2 GiB - 1 but each body is buffered
   // here, so the default is 512 MiB: far above any Flower message (objects travel one by one).
   size_t max_request_bytes = size_t{512} << 20;

@@ -28,20 +28,21 @@ inline std::string TaskTokenOf(const HttpRequestContext& context) {
 class RuntimeHttpApi {
  public:
   // Serves `service` on host:port (port 0: any free port) as `component_name` ("SuperLink",
-  // "SuperNode": the name in version-mismatch errors) with `num_threads` workers. Unavailable
-  // if the port is taken. `on_call` (optional) sees every call, e.g. ServerMetrics.
-  // `add_routes` (optional) adds the other APIs served on the same port (the SuperLink's
-  // Control and Fleet APIs) before the server starts.
+  // "SuperNode": the name in version-mismatch errors), with `options` (threads, TLS,
+  // `on_call` hook, e.g. ServerMetrics; errors are logged as flwr logs them). Unavailable if
+  // the port is taken, InvalidArgument if the TLS files are unusable. `add_routes` (optional)
+  // adds the other APIs served on the same port (the SuperLink's Control and Fleet APIs)
+  // before the server starts.
   static absl::StatusOr<std::unique_ptr<RuntimeHttpApi>> Start(
       RuntimeService* service, absl::string_view host, int port, absl::string_view component_name,
-      int num_threads = 32, std::function<void(const HttpCall&)> on_call = nullptr,
+      HttpProtoServerOptions options = {},
       const std::function<void(HttpProtoServer&)>& add_routes = nullptr);
   int port() const { return server_.port(); }
   void Stop() { server_.Stop(); }
 
  private:
-  RuntimeHttpApi(RuntimeService* service, absl::string_view component_name, int num_threads,
-                 std::function<void(const HttpCall&)> on_call);
+  RuntimeHttpApi(RuntimeService* service, absl::string_view component_name,
+                 HttpProtoServerOptions options);
 
   HttpProtoServer server_;
 };

@@ -28,9 +28,15 @@ struct ServerOptions {
   std::string database = std::string(core::kInMemoryDatabase);
   // Of the Fleet and Control APIs; null: insecure.
   std::shared_ptr<grpc::ServerCredentials> credentials;
-  // The Runtime HTTP API (`--host`, `--port`; port 0: any free port).
+  // The HTTP port (`--host`, `--port`; port 0: any free port): the Runtime API, and Flower
+  // 1.42's Control and Fleet APIs.
   std::string runtime_host = "127.0.0.1";
   int runtime_port = 8000;
+  // TLS on the HTTP port (`--ssl-certfile`, `--ssl-keyfile`, as stock 1.42); empty: plain
+  // HTTP. The ServerApps it starts then verify it with `http_tls_ca_file` (`--ssl-ca-certfile`).
+  std::string http_tls_cert_file;
+  std::string http_tls_key_file;
+  std::string http_tls_ca_file;
   std::string fleet_api_address = "0.0.0.0:9092";
   std::string control_api_address = "0.0.0.0:9093";
   // Empty: no health server.
