@@ -22,6 +22,7 @@ struct Flags {
   std::string isolation = "subprocess";
   std::string database = std::string(core::kInMemoryDatabase);
   bool disable_dependency_installation = false;
+  bool disable_grpc_apis = false;
   bool allow_dependency_installation = false;
   std::string host = "127.0.0.1";
   int port = 8000;
@@ -106,6 +107,11 @@ void AddFlags(CLI::App& app, Flags& f) {
                               "This argument is deprecated and will be removed in a future "
                               "release. Use `--control-api-address` instead.");
   exec->excludes(control);
+  app.add_flag("--disable-grpc-apis", f.disable_grpc_apis,
+               "Serve Control and Fleet only on the HTTP port (--host/--port), as stock Flower "
+               ">= 1.42 does: no gRPC Fleet API (--fleet-api-address) and no gRPC Control API "
+               "(--control-api-address). Flower 1.36 CLIs and SuperNodes need them. (An "
+               "extension of this runtime.)");
   app.add_option("--health-server-address", f.health_server_address,
                  "Health service gRPC server address (IPv4, IPv6, or a domain name). Disabled "
                  "when not set.");
@@ -170,6 +176,10 @@ int Run(const Flags& f) {
   options.fleet_api_address = f.fleet_api_address;
   options.control_api_address =
       f.exec_api_address.empty() ? f.control_api_address : f.exec_api_address;
+  if (f.disable_grpc_apis) {
+    options.fleet_api_address.clear();
+    options.control_api_address.clear();
+  }
   options.health_server_address = f.health_server_address;
   options.metrics_address = f.metrics_address;
   options.launch_server_apps = f.isolation == "subprocess";

@@ -57,18 +57,16 @@ absl::Status Server::StartAll() {
 
   control_servicer_ = std::make_unique<ControlGrpcServicer>(control_.get());
   fleet_servicer_ = std::make_unique<FleetGrpcServicer>(fleet_.get());
-  core::LogInfo(absl::StrCat("Flower Deployment Runtime: Starting Control API on ",
-                             options_.control_api_address));
-  core::LogInfo(absl::StrCat("Flower Deployment Runtime: Starting Fleet API (gRPC-rere) on ",
-                             options_.fleet_api_address));
   const std::shared_ptr<grpc::ServerCredentials> credentials =
       options_.credentials ? options_.credentials : grpc::InsecureServerCredentials();
-  for (auto [address, service, server, bound_port] :
+  for (auto [address, service, server, bound_port, name] :
        {std::tuple{&options_.control_api_address,
                    static_cast<grpc::Service*>(control_servicer_.get()), &control_server_,
-                   &control_port_},
+                   &control_port_, "Control API"},
         std::tuple{&options_.fleet_api_address, static_cast<grpc::Service*>(fleet_servicer_.get()),
-                   &fleet_server_, &fleet_port_}}) {
+                   &fleet_server_, &fleet_port_, "Fleet API (gRPC-rere)"}}) {
+    if (address->empty()) continue;
+    core::LogInfo(absl::StrCat("Flower Deployment Runtime: Starting ", name, " on ", *address));
     grpc::ServerBuilder builder;
     builder.SetMaxReceiveMessageSize(INT32_MAX);
     builder.SetMaxSendMessageSize(INT32_MAX);

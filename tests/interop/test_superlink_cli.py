@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import Ports, Processes, base_env, superlink_argv, wait_for_port
+from harness import LINES, Ports, Processes, base_env, flwr, superlink_argv, wait_for_port, write_cli_config
 
 
 def run(build_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -70,3 +70,28 @@ def test_sigterm_shuts_down_cleanly(build_dir: Path, tmp_path: Path) -> None:
     wait_for_port(ports.control, proc=proc)
     assert procs.stop("superlink") == 0
     assert "Starting Flower SuperLink" in procs.log("superlink")
+
+
+def test_disable_grpc_apis_serves_only_the_http_port(build_dir: Path, tmp_path: Path) -> None:
+    """--disable-grpc-apis: no gRPC Fleet or Control listener, as a stock 1.42 SuperLink; the
+    HTTP line's CLI still reaches Control on the HTTP port."""
+    line = next((line for line in LINES if line.http_control), None)
+    if line is None:
+        pytest.skip("no pinned Flower line with the HTTP Control API")
+    ports = Ports()
+    env = base_env(tmp_path / "home", line)
+    write_cli_config(tmp_path / "home", ports.runtime)
+    procs = Processes(tmp_path, env)
+    try:
+        proc = procs.start("superlink", superlink_argv("cpp", ports, ":flwr-in-memory:",
+                                                       build_dir / "superlink/flower-superlink", line)
+                           + ["--isolation", "process", "--disable-grpc-apis"])
+        wait_for_port(ports.runtime, proc=proc)
+        for port in (ports.fleet, ports.control):
+            with socket.socket() as s:
+                assert s.connect_ex(("127.0.0.1", port)) != 0, port
+        result = flwr(env, "ls", "--format", "json")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Starting Fleet API" not in procs.log("superlink")
+    finally:
+        procs.stop_all()

@@ -37,6 +37,8 @@ struct ServerOptions {
   std::string http_tls_cert_file;
   std::string http_tls_key_file;
   std::string http_tls_ca_file;
+  // The gRPC Fleet and Control APIs of Flower 1.36 peers; empty: not served (Flower 1.42
+  // peers use the HTTP port).
   std::string fleet_api_address = "0.0.0.0:9092";
   std::string control_api_address = "0.0.0.0:9093";
   // Empty: no health server.
@@ -61,6 +63,7 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   int runtime_port() const { return http_->port(); }
+  // 0 where that gRPC API is not served.
   int fleet_port() const { return fleet_port_; }
   int control_port() const { return control_port_; }
   // 0 without `metrics_address`.
