@@ -11,8 +11,8 @@
 
 namespace flwr::core {
 
-AppLauncher::AppLauncher(AppTaskSource source, AppLauncherOptions options)
-    : source_(std::move(source)), options_(std::move(options)) {}
+AppLauncher::AppLauncher(AppTaskSource& source, AppLauncherOptions options)
+    : source_(source), options_(std::move(options)) {}
 
 AppLauncher::~AppLauncher() { Stop(); }
 
@@ -28,9 +28,11 @@ void AppLauncher::Stop() {
 }
 
 absl::StatusOr<std::string> AppLauncher::ProgramFor(absl::string_view fab_hash) {
-  if (!source_.fab) return options_.default_program;
+  if (options_.native_program.empty() && options_.native_program_env.empty()) {
+    return options_.default_program;
+  }
   if (auto it = programs_.find(fab_hash); it != programs_.end()) return it->second;
-  std::optional<proto::Fab> fab = source_.fab(fab_hash);
+  std::optional<proto::Fab> fab = source_.GetFab(fab_hash);
   // Not cached: the FAB may arrive later.
   if (!fab) return absl::NotFoundError(absl::StrCat("FAB ", fab_hash, " not found"));
   absl::StatusOr<std::string> program = ProgramForFab(fab->content());
@@ -62,17 +64,16 @@ void AppLauncher::Loop() {
 }
 
 void AppLauncher::LaunchPending() {
-  for (const proto::Task& task : source_.pending_tasks()) {
-    if (task.type() != options_.task_type) continue;
-    std::optional<std::string> token = source_.claim(task.task_id());
-    if (!token) continue;
+  while (std::optional<AcquiredTask> acquired = source_.AcquireTask(options_.task_type)) {
+    const proto::Task& task = acquired->task;
+    const std::string& token = acquired->token;
     absl::StatusOr<std::string> program = ProgramFor(task.fab_hash());
     absl::StatusOr<Subprocess> child = absl::UnknownError("not started");
     if (!program.ok()) {
       child = program.status();
     } else {
       std::vector<std::string> argv = {*program, "--runtime-api-address",
-                                       options_.runtime_api_address, "--token", *token};
+                                       options_.runtime_api_address, "--token", token};
       if (options_.root_certificates.empty()) {
         argv.push_back("--insecure");
       } else {
@@ -88,7 +89,7 @@ void AppLauncher::LaunchPending() {
       const std::string details =
           absl::StrCat("Cannot start the ", options_.native_key, ": ", child.status().message());
       LogError(details);
-      if (source_.fail) source_.fail(task, details);
+      source_.FailTask(task.task_id(), details);
       continue;
     }
     children_.push_back(Child{task, *std::move(child)});
@@ -102,12 +103,13 @@ void AppLauncher::ReapChildren() {
       ++it;
       continue;
     }
-    if (source_.finished && !source_.finished(it->task)) {
+    std::optional<proto::Task> task = source_.GetTask(it->task.task_id());
+    if (task && task->status().status() != kStatusFinished) {
       const std::string details =
           absl::StrCat("The ", options_.native_key, " process exited with status ", *exit_status,
                        " before finishing its task");
       LogError(details);
-      source_.fail(it->task, details);
+      source_.FailTask(task->task_id(), details);
     }
     it = children_.erase(it);
   }

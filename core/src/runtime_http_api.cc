@@ -37,6 +37,9 @@ RuntimeHttpApi::RuntimeHttpApi(RuntimeService* s, absl::string_view component_na
   server_.AddUnary<proto::ClaimTaskRequest, proto::ClaimTaskResponse>(
       "/v1/runtime/claim-task",
       [s](const auto& req, const HttpRequestContext&) { return s->ClaimTask(req); });
+  server_.AddUnary<proto::AcquireTaskRequest, proto::AcquireTaskResponse>(
+      "/v1/runtime/acquire-task",
+      [s](const auto& req, const HttpRequestContext&) { return s->AcquireTask(req); });
 
   // Task-scoped routes: resolve the token to its task, then call the service.
 #define FLWR_TASK_ROUTE(path, Req, Resp, Method)                                                 \

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -38,6 +39,44 @@ struct Flags {
   std::string executor = "subprocess";
   std::string health_server_address;
   bool allow_dependency_installation = false;
+};
+
+// The tasks of a remote Runtime API, polled and claimed as the stock SuperExec does
+// (pull-pending-tasks, then claim-task). Task states and FABs are not visible from here.
+class RuntimeApiTaskSource final : public core::AppTaskSource {
+ public:
+  RuntimeApiTaskSource(const std::string& host, int port) : client_(host, port, "SuperExec") {}
+
+  std::optional<core::AcquiredTask> AcquireTask(const std::string& task_type) override {
+    absl::StatusOr<proto::PullPendingTasksResponse> pending =
+        client_.Call<proto::PullPendingTasksRequest, proto::PullPendingTasksResponse>(
+            "/v1/runtime/pull-pending-tasks", proto::PullPendingTasksRequest());
+    // Transport failures are logged once per outage; polling goes on.
+    if (!pending.ok()) {
+      if (!failing_.exchange(true)) {
+        core::LogWarning(absl::StrCat("Connection attempt failed: ", pending.status().message()));
+      }
+      return std::nullopt;
+    }
+    if (failing_.exchange(false)) core::LogInfo("Connection successful.");
+    for (const proto::Task& task : pending->tasks()) {
+      if (task.type() != task_type) continue;
+      proto::ClaimTaskRequest request;
+      request.set_task_id(task.task_id());
+      absl::StatusOr<proto::ClaimTaskResponse> claimed =
+          client_.Call<proto::ClaimTaskRequest, proto::ClaimTaskResponse>("/v1/runtime/claim-task",
+                                                                          request);
+      if (claimed.ok() && claimed->has_token()) return core::AcquiredTask{task, claimed->token()};
+    }
+    return std::nullopt;
+  }
+  std::optional<proto::Task> GetTask(uint64_t) override { return std::nullopt; }
+  void FailTask(uint64_t, const std::string&) override {}
+  std::optional<proto::Fab> GetFab(absl::string_view) override { return std::nullopt; }
+
+ private:
+  core::HttpProtoClient client_;
+  std::atomic<bool> failing_{false};
 };
 
 constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
@@ -116,32 +155,7 @@ int Run(const Flags& f) {
       core::StartHealthServerFlag(f.health_server_address);
   if (!health) return 1;
 
-  auto client = std::make_shared<core::HttpProtoClient>(host, port, "SuperExec");
-  // Transport failures are logged once per outage; polling goes on.
-  auto failing = std::make_shared<std::atomic<bool>>(false);
-  core::AppTaskSource source;
-  source.pending_tasks = [client, failing] {
-    absl::StatusOr<proto::PullPendingTasksResponse> r =
-        client->Call<proto::PullPendingTasksRequest, proto::PullPendingTasksResponse>(
-            "/v1/runtime/pull-pending-tasks", proto::PullPendingTasksRequest());
-    if (!r.ok()) {
-      if (!failing->exchange(true)) {
-        core::LogWarning(absl::StrCat("Connection attempt failed: ", r.status().message()));
-      }
-      return std::vector<proto::Task>();
-    }
-    if (failing->exchange(false)) core::LogInfo("Connection successful.");
-    return std::vector<proto::Task>(r->tasks().begin(), r->tasks().end());
-  };
-  source.claim = [client](uint64_t task_id) -> std::optional<std::string> {
-    proto::ClaimTaskRequest request;
-    request.set_task_id(task_id);
-    absl::StatusOr<proto::ClaimTaskResponse> r =
-        client->Call<proto::ClaimTaskRequest, proto::ClaimTaskResponse>("/v1/runtime/claim-task",
-                                                                        request);
-    if (!r.ok() || !r->has_token()) return std::nullopt;
-    return r->token();
-  };
+  RuntimeApiTaskSource source(host, port);
   core::AppLauncherOptions options;
   options.task_type = std::string(f.plugin_type == "clientapp" ? core::kClientAppTaskType
                                                                : core::kServerAppTaskType);
@@ -159,7 +173,7 @@ int Run(const Flags& f) {
       options.poll_interval = absl::Seconds(seconds);
     }
   }
-  core::AppLauncher launcher(std::move(source), std::move(options));
+  core::AppLauncher launcher(source, std::move(options));
   launcher.Start();
 
   // Runs until a signal, or until --parent-pid is gone (polled every 0.2 s, as stock).

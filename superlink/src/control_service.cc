@@ -105,7 +105,7 @@ absl::Status ControlService::StreamLogs(
     // Read the status before the log, so the last lines of a finished run are never missed.
     std::optional<proto::Run> now = state_->GetRun(request.run_id());
     const bool finished = !now || now->status().status() == kStatusFinished;
-    std::vector<TaskLogEntry> entries = state_->GetTaskLog(task_id, cursor);
+    std::vector<TaskLogEntry> entries = state_->tasks().GetTaskLog(task_id, cursor);
     if (!entries.empty()) {
       proto::StreamLogsResponse response;
       for (const TaskLogEntry& entry : entries) response.mutable_log_output()->append(entry.text);

@@ -1,6 +1,9 @@
 #include "flwr/superlink/link_state.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "flwr/core/ids.h"
 #include "link_state_util.h"
 
 namespace flwr::superlink {
@@ -10,7 +13,7 @@ absl::StatusOr<std::unique_ptr<LinkState>> LinkState::Open(absl::string_view dat
   absl::StatusOr<std::unique_ptr<core::ObjectStore>> store = core::ObjectStore::Open(database);
   if (database == core::kInMemoryDatabase) {
     if (!store.ok()) return store.status();
-    return NewInMemoryLinkState(*std::move(store), std::move(clock));
+    return NewInMemoryLinkState(*std::move(store), core::TaskStore::CreateInMemory(clock), clock);
   }
   if (!store.ok()) {
     // The object store says which file and why, on one line.
@@ -19,6 +22,57 @@ absl::StatusOr<std::unique_ptr<LinkState>> LinkState::Open(absl::string_view dat
                                                "': ", store.status().message()));
   }
   return OpenSqliteLinkState(database, *std::move(store), std::move(clock));
+}
+
+absl::StatusOr<CreatedRun> LinkState::CreateRun(const NewRun& spec) {
+  uint64_t task_id;
+  do {
+    task_id = core::RandomId();
+  } while (task_id == 0 || tasks_->GetTask(task_id));
+  // The run first: it shows (GetRun) once its task exists, so the launcher never claims a
+  // task whose run is not stored yet.
+  absl::StatusOr<CreatedRun> run = InsertRun(spec, task_id);
+  if (!run.ok()) return run.status();
+  absl::StatusOr<uint64_t> task = tasks_->CreateTask(
+      core::NewTask{std::string(kServerAppTaskType), run->run_id, spec.fab_hash, task_id});
+  if (!task.ok()) return task.status();
+  return run;
+}
+
+std::optional<proto::Run> LinkState::GetRun(uint64_t run_id) {
+  std::optional<proto::Run> run = LoadRun(run_id);
+  if (!run || !AddPrimaryTaskStatus(*run)) return std::nullopt;
+  return run;
+}
+
+std::vector<proto::Run> LinkState::ListRuns(absl::string_view flwr_aid) {
+  std::vector<proto::Run> runs = LoadRuns(flwr_aid);
+  std::erase_if(runs, [this](proto::Run& run) { return !AddPrimaryTaskStatus(run); });
+  // Newest first: latest pending_at, then latest created.
+  std::stable_sort(runs.begin(), runs.end(), [](const proto::Run& a, const proto::Run& b) {
+    return a.pending_at() > b.pending_at();
+  });
+  return runs;
+}
+
+bool LinkState::StopRun(uint64_t run_id) {
+  std::optional<proto::Run> run = LoadRun(run_id);
+  if (!run || !tasks_->FinishTask(run->primary_task_id(), kSubStatusStopped, "")) return false;
+  CleanupRun(run_id);
+  return true;
+}
+
+bool LinkState::AddPrimaryTaskStatus(proto::Run& run) {
+  std::optional<proto::Task> task = tasks_->GetTask(run.primary_task_id());
+  if (!task) return false;
+  run.set_pending_at(task->pending_at());
+  run.set_starting_at(task->starting_at());
+  run.set_running_at(task->running_at());
+  run.set_finished_at(task->finished_at());
+  run.mutable_status()->set_status(task->status().status());
+  run.mutable_status()->set_sub_status(task->status().sub_status());
+  run.mutable_status()->set_details(task->status().details());
+  return true;
 }
 
 absl::StatusOr<std::vector<std::string>> LinkState::StoreMessageWithObjectTree(

@@ -15,17 +15,10 @@
 namespace flwr::superlink {
 namespace {
 
-struct TaskRecord {
-  proto::Task task;
-  std::string token;  // empty when revoked or never claimed
-  absl::Time active_until = absl::InfinitePast();
-  std::vector<TaskLogEntry> log;
-};
-
 struct RunRecord {
   proto::Run run;  // status and timestamps live on the primary task
   proto::Context context;
-  uint64_t created = 0;  // creation order, to break ties between equal timestamps
+  uint64_t created = 0;  // creation order
 };
 
 struct MessageRecord {
@@ -42,8 +35,9 @@ struct PushSession {
 
 class InMemoryLinkState : public LinkState {
  public:
-  InMemoryLinkState(std::unique_ptr<core::ObjectStore> store, Clock clock)
-      : store_(std::move(store)), clock_(std::move(clock)) {}
+  InMemoryLinkState(std::unique_ptr<core::ObjectStore> store,
+                    std::unique_ptr<core::TaskStore> tasks, Clock clock)
+      : LinkState(std::move(tasks)), store_(std::move(store)), clock_(std::move(clock)) {}
 
   core::ObjectStore& object_store() override { return *store_; }
 
@@ -168,20 +162,15 @@ class InMemoryLinkState : public LinkState {
     return out;
   }
 
-  // --- Runs and tasks ------------------------------------------------------------------------
+  // --- Runs --------------------------------------------------------------------------------
 
-  absl::StatusOr<CreatedRun> CreateRun(const NewRun& spec) override {
+  absl::StatusOr<CreatedRun> InsertRun(const NewRun& spec, uint64_t task_id) override {
     absl::MutexLock lock(&mu_);
     uint64_t run_id;
     do {
       run_id = RandomId();
     } while (run_id == 0 || runs_.contains(run_id));
-    uint64_t task_id;
-    do {
-      task_id = RandomId();
-    } while (task_id == 0 || tasks_.contains(task_id));
     const uint64_t series_id = RandomId();
-    const std::string now = core::FormatIsoUtc(clock_());
 
     RunRecord& record = runs_[run_id];
     proto::Run& run = record.run;
@@ -203,55 +192,27 @@ class InMemoryLinkState : public LinkState {
     run.set_account_name(spec.account_name);
     record.context = InitialContext(run_id, series_id);
     record.created = ++runs_created_;
-
-    TaskRecord& task = tasks_[task_id];
-    task.task.set_task_id(task_id);
-    task.task.set_type(std::string(kServerAppTaskType));
-    task.task.set_run_id(run_id);
-    task.task.mutable_status()->set_status(std::string(kStatusPending));
-    task.task.set_pending_at(now);
-    task.task.set_fab_hash(spec.fab_hash);
-    task_order_.push_back(task_id);
     return CreatedRun{run_id, series_id, task_id};
   }
 
-  std::optional<proto::Run> GetRun(uint64_t run_id) override {
+  std::optional<proto::Run> LoadRun(uint64_t run_id) override {
     absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    return RunLocked(run_id);
+    auto it = runs_.find(run_id);
+    if (it == runs_.end()) return std::nullopt;
+    return it->second.run;
   }
 
-  std::vector<proto::Run> ListRuns(absl::string_view flwr_aid) override {
+  std::vector<proto::Run> LoadRuns(absl::string_view flwr_aid) override {
     absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    std::vector<std::pair<uint64_t, proto::Run>> found;
+    std::vector<const RunRecord*> found;
     for (const auto& [id, record] : runs_) {
-      if (record.run.flwr_aid() == flwr_aid) found.emplace_back(record.created, *RunLocked(id));
+      if (record.run.flwr_aid() == flwr_aid) found.push_back(&record);
     }
-    // Newest first: latest pending_at, then latest created.
-    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
-      if (a.second.pending_at() != b.second.pending_at()) {
-        return a.second.pending_at() > b.second.pending_at();
-      }
-      return a.first > b.first;
-    });
+    std::sort(found.begin(), found.end(),
+              [](const RunRecord* a, const RunRecord* b) { return a->created > b->created; });
     std::vector<proto::Run> out;
-    for (auto& [created, run] : found) out.push_back(std::move(run));
+    for (const RunRecord* record : found) out.push_back(record->run);
     return out;
-  }
-
-  bool StopRun(uint64_t run_id) override {
-    {
-      absl::MutexLock lock(&mu_);
-      ExpireTasks();
-      auto it = runs_.find(run_id);
-      if (it == runs_.end()) return false;
-      if (!FinishTaskLocked(it->second.run.primary_task_id(), kSubStatusStopped, "")) {
-        return false;
-      }
-    }
-    CleanupRun(run_id);
-    return true;
   }
 
   void CleanupRun(uint64_t run_id) override {
@@ -289,98 +250,6 @@ class InMemoryLinkState : public LinkState {
     }
   }
 
-  std::vector<proto::Task> GetPendingTasks() override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    std::vector<proto::Task> out;
-    for (uint64_t id : task_order_) {
-      const TaskRecord& t = tasks_.at(id);
-      if (t.task.status().status() == kStatusPending) out.push_back(t.task);
-    }
-    std::stable_sort(out.begin(), out.end(), [](const proto::Task& a, const proto::Task& b) {
-      return a.pending_at() < b.pending_at();
-    });
-    return out;
-  }
-
-  std::optional<std::string> ClaimTask(uint64_t task_id) override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    auto it = tasks_.find(task_id);
-    if (it == tasks_.end() || it->second.task.status().status() != kStatusPending ||
-        !it->second.token.empty()) {
-      return std::nullopt;
-    }
-    const absl::Time now = clock_();
-    TaskRecord& t = it->second;
-    t.task.mutable_status()->set_status(std::string(kStatusStarting));
-    t.task.set_starting_at(core::FormatIsoUtc(now));
-    t.token = NewTaskToken();
-    t.active_until = now + kTaskClaimTimeout;
-    token_to_task_[t.token] = task_id;
-    return t.token;
-  }
-
-  std::optional<proto::Task> GetTaskByToken(absl::string_view token) override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    auto it = token_to_task_.find(token);
-    if (it == token_to_task_.end()) return std::nullopt;
-    return tasks_.at(it->second).task;
-  }
-
-  bool ActivateTask(uint64_t task_id) override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    auto it = tasks_.find(task_id);
-    if (it == tasks_.end() || it->second.task.status().status() != kStatusStarting) return false;
-    const absl::Time now = clock_();
-    it->second.task.mutable_status()->set_status(std::string(kStatusRunning));
-    it->second.task.set_running_at(core::FormatIsoUtc(now));
-    it->second.active_until = now + kTaskHeartbeatTimeout;
-    return true;
-  }
-
-  bool AcknowledgeTaskHeartbeat(uint64_t task_id) override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    auto it = tasks_.find(task_id);
-    if (it == tasks_.end() || it->second.token.empty() ||
-        it->second.task.status().status() == kStatusFinished) {
-      return false;
-    }
-    it->second.active_until = clock_() + kTaskHeartbeatTimeout;
-    return true;
-  }
-
-  bool FinishTask(uint64_t task_id, absl::string_view sub_status,
-                  absl::string_view details) override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    return FinishTaskLocked(task_id, sub_status, details);
-  }
-
-  void AddTaskLog(uint64_t task_id, absl::string_view text) override {
-    absl::MutexLock lock(&mu_);
-    auto it = tasks_.find(task_id);
-    if (it == tasks_.end()) return;
-    double ts = core::ToEpochSeconds(clock_());
-    // Entries stay strictly ordered so readers can resume after the last timestamp seen.
-    if (!it->second.log.empty())
-      ts = std::max(ts, std::nextafter(it->second.log.back().timestamp, 1e300));
-    it->second.log.push_back({ts, std::string(text)});
-  }
-
-  std::vector<TaskLogEntry> GetTaskLog(uint64_t task_id, double after) override {
-    absl::MutexLock lock(&mu_);
-    auto it = tasks_.find(task_id);
-    if (it == tasks_.end()) return {};
-    const auto& log = it->second.log;
-    auto first = std::upper_bound(log.begin(), log.end(), after,
-                                  [](double t, const TaskLogEntry& e) { return t < e.timestamp; });
-    return std::vector<TaskLogEntry>(first, log.end());
-  }
-
   std::optional<proto::Context> GetRunContext(uint64_t run_id) override {
     absl::MutexLock lock(&mu_);
     auto it = runs_.find(run_id);
@@ -411,10 +280,9 @@ class InMemoryLinkState : public LinkState {
   // --- Messages ------------------------------------------------------------------------------
 
   absl::StatusOr<std::string> StoreMessageIns(const proto::Message& message) override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
     const proto::Metadata& meta = message.metadata();
-    std::optional<proto::Run> run = RunLocked(meta.run_id());
+    std::optional<proto::Run> run = GetRun(meta.run_id());
+    absl::MutexLock lock(&mu_);
     if (!run)
       return absl::FailedPreconditionError(absl::StrCat("Run ", meta.run_id(), " not found"));
     if (run->status().status() == kStatusFinished) {
@@ -460,9 +328,9 @@ class InMemoryLinkState : public LinkState {
   }
 
   absl::StatusOr<std::string> StoreMessageRes(const proto::Message& message) override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
     const proto::Metadata& meta = message.metadata();
+    std::optional<proto::Run> run = GetRun(meta.run_id());
+    absl::MutexLock lock(&mu_);
     auto ins = message_ins_.find(meta.reply_to_message_id());
     if (ins == message_ins_.end()) {
       return absl::FailedPreconditionError("The instruction of this reply does not exist");
@@ -474,7 +342,6 @@ class InMemoryLinkState : public LinkState {
       return absl::FailedPreconditionError("The instruction of this reply has expired");
     }
     if (absl::Status s = CheckReplyMatchesInstruction(ins_meta, meta); !s.ok()) return s;
-    std::optional<proto::Run> run = RunLocked(meta.run_id());
     if (!run || run->status().status() == kStatusFinished) {
       return absl::FailedPreconditionError(absl::StrCat("Run ", meta.run_id(), " is finished"));
     }
@@ -619,83 +486,6 @@ class InMemoryLinkState : public LinkState {
   }
 
  private:
-  std::optional<proto::Run> RunLocked(uint64_t run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto it = runs_.find(run_id);
-    if (it == runs_.end()) return std::nullopt;
-    proto::Run run = it->second.run;
-    const proto::Task& task = tasks_.at(run.primary_task_id()).task;
-    run.set_pending_at(task.pending_at());
-    run.set_starting_at(task.starting_at());
-    run.set_running_at(task.running_at());
-    run.set_finished_at(task.finished_at());
-    run.mutable_status()->set_status(task.status().status());
-    run.mutable_status()->set_sub_status(task.status().sub_status());
-    run.mutable_status()->set_details(task.status().details());
-    return run;
-  }
-
-  // Applies lapsed claims and heartbeats: an unactivated claim goes back to pending, a silent
-  // running task fails (taking the run's other tasks with it).
-  void ExpireTasks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const absl::Time now = clock_();
-    for (uint64_t id : task_order_) {
-      TaskRecord& t = tasks_.at(id);
-      if (t.token.empty() || t.active_until >= now) continue;
-      const std::string& status = t.task.status().status();
-      if (status == kStatusStarting) {
-        token_to_task_.erase(t.token);
-        t.token.clear();
-        t.task.mutable_status()->set_status(std::string(kStatusPending));
-        t.task.clear_starting_at();
-      } else if (status == kStatusRunning) {
-        const absl::Time finished = t.active_until;
-        Finish(t, kSubStatusFailed, "No heartbeat received from the task", finished);
-        CascadeFinish(t.task.run_id(), id, kSubStatusFailed, "Task failed because the run expired",
-                      finished);
-      }
-    }
-  }
-
-  bool FinishTaskLocked(uint64_t task_id, absl::string_view sub_status, absl::string_view details)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto it = tasks_.find(task_id);
-    if (it == tasks_.end()) return false;
-    TaskRecord& t = it->second;
-    if (!IsAllowedFinish(t.task.status().status(), sub_status)) return false;
-    const absl::Time now = clock_();
-    Finish(t, sub_status, details, now);
-    auto run = runs_.find(t.task.run_id());
-    if (run != runs_.end() && run->second.run.primary_task_id() == task_id) {
-      const bool stopped = sub_status == kSubStatusStopped;
-      CascadeFinish(t.task.run_id(), task_id, stopped ? kSubStatusStopped : kSubStatusFailed,
-                    stopped ? "Task stopped because the run was stopped"
-                            : "Task failed because the run finished",
-                    now);
-    }
-    return true;
-  }
-
-  void Finish(TaskRecord& t, absl::string_view sub_status, absl::string_view details, absl::Time at)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    t.task.mutable_status()->set_status(std::string(kStatusFinished));
-    t.task.mutable_status()->set_sub_status(std::string(sub_status));
-    t.task.mutable_status()->set_details(std::string(details));
-    t.task.set_finished_at(core::FormatIsoUtc(at));
-    if (!t.token.empty()) token_to_task_.erase(t.token);
-    t.token.clear();
-  }
-
-  void CascadeFinish(uint64_t run_id, uint64_t except, absl::string_view sub_status,
-                     absl::string_view details, absl::Time at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    for (uint64_t id : task_order_) {
-      TaskRecord& other = tasks_.at(id);
-      if (id != except && other.task.run_id() == run_id &&
-          other.task.status().status() != kStatusFinished) {
-        Finish(other, sub_status, details, at);
-      }
-    }
-  }
-
   void DeleteMessagesLocked(const std::vector<std::string>& ids)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (const std::string& id : ids) {
@@ -730,9 +520,6 @@ class InMemoryLinkState : public LinkState {
   absl::flat_hash_map<std::string, uint64_t> node_by_key_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, RunRecord> runs_ ABSL_GUARDED_BY(mu_);
   uint64_t runs_created_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<uint64_t, TaskRecord> tasks_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint64_t> task_order_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, uint64_t> token_to_task_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, proto::Fab> fabs_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, MessageRecord> message_ins_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> ins_order_ ABSL_GUARDED_BY(mu_);
@@ -744,8 +531,9 @@ class InMemoryLinkState : public LinkState {
 }  // namespace
 
 std::unique_ptr<LinkState> NewInMemoryLinkState(std::unique_ptr<core::ObjectStore> store,
+                                                std::unique_ptr<core::TaskStore> tasks,
                                                 Clock clock) {
-  return std::make_unique<InMemoryLinkState>(std::move(store), std::move(clock));
+  return std::make_unique<InMemoryLinkState>(std::move(store), std::move(tasks), std::move(clock));
 }
 
 }  // namespace flwr::superlink

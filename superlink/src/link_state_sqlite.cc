@@ -4,18 +4,15 @@
 // a read-then-write never fails on a concurrent writer), and nothing is cached in memory, so
 // another LinkState or process on the same file always sees consistent state. (What it keeps
 // is which deliveries predate it, to redeliver those a killed process may have lost.) The object
-// store lives in the same file on its own connection; like the in-memory state, which calls it
-// outside its lock, this one calls it only outside its own transactions.
+// store and the task store live in the same file on connections of their own; like the
+// in-memory state, which calls them outside its lock, this one calls them only outside its own
+// transactions.
 //
-// uint64 IDs are stored bit for bit as int64. absl::Time values (task and push-session
-// deadlines) are integer nanoseconds since the epoch; ISO timestamps and epoch floats are stored
-// exactly as the protos carry them. Protos with no queried field (a run's override_config,
+// uint64 IDs are stored bit for bit as int64. absl::Time values (push-session deadlines) are
+// integer nanoseconds since the epoch (core/sqlite_util.h); ISO timestamps and epoch floats are
+// stored exactly as the protos carry them. Protos with no queried field (a run's override_config,
 // run contexts, FABs, messages) are serialized BLOBs.
-#include <SQLiteCpp/SQLiteCpp.h>
-
 #include <algorithm>
-#include <climits>
-#include <cmath>
 #include <limits>
 #include <stdexcept>
 
@@ -27,15 +24,18 @@
 #include "flwr/core/iso_time.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/proto_convert.h"
+#include "flwr/core/sqlite_util.h"
 #include "flwr/superlink/link_state.h"
 #include "link_state_util.h"
 
 namespace flwr::superlink {
 namespace {
 
-// PRAGMA user_version of a database with this schema (0: a new database).
+// PRAGMA user_version of a database with this schema (0: a new database). The task tables
+// are the TaskStore's (core/src/task_store_sqlite.cc).
 constexpr int kSchemaVersion = 1;
 
+// The LinkState's tables and the TaskStore's.
 constexpr const char* kTables[] = {
     "node",        "run",         "task",         "task_log",          "fab",
     "message_ins", "message_res", "push_session", "push_session_root", "push_session_pending"};
@@ -75,35 +75,6 @@ CREATE TABLE IF NOT EXISTS run (
   context BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS run_by_account ON run (flwr_aid);
-
-CREATE TABLE IF NOT EXISTS task (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  task_id INTEGER NOT NULL UNIQUE,
-  type TEXT NOT NULL,
-  run_id INTEGER NOT NULL,
-  status TEXT NOT NULL,
-  sub_status TEXT NOT NULL DEFAULT '',
-  details TEXT NOT NULL DEFAULT '',
-  pending_at TEXT NOT NULL,
-  starting_at TEXT NOT NULL DEFAULT '',
-  running_at TEXT NOT NULL DEFAULT '',
-  finished_at TEXT NOT NULL DEFAULT '',
-  fab_hash TEXT,
-  model_ref TEXT,
-  connector_ref TEXT,
-  token TEXT UNIQUE,
-  active_until INTEGER
-);
-CREATE INDEX IF NOT EXISTS task_by_run ON task (run_id);
-CREATE INDEX IF NOT EXISTS task_pending ON task (pending_at) WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS task_live ON task (active_until) WHERE token IS NOT NULL;
-
-CREATE TABLE IF NOT EXISTS task_log (
-  task_id INTEGER NOT NULL,
-  timestamp REAL NOT NULL,
-  text BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS task_log_by_task ON task_log (task_id, timestamp);
 
 CREATE TABLE IF NOT EXISTS fab (
   fab_hash TEXT PRIMARY KEY,
@@ -160,53 +131,23 @@ constexpr const char* kNodeColumns =
     "node_id, public_key, owner_aid, owner_name, status, registered_at, last_activated_at, "
     "last_deactivated_at, unregistered_at, online_until, heartbeat_interval";
 
-constexpr const char* kTaskColumns =
-    "task_id, type, run_id, status, sub_status, details, pending_at, starting_at, running_at, "
-    "finished_at, fab_hash, model_ref, connector_ref";
-
-// A run joined with its primary task, which holds its status and timestamps.
 constexpr const char* kRunSelect =
-    "SELECT r.run_id, r.fab_id, r.fab_version, r.fab_hash, r.override_config, r.flwr_aid, "
-    "r.federation, r.bytes_sent, r.bytes_recv, r.clientapp_runtime, r.primary_task_type, "
-    "r.primary_task_id, r.series_id, r.account_name, t.pending_at, t.starting_at, t.running_at, "
-    "t.finished_at, t.status, t.sub_status, t.details "
-    "FROM run r JOIN task t ON t.task_id = r.primary_task_id";
+    "SELECT run_id, fab_id, fab_version, fab_hash, override_config, flwr_aid, federation, "
+    "bytes_sent, bytes_recv, clientapp_runtime, primary_task_type, primary_task_id, series_id, "
+    "account_name FROM run";
 
-// SQLite integers are signed: uint64 IDs are stored bit for bit as int64.
-int64_t ToSql(uint64_t v) { return static_cast<int64_t>(v); }
-uint64_t FromSql(int64_t v) { return static_cast<uint64_t>(v); }
-int64_t TimeToSql(absl::Time t) { return absl::ToUnixNanos(t); }
-absl::Time TimeFromSql(int64_t ns) { return absl::FromUnixNanos(ns); }
+using core::sqlite::BindBlob;
+using core::sqlite::BindId;
+using core::sqlite::BindText;
+using core::sqlite::Bytes;
+using core::sqlite::Id;
+using core::sqlite::kRead;
+using core::sqlite::kWrite;
+using core::sqlite::TimeFromSql;
+using core::sqlite::TimeToSql;
 
 [[noreturn]] void ThrowCorrupt(absl::string_view what) {
   throw std::runtime_error(absl::StrCat("corrupt ", what, " in the database"));
-}
-
-// The bytes of a TEXT or BLOB column (empty for NULL).
-std::string Bytes(const SQLite::Column& column) {
-  const void* data = column.getBlob();
-  const int size = column.getBytes();
-  if (data == nullptr || size <= 0) return {};
-  return std::string(static_cast<const char*>(data), static_cast<size_t>(size));
-}
-
-uint64_t Id(const SQLite::Column& column) { return FromSql(column.getInt64()); }
-
-void BindId(SQLite::Statement& statement, int index, uint64_t id) {
-  statement.bind(index, ToSql(id));
-}
-
-void BindText(SQLite::Statement& statement, int index, absl::string_view text) {
-  statement.bind(index, std::string(text));
-}
-
-// As a BLOB, even when empty (SQLite binds a null pointer as NULL).
-void BindBlob(SQLite::Statement& statement, int index, absl::string_view bytes) {
-  static constexpr char kEmpty[1] = {0};
-  if (bytes.size() > static_cast<size_t>(INT_MAX)) {
-    throw std::length_error("value too large for the database");
-  }
-  statement.bind(index, bytes.empty() ? kEmpty : bytes.data(), static_cast<int>(bytes.size()));
 }
 
 void BindOptionalText(SQLite::Statement& statement, int index, bool present,
@@ -247,24 +188,6 @@ proto::NodeInfo NodeFromRow(SQLite::Statement& q) {
   return info;
 }
 
-proto::Task TaskFromRow(SQLite::Statement& q) {
-  proto::Task task;
-  task.set_task_id(Id(q.getColumn(0)));
-  task.set_type(Bytes(q.getColumn(1)));
-  task.set_run_id(Id(q.getColumn(2)));
-  task.mutable_status()->set_status(Bytes(q.getColumn(3)));
-  task.mutable_status()->set_sub_status(Bytes(q.getColumn(4)));
-  task.mutable_status()->set_details(Bytes(q.getColumn(5)));
-  task.set_pending_at(Bytes(q.getColumn(6)));
-  task.set_starting_at(Bytes(q.getColumn(7)));
-  task.set_running_at(Bytes(q.getColumn(8)));
-  task.set_finished_at(Bytes(q.getColumn(9)));
-  if (!q.isColumnNull(10)) task.set_fab_hash(Bytes(q.getColumn(10)));
-  if (!q.isColumnNull(11)) task.set_model_ref(Bytes(q.getColumn(11)));
-  if (!q.isColumnNull(12)) task.set_connector_ref(Bytes(q.getColumn(12)));
-  return task;
-}
-
 proto::Run RunFromRow(SQLite::Statement& q) {
   // The override config is the only field of the stored Run.
   proto::Run run = ParseBlob<proto::Run>(q.getColumn(4), "run override config");
@@ -281,21 +204,17 @@ proto::Run RunFromRow(SQLite::Statement& q) {
   run.set_primary_task_id(Id(q.getColumn(11)));
   run.set_series_id(Id(q.getColumn(12)));
   run.set_account_name(Bytes(q.getColumn(13)));
-  run.set_pending_at(Bytes(q.getColumn(14)));
-  run.set_starting_at(Bytes(q.getColumn(15)));
-  run.set_running_at(Bytes(q.getColumn(16)));
-  run.set_finished_at(Bytes(q.getColumn(17)));
-  run.mutable_status()->set_status(Bytes(q.getColumn(18)));
-  run.mutable_status()->set_sub_status(Bytes(q.getColumn(19)));
-  run.mutable_status()->set_details(Bytes(q.getColumn(20)));
   return run;
 }
 
 class SqliteLinkState : public LinkState {
  public:
   SqliteLinkState(std::unique_ptr<SQLite::Database> db, std::unique_ptr<core::ObjectStore> store,
-                  Clock clock)
-      : store_(std::move(store)), clock_(std::move(clock)), db_(std::move(db)) {
+                  std::unique_ptr<core::TaskStore> tasks, Clock clock)
+      : LinkState(std::move(tasks)),
+        store_(std::move(store)),
+        clock_(std::move(clock)),
+        db_(std::move(db)) {
     absl::MutexLock lock(&mu_);
     SQLite::Statement q(*db_,
                         "SELECT dst_node_id, message_id FROM message_ins WHERE delivered_at <> '' "
@@ -443,20 +362,15 @@ class SqliteLinkState : public LinkState {
     });
   }
 
-  // --- Runs and tasks ------------------------------------------------------------------------
+  // --- Runs --------------------------------------------------------------------------------
 
-  absl::StatusOr<CreatedRun> CreateRun(const NewRun& spec) override {
+  absl::StatusOr<CreatedRun> InsertRun(const NewRun& spec, uint64_t task_id) override {
     return Checked<absl::StatusOr<CreatedRun>>("CreateRun", [&]() -> absl::StatusOr<CreatedRun> {
       uint64_t run_id;
       do {
         run_id = RandomId();
       } while (run_id == 0 || Exists("SELECT 1 FROM run WHERE run_id = ?", run_id));
-      uint64_t task_id;
-      do {
-        task_id = RandomId();
-      } while (task_id == 0 || Exists("SELECT 1 FROM task WHERE task_id = ?", task_id));
       const uint64_t series_id = RandomId();
-      const std::string now = core::FormatIsoUtc(clock_());
 
       proto::Run config;
       if (absl::Status s =
@@ -482,52 +396,34 @@ class SqliteLinkState : public LinkState {
       run.bind(11, spec.account_name);
       BindBlob(run, 12, Serialize(InitialContext(run_id, series_id)));
       run.exec();
-
-      SQLite::Statement task(*db_,
-                             "INSERT INTO task (task_id, type, run_id, status, pending_at, "
-                             "fab_hash) VALUES (?, ?, ?, ?, ?, ?)");
-      BindId(task, 1, task_id);
-      BindText(task, 2, kServerAppTaskType);
-      BindId(task, 3, run_id);
-      BindText(task, 4, kStatusPending);
-      task.bind(5, now);
-      task.bind(6, spec.fab_hash);
-      task.exec();
       return CreatedRun{run_id, series_id, task_id};
     });
   }
 
-  std::optional<proto::Run> GetRun(uint64_t run_id) override {
-    return Quiet<std::optional<proto::Run>>("GetRun", std::nullopt, [&] {
-      ExpireTasks();
-      return RunLocked(run_id);
-    });
+  std::optional<proto::Run> LoadRun(uint64_t run_id) override {
+    return Quiet<std::optional<proto::Run>>(
+        "GetRun", std::nullopt,
+        [&]() -> std::optional<proto::Run> {
+          SQLite::Statement q(*db_, absl::StrCat(kRunSelect, " WHERE run_id = ?"));
+          BindId(q, 1, run_id);
+          if (!q.executeStep()) return std::nullopt;
+          return RunFromRow(q);
+        },
+        kRead);
   }
 
-  std::vector<proto::Run> ListRuns(absl::string_view flwr_aid) override {
-    return Quiet<std::vector<proto::Run>>("ListRuns", {}, [&] {
-      ExpireTasks();
-      SQLite::Statement q(*db_, absl::StrCat(kRunSelect,
-                                             " WHERE r.flwr_aid = ? ORDER BY t.pending_at DESC, "
-                                             "r.seq DESC"));
-      BindText(q, 1, flwr_aid);
-      std::vector<proto::Run> out;
-      while (q.executeStep()) out.push_back(RunFromRow(q));
-      return out;
-    });
-  }
-
-  bool StopRun(uint64_t run_id) override {
-    const bool stopped = Quiet<bool>("StopRun", false, [&] {
-      ExpireTasks();
-      SQLite::Statement q(*db_, "SELECT primary_task_id FROM run WHERE run_id = ?");
-      BindId(q, 1, run_id);
-      if (!q.executeStep()) return false;
-      return FinishTaskLocked(Id(q.getColumn(0)), kSubStatusStopped, "");
-    });
-    if (!stopped) return false;
-    CleanupRun(run_id);
-    return true;
+  std::vector<proto::Run> LoadRuns(absl::string_view flwr_aid) override {
+    return Quiet<std::vector<proto::Run>>(
+        "ListRuns", {},
+        [&] {
+          SQLite::Statement q(*db_,
+                              absl::StrCat(kRunSelect, " WHERE flwr_aid = ? ORDER BY seq DESC"));
+          BindText(q, 1, flwr_aid);
+          std::vector<proto::Run> out;
+          while (q.executeStep()) out.push_back(RunFromRow(q));
+          return out;
+        },
+        kRead);
   }
 
   void CleanupRun(uint64_t run_id) override {
@@ -575,136 +471,6 @@ class SqliteLinkState : public LinkState {
       update.exec();
       return true;
     });
-  }
-
-  std::vector<proto::Task> GetPendingTasks() override {
-    return Quiet<std::vector<proto::Task>>("GetPendingTasks", {}, [&] {
-      ExpireTasks();
-      SQLite::Statement q(*db_, absl::StrCat("SELECT ", kTaskColumns,
-                                             " FROM task WHERE status = 'pending' "
-                                             "ORDER BY pending_at, seq"));
-      std::vector<proto::Task> out;
-      while (q.executeStep()) out.push_back(TaskFromRow(q));
-      return out;
-    });
-  }
-
-  std::optional<std::string> ClaimTask(uint64_t task_id) override {
-    return Quiet<std::optional<std::string>>(
-        "ClaimTask", std::nullopt, [&]() -> std::optional<std::string> {
-          ExpireTasks();
-          SQLite::Statement q(*db_, "SELECT status, token IS NOT NULL FROM task WHERE task_id = ?");
-          BindId(q, 1, task_id);
-          if (!q.executeStep() || Bytes(q.getColumn(0)) != kStatusPending ||
-              q.getColumn(1).getInt() != 0) {
-            return std::nullopt;
-          }
-          const absl::Time now = clock_();
-          std::string token = NewTaskToken();
-          SQLite::Statement update(*db_,
-                                   "UPDATE task SET status = ?, starting_at = ?, token = ?, "
-                                   "active_until = ? WHERE task_id = ?");
-          BindText(update, 1, kStatusStarting);
-          update.bind(2, core::FormatIsoUtc(now));
-          update.bind(3, token);
-          update.bind(4, TimeToSql(now + kTaskClaimTimeout));
-          BindId(update, 5, task_id);
-          update.exec();
-          return token;
-        });
-  }
-
-  std::optional<proto::Task> GetTaskByToken(absl::string_view token) override {
-    return Quiet<std::optional<proto::Task>>(
-        "GetTaskByToken", std::nullopt, [&]() -> std::optional<proto::Task> {
-          ExpireTasks();
-          SQLite::Statement q(*db_,
-                              absl::StrCat("SELECT ", kTaskColumns, " FROM task WHERE token = ?"));
-          BindText(q, 1, token);
-          if (!q.executeStep()) return std::nullopt;
-          return TaskFromRow(q);
-        });
-  }
-
-  bool ActivateTask(uint64_t task_id) override {
-    return Quiet<bool>("ActivateTask", false, [&] {
-      ExpireTasks();
-      if (TaskStatus(task_id) != kStatusStarting) return false;
-      const absl::Time now = clock_();
-      SQLite::Statement update(
-          *db_, "UPDATE task SET status = ?, running_at = ?, active_until = ? WHERE task_id = ?");
-      BindText(update, 1, kStatusRunning);
-      update.bind(2, core::FormatIsoUtc(now));
-      update.bind(3, TimeToSql(now + kTaskHeartbeatTimeout));
-      BindId(update, 4, task_id);
-      update.exec();
-      return true;
-    });
-  }
-
-  bool AcknowledgeTaskHeartbeat(uint64_t task_id) override {
-    return Quiet<bool>("AcknowledgeTaskHeartbeat", false, [&] {
-      ExpireTasks();
-      SQLite::Statement q(*db_, "SELECT status, token IS NOT NULL FROM task WHERE task_id = ?");
-      BindId(q, 1, task_id);
-      if (!q.executeStep() || q.getColumn(1).getInt() == 0 ||
-          Bytes(q.getColumn(0)) == kStatusFinished) {
-        return false;
-      }
-      SQLite::Statement update(*db_, "UPDATE task SET active_until = ? WHERE task_id = ?");
-      update.bind(1, TimeToSql(clock_() + kTaskHeartbeatTimeout));
-      BindId(update, 2, task_id);
-      update.exec();
-      return true;
-    });
-  }
-
-  bool FinishTask(uint64_t task_id, absl::string_view sub_status,
-                  absl::string_view details) override {
-    return Quiet<bool>("FinishTask", false, [&] {
-      ExpireTasks();
-      return FinishTaskLocked(task_id, sub_status, details);
-    });
-  }
-
-  void AddTaskLog(uint64_t task_id, absl::string_view text) override {
-    Quiet<bool>("AddTaskLog", false, [&] {
-      if (!Exists("SELECT 1 FROM task WHERE task_id = ?", task_id)) return false;
-      double ts = core::ToEpochSeconds(clock_());
-      // Entries stay strictly ordered so readers can resume after the last timestamp seen.
-      SQLite::Statement last(*db_,
-                             "SELECT timestamp FROM task_log WHERE task_id = ? "
-                             "ORDER BY timestamp DESC LIMIT 1");
-      BindId(last, 1, task_id);
-      if (last.executeStep()) {
-        ts = std::max(ts, std::nextafter(last.getColumn(0).getDouble(), 1e300));
-      }
-      SQLite::Statement insert(*db_,
-                               "INSERT INTO task_log (task_id, timestamp, text) VALUES (?, ?, ?)");
-      BindId(insert, 1, task_id);
-      insert.bind(2, ts);
-      BindBlob(insert, 3, text);
-      insert.exec();
-      return true;
-    });
-  }
-
-  std::vector<TaskLogEntry> GetTaskLog(uint64_t task_id, double after) override {
-    return Quiet<std::vector<TaskLogEntry>>(
-        "GetTaskLog", {},
-        [&] {
-          SQLite::Statement q(*db_,
-                              "SELECT timestamp, text FROM task_log WHERE task_id = ? "
-                              "AND timestamp > ? ORDER BY timestamp");
-          BindId(q, 1, task_id);
-          q.bind(2, after);
-          std::vector<TaskLogEntry> out;
-          while (q.executeStep()) {
-            out.push_back({q.getColumn(0).getDouble(), Bytes(q.getColumn(1))});
-          }
-          return out;
-        },
-        kRead);
   }
 
   std::optional<proto::Context> GetRunContext(uint64_t run_id) override {
@@ -756,11 +522,11 @@ class SqliteLinkState : public LinkState {
   // --- Messages ------------------------------------------------------------------------------
 
   absl::StatusOr<std::string> StoreMessageIns(const proto::Message& message) override {
+    const proto::Metadata& meta = message.metadata();
+    // Outside the transaction: the task store writes on a connection of its own.
+    const std::optional<proto::Run> run = GetRun(meta.run_id());
     return Checked<absl::StatusOr<std::string>>(
         "StoreMessageIns", [&]() -> absl::StatusOr<std::string> {
-          ExpireTasks();
-          const proto::Metadata& meta = message.metadata();
-          std::optional<proto::Run> run = RunLocked(meta.run_id());
           if (!run) {
             return absl::FailedPreconditionError(absl::StrCat("Run ", meta.run_id(), " not found"));
           }
@@ -843,10 +609,10 @@ class SqliteLinkState : public LinkState {
   }
 
   absl::StatusOr<std::string> StoreMessageRes(const proto::Message& message) override {
+    const proto::Metadata& meta = message.metadata();
+    const std::optional<proto::Run> run = GetRun(meta.run_id());
     return Checked<absl::StatusOr<std::string>>(
         "StoreMessageRes", [&]() -> absl::StatusOr<std::string> {
-          ExpireTasks();
-          const proto::Metadata& meta = message.metadata();
           std::optional<proto::Message> ins = LoadInstruction(meta.reply_to_message_id());
           if (!ins) {
             return absl::FailedPreconditionError("The instruction of this reply does not exist");
@@ -858,7 +624,6 @@ class SqliteLinkState : public LinkState {
             return absl::FailedPreconditionError("The instruction of this reply has expired");
           }
           if (absl::Status s = CheckReplyMatchesInstruction(ins_meta, meta); !s.ok()) return s;
-          std::optional<proto::Run> run = RunLocked(meta.run_id());
           if (!run || run->status().status() == kStatusFinished) {
             return absl::FailedPreconditionError(
                 absl::StrCat("Run ", meta.run_id(), " is finished"));
@@ -1073,45 +838,22 @@ class SqliteLinkState : public LinkState {
   }
 
  private:
-  static constexpr SQLite::TransactionBehavior kRead = SQLite::TransactionBehavior::DEFERRED;
-  static constexpr SQLite::TransactionBehavior kWrite = SQLite::TransactionBehavior::IMMEDIATE;
-
-  static std::string ErrorText(absl::string_view op, const std::exception& e) {
-    return absl::StrCat("LinkState database error in ", op, ": ", e.what());
-  }
-
-  // Runs `fn` under the mutex in one transaction, committed whatever `fn` returns (lazy expiry
-  // applied before a refusal stands, as in memory). A database error rolls the transaction
-  // back and becomes an Internal status (R is absl::Status or absl::StatusOr<T>).
+  // Runs `fn` under the mutex in one transaction, committed whatever `fn` returns. A database
+  // error rolls the transaction back and becomes an Internal status (R is absl::Status or
+  // absl::StatusOr<T>).
   template <typename R, typename Fn>
   R Checked(absl::string_view op, Fn fn, SQLite::TransactionBehavior behavior = kWrite) {
-    absl::MutexLock lock(&mu_);
-    try {
-      SQLite::Transaction txn(*db_, behavior);
-      R out = fn();
-      txn.commit();
-      return out;
-    } catch (const std::exception& e) {
-      std::string error = ErrorText(op, e);
-      core::LogError(error);
-      return R(absl::InternalError(error));
-    }
+    return core::sqlite::InTransaction<R>(
+        mu_, *db_, "LinkState", op, behavior, std::move(fn),
+        [](const std::string& e) { return absl::InternalError(e); });
   }
 
   // As Checked, for operations without a status: a database error is logged and yields
   // `on_error`.
   template <typename T, typename Fn>
   T Quiet(absl::string_view op, T on_error, Fn fn, SQLite::TransactionBehavior behavior = kWrite) {
-    absl::MutexLock lock(&mu_);
-    try {
-      SQLite::Transaction txn(*db_, behavior);
-      T out = fn();
-      txn.commit();
-      return out;
-    } catch (const std::exception& e) {
-      core::LogError(ErrorText(op, e));
-      return on_error;
-    }
+    return core::sqlite::InTransaction<T>(mu_, *db_, "LinkState", op, behavior, std::move(fn),
+                                          [&](const std::string&) { return on_error; });
   }
 
   bool Exists(const char* sql, uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -1180,108 +922,6 @@ class SqliteLinkState : public LinkState {
       update.exec();
       update.reset();
     }
-  }
-
-  std::optional<proto::Run> RunLocked(uint64_t run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    SQLite::Statement q(*db_, absl::StrCat(kRunSelect, " WHERE r.run_id = ?"));
-    BindId(q, 1, run_id);
-    if (!q.executeStep()) return std::nullopt;
-    return RunFromRow(q);
-  }
-
-  std::string TaskStatus(uint64_t task_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    SQLite::Statement q(*db_, "SELECT status FROM task WHERE task_id = ?");
-    BindId(q, 1, task_id);
-    return q.executeStep() ? Bytes(q.getColumn(0)) : std::string();
-  }
-
-  // Applies lapsed claims and heartbeats, in task creation order: an unactivated claim goes
-  // back to pending, a silent running task fails (taking the run's other tasks with it).
-  void ExpireTasks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const int64_t now = TimeToSql(clock_());
-    // By deadline (indexed), then put back in creation order.
-    std::vector<std::pair<int64_t, uint64_t>> lapsed;
-    {
-      SQLite::Statement q(
-          *db_, "SELECT seq, task_id FROM task WHERE token IS NOT NULL AND active_until < ?");
-      q.bind(1, now);
-      while (q.executeStep()) lapsed.emplace_back(q.getColumn(0).getInt64(), Id(q.getColumn(1)));
-    }
-    std::sort(lapsed.begin(), lapsed.end());
-    for (const auto& [seq, id] : lapsed) {
-      // An earlier task's cascade may have finished this one meanwhile.
-      SQLite::Statement q(*db_,
-                          "SELECT status, run_id, active_until FROM task WHERE task_id = ? AND "
-                          "token IS NOT NULL AND active_until < ?");
-      BindId(q, 1, id);
-      q.bind(2, now);
-      if (!q.executeStep()) continue;
-      const std::string status = Bytes(q.getColumn(0));
-      if (status == kStatusStarting) {
-        SQLite::Statement update(*db_,
-                                 "UPDATE task SET token = NULL, status = ?, starting_at = '' "
-                                 "WHERE task_id = ?");
-        BindText(update, 1, kStatusPending);
-        BindId(update, 2, id);
-        update.exec();
-      } else if (status == kStatusRunning) {
-        const uint64_t run_id = Id(q.getColumn(1));
-        const absl::Time finished = TimeFromSql(q.getColumn(2).getInt64());
-        Finish(id, kSubStatusFailed, "No heartbeat received from the task", finished);
-        CascadeFinish(run_id, id, kSubStatusFailed, "Task failed because the run expired",
-                      finished);
-      }
-    }
-  }
-
-  bool FinishTaskLocked(uint64_t task_id, absl::string_view sub_status, absl::string_view details)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    SQLite::Statement q(*db_, "SELECT status, run_id FROM task WHERE task_id = ?");
-    BindId(q, 1, task_id);
-    if (!q.executeStep()) return false;
-    const std::string status = Bytes(q.getColumn(0));
-    const uint64_t run_id = Id(q.getColumn(1));
-    if (!IsAllowedFinish(status, sub_status)) return false;
-    const absl::Time now = clock_();
-    Finish(task_id, sub_status, details, now);
-    SQLite::Statement run(*db_, "SELECT primary_task_id FROM run WHERE run_id = ?");
-    BindId(run, 1, run_id);
-    if (run.executeStep() && Id(run.getColumn(0)) == task_id) {
-      const bool stopped = sub_status == kSubStatusStopped;
-      CascadeFinish(run_id, task_id, stopped ? kSubStatusStopped : kSubStatusFailed,
-                    stopped ? "Task stopped because the run was stopped"
-                            : "Task failed because the run finished",
-                    now);
-    }
-    return true;
-  }
-
-  void Finish(uint64_t task_id, absl::string_view sub_status, absl::string_view details,
-              absl::Time at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    SQLite::Statement update(*db_,
-                             "UPDATE task SET status = ?, sub_status = ?, details = ?, "
-                             "finished_at = ?, token = NULL WHERE task_id = ?");
-    BindText(update, 1, kStatusFinished);
-    BindText(update, 2, sub_status);
-    BindText(update, 3, details);
-    update.bind(4, core::FormatIsoUtc(at));
-    BindId(update, 5, task_id);
-    update.exec();
-  }
-
-  void CascadeFinish(uint64_t run_id, uint64_t except, absl::string_view sub_status,
-                     absl::string_view details, absl::Time at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    SQLite::Statement update(*db_,
-                             "UPDATE task SET status = ?1, sub_status = ?2, details = ?3, "
-                             "finished_at = ?4, token = NULL WHERE run_id = ?5 AND task_id <> ?6 "
-                             "AND status <> ?1");
-    BindText(update, 1, kStatusFinished);
-    BindText(update, 2, sub_status);
-    BindText(update, 3, details);
-    update.bind(4, core::FormatIsoUtc(at));
-    BindId(update, 5, run_id);
-    BindId(update, 6, except);
-    update.exec();
   }
 
   std::optional<proto::Message> LoadInstruction(const std::string& message_id)
@@ -1374,8 +1014,11 @@ absl::StatusOr<std::unique_ptr<LinkState>> OpenSqliteLinkState(
     db->setBusyTimeout(10000);
     db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
     PrepareSchema(*db);
+    absl::StatusOr<std::unique_ptr<core::TaskStore>> tasks =
+        core::TaskStore::OpenSqlite(path, clock);
+    if (!tasks.ok()) return tasks.status();
     return std::unique_ptr<LinkState>(
-        new SqliteLinkState(std::move(db), std::move(store), std::move(clock)));
+        new SqliteLinkState(std::move(db), std::move(store), *std::move(tasks), std::move(clock)));
   } catch (const std::exception& e) {
     return absl::UnavailableError(
         absl::StrCat("cannot open SuperLink database '", path, "': ", e.what()));

@@ -20,13 +20,14 @@
 namespace flwr::superlink {
 
 std::unique_ptr<LinkState> NewInMemoryLinkState(std::unique_ptr<core::ObjectStore> store,
+                                                std::unique_ptr<core::TaskStore> tasks,
                                                 Clock clock);
 // SQLite state in the file `path` (created if missing), beside `store` (the file's object
-// store). Unavailable if the file cannot be opened or holds another schema.
+// store) and the file's TaskStore. Unavailable if the file cannot be opened or holds another
+// schema.
 absl::StatusOr<std::unique_ptr<LinkState>> OpenSqliteLinkState(
     absl::string_view path, std::unique_ptr<core::ObjectStore> store, Clock clock);
 
-using core::NewTaskToken;
 using core::NewUuid4;
 using core::RandomId;
 
@@ -45,7 +46,6 @@ absl::Status CheckReplyMatchesInstruction(const proto::Metadata& instruction,
 bool ExpireNode(proto::NodeInfo& info, absl::Time now);
 // Marks a node online for 2 x `heartbeat_interval` from `now`.
 void SetOnline(proto::NodeInfo& info, double heartbeat_interval, absl::Time now);
-using core::IsAllowedFinish;
 
 enum class ReplyError { kNodeUnavailable, kReplyUnavailable };
 

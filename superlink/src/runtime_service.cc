@@ -7,7 +7,6 @@
 #include "flwr/core/inflatable.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/proto_convert.h"
-#include "flwr/core/task_endpoints.h"
 #include "flwr/superlink/message_validator.h"
 
 namespace flwr::superlink {
@@ -27,32 +26,13 @@ absl::Status RequireSuperLinkNode(const proto::Node& node) {
 
 }  // namespace
 
-absl::StatusOr<proto::Task> RuntimeService::AuthenticateTask(absl::string_view token) {
-  return core::AuthenticateTaskToken(*state_, token);
-}
-
-absl::StatusOr<proto::PullPendingTasksResponse> RuntimeService::PullPendingTasks(
-    const proto::PullPendingTasksRequest&) {
-  return core::PullPendingTasksOf(*state_);
-}
-
-absl::StatusOr<proto::ClaimTaskResponse> RuntimeService::ClaimTask(
-    const proto::ClaimTaskRequest& request) {
-  return core::ClaimTaskOf(*state_, request);
-}
-
-absl::StatusOr<proto::SendTaskHeartbeatResponse> RuntimeService::SendTaskHeartbeat(
-    const proto::Task& task, const proto::SendTaskHeartbeatRequest&) {
-  return core::SendTaskHeartbeatOf(*state_, task);
-}
-
 absl::StatusOr<proto::PullTaskInputResponse> RuntimeService::PullTaskInput(
     const proto::Task& task, const proto::PullTaskInputRequest&) {
   std::optional<proto::Run> run = state_->GetRun(task.run_id());
   std::optional<proto::Fab> fab;
   if (run) fab = state_->GetFab(run->fab_hash());
   std::optional<proto::Context> context = state_->GetRunContext(task.run_id());
-  if (!run || !fab || !context || !state_->ActivateTask(task.task_id())) {
+  if (!run || !fab || !context || !tasks().ActivateTask(task.task_id())) {
     return core::FlowerError(core::api_error::kRuntimeTaskStartFailed,
                              absl::StrCat("Failed to start task ", task.task_id()));
   }
@@ -71,7 +51,7 @@ absl::StatusOr<proto::PushTaskOutputResponse> RuntimeService::PushTaskOutput(
   }
   std::optional<proto::Run> run = state_->GetRun(task.run_id());
   const bool primary = run && run->primary_task_id() == task.task_id();
-  if (state_->FinishTask(task.task_id(), request.sub_status(), request.details()) && primary &&
+  if (tasks().FinishTask(task.task_id(), request.sub_status(), request.details()) && primary &&
       request.has_context()) {
     state_->SetRunContext(task.run_id(), request.context());
   }
@@ -80,7 +60,7 @@ absl::StatusOr<proto::PushTaskOutputResponse> RuntimeService::PushTaskOutput(
 
 absl::StatusOr<proto::PushLogsResponse> RuntimeService::PushLogs(
     const proto::Task& task, const proto::PushLogsRequest& request) {
-  state_->AddTaskLog(task.task_id(), absl::StrJoin(request.logs(), ""));
+  tasks().AddTaskLog(task.task_id(), absl::StrJoin(request.logs(), ""));
   return proto::PushLogsResponse();
 }
 

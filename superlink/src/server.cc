@@ -127,17 +127,7 @@ void Server::AddMetrics() {
 // `flower-superexec --plugin-type serverapp` child for this).
 void Server::StartLauncher() {
   LinkState* st = state_.get();
-  core::AppTaskSource source;
-  source.pending_tasks = [st] { return st->GetPendingTasks(); };
-  source.claim = [st](uint64_t id) { return st->ClaimTask(id); };
-  source.finished = [st](const proto::Task& task) {
-    std::optional<proto::Run> run = st->GetRun(task.run_id());
-    return !run || run->status().status() == kStatusFinished;
-  };
-  source.fail = [st](const proto::Task& task, const std::string& details) {
-    st->FinishTask(task.task_id(), kSubStatusFailed, details);
-  };
-  source.fab = [st](absl::string_view hash) { return st->GetFab(hash); };
+  launcher_source_.emplace(st->tasks(), [st](absl::string_view hash) { return st->GetFab(hash); });
   core::AppLauncherOptions options;
   options.task_type = std::string(kServerAppTaskType);
   options.native_key = "serverapp";
@@ -152,7 +142,7 @@ void Server::StartLauncher() {
   // As the stock ServerApp plugin: the ServerApp's output does not go to the SuperLink's
   // console (it reaches `flwr log` through PushLogs).
   options.discard_output = true;
-  launcher_.emplace(std::move(source), std::move(options));
+  launcher_.emplace(*launcher_source_, std::move(options));
   launcher_->Start();
 }
 

@@ -4,28 +4,8 @@
 #include "absl/strings/str_join.h"
 #include "flwr/core/flower_error.h"
 #include "flwr/core/logging.h"
-#include "flwr/core/task_endpoints.h"
 
 namespace flwr::supernode {
-
-absl::StatusOr<proto::Task> NodeRuntimeService::AuthenticateTask(absl::string_view token) {
-  return core::AuthenticateTaskToken(*state_, token);
-}
-
-absl::StatusOr<proto::PullPendingTasksResponse> NodeRuntimeService::PullPendingTasks(
-    const proto::PullPendingTasksRequest&) {
-  return core::PullPendingTasksOf(*state_);
-}
-
-absl::StatusOr<proto::ClaimTaskResponse> NodeRuntimeService::ClaimTask(
-    const proto::ClaimTaskRequest& request) {
-  return core::ClaimTaskOf(*state_, request);
-}
-
-absl::StatusOr<proto::SendTaskHeartbeatResponse> NodeRuntimeService::SendTaskHeartbeat(
-    const proto::Task& task, const proto::SendTaskHeartbeatRequest&) {
-  return core::SendTaskHeartbeatOf(*state_, task);
-}
 
 absl::StatusOr<proto::PullTaskInputResponse> NodeRuntimeService::PullTaskInput(
     const proto::Task& task, const proto::PullTaskInputRequest&) {
@@ -44,7 +24,7 @@ absl::StatusOr<proto::PullTaskInputResponse> NodeRuntimeService::PullTaskInput(
     return core::FlowerError(core::api_error::kRuntimeFabNotFound,
                              absl::StrCat("FAB ", run->fab_hash(), " not found"));
   }
-  if (!state_->ActivateTask(task.task_id())) {
+  if (!tasks().ActivateTask(task.task_id())) {
     return core::FlowerError(core::api_error::kRuntimeTaskStartFailed,
                              absl::StrCat("Failed to start task ", task.task_id()));
   }
@@ -59,7 +39,7 @@ absl::StatusOr<proto::PullTaskInputResponse> NodeRuntimeService::PullTaskInput(
 
 absl::StatusOr<proto::PushTaskOutputResponse> NodeRuntimeService::PushTaskOutput(
     const proto::Task& task, const proto::PushTaskOutputRequest& request) {
-  if (!state_->FinishTask(task.task_id(), request.sub_status(), request.details())) {
+  if (!tasks().FinishTask(task.task_id(), request.sub_status(), request.details())) {
     core::LogError(
         absl::StrCat("Failed to finish task ", task.task_id(), " of run ", task.run_id()));
     return proto::PushTaskOutputResponse();
@@ -74,7 +54,7 @@ absl::StatusOr<proto::PushTaskOutputResponse> NodeRuntimeService::PushTaskOutput
 
 absl::StatusOr<proto::PushLogsResponse> NodeRuntimeService::PushLogs(
     const proto::Task& task, const proto::PushLogsRequest& request) {
-  state_->AddTaskLog(task.task_id(), absl::StrJoin(request.logs(), ""));
+  tasks().AddTaskLog(task.task_id(), absl::StrJoin(request.logs(), ""));
   return proto::PushLogsResponse();
 }
 

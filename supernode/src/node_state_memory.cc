@@ -16,14 +16,6 @@
 namespace flwr::supernode {
 namespace {
 
-struct TaskRecord {
-  proto::Task task;
-  std::string message_id;  // the instruction this task handles
-  std::string token;       // empty when revoked or never claimed
-  absl::Time active_until = absl::InfinitePast();
-  std::vector<std::string> log;
-};
-
 struct MessageRecord {
   proto::Message message;
   bool retrieved = false;
@@ -44,7 +36,10 @@ struct PushSession {
 class InMemoryNodeState : public NodeState {
  public:
   InMemoryNodeState(std::unique_ptr<core::ObjectStore> store, Clock clock)
-      : store_(std::move(store)), clock_(std::move(clock)) {}
+      : store_(std::move(store)),
+        clock_(std::move(clock)),
+        tasks_(core::TaskStore::CreateInMemory(
+            clock_, [this](const proto::Task& task) { OnTaskFinished(task); })) {}
 
   core::ObjectStore& object_store() override { return *store_; }
 
@@ -92,112 +87,16 @@ class InMemoryNodeState : public NodeState {
 
   // --- Tasks -------------------------------------------------------------------------------
 
+  core::TaskStore& tasks() override { return *tasks_; }
+
   uint64_t CreateTask(uint64_t run_id, absl::string_view fab_hash,
                       absl::string_view message_id) override {
+    // The in-memory store cannot fail to create a task with a fresh ID.
+    const uint64_t task_id = *tasks_->CreateTask(
+        core::NewTask{std::string(core::kClientAppTaskType), run_id, std::string(fab_hash)});
     absl::MutexLock lock(&mu_);
-    uint64_t task_id;
-    do {
-      task_id = core::RandomId();
-    } while (task_id == 0 || tasks_.contains(task_id));
-    TaskRecord& t = tasks_[task_id];
-    t.task.set_task_id(task_id);
-    t.task.set_type(std::string(core::kClientAppTaskType));
-    t.task.set_run_id(run_id);
-    t.task.mutable_status()->set_status(std::string(core::kStatusPending));
-    t.task.set_pending_at(core::FormatIsoUtc(clock_()));
-    t.task.set_fab_hash(std::string(fab_hash));
-    t.message_id = std::string(message_id);
-    task_order_.push_back(task_id);
+    message_of_task_[task_id] = std::string(message_id);
     return task_id;
-  }
-
-  std::optional<proto::Task> GetTask(uint64_t task_id) override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    auto it = tasks_.find(task_id);
-    if (it == tasks_.end()) return std::nullopt;
-    return it->second.task;
-  }
-
-  std::vector<proto::Task> GetPendingTasks() override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    std::vector<proto::Task> out;
-    for (uint64_t id : task_order_) {
-      const TaskRecord& t = tasks_.at(id);
-      if (t.task.status().status() == core::kStatusPending) out.push_back(t.task);
-    }
-    return out;
-  }
-
-  std::optional<std::string> ClaimTask(uint64_t task_id) override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    auto it = tasks_.find(task_id);
-    if (it == tasks_.end() || it->second.task.status().status() != core::kStatusPending) {
-      return std::nullopt;
-    }
-    const absl::Time now = clock_();
-    TaskRecord& t = it->second;
-    t.task.mutable_status()->set_status(std::string(core::kStatusStarting));
-    t.task.set_starting_at(core::FormatIsoUtc(now));
-    t.token = core::NewTaskToken();
-    t.active_until = now + core::kTaskClaimTimeout;
-    token_to_task_[t.token] = task_id;
-    return t.token;
-  }
-
-  std::optional<proto::Task> GetTaskByToken(absl::string_view token) override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    auto it = token_to_task_.find(token);
-    if (it == token_to_task_.end()) return std::nullopt;
-    return tasks_.at(it->second).task;
-  }
-
-  bool ActivateTask(uint64_t task_id) override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    auto it = tasks_.find(task_id);
-    if (it == tasks_.end() || it->second.task.status().status() != core::kStatusStarting) {
-      return false;
-    }
-    const absl::Time now = clock_();
-    it->second.task.mutable_status()->set_status(std::string(core::kStatusRunning));
-    it->second.task.set_running_at(core::FormatIsoUtc(now));
-    it->second.active_until = now + core::kTaskHeartbeatTimeout;
-    return true;
-  }
-
-  bool AcknowledgeTaskHeartbeat(uint64_t task_id) override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    auto it = tasks_.find(task_id);
-    if (it == tasks_.end() || it->second.token.empty() ||
-        it->second.task.status().status() == core::kStatusFinished) {
-      return false;
-    }
-    it->second.active_until = clock_() + core::kTaskHeartbeatTimeout;
-    return true;
-  }
-
-  bool FinishTask(uint64_t task_id, absl::string_view sub_status,
-                  absl::string_view details) override {
-    absl::MutexLock lock(&mu_);
-    ExpireTasks();
-    auto it = tasks_.find(task_id);
-    if (it == tasks_.end() ||
-        !core::IsAllowedFinish(it->second.task.status().status(), sub_status)) {
-      return false;
-    }
-    Finish(it->second, sub_status, details, clock_());
-    return true;
-  }
-
-  void AddTaskLog(uint64_t task_id, absl::string_view text) override {
-    absl::MutexLock lock(&mu_);
-    auto it = tasks_.find(task_id);
-    if (it != tasks_.end()) it->second.log.emplace_back(text);
   }
 
   // --- Messages ------------------------------------------------------------------------------
@@ -212,7 +111,9 @@ class InMemoryNodeState : public NodeState {
   std::optional<proto::Message> RetrieveInstruction(const proto::Task& task) override {
     absl::MutexLock lock(&mu_);
     std::string message_id;
-    if (auto t = tasks_.find(task.task_id()); t != tasks_.end()) message_id = t->second.message_id;
+    if (auto t = message_of_task_.find(task.task_id()); t != message_of_task_.end()) {
+      message_id = t->second;
+    }
     auto it = messages_.find(message_id);
     if (it == messages_.end() || it->second.retrieved || IsReply(it->second.message)) {
       it = messages_.end();
@@ -241,8 +142,8 @@ class InMemoryNodeState : public NodeState {
   }
 
   std::vector<proto::Message> TakeReplies() override {
+    tasks_->ExpireTasks();  // crash replies of lapsed tasks first
     absl::MutexLock lock(&mu_);
-    ExpireTasks();
     std::vector<proto::Message> out;
     for (const std::string& id : message_order_) {
       auto it = messages_.find(id);
@@ -338,38 +239,16 @@ class InMemoryNodeState : public NodeState {
     replied_.insert(reply.metadata().reply_to_message_id());
   }
 
-  // A running task whose lease lapsed fails; a claim never started returns to pending.
-  void ExpireTasks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const absl::Time now = clock_();
-    for (uint64_t id : task_order_) {
-      TaskRecord& t = tasks_.at(id);
-      if (t.token.empty() || t.active_until >= now) continue;
-      const std::string& status = t.task.status().status();
-      if (status == core::kStatusStarting) {
-        token_to_task_.erase(t.token);
-        t.token.clear();
-        t.task.mutable_status()->set_status(std::string(core::kStatusPending));
-        t.task.clear_starting_at();
-      } else if (status == core::kStatusRunning) {
-        Finish(t, core::kSubStatusFailed, "No heartbeat received from the task", t.active_until);
-      }
-    }
-  }
-
-  // Finishes `t`; an instruction left without a reply gets the crash reply.
-  void Finish(TaskRecord& t, absl::string_view sub_status, absl::string_view details, absl::Time at)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    t.task.mutable_status()->set_status(std::string(core::kStatusFinished));
-    t.task.mutable_status()->set_sub_status(std::string(sub_status));
-    t.task.mutable_status()->set_details(std::string(details));
-    t.task.set_finished_at(core::FormatIsoUtc(at));
-    if (!t.token.empty()) token_to_task_.erase(t.token);
-    t.token.clear();
-    auto ins = messages_.find(t.message_id);
-    if (ins == messages_.end() || replied_.contains(t.message_id)) return;
+  // A task that ended without replying to its instruction: the crash reply.
+  void OnTaskFinished(const proto::Task& task) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    auto message_id = message_of_task_.find(task.task_id());
+    if (message_id == message_of_task_.end()) return;
+    auto ins = messages_.find(message_id->second);
+    if (ins == messages_.end() || replied_.contains(message_id->second)) return;
     StoreReplyLocked(ErrorReplyTo(ins->second.message.metadata(), kClientAppCrashedCode,
                                   kClientAppCrashedReason, clock_()));
-    auto timing = timings_.find(t.message_id);
+    auto timing = timings_.find(message_id->second);
     if (timing != timings_.end() && !timing->second.end) timing->second.end = clock_();
   }
 
@@ -383,13 +262,13 @@ class InMemoryNodeState : public NodeState {
 
   std::unique_ptr<core::ObjectStore> store_;
   Clock clock_;
+  std::unique_ptr<core::TaskStore> tasks_;
   absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, proto::Run> runs_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, proto::Fab> fabs_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, proto::Context> contexts_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint64_t, TaskRecord> tasks_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint64_t> task_order_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, uint64_t> token_to_task_ ABSL_GUARDED_BY(mu_);
+  // The instruction each task handles.
+  absl::flat_hash_map<uint64_t, std::string> message_of_task_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, MessageRecord> messages_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> message_order_ ABSL_GUARDED_BY(mu_);
   // Instructions that have a reply (kept after the reply is deleted, so a late finish does

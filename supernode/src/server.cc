@@ -84,17 +84,7 @@ absl::Status Server::StartAll() {
 
 void Server::StartLauncher() {
   NodeState* st = state_.get();
-  core::AppTaskSource source;
-  source.pending_tasks = [st] { return st->GetPendingTasks(); };
-  source.claim = [st](uint64_t id) { return st->ClaimTask(id); };
-  source.finished = [st](const proto::Task& task) {
-    std::optional<proto::Task> now = st->GetTask(task.task_id());
-    return !now || now->status().status() == core::kStatusFinished;
-  };
-  source.fail = [st](const proto::Task& task, const std::string& details) {
-    st->FinishTask(task.task_id(), core::kSubStatusFailed, details);
-  };
-  source.fab = [st](absl::string_view hash) { return st->GetFab(hash); };
+  launcher_source_.emplace(st->tasks(), [st](absl::string_view hash) { return st->GetFab(hash); });
   core::AppLauncherOptions options;
   options.task_type = std::string(core::kClientAppTaskType);
   options.native_key = "clientapp";
@@ -104,7 +94,7 @@ void Server::StartLauncher() {
   options.native_program =
       core::FindNativeProgram(options.native_program_env, "flwr-clientapp", "clientapp/cli");
   options.allow_runtime_dependency_installation = options_.allow_runtime_dependency_installation;
-  launcher_.emplace(std::move(source), std::move(options));
+  launcher_.emplace(*launcher_source_, std::move(options));
   launcher_->Start();
 }
 

@@ -17,7 +17,7 @@ import pytest
 from flwr.app import ConfigRecord, Message, RecordDict
 from flwr.client.grpc_rere_client.node_auth_client_interceptor import NodeAuthClientInterceptor
 from flwr.proto import control_pb2, control_pb2_grpc, fab_pb2, fleet_pb2, fleet_pb2_grpc
-from flwr.proto import heartbeat_pb2, message_pb2, node_pb2, run_pb2, runtime_pb2
+from flwr.proto import heartbeat_pb2, message_pb2, node_pb2, run_pb2, runtime_pb2, task_pb2
 from flwr.common.serde import message_to_proto
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects, get_object_tree
 from flwr.supercore.primitives.asymmetric import generate_key_pairs, public_key_to_bytes
@@ -178,6 +178,69 @@ def test_malformed_protobuf_is_rejected(superlink) -> None:
     assert r.status_code == 415
     assert proc.poll() is None
     assert control_stub(ports.control).ListRuns(control_pb2.ListRunsRequest()).now
+
+
+def _varint(value: int) -> bytes:
+    out = b""
+    while value > 0x7F:
+        out += bytes([value & 0x7F | 0x80])
+        value >>= 7
+    return out + bytes([value])
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+
+def acquire_task(port: int, task_types=(), fab_hashes=()) -> tuple[task_pb2.Task | None, str]:
+    """Flower 1.42's acquire-task. The pinned 1.36 stubs lack its messages, so they are encoded
+    by hand: AcquireTaskRequest{repeated string supported_task_types = 1; repeated string
+    agentapp_fab_hashes = 2} -> AcquireTaskResponse{Task task = 1; string token = 2}."""
+    body = b"".join(bytes([(field << 3) | 2]) + _varint(len(v.encode())) + v.encode()
+                    for field, values in ((1, task_types), (2, fab_hashes)) for v in values)
+    r = httpx.post(f"http://127.0.0.1:{port}/v1/runtime/acquire-task", content=body,
+                   headers={"content-type": "application/protobuf"})
+    assert r.status_code == 200, r.text
+    task, token, pos = None, "", 0
+    while pos < len(r.content):
+        key, pos = _read_varint(r.content, pos)
+        length, pos = _read_varint(r.content, pos)
+        value, pos = r.content[pos:pos + length], pos + length
+        if key >> 3 == 1:
+            task = task_pb2.Task.FromString(value)
+        elif key >> 3 == 2:
+            token = value.decode()
+    return task, token
+
+
+def test_acquire_task_claims_the_oldest_eligible_task(superlink) -> None:
+    ports, _, proc = superlink
+    first = start_run(ports.control, app_fab()).run_id
+    other_fab = app_fab() + b"\0"  # another FAB hash (a zip with a trailing byte still opens)
+    second = start_run(ports.control, other_fab).run_id
+    assert acquire_task(ports.runtime) == (None, "")
+    assert acquire_task(ports.runtime, ["flwr-clientapp"], ["unknown"]) == (None, "")
+
+    task, token = acquire_task(ports.runtime, ["flwr-serverapp"])
+    assert task.run_id == first and task.status.status == "pending" and len(token) == 256
+    _, pending = runtime_call(ports.runtime, "pull-pending-tasks", runtime_pb2.PullPendingTasksRequest(),
+                              runtime_pb2.PullPendingTasksResponse)
+    assert [t.run_id for t in pending.tasks] == [second]
+    r, _ = runtime_call(ports.runtime, "pull-task-input", runtime_pb2.PullTaskInputRequest(),
+                        runtime_pb2.PullTaskInputResponse, token)
+    assert r.status_code == 200, r.text
+
+    task, _ = acquire_task(ports.runtime, ["flwr-simulation"], [hashlib.sha256(other_fab).hexdigest()])
+    assert task.run_id == second
+    assert acquire_task(ports.runtime, ["flwr-serverapp"]) == (None, "")
+    assert proc.poll() is None
 
 
 def test_objects_must_be_preregistered_and_hash_to_their_id(superlink) -> None:

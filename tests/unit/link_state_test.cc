@@ -65,8 +65,8 @@ class LinkStateTest : public ::testing::TestWithParam<std::string> {
     spec.fab_version = "1.0.0";
     spec.fab_hash = std::string(64, 'a');
     CreatedRun run = *state_->CreateRun(spec);
-    std::string token = *state_->ClaimTask(run.task_id);
-    EXPECT_TRUE(state_->ActivateTask(run.task_id));
+    std::string token = *state_->tasks().ClaimTask(run.task_id);
+    EXPECT_TRUE(state_->tasks().ActivateTask(run.task_id));
     return run;
   }
   // An instruction from the SuperLink to `node`, with its ID set as a ServerApp would.
@@ -141,35 +141,35 @@ TEST_P(LinkStateTest, run_status_follows_its_task_pending_starting_running_finis
   spec.fab_hash = std::string(64, 'b');
   CreatedRun run = *state_->CreateRun(spec);
   EXPECT_EQ(state_->GetRun(run.run_id)->status().status(), "pending");
-  ASSERT_EQ(state_->GetPendingTasks().size(), 1u);
-  std::optional<std::string> token = state_->ClaimTask(run.task_id);
+  ASSERT_EQ(state_->tasks().GetPendingTasks().size(), 1u);
+  std::optional<std::string> token = state_->tasks().ClaimTask(run.task_id);
   ASSERT_TRUE(token.has_value());
   EXPECT_EQ(token->size(), 256u);
-  EXPECT_FALSE(state_->ClaimTask(run.task_id).has_value());
+  EXPECT_FALSE(state_->tasks().ClaimTask(run.task_id).has_value());
   EXPECT_EQ(state_->GetRun(run.run_id)->status().status(), "starting");
-  EXPECT_EQ(state_->GetTaskByToken(*token)->task_id(), run.task_id);
-  ASSERT_TRUE(state_->ActivateTask(run.task_id));
-  EXPECT_FALSE(state_->ActivateTask(run.task_id));
+  EXPECT_EQ(state_->tasks().GetTaskByToken(*token)->task_id(), run.task_id);
+  ASSERT_TRUE(state_->tasks().ActivateTask(run.task_id));
+  EXPECT_FALSE(state_->tasks().ActivateTask(run.task_id));
   EXPECT_EQ(state_->GetRun(run.run_id)->status().status(), "running");
-  ASSERT_TRUE(state_->FinishTask(run.task_id, "completed", ""));
+  ASSERT_TRUE(state_->tasks().FinishTask(run.task_id, "completed", ""));
   proto::Run finished = *state_->GetRun(run.run_id);
   EXPECT_EQ(finished.status().status(), "finished");
   EXPECT_EQ(finished.status().sub_status(), "completed");
   EXPECT_FALSE(finished.finished_at().empty());
-  EXPECT_FALSE(state_->GetTaskByToken(*token).has_value());  // revoked
+  EXPECT_FALSE(state_->tasks().GetTaskByToken(*token).has_value());  // revoked
   EXPECT_FALSE(state_->StopRun(run.run_id));
 }
 
 TEST_P(LinkStateTest, unactivated_claim_returns_to_pending_and_silent_task_fails) {
   NewRun spec;
   CreatedRun run = *state_->CreateRun(spec);
-  ASSERT_TRUE(state_->ClaimTask(run.task_id).has_value());
+  ASSERT_TRUE(state_->tasks().ClaimTask(run.task_id).has_value());
   now_ += absl::Seconds(31);
   EXPECT_EQ(state_->GetRun(run.run_id)->status().status(), "pending");
-  ASSERT_TRUE(state_->ClaimTask(run.task_id).has_value());
-  ASSERT_TRUE(state_->ActivateTask(run.task_id));
+  ASSERT_TRUE(state_->tasks().ClaimTask(run.task_id).has_value());
+  ASSERT_TRUE(state_->tasks().ActivateTask(run.task_id));
   now_ += absl::Seconds(50);
-  EXPECT_TRUE(state_->AcknowledgeTaskHeartbeat(run.task_id));
+  EXPECT_TRUE(state_->tasks().AcknowledgeTaskHeartbeat(run.task_id));
   now_ += absl::Seconds(50);
   EXPECT_EQ(state_->GetRun(run.run_id)->status().status(), "running");
   now_ += absl::Seconds(20);
@@ -341,18 +341,6 @@ TEST_P(LinkStateTest, a_message_that_is_refused_preregisters_nothing) {
   EXPECT_TRUE(state_->object_store().GetObjectTree(bundle.root_id()).ok());
 }
 
-TEST_P(LinkStateTest, task_log_is_read_strictly_after_a_timestamp) {
-  CreatedRun run = NewRunningRun();
-  state_->AddTaskLog(run.task_id, "one\n");
-  now_ += absl::Milliseconds(10);
-  state_->AddTaskLog(run.task_id, "two\n");
-  std::vector<TaskLogEntry> all = state_->GetTaskLog(run.task_id, 0);
-  ASSERT_EQ(all.size(), 2u);
-  std::vector<TaskLogEntry> rest = state_->GetTaskLog(run.task_id, all[0].timestamp);
-  ASSERT_EQ(rest.size(), 1u);
-  EXPECT_EQ(rest[0].text, "two\n");
-}
-
 TEST_P(LinkStateTest, pending_tasks_are_oldest_first_and_runs_newest_first) {
   NewRun alice;
   alice.flwr_aid = "alice";
@@ -363,16 +351,16 @@ TEST_P(LinkStateTest, pending_tasks_are_oldest_first_and_runs_newest_first) {
   CreatedRun r3 = *state_->CreateRun(alice);
   CreatedRun r4 = *state_->CreateRun(NewRun{});  // same instant: creation order
   std::vector<uint64_t> pending;
-  for (const proto::Task& t : state_->GetPendingTasks()) pending.push_back(t.task_id());
+  for (const proto::Task& t : state_->tasks().GetPendingTasks()) pending.push_back(t.task_id());
   EXPECT_EQ(pending, (std::vector<uint64_t>{r1.task_id, r2.task_id, r3.task_id, r4.task_id}));
   std::vector<uint64_t> runs;
   for (const proto::Run& r : state_->ListRuns("alice")) runs.push_back(r.run_id());
   EXPECT_EQ(runs, (std::vector<uint64_t>{r3.run_id, r2.run_id, r1.run_id}));
   EXPECT_TRUE(state_->ListRuns("nobody").empty());
-  ASSERT_TRUE(state_->ClaimTask(r1.task_id).has_value());
-  ASSERT_EQ(state_->GetPendingTasks().size(), 3u);
-  EXPECT_EQ(state_->GetPendingTasks()[0].task_id(), r2.task_id);
-  proto::Task task = state_->GetPendingTasks()[0];
+  ASSERT_TRUE(state_->tasks().ClaimTask(r1.task_id).has_value());
+  ASSERT_EQ(state_->tasks().GetPendingTasks().size(), 3u);
+  EXPECT_EQ(state_->tasks().GetPendingTasks()[0].task_id(), r2.task_id);
+  proto::Task task = state_->tasks().GetPendingTasks()[0];
   EXPECT_EQ(task.type(), "flwr-serverapp");
   EXPECT_EQ(task.run_id(), r2.run_id);
   EXPECT_EQ(task.pending_at(), core::FormatIsoUtc(now_ - absl::Milliseconds(1)));
@@ -522,7 +510,7 @@ TEST_P(LinkStateTest, expired_reply_yields_reply_unavailable) {
   ASSERT_TRUE(state_->StoreMessageRes(Reply(ins)).ok());  // TTL 60 s
   now_ += absl::Seconds(50);
   ASSERT_TRUE(*state_->AcknowledgeNodeHeartbeat(a, 30));
-  EXPECT_TRUE(state_->AcknowledgeTaskHeartbeat(run.task_id));
+  EXPECT_TRUE(state_->tasks().AcknowledgeTaskHeartbeat(run.task_id));
   now_ += absl::Seconds(20);
   std::vector<proto::Message> got = state_->GetMessageRes({ins.metadata().message_id()});
   ASSERT_EQ(got.size(), 1u);
@@ -579,34 +567,6 @@ TEST_P(LinkStateTest, a_root_pushed_again_belongs_to_the_newest_session) {
   EXPECT_TRUE(state_->StoreObject(run.run_id, newer, obj.object_id, obj.content()));
 }
 
-TEST_P(LinkStateTest, task_log_stays_strictly_ordered_and_ignores_unknown_tasks) {
-  CreatedRun run = NewRunningRun();
-  state_->AddTaskLog(run.task_id, "a");
-  state_->AddTaskLog(run.task_id, "b");  // same instant
-  state_->AddTaskLog(4242, "lost");
-  std::vector<TaskLogEntry> log = state_->GetTaskLog(run.task_id, 0);
-  ASSERT_EQ(log.size(), 2u);
-  EXPECT_EQ(log[0].timestamp, core::ToEpochSeconds(now_));
-  EXPECT_GT(log[1].timestamp, log[0].timestamp);
-  EXPECT_TRUE(state_->GetTaskLog(run.task_id, log[1].timestamp).empty());
-  EXPECT_TRUE(state_->GetTaskLog(4242, 0).empty());
-}
-
-TEST_P(LinkStateTest, finish_task_rules) {
-  NewRun spec;
-  CreatedRun run = *state_->CreateRun(spec);
-  EXPECT_FALSE(state_->FinishTask(run.task_id, "completed", ""));  // not running
-  EXPECT_FALSE(state_->FinishTask(run.task_id, "bogus", ""));
-  EXPECT_FALSE(state_->FinishTask(4242, "failed", ""));
-  EXPECT_FALSE(state_->AcknowledgeTaskHeartbeat(run.task_id));  // no token
-  ASSERT_TRUE(state_->FinishTask(run.task_id, "failed", "boom"));
-  proto::Run finished = *state_->GetRun(run.run_id);
-  EXPECT_EQ(finished.status().details(), "boom");
-  EXPECT_EQ(finished.finished_at(), core::FormatIsoUtc(now_));
-  EXPECT_FALSE(state_->ClaimTask(run.task_id).has_value());
-  EXPECT_TRUE(state_->GetPendingTasks().empty());
-}
-
 INSTANTIATE_TEST_SUITE_P(Implementations, LinkStateTest, ::testing::Values("memory", "sqlite"),
                          [](const auto& info) { return info.param; });
 
@@ -622,8 +582,8 @@ TEST_P(SqliteLinkStateTest, sqlite_state_survives_reopening) {
   spec.override_config = core::UserConfig{{"epochs", int64_t{3}}};
   CreatedRun run = *state_->CreateRun(spec);
   CreatedRun pending = *state_->CreateRun(NewRun{});
-  std::string token = *state_->ClaimTask(run.task_id);
-  ASSERT_TRUE(state_->ActivateTask(run.task_id));
+  std::string token = *state_->tasks().ClaimTask(run.task_id);
+  ASSERT_TRUE(state_->tasks().ActivateTask(run.task_id));
   proto::Fab fab;
   fab.set_hash_str(spec.fab_hash);
   fab.set_content("fab bytes");
@@ -636,8 +596,8 @@ TEST_P(SqliteLinkStateTest, sqlite_state_survives_reopening) {
   proto::Context context = *state_->GetRunContext(run.run_id);
   (*context.mutable_run_config())["lr"].set_double_(0.1);
   state_->SetRunContext(run.run_id, context);
-  state_->AddTaskLog(run.task_id, "one\n");
-  state_->AddTaskLog(run.task_id, "two\n");
+  state_->tasks().AddTaskLog(run.task_id, "one\n");
+  state_->tasks().AddTaskLog(run.task_id, "two\n");
   state_->StoreTraffic(run.run_id, 5, 6);
   core::Message m;
   m.content = core::RecordDict();
@@ -647,18 +607,18 @@ TEST_P(SqliteLinkStateTest, sqlite_state_survives_reopening) {
   ASSERT_TRUE(state_->PreregisterObjectTree(session, run.run_id, bundle.tree).ok());
   const proto::Run run_before = *state_->GetRun(run.run_id);
   const std::vector<proto::NodeInfo> nodes_before = state_->ListNodes();
-  const std::vector<TaskLogEntry> log_before = state_->GetTaskLog(run.task_id, 0);
+  const std::vector<TaskLogEntry> log_before = state_->tasks().GetTaskLog(run.task_id, 0);
 
   Reopen();
 
   EXPECT_TRUE(MessageDifferencer::Equals(*state_->GetRun(run.run_id), run_before));
   EXPECT_EQ(state_->GetRun(run.run_id)->status().status(), "running");
-  std::optional<proto::Task> task = state_->GetTaskByToken(token);
+  std::optional<proto::Task> task = state_->tasks().GetTaskByToken(token);
   ASSERT_TRUE(task.has_value());
   EXPECT_EQ(task->task_id(), run.task_id);
   EXPECT_EQ(task->starting_at(), run_before.starting_at());
-  ASSERT_EQ(state_->GetPendingTasks().size(), 1u);
-  EXPECT_EQ(state_->GetPendingTasks()[0].task_id(), pending.task_id);
+  ASSERT_EQ(state_->tasks().GetPendingTasks().size(), 1u);
+  EXPECT_EQ(state_->tasks().GetPendingTasks()[0].task_id(), pending.task_id);
   std::vector<proto::NodeInfo> nodes_after = state_->ListNodes();
   ASSERT_EQ(nodes_after.size(), nodes_before.size());
   for (size_t i = 0; i < nodes_after.size(); ++i) {
@@ -668,7 +628,7 @@ TEST_P(SqliteLinkStateTest, sqlite_state_survives_reopening) {
   EXPECT_EQ(state_->GetNodeIdByPublicKey("b"), b);
   EXPECT_TRUE(MessageDifferencer::Equals(*state_->GetFab(spec.fab_hash), fab));
   EXPECT_TRUE(MessageDifferencer::Equals(*state_->GetRunContext(run.run_id), context));
-  std::vector<TaskLogEntry> log_after = state_->GetTaskLog(run.task_id, 0);
+  std::vector<TaskLogEntry> log_after = state_->tasks().GetTaskLog(run.task_id, 0);
   ASSERT_EQ(log_after.size(), 2u);
   EXPECT_EQ(log_after[0].timestamp, log_before[0].timestamp);
   EXPECT_EQ(log_after[1].timestamp, log_before[1].timestamp);
@@ -687,7 +647,7 @@ TEST_P(SqliteLinkStateTest, sqlite_state_survives_reopening) {
   proto::Run failed = *state_->GetRun(run.run_id);
   EXPECT_EQ(failed.status().sub_status(), "failed");
   EXPECT_EQ(failed.finished_at(), core::FormatIsoUtc(now_ - absl::Seconds(1)));
-  EXPECT_FALSE(state_->GetTaskByToken(token).has_value());
+  EXPECT_FALSE(state_->tasks().GetTaskByToken(token).has_value());
 }
 
 // A SuperLink killed (kill -9) after marking an instruction delivered but before its answer
@@ -747,7 +707,7 @@ TEST_P(SqliteLinkStateTest, two_states_on_one_file_share_it_safely) {
   auto worker = [&](LinkState* s, const std::string& prefix) {
     for (int i = 0; i < kPerThread; ++i) {
       if (!s->CreateNode(prefix + std::to_string(i), 0).ok()) ++failures;
-      if (s->ClaimTask(runs[i].task_id).has_value()) ++claimed;
+      if (s->tasks().ClaimTask(runs[i].task_id).has_value()) ++claimed;
     }
   };
   std::thread t1(worker, state_.get(), "x");
@@ -760,7 +720,7 @@ TEST_P(SqliteLinkStateTest, two_states_on_one_file_share_it_safely) {
   EXPECT_EQ(claimed.load(), kPerThread);
   EXPECT_EQ(state_->ListNodes().size(), 1u + 3 * kPerThread);
   EXPECT_EQ(other->ListNodes().size(), 1u + 3 * kPerThread);
-  EXPECT_TRUE(other->GetPendingTasks().empty());
+  EXPECT_TRUE(other->tasks().GetPendingTasks().empty());
 }
 
 TEST_P(SqliteLinkStateTest, opening_a_file_that_is_not_a_database_fails_clearly) {

@@ -62,40 +62,12 @@ class NodeStateTest : public ::testing::Test {
   std::unique_ptr<NodeState> state_;
 };
 
-TEST_F(NodeStateTest, TaskLifecycleAndTokens) {
-  proto::Message ins = Instruction("1");
-  const uint64_t task = state_->CreateTask(kRun, "h", ins.metadata().message_id());
-  ASSERT_EQ(state_->GetPendingTasks().size(), 1u);
-  std::optional<std::string> token = state_->ClaimTask(task);
-  ASSERT_TRUE(token.has_value());
-  EXPECT_EQ(token->size(), 256u);
-  EXPECT_FALSE(state_->ClaimTask(task).has_value());
-  EXPECT_TRUE(state_->GetPendingTasks().empty());
-  EXPECT_TRUE(state_->ActivateTask(task));
-  EXPECT_FALSE(state_->ActivateTask(task));
-  EXPECT_TRUE(state_->AcknowledgeTaskHeartbeat(task));
-  EXPECT_FALSE(state_->FinishTask(task, "bogus", ""));
-  EXPECT_TRUE(state_->FinishTask(task, "completed", ""));
-  EXPECT_FALSE(state_->GetTaskByToken(*token).has_value());
-  EXPECT_FALSE(state_->AcknowledgeTaskHeartbeat(task));
-}
-
-TEST_F(NodeStateTest, UnstartedClaimReturnsToPending) {
-  proto::Message ins = Instruction("1");
-  const uint64_t task = state_->CreateTask(kRun, "h", ins.metadata().message_id());
-  std::optional<std::string> token = state_->ClaimTask(task);
-  now_ += absl::Seconds(31);
-  EXPECT_FALSE(state_->GetTaskByToken(*token).has_value());
-  ASSERT_EQ(state_->GetPendingTasks().size(), 1u);
-  EXPECT_TRUE(state_->ClaimTask(task).has_value());
-}
-
 TEST_F(NodeStateTest, LapsedLeaseGivesACrashReply) {
   proto::Message ins = Instruction("3");
   const uint64_t task = state_->CreateTask(kRun, "h", ins.metadata().message_id());
-  state_->ClaimTask(task);
-  state_->ActivateTask(task);
-  ASSERT_TRUE(state_->RetrieveInstruction(*state_->GetTask(task)).has_value());
+  state_->tasks().ClaimTask(task);
+  state_->tasks().ActivateTask(task);
+  ASSERT_TRUE(state_->RetrieveInstruction(*state_->tasks().GetTask(task)).has_value());
   EXPECT_TRUE(state_->TakeReplies().empty());
   now_ += absl::Seconds(61);
   std::vector<proto::Message> replies = state_->TakeReplies();
@@ -111,7 +83,7 @@ TEST_F(NodeStateTest, LapsedLeaseGivesACrashReply) {
   core::Message value = *core::MessageFromProto(reply);
   EXPECT_EQ(*core::ComputeMessageId(value), reply.metadata().message_id());
   EXPECT_NEAR(reply.metadata().ttl(), ins.metadata().ttl() - 61, 1e-6);
-  EXPECT_EQ(state_->GetTask(task)->status().sub_status(), "failed");
+  EXPECT_EQ(state_->tasks().GetTask(task)->status().sub_status(), "failed");
   EXPECT_TRUE(state_->TakeReplies().empty());
 }
 
@@ -119,17 +91,17 @@ TEST_F(NodeStateTest, FinishWithoutPullingGivesACrashReplyButNotAfterAReply) {
   // The stock SuperNode hangs when a ClientApp fails before pulling its message.
   proto::Message ins = Instruction("1");
   const uint64_t task = state_->CreateTask(kRun, "h", ins.metadata().message_id());
-  state_->ClaimTask(task);
-  EXPECT_TRUE(state_->FinishTask(task, "failed", "boom"));
+  state_->tasks().ClaimTask(task);
+  EXPECT_TRUE(state_->tasks().FinishTask(task, "failed", "boom"));
   ASSERT_EQ(state_->TakeReplies().size(), 1u);
 
   proto::Message second = Instruction("2");
   const uint64_t task2 = state_->CreateTask(kRun, "h", second.metadata().message_id());
-  state_->ClaimTask(task2);
-  state_->ActivateTask(task2);
+  state_->tasks().ClaimTask(task2);
+  state_->tasks().ActivateTask(task2);
   proto::Message reply = ErrorReplyTo(second.metadata(), 2, "raised", now_);
   state_->StoreReply(reply);
-  EXPECT_TRUE(state_->FinishTask(task2, "failed", "raised"));
+  EXPECT_TRUE(state_->tasks().FinishTask(task2, "failed", "raised"));
   std::vector<proto::Message> replies = state_->TakeReplies();
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_EQ(replies[0].error().code(), 2);
@@ -138,7 +110,7 @@ TEST_F(NodeStateTest, FinishWithoutPullingGivesACrashReplyButNotAfterAReply) {
 TEST_F(NodeStateTest, InstructionIsHandedOutOnceAndTimed) {
   proto::Message ins = Instruction("1");
   const uint64_t task = state_->CreateTask(kRun, "h", ins.metadata().message_id());
-  proto::Task t = *state_->GetTask(task);
+  proto::Task t = *state_->tasks().GetTask(task);
   ASSERT_TRUE(state_->RetrieveInstruction(t).has_value());
   EXPECT_FALSE(state_->RetrieveInstruction(t).has_value());
   now_ += absl::Milliseconds(1500);

@@ -26,24 +26,46 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "flwr/core/subprocess.h"
+#include "flwr/core/task_store.h"
 #include "flwr/proto/fab.pb.h"
 #include "flwr/proto/task.pb.h"
 
 namespace flwr::core {
 
-// The state the launcher works on (a LinkState or NodeState). All must be thread-safe.
-struct AppTaskSource {
-  // Pending tasks, oldest first.
-  std::function<std::vector<proto::Task>()> pending_tasks;
-  // pending -> starting; the task's token, or nullopt if someone else claimed it.
-  std::function<std::optional<std::string>(uint64_t task_id)> claim;
-  // Whether `task` has finished (completed, failed or stopped). Optional: without it (an
-  // external executor, which cannot see task states) exited processes are only reaped.
-  std::function<bool(const proto::Task& task)> finished;
-  // Finishes `task` as failed with `details`. Optional, as `finished`.
-  std::function<void(const proto::Task& task, const std::string& details)> fail;
-  // The FAB with this hash, if known. Optional: without it every task runs `default_program`.
-  std::function<std::optional<proto::Fab>(absl::string_view fab_hash)> fab;
+// Where the launcher takes its tasks from: the server's own TaskStore (LocalAppTaskSource) or
+// a remote Runtime API (the SuperExec's). Implementations are thread-safe.
+class AppTaskSource {
+ public:
+  virtual ~AppTaskSource() = default;
+  // Claims the oldest pending task of `task_type`: the task and its token; nullopt if none.
+  virtual std::optional<AcquiredTask> AcquireTask(const std::string& task_type) = 0;
+  // The task as it is now; nullopt if unknown, or where task states cannot be seen (a remote
+  // source): its processes are then only reaped.
+  virtual std::optional<proto::Task> GetTask(uint64_t task_id) = 0;
+  // Finishes the task as failed (nothing where task states cannot be seen).
+  virtual void FailTask(uint64_t task_id, const std::string& details) = 0;
+  // The FAB with this hash; nullopt if unknown (yet).
+  virtual std::optional<proto::Fab> GetFab(absl::string_view fab_hash) = 0;
+};
+
+// A server's own tasks, and the FABs of its state (LinkState::GetFab, NodeState::GetFab).
+class LocalAppTaskSource final : public AppTaskSource {
+ public:
+  using FabLookup = std::function<std::optional<proto::Fab>(absl::string_view fab_hash)>;
+  LocalAppTaskSource(TaskStore& tasks, FabLookup fab) : tasks_(tasks), fab_(std::move(fab)) {}
+
+  std::optional<AcquiredTask> AcquireTask(const std::string& task_type) override {
+    return tasks_.AcquireTask({task_type}, {});
+  }
+  std::optional<proto::Task> GetTask(uint64_t task_id) override { return tasks_.GetTask(task_id); }
+  void FailTask(uint64_t task_id, const std::string& details) override {
+    tasks_.FinishTask(task_id, kSubStatusFailed, details);
+  }
+  std::optional<proto::Fab> GetFab(absl::string_view fab_hash) override { return fab_(fab_hash); }
+
+ private:
+  TaskStore& tasks_;
+  const FabLookup fab_;
 };
 
 struct AppLauncherOptions {
@@ -61,7 +83,8 @@ struct AppLauncherOptions {
   // `flwr-clientapp` (looked up in PATH).
   std::string default_program;
   // The executor for native apps; empty: native apps fail with a clear error naming
-  // `native_program_env`, the variable that sets it.
+  // `native_program_env`, the variable that sets it. Both empty: this launcher knows no native
+  // executable (the SuperExec), and every task runs `default_program`, its FAB unread.
   std::string native_program;
   std::string native_program_env;
   bool allow_runtime_dependency_installation = false;
@@ -72,7 +95,8 @@ struct AppLauncherOptions {
 
 class AppLauncher {
  public:
-  AppLauncher(AppTaskSource source, AppLauncherOptions options);
+  // `source` outlives the launcher.
+  AppLauncher(AppTaskSource& source, AppLauncherOptions options);
   ~AppLauncher();  // Stop()
 
   AppLauncher(const AppLauncher&) = delete;
@@ -95,7 +119,7 @@ class AppLauncher {
   void LaunchPending();
   void ReapChildren();
 
-  const AppTaskSource source_;
+  AppTaskSource& source_;
   const AppLauncherOptions options_;
   // ProgramFor's answers by FAB hash (a FAB's content never changes), so a FAB is unzipped and
   // parsed once, not once per task. Only the loop thread uses it.

@@ -3,6 +3,10 @@
 // (supernode::NodeRuntimeService), after flwr's runtime handlers
 // (supercore/servicer/runtime/runtime_handlers.py). Flower 1.36 serves it as protobuf over
 // HTTP (runtime_http_api.h). Implementations are thread-safe.
+//
+// The task endpoints (token authentication, the executor's polling, claiming and acquiring,
+// heartbeats) are the same on both servers: this class serves them from the server's
+// TaskStore; the servers implement the rest.
 #ifndef FLWR_CORE_RUNTIME_SERVICE_H_
 #define FLWR_CORE_RUNTIME_SERVICE_H_
 
@@ -10,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "flwr/core/task_store.h"
 #include "flwr/proto/log.pb.h"
 #include "flwr/proto/message.pb.h"
 #include "flwr/proto/runtime.pb.h"
@@ -19,22 +24,25 @@ namespace flwr::core {
 
 class RuntimeService {
  public:
+  explicit RuntimeService(TaskStore& tasks) : tasks_(tasks) {}
   virtual ~RuntimeService() = default;
 
   // The task a `flwr-task-token` header value belongs to: FlowerError 1008 (401) for a
   // missing, unknown, revoked or expired token.
-  virtual absl::StatusOr<proto::Task> AuthenticateTask(absl::string_view token) = 0;
+  absl::StatusOr<proto::Task> AuthenticateTask(absl::string_view token);
 
-  // Unauthenticated: the SuperExec's polling. ClaimTask answers a token if the task was
-  // pending and unclaimed, an empty response otherwise.
-  virtual absl::StatusOr<proto::PullPendingTasksResponse> PullPendingTasks(
-      const proto::PullPendingTasksRequest& request) = 0;
-  virtual absl::StatusOr<proto::ClaimTaskResponse> ClaimTask(
-      const proto::ClaimTaskRequest& request) = 0;
+  // Unauthenticated: the SuperExec's polling. ClaimTask (Flower 1.36) answers a token if the
+  // task was pending and unclaimed; AcquireTask (Flower 1.42) claims the oldest pending task of
+  // a supported type and answers it with its token. Both answer an empty response otherwise.
+  absl::StatusOr<proto::PullPendingTasksResponse> PullPendingTasks(
+      const proto::PullPendingTasksRequest& request);
+  absl::StatusOr<proto::ClaimTaskResponse> ClaimTask(const proto::ClaimTaskRequest& request);
+  absl::StatusOr<proto::AcquireTaskResponse> AcquireTask(const proto::AcquireTaskRequest& request);
+
+  absl::StatusOr<proto::SendTaskHeartbeatResponse> SendTaskHeartbeat(
+      const proto::Task& task, const proto::SendTaskHeartbeatRequest& request);
 
   // Task-scoped calls of the process that holds `task`'s token (AuthenticateTask's answer).
-  virtual absl::StatusOr<proto::SendTaskHeartbeatResponse> SendTaskHeartbeat(
-      const proto::Task& task, const proto::SendTaskHeartbeatRequest& request) = 0;
   virtual absl::StatusOr<proto::PullTaskInputResponse> PullTaskInput(
       const proto::Task& task, const proto::PullTaskInputRequest& request) = 0;
   virtual absl::StatusOr<proto::PushTaskOutputResponse> PushTaskOutput(
@@ -55,6 +63,12 @@ class RuntimeService {
                                                  const proto::PullObjectRequest& request) = 0;
   virtual absl::StatusOr<proto::ConfirmMessageReceivedResponse> ConfirmMessageReceived(
       const proto::Task& task, const proto::ConfirmMessageReceivedRequest& request) = 0;
+
+ protected:
+  TaskStore& tasks() { return tasks_; }
+
+ private:
+  TaskStore& tasks_;
 };
 
 }  // namespace flwr::core

@@ -1,6 +1,7 @@
 // LinkState: everything a SuperLink remembers — nodes, runs and their tasks, messages in
-// flight, FABs, task logs, run contexts and object push sessions — as flwr's LinkState and
-// CoreState (flwr/server/superlink/linkstate, flwr/supercore/corestate) of the pinned version.
+// flight, FABs, run contexts and object push sessions — as flwr's LinkState (flwr/server/
+// superlink/linkstate) of the pinned version. Its tasks and their logs live in the TaskStore it
+// owns (tasks()), as flwr's CoreState: a run's status and timestamps are its primary task's.
 //
 // Two implementations pass one test suite: in memory (`:flwr-in-memory:`) and SQLite (a file).
 // All methods are thread-safe. Time comes from the injected clock, so tests can move it.
@@ -21,6 +22,7 @@
 #include "flwr/core/message.h"
 #include "flwr/core/object_store.h"
 #include "flwr/core/task.h"
+#include "flwr/core/task_store.h"
 #include "flwr/proto/fab.pb.h"
 #include "flwr/proto/message.pb.h"
 #include "flwr/proto/node.pb.h"
@@ -46,8 +48,7 @@ using core::kStatusStarting;
 using core::kSubStatusCompleted;
 using core::kSubStatusFailed;
 using core::kSubStatusStopped;
-using core::kTaskClaimTimeout;
-using core::kTaskHeartbeatTimeout;
+using core::TaskLogEntry;
 
 // Node statuses.
 inline constexpr absl::string_view kNodeRegistered = "registered";
@@ -77,11 +78,6 @@ struct CreatedRun {
   uint64_t run_id;
   uint64_t series_id;
   uint64_t task_id;
-};
-
-struct TaskLogEntry {
-  double timestamp;  // seconds since the Unix epoch
-  std::string text;
 };
 
 class LinkState {
@@ -122,40 +118,24 @@ class LinkState {
   // IDs of the nodes that are online now.
   virtual std::vector<uint64_t> GetOnlineNodeIds() = 0;
 
-  // --- Runs and tasks ------------------------------------------------------------------------
+  // The tasks of the runs (one `flwr-serverapp` task per run, its primary task) and their logs.
+  core::TaskStore& tasks() { return *tasks_; }
 
-  virtual absl::StatusOr<CreatedRun> CreateRun(const NewRun& run) = 0;
-  // The run with its status and timestamps taken from its primary task (expired claims and
-  // heartbeats applied first); nullopt if unknown.
-  virtual std::optional<proto::Run> GetRun(uint64_t run_id) = 0;
+  // --- Runs ----------------------------------------------------------------------------------
+
+  // A new run and its pending primary task.
+  absl::StatusOr<CreatedRun> CreateRun(const NewRun& run);
+  // The run with its status and timestamps taken from its primary task; nullopt if unknown.
+  std::optional<proto::Run> GetRun(uint64_t run_id);
   // Runs of `flwr_aid`, most recently created first.
-  virtual std::vector<proto::Run> ListRuns(absl::string_view flwr_aid) = 0;
-  // Finishes the run's primary task as stopped (cascading to its other tasks) and cleans the
-  // run up. False if the run is unknown or already finished.
-  virtual bool StopRun(uint64_t run_id) = 0;
+  std::vector<proto::Run> ListRuns(absl::string_view flwr_aid);
+  // Finishes the run's primary task as stopped and cleans the run up. False if the run is
+  // unknown or already finished.
+  bool StopRun(uint64_t run_id);
   // Deletes the run's messages, push sessions and objects (not the run itself).
   virtual void CleanupRun(uint64_t run_id) = 0;
   virtual void StoreTraffic(uint64_t run_id, uint64_t bytes_sent, uint64_t bytes_recv) = 0;
   virtual void AddClientAppRuntime(uint64_t run_id, double seconds) = 0;
-
-  // Pending tasks, oldest first.
-  virtual std::vector<proto::Task> GetPendingTasks() = 0;
-  // pending -> starting, returning a fresh 256-hex-digit token valid for kTaskClaimTimeout;
-  // nullopt if the task is unknown or not pending.
-  virtual std::optional<std::string> ClaimTask(uint64_t task_id) = 0;
-  // The task a live token belongs to; nullopt for unknown, revoked or expired tokens.
-  virtual std::optional<proto::Task> GetTaskByToken(absl::string_view token) = 0;
-  // starting -> running; false otherwise.
-  virtual bool ActivateTask(uint64_t task_id) = 0;
-  // Extends a live task by kTaskHeartbeatTimeout; false if it is finished or has no token.
-  virtual bool AcknowledgeTaskHeartbeat(uint64_t task_id) = 0;
-  // Finishes a task ("completed" only from running) and revokes its token; finishing a
-  // primary task finishes the run's other tasks. False for an invalid transition.
-  virtual bool FinishTask(uint64_t task_id, absl::string_view sub_status,
-                          absl::string_view details) = 0;
-  virtual void AddTaskLog(uint64_t task_id, absl::string_view text) = 0;
-  // Log entries of `task_id` strictly after `after` (epoch seconds).
-  virtual std::vector<TaskLogEntry> GetTaskLog(uint64_t task_id, double after) = 0;
 
   // The context a run's ServerApp starts from, and its replacement when the ServerApp ends.
   virtual std::optional<proto::Context> GetRunContext(uint64_t run_id) = 0;
@@ -220,7 +200,22 @@ class LinkState {
     return message_tree_mu_;
   }
 
+ protected:
+  explicit LinkState(std::unique_ptr<core::TaskStore> tasks) : tasks_(std::move(tasks)) {}
+
+  // Stores a new run whose primary task will be `task_id`; returns its IDs.
+  virtual absl::StatusOr<CreatedRun> InsertRun(const NewRun& run, uint64_t task_id) = 0;
+  // The stored run, without the status and timestamps of its primary task; nullopt if unknown.
+  virtual std::optional<proto::Run> LoadRun(uint64_t run_id) = 0;
+  // The stored runs of `flwr_aid`, most recently created first.
+  virtual std::vector<proto::Run> LoadRuns(absl::string_view flwr_aid) = 0;
+
  private:
+  // Sets the run's status and timestamps from its primary task; false while it has none (the
+  // run is being created).
+  bool AddPrimaryTaskStatus(proto::Run& run);
+
+  const std::unique_ptr<core::TaskStore> tasks_;
   absl::Mutex message_tree_mu_;
 };
 

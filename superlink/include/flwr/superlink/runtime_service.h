@@ -11,17 +11,9 @@ namespace flwr::superlink {
 
 class RuntimeService final : public core::RuntimeService {
  public:
-  RuntimeService(LinkState* state, Clock clock = absl::Now) : state_(state), clock_(clock) {}
+  RuntimeService(LinkState* state, Clock clock = absl::Now)
+      : core::RuntimeService(state->tasks()), state_(state), clock_(clock) {}
 
-  absl::StatusOr<proto::Task> AuthenticateTask(absl::string_view token) override;
-
-  absl::StatusOr<proto::PullPendingTasksResponse> PullPendingTasks(
-      const proto::PullPendingTasksRequest& request) override;
-  absl::StatusOr<proto::ClaimTaskResponse> ClaimTask(
-      const proto::ClaimTaskRequest& request) override;
-
-  absl::StatusOr<proto::SendTaskHeartbeatResponse> SendTaskHeartbeat(
-      const proto::Task& task, const proto::SendTaskHeartbeatRequest& request) override;
   absl::StatusOr<proto::PullTaskInputResponse> PullTaskInput(
       const proto::Task& task, const proto::PullTaskInputRequest& request) override;
   absl::StatusOr<proto::PushTaskOutputResponse> PushTaskOutput(

@@ -94,6 +94,7 @@ class Server {
   int control_port_ = 0;
   int fleet_port_ = 0;
   std::unique_ptr<grpc::Server> health_;
+  std::optional<core::LocalAppTaskSource> launcher_source_;
   std::optional<core::AppLauncher> launcher_;
   bool stopped_ = false;
 };

@@ -14,17 +14,9 @@ namespace flwr::supernode {
 
 class NodeRuntimeService final : public core::RuntimeService {
  public:
-  explicit NodeRuntimeService(NodeState* state) : state_(state) {}
+  explicit NodeRuntimeService(NodeState* state)
+      : core::RuntimeService(state->tasks()), state_(state) {}
 
-  absl::StatusOr<proto::Task> AuthenticateTask(absl::string_view token) override;
-
-  absl::StatusOr<proto::PullPendingTasksResponse> PullPendingTasks(
-      const proto::PullPendingTasksRequest& request) override;
-  absl::StatusOr<proto::ClaimTaskResponse> ClaimTask(
-      const proto::ClaimTaskRequest& request) override;
-
-  absl::StatusOr<proto::SendTaskHeartbeatResponse> SendTaskHeartbeat(
-      const proto::Task& task, const proto::SendTaskHeartbeatRequest& request) override;
   absl::StatusOr<proto::PullTaskInputResponse> PullTaskInput(
       const proto::Task& task, const proto::PullTaskInputRequest& request) override;
   absl::StatusOr<proto::PushTaskOutputResponse> PushTaskOutput(

@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "flwr/core/object_store.h"
+#include "flwr/core/task_store.h"
 #include "flwr/proto/fab.pb.h"
 #include "flwr/proto/message.pb.h"
 #include "flwr/proto/run.pb.h"
@@ -67,24 +68,12 @@ class NodeState {
 
   // --- Tasks (one `flwr-clientapp` task per instruction) -------------------------------------
 
+  // The node's tasks. One that finishes (or lapses) while its instruction is still here
+  // without a reply gets a CLIENT_APP_CRASHED reply.
+  virtual core::TaskStore& tasks() = 0;
   // A pending task for the instruction `message_id` of `run_id`; returns its ID.
   virtual uint64_t CreateTask(uint64_t run_id, absl::string_view fab_hash,
                               absl::string_view message_id) = 0;
-  virtual std::optional<proto::Task> GetTask(uint64_t task_id) = 0;
-  // Pending tasks, oldest first.
-  virtual std::vector<proto::Task> GetPendingTasks() = 0;
-  // pending -> starting with a fresh token; nullopt if unknown or not pending.
-  virtual std::optional<std::string> ClaimTask(uint64_t task_id) = 0;
-  virtual std::optional<proto::Task> GetTaskByToken(absl::string_view token) = 0;
-  // starting -> running; false otherwise.
-  virtual bool ActivateTask(uint64_t task_id) = 0;
-  // Extends a live task's lease; false if it is finished or has no token.
-  virtual bool AcknowledgeTaskHeartbeat(uint64_t task_id) = 0;
-  // Finishes the task and revokes its token (false for an invalid transition). If its
-  // instruction is still here without a reply, a CLIENT_APP_CRASHED reply is stored.
-  virtual bool FinishTask(uint64_t task_id, absl::string_view sub_status,
-                          absl::string_view details) = 0;
-  virtual void AddTaskLog(uint64_t task_id, absl::string_view text) = 0;
 
   // --- Messages ------------------------------------------------------------------------------
 

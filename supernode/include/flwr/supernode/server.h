@@ -88,6 +88,7 @@ class Server {
   std::unique_ptr<grpc::Server> health_;
   std::unique_ptr<FleetClient> fleet_;
   std::unique_ptr<SuperNode> node_;
+  std::optional<core::LocalAppTaskSource> launcher_source_;
   std::optional<core::AppLauncher> launcher_;
   std::thread loop_;
   absl::Status loop_status_;
