@@ -178,22 +178,26 @@ def test_unknown_run_id_is_a_clear_cli_error(line: Line, tmp_path: Path, build_d
         procs.stop_all()
 
 
+@pytest.mark.parametrize("line", LINES, ids=str)
 @pytest.mark.parametrize("executor", ["stock", "cpp"])
-def test_isolation_process_with_an_external_superexec(executor: str, tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
+def test_isolation_process_with_an_external_superexec(line: Line, executor: str, tmp_path: Path, build_dir: Path,
+                                                      app_dir: Path) -> None:
     """`--isolation process`: the SuperLink starts nothing; an external SuperExec (as a separate
-    container would), the stock one or ours, claims the run over the Runtime API and completes
-    it with the stock flwr-serverapp."""
+    container would), the line's stock one (1.36: pull-pending-tasks + claim-task; 1.42:
+    acquire-task) or ours, claims the run over the Runtime API and completes it with the line's
+    stock flwr-serverapp."""
     flwr_home = tmp_path / "flwr_home"
-    env = base_env(flwr_home)
+    env = base_env(flwr_home, line)
     ports = Ports()
-    write_cli_config(flwr_home, ports.control)
+    write_cli_config(flwr_home, ports.control_for(line))
     procs = Processes(tmp_path, env)
     try:
-        argv = superlink_argv("cpp", ports, ":flwr-in-memory:", build_dir / "superlink/flower-superlink")
+        argv = superlink_argv("cpp", ports, ":flwr-in-memory:", build_dir / "superlink/flower-superlink", line)
         link = procs.start("superlink", argv + ["--isolation", "process"])
         wait_for_port(ports.runtime, proc=link)
         for i in range(2):
-            procs.start(f"supernode{i}", supernode_argv(ports.fleet, free_port(), f"partition-id={i} num-partitions=2"))
+            procs.start(f"supernode{i}", supernode_argv(ports.fleet_for(line), free_port(),
+                                                        f"partition-id={i} num-partitions=2", line=line))
         result = flwr(env, "run", str(app_dir), "--format", "json", timeout=60)
         assert result.returncode == 0, result.stdout + result.stderr
         run_id = re.search(r'"run-id": "(\d+)"', result.stdout).group(1)
