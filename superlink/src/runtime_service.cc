@@ -51,6 +51,10 @@ absl::StatusOr<proto::PushTaskOutputResponse> RuntimeService::PushTaskOutput(
   }
   std::optional<proto::Run> run = state_->GetRun(task.run_id());
   const bool primary = run && run->primary_task_id() == task.task_id();
+  if (primary) {
+    absl::MutexLock lock(&batches_mu_);
+    last_batch_.erase(task.run_id());
+  }
   if (tasks().FinishTask(task.task_id(), request.sub_status(), request.details()) && primary &&
       request.has_context()) {
     state_->SetRunContext(task.run_id(), request.context());
@@ -91,6 +95,7 @@ absl::StatusOr<proto::PushAppMessagesResponse> RuntimeService::PushMessages(
       return absl::InvalidArgumentError("PushMessages: `Message.metadata` has mismatched `run_id`");
     }
   }
+  ObserveBatch(task.run_id());
   proto::PushAppMessagesResponse response;
   const std::string session_id = state_->StartPushSession(task.run_id());
   response.set_session_id(session_id);
@@ -178,6 +183,20 @@ void RuntimeService::StoreGeneratedReply(uint64_t run_id, const proto::Message& 
   for (const core::DeflatedObject& object : bundle->objects) {
     state_->object_store().Put(object.object_id, object.content()).IgnoreError();
   }
+}
+
+void RuntimeService::ObserveBatch(uint64_t run_id) {
+  if (!round_observer_) return;
+  const absl::Time now = clock_();
+  absl::Duration since;
+  {
+    absl::MutexLock lock(&batches_mu_);
+    auto [it, first] = last_batch_.try_emplace(run_id, now);
+    if (first) return;
+    since = now - it->second;
+    it->second = now;
+  }
+  round_observer_(since);
 }
 
 }  // namespace flwr::superlink

@@ -117,6 +117,10 @@ void Server::AddMetrics() {
     for (const proto::NodeInfo& node : state->ListNodes()) statuses.push_back(node.status());
     return core::ServerMetrics::CountBy("status", statuses);
   });
+  runtime_->set_round_observer(metrics_->AddHistogram(
+      "round_seconds",
+      "Seconds between consecutive batches of instructions a run's ServerApp pushes (one round "
+      "of a synchronous strategy)"));
   metrics_->AddGauge("objects", "Objects in the object store", [state] {
     return std::vector<core::ServerMetrics::Sample>{
         {{}, static_cast<double>(state->object_store().Size())}};

@@ -58,6 +58,9 @@ def test_superlink_and_supernode_metrics_after_a_run(tmp_path: Path, build_dir: 
         assert total(link_samples, r'flwr_superlink_bytes_total\{api="fleet",direction="in"\}') > 3 * 2 * 4000  # 1000 float32 each
         assert total(link_samples, r'flwr_superlink_request_duration_seconds_count\{.*\}') > 0
         assert "flwr_superlink_objects" in link_samples
+        # One batch of instructions per round: rounds 2 and 3 each end an interval.
+        assert link_samples["flwr_superlink_round_seconds_count"] == 2, link_samples
+        assert link_samples["flwr_superlink_round_seconds_sum"] > 0, link_samples
 
         for port in node_metrics:
             node_samples = scrape(port)

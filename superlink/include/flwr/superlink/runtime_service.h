@@ -3,7 +3,9 @@
 #ifndef FLWR_SUPERLINK_RUNTIME_SERVICE_H_
 #define FLWR_SUPERLINK_RUNTIME_SERVICE_H_
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "flwr/core/runtime_service.h"
 #include "flwr/superlink/link_state.h"
 
@@ -34,12 +36,24 @@ class RuntimeService final : public core::RuntimeService {
   absl::StatusOr<proto::ConfirmMessageReceivedResponse> ConfirmMessageReceived(
       const proto::Task& task, const proto::ConfirmMessageReceivedRequest& request) override;
 
+  // Sees the time between consecutive batches of instructions a run's ServerApp pushes: one
+  // round of a synchronous strategy (e.g. the `round_seconds` metric). Set before serving.
+  void set_round_observer(std::function<void(absl::Duration)> observer) {
+    round_observer_ = std::move(observer);
+  }
+
  private:
+  // Feeds the round observer with the time since the run's previous batch.
+  void ObserveBatch(uint64_t run_id);
   // Stores a SuperLink-made error reply's objects so the ServerApp can pull them.
   void StoreGeneratedReply(uint64_t run_id, const proto::Message& reply);
 
   LinkState* state_;
   Clock clock_;
+  std::function<void(absl::Duration)> round_observer_;
+  absl::Mutex batches_mu_;
+  // When each running ServerApp last pushed a batch of instructions, by run.
+  absl::flat_hash_map<uint64_t, absl::Time> last_batch_ ABSL_GUARDED_BY(batches_mu_);
 };
 
 }  // namespace flwr::superlink
