@@ -18,6 +18,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+# The stock Flower 1.42 (flower-version.txt's second line): HTTP-only Fleet and Control.
+VENV_142_BIN = REPO_ROOT / ".venv-1.42.0" / "bin"
 APPS = REPO_ROOT / "tests" / "apps"
 
 
@@ -145,12 +147,14 @@ def supernode_argv(
     build_dir: Path | None = None,
     isolation: str = "subprocess",
 ) -> list[str]:
-    """Command line of a SuperNode: the stock Python one, or ours ('cpp', from build_dir)."""
+    """Command line of a SuperNode against a gRPC (Flower 1.36) Fleet API: the stock Python one,
+    or ours ('cpp', from build_dir; it speaks 1.42's HTTP Fleet API unless given --grpc-rere)."""
     program = (
         str(build_dir / "supernode" / "flower-supernode") if kind == "cpp" else str(VENV_BIN / "flower-supernode")
     )
     return [
         program,
+        *(["--grpc-rere"] if kind == "cpp" else []),
         "--isolation", isolation,
         "--insecure",
         "--superlink", f"127.0.0.1:{fleet_port}",
@@ -160,10 +164,11 @@ def supernode_argv(
     ]
 
 
-def flwr(env: dict[str, str], *args: str, timeout: float = 120.0, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the stock `flwr` CLI."""
+def flwr(env: dict[str, str], *args: str, timeout: float = 120.0, cwd: Path | None = None,
+         venv_bin: Path = VENV_BIN) -> subprocess.CompletedProcess:
+    """Run the stock `flwr` CLI (of the venv whose bin/ is `venv_bin`)."""
     return subprocess.run(
-        [str(VENV_BIN / "flwr"), *args],
+        [str(venv_bin / "flwr"), *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -172,21 +177,22 @@ def flwr(env: dict[str, str], *args: str, timeout: float = 120.0, cwd: Path | No
     )
 
 
-def list_runs(env: dict[str, str]) -> list[dict]:
+def list_runs(env: dict[str, str], venv_bin: Path = VENV_BIN) -> list[dict]:
     """`flwr ls --format json` as a list of run dicts."""
-    result = flwr(env, "ls", "--format", "json")
+    result = flwr(env, "ls", "--format", "json", venv_bin=venv_bin)
     assert result.returncode == 0, result.stdout + result.stderr
     payload = json.loads(result.stdout)
     assert payload["success"], payload
     return payload["runs"]
 
 
-def wait_for_status(env: dict[str, str], run_id: str, prefix: str, timeout: float = 180.0) -> dict:
+def wait_for_status(env: dict[str, str], run_id: str, prefix: str, timeout: float = 180.0,
+                    venv_bin: Path = VENV_BIN) -> dict:
     """Poll `flwr ls` until the run's status starts with `prefix`."""
     deadline = time.monotonic() + timeout
     last: dict = {}
     while time.monotonic() < deadline:
-        for run in list_runs(env):
+        for run in list_runs(env, venv_bin):
             if run["run-id"] == run_id:
                 last = run
                 if run["status"].startswith(prefix):
