@@ -2,9 +2,10 @@
 1.42 SuperLink (`.venv-1.42.0`), driven by the stock 1.42 `flwr` CLI:
 
 * two of our `flower-supernode`s (no transport flag, `--superlink 127.0.0.1:PORT`) complete a
-  run of tests/apps/native_numpy_app: the stock 1.42 ServerApp (stock FedAvg) and our native
-  numpy-echo ClientApp on each node. (The demo app's Python ServerApp needs torch, which the
-  1.42 venv does not have; the Fleet traffic is the same.)
+  run of tests/apps/native_numpy_app, over HTTP and over HTTPS (a CA made at test time; the
+  SuperLink's --ssl-*, the nodes' and the CLI's root certificates): the stock 1.42 ServerApp
+  (stock FedAvg) and our native numpy-echo ClientApp on each node. (The demo app's Python
+  ServerApp needs torch, which the 1.42 venv does not have; the Fleet traffic is the same.)
 * the FleetClient (fleet_client_probe) over HTTPS, with a CA made at test time: with that CA it
   connects, heartbeats and disconnects; with another CA the handshake fails and, as stock, is
   not retried.
@@ -17,6 +18,8 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from harness import (
     APPS,
@@ -52,7 +55,8 @@ def start_superlink_142(procs: Processes, port: int, *tls: str) -> None:
     wait_for_port(port, timeout=60, proc=link)
 
 
-def test_cpp_supernodes_over_http_complete_a_stock_142_run(tmp_path: Path, build_dir: Path) -> None:
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_cpp_supernodes_over_http_complete_a_stock_142_run(tls: bool, tmp_path: Path, build_dir: Path) -> None:
     flwr_home = tmp_path / "flwr_home"
     env = env_142(flwr_home)
     port = free_port()
@@ -60,11 +64,20 @@ def test_cpp_supernodes_over_http_complete_a_stock_142_run(tmp_path: Path, build
     procs = Processes(tmp_path, env)
     app = tmp_path / "app"
     shutil.copytree(APPS / "native_numpy_app", app, ignore=shutil.ignore_patterns("__pycache__"))
+    node_tls = ["--insecure"]
+    link_tls: list[str] = []
+    if tls:
+        ca, cert, key = make_certificates(tmp_path)
+        (flwr_home / "config.toml").write_text(
+            f'[superlink]\ndefault = "tls"\n\n[superlink.tls]\naddress = "127.0.0.1:{port}"\n'
+            f'root-certificates = "{ca}"\n')
+        node_tls = ["--root-certificates", str(ca)]
+        link_tls = ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key), "--ssl-ca-certfile", str(ca)]
     try:
-        start_superlink_142(procs, port)
+        start_superlink_142(procs, port, *link_tls)
         for i in range(2):
             procs.start(f"supernode{i}", [
-                str(build_dir / "supernode/flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{port}",
+                str(build_dir / "supernode/flower-supernode"), *node_tls, "--superlink", f"127.0.0.1:{port}",
                 "--host", "127.0.0.1", "--port", str(free_port()),
                 "--node-config", f"partition-id={i} num-partitions=2"])
         result = flwr(env, "run", str(app), "--format", "json", timeout=120, venv_bin=VENV_142_BIN)
@@ -80,7 +93,7 @@ def test_cpp_supernodes_over_http_complete_a_stock_142_run(tmp_path: Path, build
         assert repr(TRAIN_LOSS) in log, log
         for i in range(2):
             node_log = procs.log(f"supernode{i}")
-            assert "Starting insecure HTTP channel" in node_log, node_log
+            assert ("Starting insecure HTTP channel" in node_log) != tls, node_log
             assert node_log.count("Sent successfully") >= 4, node_log  # 2 rounds of train + evaluate
     finally:
         procs.stop_all()
