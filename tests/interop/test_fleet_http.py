@@ -8,7 +8,8 @@
   ServerApp needs torch, which the 1.42 venv does not have; the Fleet traffic is the same.)
 * the FleetClient (fleet_client_probe) over HTTPS, with a CA made at test time: with that CA it
   connects, heartbeats and disconnects; with another CA the handshake fails and, as stock, is
-  not retried.
+  not retried;
+* a SuperLink restarted in memory answers the node's next call with 401: "node rejected".
 """
 
 from __future__ import annotations
@@ -47,11 +48,11 @@ def env_142(flwr_home: Path) -> dict[str, str]:
     return env
 
 
-def start_superlink_142(procs: Processes, port: int, *tls: str) -> None:
+def start_superlink_142(procs: Processes, port: int, *tls: str, name: str = "superlink") -> None:
     """The stock 1.42 SuperLink: Control, Fleet and Runtime on one HTTP(S) port."""
     argv = [str(VENV_142_BIN / "flower-superlink"), "--database", ":flwr-in-memory:",
             "--host", "127.0.0.1", "--port", str(port)]
-    link = procs.start("superlink", argv + (list(tls) if tls else ["--insecure"]))
+    link = procs.start(name, argv + (list(tls) if tls else ["--insecure"]))
     wait_for_port(port, timeout=60, proc=link)
 
 
@@ -122,4 +123,32 @@ def test_fleet_client_over_https_with_stock_142_superlink(tmp_path: Path, build_
         assert "SSL/TLS handshake error detected." in bad.stderr, bad.stderr
         assert "retrying in" not in bad.stderr, bad.stderr
     finally:
+        procs.stop_all()
+
+
+def test_restarted_in_memory_superlink_rejects_the_node(tmp_path: Path, build_dir: Path) -> None:
+    """The stock 1.42 SuperLink forgets the node when restarted in memory: its next call gets 401,
+    which the FleetClient reports as "node rejected" (the stock SuperNode shuts down)."""
+    procs = Processes(tmp_path, env_142(tmp_path / "flwr_home"))
+    port = free_port()
+    probe = subprocess.Popen([str(build_dir / "supernode/fleet_client_probe"), f"127.0.0.1:{port}"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def command(line: str) -> dict:
+        probe.stdin.write(line + "\n")
+        probe.stdin.flush()
+        return json.loads(probe.stdout.readline())
+
+    try:
+        start_superlink_142(procs, port)
+        assert command("connect")["ok"]
+        assert command("pull 0")["ok"]
+        procs.stop("superlink")
+        start_superlink_142(procs, port, name="restarted-superlink")
+        rejected = command("pull 0")
+        assert not rejected["ok"] and rejected["node_rejected"], rejected
+        assert "Invalid SuperNode authentication" in rejected["error"], rejected
+    finally:
+        probe.kill()
+        probe.communicate()
         procs.stop_all()
