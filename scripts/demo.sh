@@ -67,7 +67,7 @@ trap cleanup EXIT INT TERM
   >"$WORK/logs/superlink.log" 2>&1 &
 PIDS+=($!)
 for ((i = 0; i < NODES; i++)); do
-  "$BUILD/supernode/flower-supernode" --insecure --superlink "127.0.0.1:$FLEET_PORT" \
+  "$BUILD/supernode/flower-supernode" --insecure --grpc-rere --superlink "127.0.0.1:$FLEET_PORT" \
     --host 127.0.0.1 --port $((BASE_PORT + 3 + i)) \
     --node-config "partition-id=$i num-partitions=$NODES data-path=\"$DATA_DIR\"" \
     >"$WORK/logs/supernode$i.log" 2>&1 &

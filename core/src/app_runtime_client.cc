@@ -35,33 +35,6 @@ namespace {
 
 double NowSeconds() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
 
-// Splits "host:port" / "[v6]:port".
-absl::StatusOr<std::pair<std::string, int>> ParseAddress(absl::string_view address) {
-  std::string host;
-  absl::string_view port_text;
-  if (absl::StartsWith(address, "[")) {
-    const size_t close = address.find(']');
-    if (close == absl::string_view::npos || close + 1 >= address.size() ||
-        address[close + 1] != ':') {
-      return absl::InvalidArgumentError(absl::StrCat("Invalid address: ", address));
-    }
-    host = std::string(address.substr(1, close - 1));
-    port_text = address.substr(close + 2);
-  } else {
-    const size_t colon = address.rfind(':');
-    if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("Invalid address: ", address));
-    }
-    host = std::string(address.substr(0, colon));
-    port_text = address.substr(colon + 1);
-  }
-  int port = 0;
-  if (host.empty() || !absl::SimpleAtoi(port_text, &port) || port < 1 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("Invalid address: ", address));
-  }
-  return std::make_pair(std::move(host), port);
-}
-
 // Stock make_simple_http_retry_invoker: transport errors (Unavailable), 503 and 504.
 bool IsRetryable(const absl::Status& status) {
   return status.code() == absl::StatusCode::kUnavailable ||
@@ -73,7 +46,7 @@ bool IsRetryable(const absl::Status& status) {
 absl::StatusOr<std::unique_ptr<AppRuntimeClient>> AppRuntimeClient::Create(
     AppRuntimeClientOptions options) {
   if (options.token.empty()) return absl::InvalidArgumentError("empty task token");
-  absl::StatusOr<std::pair<std::string, int>> address = ParseAddress(options.address);
+  absl::StatusOr<std::pair<std::string, int>> address = ParseHostPort(options.address);
   if (!address.ok()) return address.status();
   return std::unique_ptr<AppRuntimeClient>(
       new AppRuntimeClient(std::move(options), address->first, address->second));

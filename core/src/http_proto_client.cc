@@ -2,10 +2,14 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <cstdint>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "flwr/core/http_proto_server.h"
@@ -63,7 +67,53 @@ class FrameDecoder {
   std::string buffer_;
 };
 
+// A certificate store holding every certificate of `pem` (the caller owns it).
+X509_STORE* NewCertificateStore(absl::string_view pem) {
+  X509_STORE* store = X509_STORE_new();
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+  STACK_OF(X509_INFO)* infos = PEM_X509_INFO_read_bio(bio.get(), nullptr, nullptr, nullptr);
+  if (infos == nullptr) return store;
+  for (int i = 0; i < sk_X509_INFO_num(infos); ++i) {
+    X509_INFO* info = sk_X509_INFO_value(infos, i);
+    if (info->x509 != nullptr) X509_STORE_add_cert(store, info->x509);
+  }
+  sk_X509_INFO_pop_free(infos, X509_INFO_free);
+  return store;
+}
+
+bool IsTlsError(httplib::Error error) {
+  return error == httplib::Error::SSLConnection || error == httplib::Error::SSLLoadingCerts ||
+         error == httplib::Error::SSLServerVerification;
+}
+
 }  // namespace
+
+absl::StatusOr<std::pair<std::string, int>> ParseHostPort(absl::string_view address) {
+  std::string host;
+  absl::string_view port_text;
+  if (absl::StartsWith(address, "[")) {
+    const size_t close = address.find(']');
+    if (close == absl::string_view::npos || close + 1 >= address.size() ||
+        address[close + 1] != ':') {
+      return absl::InvalidArgumentError(absl::StrCat("Invalid address: ", address));
+    }
+    host = std::string(address.substr(1, close - 1));
+    port_text = address.substr(close + 2);
+  } else {
+    const size_t colon = address.rfind(':');
+    if (colon == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("Invalid address: ", address));
+    }
+    host = std::string(address.substr(0, colon));
+    port_text = address.substr(colon + 1);
+  }
+  int port = 0;
+  if (host.empty() || !absl::SimpleAtoi(port_text, &port) || port < 1 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("Invalid address: ", address));
+  }
+  return std::make_pair(std::move(host), port);
+}
 
 class HttpProtoClient::Impl {
  public:
@@ -83,14 +133,35 @@ class HttpProtoClient::Impl {
         return client;
       }
     }
-    auto client = std::make_unique<httplib::Client>(host_, port_);
+    std::unique_ptr<httplib::Client> client = NewClient();
     client->set_keep_alive(true);
+    return client;
+  }
+
+  // A client of the server with the connect timeout and TLS settings; read and write
+  // timeouts are the caller's.
+  std::unique_ptr<httplib::Client> NewClient() const {
+    std::unique_ptr<httplib::Client> client;
+    if (options_.tls) {
+      const std::string host =
+          absl::StrContains(host_, ':') ? absl::StrCat("[", host_, "]") : host_;
+      client = std::make_unique<httplib::Client>(absl::StrCat("https://", host, ":", port_));
+      client->enable_server_certificate_verification(true);
+      if (!options_.root_certificates.empty()) {
+        client->set_ca_cert_store(NewCertificateStore(options_.root_certificates));
+      }
+    } else {
+      client = std::make_unique<httplib::Client>(host_, port_);
+    }
     client->set_tcp_nodelay(true);
     SetTimeout(options_.connect_timeout,
                [&](time_t s, time_t us) { client->set_connection_timeout(s, us); });
-    SetTimeout(options_.timeout, [&](time_t s, time_t us) { client->set_read_timeout(s, us); });
-    SetTimeout(options_.timeout, [&](time_t s, time_t us) { client->set_write_timeout(s, us); });
     return client;
+  }
+
+  absl::Status DecodeError(int status, absl::string_view body) const {
+    return options_.decode_error ? options_.decode_error(status, body)
+                                 : FromHttpError(status, body);
   }
 
   void Release(std::unique_ptr<httplib::Client> client) {
@@ -107,8 +178,10 @@ class HttpProtoClient::Impl {
   }
 
   absl::Status TransportError(absl::string_view path, httplib::Error error) const {
-    return absl::UnavailableError(absl::StrCat("HTTP request to ", host_, ":", port_, path,
-                                               " failed: ", httplib::to_string(error)));
+    return absl::UnavailableError(absl::StrCat(options_.tls ? "HTTPS" : "HTTP", " request to ",
+                                               host_, ":", port_, path,
+                                               " failed: ", httplib::to_string(error),
+                                               IsTlsError(error) ? " (TLS handshake failed)" : ""));
   }
 
   const std::string host_;
@@ -129,17 +202,36 @@ HttpProtoClient::~HttpProtoClient() = default;
 
 absl::StatusOr<std::string> HttpProtoClient::Post(absl::string_view path,
                                                   const google::protobuf::Message& request,
-                                                  const Headers& extra_headers) {
+                                                  const Headers& extra_headers,
+                                                  std::optional<absl::Duration> timeout) {
   std::unique_ptr<httplib::Client> client = impl_->Acquire();
+  const absl::Duration call_timeout = timeout.value_or(impl_->options_.timeout);
+  SetTimeout(timeout.value_or(impl_->options_.connect_timeout),
+             [&](time_t s, time_t us) { client->set_connection_timeout(s, us); });
+  SetTimeout(call_timeout, [&](time_t s, time_t us) { client->set_read_timeout(s, us); });
+  SetTimeout(call_timeout, [&](time_t s, time_t us) { client->set_write_timeout(s, us); });
   httplib::Result result =
       client->Post(std::string(path), impl_->RequestHeaders(kProtobufMediaType, extra_headers),
                    SerializeDeterministic(request), std::string(kProtobufMediaType));
   if (!result) return impl_->TransportError(path, result.error());
   impl_->Release(std::move(client));
   if (result->status < 200 || result->status >= 300) {
-    return FromHttpError(result->status, result->body);
+    return impl_->DecodeError(result->status, result->body);
   }
   return std::move(result->body);
+}
+
+absl::Status HttpProtoClient::CallInto(absl::string_view path,
+                                       const google::protobuf::Message& request,
+                                       google::protobuf::Message* response,
+                                       const Headers& extra_headers,
+                                       std::optional<absl::Duration> timeout) {
+  absl::StatusOr<std::string> body = Post(path, request, extra_headers, timeout);
+  if (!body.ok()) return body.status();
+  if (!response->ParseFromString(*body)) {
+    return absl::InternalError("Invalid protobuf response payload");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status HttpProtoClient::PostStream(absl::string_view path,
@@ -147,14 +239,11 @@ absl::Status HttpProtoClient::PostStream(absl::string_view path,
                                          const std::function<bool(absl::string_view)>& on_frame,
                                          const Headers& extra_headers) {
   // A connection of its own: the read timeout is the stream's, and it is not reused.
-  httplib::Client client(impl_->host_, impl_->port_);
-  client.set_tcp_nodelay(true);
-  SetTimeout(impl_->options_.connect_timeout,
-             [&](time_t s, time_t us) { client.set_connection_timeout(s, us); });
+  std::unique_ptr<httplib::Client> client = impl_->NewClient();
   SetTimeout(impl_->options_.timeout,
-             [&](time_t s, time_t us) { client.set_write_timeout(s, us); });
+             [&](time_t s, time_t us) { client->set_write_timeout(s, us); });
   SetTimeout(std::min(impl_->options_.stream_read_timeout, absl::Hours(7 * 24)),
-             [&](time_t s, time_t us) { client.set_read_timeout(s, us); });
+             [&](time_t s, time_t us) { client->set_read_timeout(s, us); });
 
   httplib::Request req;
   req.method = "POST";
@@ -184,10 +273,10 @@ absl::Status HttpProtoClient::PostStream(absl::string_view path,
 
   httplib::Response response;
   httplib::Error error = httplib::Error::Success;
-  const bool sent = client.send(req, response, error);
+  const bool sent = client->send(req, response, error);
   if (!frame_error.ok()) return frame_error;
   if (stopped) return absl::OkStatus();
-  if (status != 0 && (status < 200 || status >= 300)) return FromHttpError(status, error_body);
+  if (status != 0 && (status < 200 || status >= 300)) return impl_->DecodeError(status, error_body);
   if (!sent) return impl_->TransportError(path, error);
   if (!decoder.empty()) return absl::InternalError("Truncated protobuf stream frame");
   return absl::OkStatus();

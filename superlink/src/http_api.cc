@@ -28,8 +28,9 @@ absl::Status AuthenticateNode(FleetService* service, const HttpRequestContext& c
                               std::optional<absl::string_view> body_public_key,
                               std::optional<uint64_t> claimed_node_id) {
   const absl::Status rejected = absl::UnauthenticatedError(kInvalidNodeAuthMessage);
-  const std::optional<absl::string_view> key_header = context.Header(kFleetPublicKeyHeader);
-  const std::optional<absl::string_view> signature_header = context.Header(kFleetSignatureHeader);
+  const std::optional<absl::string_view> key_header = context.Header(core::kHttpPublicKeyHeader);
+  const std::optional<absl::string_view> signature_header =
+      context.Header(core::kHttpSignatureHeader);
   const std::optional<absl::string_view> timestamp = context.Header(core::kTimestampHeader);
   if (!key_header || !signature_header || !timestamp) return rejected;
   std::optional<std::string> public_key = core::Base64DecodeValidated(*key_header);

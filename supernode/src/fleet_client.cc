@@ -1,10 +1,6 @@
 #include "flwr/supernode/fleet_client.h"
 
-#include <grpcpp/grpcpp.h>
-
 #include <algorithm>
-#include <chrono>
-#include <climits>
 #include <utility>
 #include <vector>
 
@@ -18,9 +14,8 @@
 #include "flwr/core/logging.h"
 #include "flwr/core/object_pull.h"
 #include "flwr/core/proto_convert.h"
-#include "flwr/core/runtime_version.h"
 #include "flwr/core/sha256.h"
-#include "flwr/core/wire_errors.h"
+#include "flwr/proto/fleet.pb.h"
 #include "flwr/proto/heartbeat.pb.h"
 
 namespace flwr::supernode {
@@ -34,9 +29,8 @@ void LogRunHeader(uint64_t run_id, absl::string_view group_id) {
                                  : absl::StrCat("[RUN ", run_id, ", ROUND ", group_id, "]"));
 }
 
-constexpr absl::string_view kComponentName = "SuperNode";
-
-// Stock make_simple_grpc_retry_invoker: UNAVAILABLE, unless it is a TLS handshake failure.
+// Stock make_simple_grpc_retry_invoker / make_simple_http_retry_invoker: Unavailable, unless
+// it is a TLS handshake failure.
 bool IsRetryable(const absl::Status& status) {
   if (status.code() != absl::StatusCode::kUnavailable) return false;
   if (absl::StrContains(absl::AsciiStrToLower(status.message()), "handshake failed")) {
@@ -71,58 +65,27 @@ absl::StatusOr<std::unique_ptr<FleetClient>> FleetClient::Create(FleetClientOpti
     if (!generated.ok()) return generated.status();
     key = *std::move(generated);
   }
-  grpc::ChannelArguments args;
-  args.SetMaxSendMessageSize(INT_MAX);
-  args.SetMaxReceiveMessageSize(INT_MAX);
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  if (options.insecure) {
-    credentials = grpc::InsecureChannelCredentials();
-  } else {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = options.root_certificates;
-    credentials = grpc::SslCredentials(ssl);
-  }
-  auto channel = grpc::CreateCustomChannel(options.address, credentials, args);
   core::NodeKey node_key = *std::move(key);
+  absl::StatusOr<std::unique_ptr<FleetTransport>> transport =
+      FleetTransport::Create({.kind = options.transport,
+                              .address = options.address,
+                              .insecure = options.insecure,
+                              .root_certificates = options.root_certificates},
+                             node_key);
+  if (!transport.ok()) return transport.status();
   return std::unique_ptr<FleetClient>(
-      new FleetClient(std::move(options), std::move(node_key), std::move(channel)));
+      new FleetClient(std::move(options), std::move(node_key), *std::move(transport)));
 }
 
 FleetClient::FleetClient(FleetClientOptions options, core::NodeKey key,
-                         std::shared_ptr<grpc::Channel> channel)
+                         std::unique_ptr<FleetTransport> transport)
     : options_(std::move(options)),
       key_(std::move(key)),
       self_registered_(!options_.key.has_value()),
-      channel_(std::move(channel)),
-      stub_(proto::Fleet::NewStub(channel_)),
+      transport_(std::move(transport)),
       retry_(RetryOptions(options_)) {}
 
 FleetClient::~FleetClient() { StopHeartbeat(); }
-
-absl::Status FleetClient::Invoke(absl::string_view rpc,
-                                 absl::FunctionRef<grpc::Status(grpc::ClientContext*)> call,
-                                 std::optional<absl::Duration> deadline,
-                                 const core::StopSignal* stop) {
-  return retry_.Invoke(
-      rpc,
-      [&]() -> absl::Status {
-        grpc::ClientContext context;
-        for (const auto& [name, value] : core::RuntimeVersionHeaders(kComponentName)) {
-          context.AddMetadata(name, value);
-        }
-        absl::StatusOr<core::SignedRequestMetadata> auth = core::SignRequest(key_, absl::Now());
-        if (!auth.ok()) return auth.status();
-        context.AddMetadata(std::string(core::kPublicKeyHeader), auth->public_key_pem);
-        context.AddMetadata(std::string(core::kTimestampHeader), auth->timestamp);
-        context.AddMetadata(std::string(core::kSignatureHeader), auth->signature);
-        if (deadline.has_value()) {
-          context.set_deadline(std::chrono::system_clock::now() +
-                               absl::ToChronoMilliseconds(*deadline));
-        }
-        return core::FromGrpcStatus(call(&context));
-      },
-      stop);
-}
 
 absl::Status FleetClient::EnsureConnected() const {
   if (!connected_.load()) return absl::FailedPreconditionError("FleetClient is not connected");
@@ -135,18 +98,16 @@ absl::Status FleetClient::Connect() {
     proto::RegisterNodeFleetRequest request;
     request.set_public_key(key_.PublicKeyPem());
     proto::RegisterNodeFleetResponse response;
-    absl::Status status = Invoke("RegisterNode", [&](grpc::ClientContext* context) {
-      return stub_->RegisterNode(context, request, &response);
-    });
+    absl::Status status =
+        retry_.Invoke("RegisterNode", [&] { return transport_->Call(request, &response); });
     if (!status.ok()) return status;
   }
   proto::ActivateNodeRequest request;
   request.set_public_key(key_.PublicKeyPem());
   request.set_heartbeat_interval(absl::ToDoubleSeconds(core::kHeartbeatDefaultInterval));
   proto::ActivateNodeResponse response;
-  absl::Status status = Invoke("ActivateNode", [&](grpc::ClientContext* context) {
-    return stub_->ActivateNode(context, request, &response);
-  });
+  absl::Status status =
+      retry_.Invoke("ActivateNode", [&] { return transport_->Call(request, &response); });
   if (!status.ok()) return status;
   node_id_.store(response.node_id());
   connected_.store(true);
@@ -171,12 +132,9 @@ absl::Status FleetClient::SendHeartbeat(const core::StopSignal& stop) {
   request.mutable_node()->set_node_id(node_id_.load());
   request.set_heartbeat_interval(absl::ToDoubleSeconds(core::kHeartbeatDefaultInterval));
   proto::SendNodeHeartbeatResponse response;
-  absl::Status status = Invoke(
+  absl::Status status = retry_.Invoke(
       "SendNodeHeartbeat",
-      [&](grpc::ClientContext* context) {
-        return stub_->SendNodeHeartbeat(context, request, &response);
-      },
-      core::kHeartbeatCallTimeout, &stop);
+      [&] { return transport_->Call(request, &response, core::kHeartbeatCallTimeout); }, &stop);
   if (!status.ok()) return status;
   if (!response.success()) {
     return absl::FailedPreconditionError(
@@ -216,9 +174,8 @@ absl::StatusOr<std::string> FleetClient::PullObjectWithBackoff(uint64_t run_id,
     request.set_run_id(run_id);
     request.set_object_id(object_id);
     proto::PullObjectResponse response;
-    absl::Status status = Invoke("PullObject", [&](grpc::ClientContext* context) {
-      return stub_->PullObject(context, request, &response);
-    });
+    absl::Status status =
+        retry_.Invoke("PullObject", [&] { return transport_->Call(request, &response); });
     if (!status.ok()) return status;
     if (!response.object_found()) {
       return absl::DataLossError(
@@ -240,9 +197,8 @@ absl::StatusOr<std::optional<PulledMessage>> FleetClient::PullMessage(bool infla
   proto::PullMessagesRequest request;
   request.mutable_node()->set_node_id(node_id_.load());
   proto::PullMessagesResponse response;
-  absl::Status status = Invoke("PullMessages", [&](grpc::ClientContext* context) {
-    return stub_->PullMessages(context, request, &response);
-  });
+  absl::Status status =
+      retry_.Invoke("PullMessages", [&] { return transport_->Call(request, &response); });
   if (!status.ok()) return status;
   if (response.messages_list_size() == 0) return std::optional<PulledMessage>();
   if (response.message_object_trees_size() == 0) {
@@ -291,9 +247,8 @@ absl::StatusOr<std::optional<PulledMessage>> FleetClient::PullMessage(bool infla
   confirm.set_run_id(pulled.run_id);
   confirm.set_message_object_id(message_id);
   proto::ConfirmMessageReceivedResponse confirmed;
-  status = Invoke("ConfirmMessageReceived", [&](grpc::ClientContext* context) {
-    return stub_->ConfirmMessageReceived(context, confirm, &confirmed);
-  });
+  status = retry_.Invoke("ConfirmMessageReceived",
+                         [&] { return transport_->Call(confirm, &confirmed); });
   if (!status.ok()) return status;
   core::LogInfo("Received successfully");
   return std::optional<PulledMessage>(std::move(pulled));
@@ -309,9 +264,8 @@ absl::StatusOr<proto::Run> FleetClient::GetRun(uint64_t run_id) {
   request.mutable_node()->set_node_id(node_id_.load());
   request.set_run_id(run_id);
   proto::GetRunResponse response;
-  absl::Status status = Invoke("GetRun", [&](grpc::ClientContext* context) {
-    return stub_->GetRun(context, request, &response);
-  });
+  absl::Status status =
+      retry_.Invoke("GetRun", [&] { return transport_->Call(request, &response); });
   if (!status.ok()) return status;
   absl::MutexLock lock(&mu_);
   return runs_.try_emplace(run_id, response.run()).first->second;
@@ -328,9 +282,8 @@ absl::StatusOr<proto::Fab> FleetClient::GetFab(absl::string_view hash_str, uint6
   request.set_hash_str(std::string(hash_str));
   request.set_run_id(run_id);
   proto::GetFabResponse response;
-  absl::Status status = Invoke("GetFab", [&](grpc::ClientContext* context) {
-    return stub_->GetFab(context, request, &response);
-  });
+  absl::Status status =
+      retry_.Invoke("GetFab", [&] { return transport_->Call(request, &response); });
   if (!status.ok()) return status;
   if (core::Sha256Hex(response.fab().content()) != hash_str) {
     return absl::DataLossError(
@@ -390,9 +343,8 @@ absl::Status FleetClient::PushMessageObjects(const proto::Message& message,
   LogRunHeader(message.metadata().run_id(), message.metadata().group_id());
   core::LogInfo(absl::StrCat("Sending: ", message.metadata().message_type(),
                              " message (ID: ", message.metadata().message_id(), ")"));
-  absl::Status status = Invoke("PushMessages", [&](grpc::ClientContext* context) {
-    return stub_->PushMessages(context, request, &response);
-  });
+  absl::Status status =
+      retry_.Invoke("PushMessages", [&] { return transport_->Call(request, &response); });
   if (!status.ok()) return status;
 
   // PushObject for exactly the requested objects, in post order of the tree.
@@ -420,9 +372,7 @@ absl::Status FleetClient::PushMessageObjects(const proto::Message& message,
         absl::Status s = fetch(to_push[i], push.mutable_object_content());
         proto::PushObjectResponse pushed;
         if (s.ok()) {
-          s = Invoke("PushObject", [&](grpc::ClientContext* context) {
-            return stub_->PushObject(context, push, &pushed);
-          });
+          s = retry_.Invoke("PushObject", [&] { return transport_->Call(push, &pushed); });
         }
         if (s.ok() && !pushed.stored()) {
           s = absl::DataLossError(absl::StrCat("Failed to push object ", to_push[i],
@@ -445,16 +395,14 @@ absl::Status FleetClient::Disconnect() {
   proto::DeactivateNodeRequest deactivate;
   deactivate.set_node_id(node_id_.load());
   proto::DeactivateNodeResponse deactivated;
-  absl::Status status = Invoke("DeactivateNode", [&](grpc::ClientContext* context) {
-    return stub_->DeactivateNode(context, deactivate, &deactivated);
-  });
+  absl::Status status =
+      retry_.Invoke("DeactivateNode", [&] { return transport_->Call(deactivate, &deactivated); });
   if (self_registered_) {
     proto::UnregisterNodeFleetRequest unregister;
     unregister.set_node_id(node_id_.load());
     proto::UnregisterNodeFleetResponse unregistered;
-    absl::Status s = Invoke("UnregisterNode", [&](grpc::ClientContext* context) {
-      return stub_->UnregisterNode(context, unregister, &unregistered);
-    });
+    absl::Status s = retry_.Invoke("UnregisterNode",
+                                   [&] { return transport_->Call(unregister, &unregistered); });
     if (status.ok()) status = s;
   }
   return status;

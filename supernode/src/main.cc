@@ -25,7 +25,8 @@ struct Flags {
   std::string root_certificates;
   bool grpc_rere = false;
   bool grpc_adapter = false;
-  std::string superlink = "0.0.0.0:9092";
+  // Unset: the transport's default (kDefaultHttpSuperLink, kDefaultGrpcRereSuperLink).
+  std::optional<std::string> superlink;
   std::optional<int> max_retries;
   std::optional<double> max_wait_time;
   std::string auth_private_key;
@@ -58,17 +59,19 @@ void AddFlags(CLI::App& app, Flags& f) {
                "Run the client without HTTPS. By default, the client runs with HTTPS enabled. "
                "Use this flag only if you understand the risks.");
   app.add_option("--root-certificates", f.root_certificates,
-                 "Specifies the path to the PEM-encoded root certificate file for establishing "
-                 "secure HTTPS connections.");
-  auto* rere = app.add_flag("--grpc-rere", f.grpc_rere,
-                            "Use grpc-rere as a transport layer for the client.");
-  auto* adapter = app.add_flag("--grpc-adapter", f.grpc_adapter,
-                               "Use grpc-adapter as a transport layer for the client.");
-  rere->excludes(adapter);
+                 "Path to a PEM-encoded root CA certificate (or CA bundle) used to verify the "
+                 "server's TLS certificate. This is not a client certificate for mTLS.");
+  app.add_flag("--grpc-rere", f.grpc_rere,
+               "Speak the gRPC Fleet API of a Flower 1.36 SuperLink (grpc-rere; default "
+               "--superlink 0.0.0.0:9092). Without it, this SuperNode speaks the HTTP Fleet API "
+               "of Flower 1.42, as the stock 1.42 SuperNode. Flower 1.36 users add this flag.");
+  app.add_flag("--grpc-adapter", f.grpc_adapter,
+               "Not supported: the grpc-adapter transport. Use --grpc-rere (Flower 1.36) or "
+               "HTTP (the default, Flower 1.42).");
   app.add_option("--superlink", f.superlink,
-                 "SuperLink Fleet API address (IPv4, IPv6, or a domain name). If using the REST "
-                 "(experimental) transport, ensure your address is in the form `http://...` or "
-                 "`https://...` when `--rest` is set.");
+                 "SuperLink Fleet API address as host:port (IPv4, IPv6, or a domain name), "
+                 "without a URL prefix. HTTPS is enabled by default. Default: 127.0.0.1:8000 "
+                 "(HTTP Fleet API), 0.0.0.0:9092 with --grpc-rere.");
   app.add_option("--max-retries", f.max_retries,
                  "The maximum number of times the client will try to reconnect to the SuperLink "
                  "before giving up in case of a connection error. By default, it is set to None, "
@@ -111,7 +114,9 @@ void AddFlags(CLI::App& app, Flags& f) {
 
 int Run(const Flags& f) {
   if (f.grpc_adapter) {
-    std::cerr << "flower-supernode: --grpc-adapter is not supported by this SuperNode\n";
+    std::cerr << "flower-supernode: --grpc-adapter is not supported by this SuperNode; use "
+                 "--grpc-rere for a Flower 1.36 SuperLink, or no transport flag for the HTTP "
+                 "Fleet API of Flower 1.42\n";
     return 2;
   }
   if (f.insecure && !f.root_certificates.empty()) {
@@ -128,7 +133,9 @@ int Run(const Flags& f) {
     return 2;
   }
   FleetClientOptions fleet_options;
-  fleet_options.address = f.superlink;
+  fleet_options.transport = f.grpc_rere ? FleetTransportKind::kGrpcRere : FleetTransportKind::kHttp;
+  fleet_options.address = f.superlink.value_or(
+      std::string(f.grpc_rere ? kDefaultGrpcRereSuperLink : kDefaultHttpSuperLink));
   fleet_options.insecure = f.insecure;
   fleet_options.max_retries = f.max_retries;
   if (f.max_wait_time.has_value()) fleet_options.max_wait_time = absl::Seconds(*f.max_wait_time);
@@ -160,8 +167,9 @@ int Run(const Flags& f) {
     fleet_options.key = *std::move(key);
   }
   if (f.insecure) {
-    core::LogWarning(absl::StrCat("Option `--insecure` was set. Starting insecure HTTP channel to ",
-                                  f.superlink, "."));
+    core::LogWarning(absl::StrCat("Option `--insecure` was set. Starting insecure ",
+                                  f.grpc_rere ? "gRPC" : "HTTP", " channel to ",
+                                  fleet_options.address, "."));
   }
 
   // Block the shutdown signals in every thread; a dedicated thread waits for them.
@@ -218,6 +226,10 @@ int main(int argc, char** argv) {
   flwr::core::DisableMutexDeadlockDetection();
   flwr::core::LogInfo("Starting Flower SuperNode");
   CLI::App app("Start a Flower SuperNode", "flower-supernode");
+  app.footer(
+      "Fleet transport: HTTP (`/v1/fleet/*`, Flower 1.42's only one) unless --grpc-rere is "
+      "given. A Flower 1.36 SuperLink serves only gRPC: start this SuperNode with --grpc-rere "
+      "there, where the stock 1.36 SuperNode used grpc-rere without a flag.");
   flwr::supernode::Flags flags;
   flwr::supernode::AddFlags(app, flags);
   if (std::optional<int> exit_status = flwr::core::ParseServerArgs(app, argc, argv)) {

@@ -1,6 +1,8 @@
 // fleet_client_probe: drives a FleetClient from a line-based script on stdin, for the interop
 // tests (tests/interop/test_fleet_client.py). Usage:
-//   fleet_client_probe <superlink-fleet-address> [--root-certificates FILE]
+//   fleet_client_probe <superlink-fleet-address> [--grpc-rere] [--root-certificates FILE]
+//                      [--max-retries N]
+// The Fleet API is HTTP unless --grpc-rere is given.
 // Each stdin line is one command; each command prints one JSON line on stdout:
 //   connect                 -> {"ok":true,"node_id":N}
 //   pull [TIMEOUT_S]        -> polls PullMessage every 0.5 s until an instruction arrives, then
@@ -115,20 +117,24 @@ absl::StatusOr<flwr::core::Message> MakeReply(const flwr::core::Message& ins, ui
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: fleet_client_probe ADDRESS [--root-certificates FILE]\n";
+    std::cerr << "usage: fleet_client_probe ADDRESS [--grpc-rere] [--root-certificates FILE] "
+                 "[--max-retries N]\n";
     return 2;
   }
   flwr::supernode::FleetClientOptions options;
   options.address = argv[1];
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (std::string(argv[i]) == "--root-certificates") {
-      std::ifstream in(argv[i + 1], std::ios::binary);
+  for (int i = 2; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--grpc-rere") {
+      options.transport = flwr::supernode::FleetTransportKind::kGrpcRere;
+    } else if (flag == "--root-certificates" && i + 1 < argc) {
+      std::ifstream in(argv[++i], std::ios::binary);
       std::stringstream buf;
       buf << in.rdbuf();
       options.insecure = false;
       options.root_certificates = buf.str();
-    } else if (std::string(argv[i]) == "--max-retries") {
-      options.max_retries = std::stoi(argv[i + 1]);
+    } else if (flag == "--max-retries" && i + 1 < argc) {
+      options.max_retries = std::stoi(argv[++i]);
     }
   }
   absl::StatusOr<std::unique_ptr<FleetClient>> client = FleetClient::Create(options);

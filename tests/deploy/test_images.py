@@ -259,7 +259,7 @@ def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path
         for i in range(2):
             appio = _free_port()
             node = start(f"supernode{i}", images["supernode"], [
-                "--insecure", "--superlink", f"127.0.0.1:{fleet}", "--isolation", "process",
+                "--insecure", "--grpc-rere", "--superlink", f"127.0.0.1:{fleet}", "--isolation", "process",
                 "--host", "127.0.0.1", "--port", str(appio),
                 "--node-config", f'partition-id={i} num-partitions=2 data-path="/app/data"'])
             _wait_port(appio, node)

@@ -149,6 +149,7 @@ def test_client_pods_follow_the_liqo_sidecar_layout(rendered) -> None:
     args = supernode["args"]
     assert args[args.index("--isolation") + 1] == "process"
     assert args[args.index("--superlink") + 1] == "server:9092"
+    assert "--grpc-rere" in args  # the SuperLink's gRPC Fleet API (our SuperNode defaults to HTTP)
     env = {e["name"]: e for e in supernode["env"]}
     assert env["ID_CLIENT"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['apps.kubernetes.io/pod-index']"
     assert env["NUM_CLIENTS"]["value"] == str(clients["spec"]["replicas"])

@@ -18,6 +18,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+# The stock Flower 1.42 (flower-version.txt's second line): HTTP-only Fleet and Control.
+VENV_142_BIN = REPO_ROOT / ".venv-1.42.0" / "bin"
 APPS = REPO_ROOT / "tests" / "apps"
 
 
@@ -202,14 +204,16 @@ def supernode_argv(
     isolation: str = "subprocess",
     line: Line = PRIMARY,
 ) -> list[str]:
-    """Command line of a SuperNode: the line's stock Python one, or ours ('cpp', from
-    build_dir). `fleet_port` is the port of the line's Fleet transport (Ports.fleet_for)."""
+    """Command line of a SuperNode of the line: the line's stock Python one, or ours ('cpp',
+    from build_dir; 1.42's HTTP Fleet client, or with --grpc-rere the gRPC one of 1.36).
+    `fleet_port` is the port of the line's Fleet transport (Ports.fleet_for)."""
     program = (
         str(build_dir / "supernode" / "flower-supernode") if kind == "cpp"
         else str(line.venv_bin / "flower-supernode")
     )
     return [
         program,
+        *(["--grpc-rere"] if kind == "cpp" and not line.http_fleet else []),
         "--isolation", isolation,
         "--insecure",
         "--superlink", f"127.0.0.1:{fleet_port}",
@@ -219,10 +223,12 @@ def supernode_argv(
     ]
 
 
-def flwr(env: dict[str, str], *args: str, timeout: float = 120.0, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the stock `flwr` CLI of the environment's line."""
+def flwr(env: dict[str, str], *args: str, timeout: float = 120.0, cwd: Path | None = None,
+         venv_bin: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the stock `flwr` CLI of the environment's line (or of the venv whose bin/ is
+    `venv_bin`)."""
     return subprocess.run(
-        [str(line_of(env).venv_bin / "flwr"), *args],
+        [str((venv_bin or line_of(env).venv_bin) / "flwr"), *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -231,21 +237,22 @@ def flwr(env: dict[str, str], *args: str, timeout: float = 120.0, cwd: Path | No
     )
 
 
-def list_runs(env: dict[str, str]) -> list[dict]:
+def list_runs(env: dict[str, str], venv_bin: Path | None = None) -> list[dict]:
     """`flwr ls --format json` as a list of run dicts."""
-    result = flwr(env, "ls", "--format", "json")
+    result = flwr(env, "ls", "--format", "json", venv_bin=venv_bin)
     assert result.returncode == 0, result.stdout + result.stderr
     payload = json.loads(result.stdout)
     assert payload["success"], payload
     return payload["runs"]
 
 
-def wait_for_status(env: dict[str, str], run_id: str, prefix: str, timeout: float = 180.0) -> dict:
+def wait_for_status(env: dict[str, str], run_id: str, prefix: str, timeout: float = 180.0,
+                    venv_bin: Path | None = None) -> dict:
     """Poll `flwr ls` until the run's status starts with `prefix`."""
     deadline = time.monotonic() + timeout
     last: dict = {}
     while time.monotonic() < deadline:
-        for run in list_runs(env):
+        for run in list_runs(env, venv_bin):
             if run["run-id"] == run_id:
                 last = run
                 if run["status"].startswith(prefix):

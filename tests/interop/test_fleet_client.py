@@ -1,4 +1,5 @@
-"""The C++ FleetClient (supernode/) against our C++ SuperLink and the stock Python one.
+"""The C++ FleetClient (supernode/) over gRPC (--grpc-rere) against our C++ SuperLink and the stock
+Python 1.36 one.
 
 The test plays the ServerApp over the Runtime HTTP API (as in test_superlink_bad_input.py) and
 drives `fleet_client_probe` (one FleetClient, commands on stdin, one JSON line per command on
@@ -46,7 +47,7 @@ class Probe:
     def __init__(self, build_dir: Path, fleet_port: int, log: Path):
         self.stderr = open(log, "wb")
         self.proc = subprocess.Popen(
-            [str(build_dir / "supernode/fleet_client_probe"), f"127.0.0.1:{fleet_port}"],
+            [str(build_dir / "supernode/fleet_client_probe"), f"127.0.0.1:{fleet_port}", "--grpc-rere"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
         )
 
@@ -190,7 +191,8 @@ def test_unreachable_superlink_gives_up_after_max_retries(build_dir: Path, tmp_p
 
     log = tmp_path / "probe.log"
     proc = subprocess.run(
-        [str(build_dir / "supernode/fleet_client_probe"), f"127.0.0.1:{free_port()}", "--max-retries", "2"],
+        [str(build_dir / "supernode/fleet_client_probe"), f"127.0.0.1:{free_port()}", "--grpc-rere",
+         "--max-retries", "2"],
         input="connect\nquit\n", capture_output=True, text=True, timeout=60,
     )
     log.write_text(proc.stderr)
@@ -218,12 +220,13 @@ def test_tls_connect_and_handshake_failure(build_dir: Path, tmp_path: Path) -> N
                                                 "--ssl-ca-certfile", str(ca)])
         wait_for_port(ports.fleet, proc=link)
         probe = subprocess.run(
-            [str(build_dir / "supernode/fleet_client_probe"), f"127.0.0.1:{ports.fleet}", "--root-certificates", str(ca)],
+            [str(build_dir / "supernode/fleet_client_probe"), f"127.0.0.1:{ports.fleet}", "--grpc-rere",
+             "--root-certificates", str(ca)],
             input="connect\nheartbeats\ndisconnect\nquit\n", capture_output=True, text=True, timeout=60)
         connected, heartbeats, disconnected = (json.loads(line) for line in probe.stdout.splitlines())
         assert connected["ok"] and disconnected["ok"], probe.stdout + probe.stderr
         bad = subprocess.run(
-            [str(build_dir / "supernode/fleet_client_probe"), f"127.0.0.1:{ports.fleet}",
+            [str(build_dir / "supernode/fleet_client_probe"), f"127.0.0.1:{ports.fleet}", "--grpc-rere",
              "--root-certificates", str(other_ca), "--max-retries", "3"],
             input="connect\nquit\n", capture_output=True, text=True, timeout=60)
         out = json.loads(bad.stdout.splitlines()[0])

@@ -266,6 +266,8 @@ def test_sigterm_mid_round_stops_the_node_and_its_clientapp(tmp_path: Path, buil
         (["--clientappio-api-address", "127.0.0.1:9094"], 2, "use `--host` and `--port` instead"),
         (["--trusted-entities", "x.yaml"], 2, "is not supported by this SuperNode"),
         (["--root-certificates", "ca.pem"], 1, "Conflicting options"),
+        (["--grpc-adapter"], 2, "use --grpc-rere for a Flower 1.36 SuperLink"),
+        (["--superlink", "http://127.0.0.1:8000"], 1, "SuperLink address (http://127.0.0.1:8000) cannot be parsed."),
     ],
 )
 def test_bad_flags_are_one_line_errors(args: list[str], rc: int, message: str, build_dir: Path) -> None:

@@ -89,12 +89,22 @@ TEST(ServerTest, superlink_refuses_a_taken_port) {
             absl::StrCat("Port in server address 127.0.0.1:", port, " is already in use."));
 }
 
-TEST(ServerTest, supernode_joins_the_superlink_serves_its_runtime_api_and_leaves_on_stop) {
+// Over each Fleet transport: 1.42's HTTP on the SuperLink's one port, 1.36's gRPC.
+class SuperNodeServerTest : public ::testing::TestWithParam<supernode::FleetTransportKind> {};
+
+INSTANTIATE_TEST_SUITE_P(Transports, SuperNodeServerTest,
+                         ::testing::Values(supernode::FleetTransportKind::kHttp,
+                                           supernode::FleetTransportKind::kGrpcRere));
+
+TEST_P(SuperNodeServerTest, joins_the_superlink_serves_its_runtime_api_and_leaves_on_stop) {
   std::unique_ptr<superlink::Server> link = StartSuperLink();
   ASSERT_NE(link, nullptr);
 
   supernode::ServerOptions options;
-  options.fleet.address = absl::StrCat("127.0.0.1:", link->fleet_port());
+  options.fleet.transport = GetParam();
+  options.fleet.address = absl::StrCat(
+      "127.0.0.1:", GetParam() == supernode::FleetTransportKind::kHttp ? link->runtime_port()
+                                                                       : link->fleet_port());
   options.fleet.insecure = true;
   options.runtime_port = 0;
   options.launch_client_apps = false;

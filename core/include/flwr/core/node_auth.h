@@ -7,6 +7,9 @@
 //   flwr-signature-bin   ECDSA-SHA256 over the ASCII timestamp, a DER signature.
 // The SuperLink checks them (flwr/server/superlink/fleet/grpc_rere/
 // node_auth_server_interceptor.py) before every Fleet rpc: CheckSignedRequest below.
+// Over HTTP (Flower 1.42, flwr/supernode/node_auth_http_interceptor.py) the same values travel
+// as headers with the key and signature base64-encoded: flwr-public-key, flwr-timestamp,
+// flwr-signature.
 //
 // Keys are EC keys on the curves Python's `cryptography` supports; a SuperNode without a key
 // file generates a SECP384R1 key. All functions are thread-safe; a NodeKey is immutable.
@@ -29,6 +32,10 @@ namespace flwr::core {
 inline constexpr absl::string_view kPublicKeyHeader = "flwr-public-key-bin";
 inline constexpr absl::string_view kTimestampHeader = "flwr-timestamp";
 inline constexpr absl::string_view kSignatureHeader = "flwr-signature-bin";
+// HTTP header names (flwr.supercore.constant FLEET_HTTP_PUBLIC_KEY_HEADER,
+// FLEET_HTTP_SIGNATURE_HEADER); the timestamp header is kTimestampHeader.
+inline constexpr absl::string_view kHttpPublicKeyHeader = "flwr-public-key";
+inline constexpr absl::string_view kHttpSignatureHeader = "flwr-signature";
 
 // A request is fresh when kMinTimestampDiff < now - timestamp < kMaxTimestampDiff, both bounds
 // excluded (SYSTEM_TIME_TOLERANCE = 5 s, TIMESTAMP_TOLERANCE = 300 s).

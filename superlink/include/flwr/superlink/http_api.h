@@ -14,10 +14,6 @@ namespace flwr::superlink {
 inline constexpr absl::string_view kControlPathPrefix = "/v1/control/";
 inline constexpr absl::string_view kFleetPathPrefix = "/v1/fleet/";
 
-// Fleet node authentication headers (flwr/supercore/constant.py): base64 of the PEM public key
-// and of the DER signature; the timestamp header is the gRPC metadata key, in clear.
-inline constexpr absl::string_view kFleetPublicKeyHeader = "flwr-public-key";
-inline constexpr absl::string_view kFleetSignatureHeader = "flwr-signature";
 // Every failed Fleet authentication: 401 with this `detail` and no WWW-Authenticate.
 inline constexpr absl::string_view kInvalidNodeAuthMessage = "Invalid SuperNode authentication";
 

@@ -1,24 +1,27 @@
-// The SuperNode's client of the SuperLink's Fleet API (gRPC `flwr.proto.Fleet`), behaving as
-// the stock Flower 1.36 grpc-rere connection (flwr/client/grpc_rere_client/connection.py;
+// The SuperNode's client of the SuperLink's Fleet API, behaving as the stock Flower SuperNode's
+// connection: over HTTP (`/v1/fleet/*`) as 1.42 (flwr/supernode/fleet_http_connection.py), or
+// over gRPC `flwr.proto.Fleet` as 1.36's grpc-rere (flwr/client/grpc_rere_client/connection.py;
 // docs/flower-1.36-supernode-protocol.md §2 and docs/flower-1.36-superlink-protocol.md §4).
+// The wire is a FleetTransport (fleet_transport.h); the logic here is shared.
 //
-// Every call carries the runtime version metadata of component "SuperNode" and the node
-// authentication metadata (public key, timestamp, signature; core/node_auth.h), freshly signed
-// per attempt. Every call goes through one shared retry policy, as the stock `RetryInvoker`:
-//   UNAVAILABLE        retried with exponential backoff (1, 2, 4, ... capped at 20 s) and full
+// Every call carries the runtime version headers of component "SuperNode" and the node
+// authentication headers (core/node_auth.h), freshly signed per attempt. Every call goes
+// through one shared retry policy, as the stock `RetryInvoker`, on the transport's error
+// categories (fleet_transport.h):
+//   Unavailable        retried with exponential backoff (1, 2, 4, ... capped at 20 s) and full
 //                      jitter (core/retry_invoker.h), at most `max_retries` retries and
 //                      `max_wait_time` per call (unlimited when unset); waits of concurrent
 //                      calls are serialised.
 //                      Details containing "handshake failed" (TLS) are not retried.
-//   PERMISSION_DENIED  returned at once: the run is not running (IsRunNotRunning).
-//   UNAUTHENTICATED    returned at once: the SuperLink does not accept this node any more; the
+//   PermissionDenied   returned at once: the run is not running (IsRunNotRunning).
+//   Unauthenticated    returned at once: the SuperLink does not accept this node any more; the
 //                      caller should shut down (IsNodeRejected). The stock SuperNode SIGINTs
 //                      itself here.
 //   anything else      returned at once.
-// Errors are decoded with core::FromGrpcStatus, so Flower errors keep their API code.
+// Flower errors keep their API code.
 //
 // Thread-safety: all public methods may be called from any thread; calls run concurrently
-// (the heartbeat thread uses the same channel). Connect/Disconnect must not race each other.
+// (the heartbeat thread uses the same transport). Connect/Disconnect must not race each other.
 #ifndef FLWR_SUPERNODE_FLEET_CLIENT_H_
 #define FLWR_SUPERNODE_FLEET_CLIENT_H_
 
@@ -31,7 +34,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -43,15 +45,9 @@
 #include "flwr/core/node_auth.h"
 #include "flwr/core/retry_invoker.h"
 #include "flwr/proto/fab.pb.h"
-#include "flwr/proto/fleet.grpc.pb.h"
 #include "flwr/proto/message.pb.h"
 #include "flwr/proto/run.pb.h"
-
-namespace grpc {
-class Channel;
-class ClientContext;
-class Status;
-}  // namespace grpc
+#include "flwr/supernode/fleet_transport.h"
 
 namespace flwr::supernode {
 
@@ -64,10 +60,12 @@ inline constexpr int kPullMaxTriesPerObject = 500;
 inline constexpr absl::Duration kPullMaxTime = absl::Seconds(7200);
 
 struct FleetClientOptions {
+  // HTTP (Flower 1.42) or gRPC grpc-rere (Flower 1.36).
+  FleetTransportKind transport = FleetTransportKind::kHttp;
   // "host:port" of the SuperLink's Fleet API.
   std::string address;
-  // Plain-text channel. Otherwise TLS, verified against `root_certificates` (PEM), or the
-  // system roots when empty.
+  // Plain text. Otherwise TLS, verified against `root_certificates` (PEM), or the system
+  // roots when empty.
   bool insecure = true;
   std::string root_certificates;
   // The node's key. Unset: a fresh SECP384R1 key is generated and the node registers itself
@@ -113,8 +111,9 @@ bool IsNodeRejected(const absl::Status& status);
 
 class FleetClient {
  public:
-  // Creates the channel (no connection is made yet) and, if `options.key` is unset, a fresh
-  // key. Returns InvalidArgument for an empty address, Internal if key generation fails.
+  // Creates the transport (no connection is made yet) and, if `options.key` is unset, a fresh
+  // key. Returns InvalidArgument for an empty or (HTTP) malformed address, Internal if key
+  // generation fails.
   static absl::StatusOr<std::unique_ptr<FleetClient>> Create(FleetClientOptions options);
 
   // Stops the heartbeat thread; does not disconnect.
@@ -181,14 +180,8 @@ class FleetClient {
 
  private:
   FleetClient(FleetClientOptions options, core::NodeKey key,
-              std::shared_ptr<grpc::Channel> channel);
+              std::unique_ptr<FleetTransport> transport);
 
-  // Runs `call` (one attempt, given a prepared context) under the retry policy. `deadline`
-  // applies per attempt. The waits end early when `stop` is set (returning Cancelled).
-  absl::Status Invoke(absl::string_view rpc,
-                      absl::FunctionRef<grpc::Status(grpc::ClientContext*)> call,
-                      std::optional<absl::Duration> deadline = std::nullopt,
-                      const core::StopSignal* stop = nullptr);
   absl::Status EnsureConnected() const;
   absl::StatusOr<std::string> PullObjectWithBackoff(uint64_t run_id, const std::string& object_id,
                                                     absl::Time start,
@@ -199,11 +192,11 @@ class FleetClient {
   const FleetClientOptions options_;
   const core::NodeKey key_;
   const bool self_registered_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<proto::Fleet::Stub> stub_;
+  const std::unique_ptr<FleetTransport> transport_;
   std::atomic<uint64_t> node_id_{0};
   std::atomic<bool> connected_{false};
 
+  // Every transport call runs under it.
   core::RetryInvoker retry_;
 
   mutable absl::Mutex mu_;
