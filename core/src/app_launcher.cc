@@ -99,6 +99,13 @@ void AppLauncher::LaunchPending() {
 void AppLauncher::ReapChildren() {
   for (auto it = children_.begin(); it != children_.end();) {
     std::optional<int> exit_status = it->process.Poll();
+    if (!exit_status && OutlivedItsTask(*it)) {
+      LogWarning(absl::StrCat("Terminating the ", options_.native_key, " process of task ",
+                              it->task.task_id(), ": it outlived its task"));
+      it->process.Terminate();
+      it = children_.erase(it);
+      continue;
+    }
     if (!exit_status) {
       ++it;
       continue;
@@ -113,6 +120,16 @@ void AppLauncher::ReapChildren() {
     }
     it = children_.erase(it);
   }
+}
+
+bool AppLauncher::OutlivedItsTask(Child& child) {
+  std::optional<proto::Task> task = source_.GetTask(child.task.task_id());
+  if (!task) return false;
+  const std::string& status = task->status().status();
+  if (status != kStatusFinished && status != kStatusPending) return false;
+  const absl::Time now = absl::Now();
+  if (!child.orphaned_since) child.orphaned_since = now;
+  return now - *child.orphaned_since >= options_.orphan_grace;
 }
 
 std::string FindNativeProgram(const std::string& env_var, const std::string& name,

@@ -236,6 +236,35 @@ def test_node_rejected_by_a_restarted_in_memory_superlink_exits_cleanly(tmp_path
         fed.procs.stop_all()
 
 
+def test_hung_clientapp_fails_at_its_lease_and_is_terminated(tmp_path: Path, build_dir: Path, faulty_app: Path) -> None:
+    """The ClientApp of node 0 hangs in round 2 (SIGSTOP: its heartbeats stop too). Its task
+    fails when the 60 s lease lapses, the ServerApp gets the crash reply, both nodes train in
+    round 3, and the node terminates the hung process (SIGTERM, then SIGKILL)."""
+    fed = Federation(tmp_path, build_dir, "cpp")
+    try:
+        fed.start_link()
+        for i in range(2):
+            fed.start_node(f"node{i}", "cpp", f"partition-id={i} num-partitions=2")
+        run_id = fed.run(faulty_app, "fault-round=2", 'fault="hang"')
+        run = fed.finish(run_id, timeout=240)
+        assert run["status"] == "finished:completed", fed.procs.logs()
+        log = fed.log(run_id)
+        assert "round 2: 1 ok, errors ['8:ClientApp stopped responding.']" in log, log
+        assert "round 3: 2 ok, errors []" in log, log
+        wait_for_line(fed.procs, "node0", "it outlived its task", timeout=30)
+        port = fed.node_ports["node0"]
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # the round-3 ClientApp exits by itself
+            leftovers = subprocess.run(["pgrep", "-f", f"runtime-api-address 127.0.0.1:{port}"], capture_output=True, text=True)
+            if not leftovers.stdout.strip():
+                break
+            time.sleep(0.5)
+        assert leftovers.stdout.strip() == "", "the hung ClientApp outlived its task"
+        assert dict(fed.procs.procs)["node0"].poll() is None
+    finally:
+        fed.procs.stop_all()
+
+
 def test_sigterm_mid_round_stops_the_node_and_its_clientapp(tmp_path: Path, build_dir: Path, faulty_app: Path) -> None:
     fed = Federation(tmp_path, build_dir, "cpp")
     try:

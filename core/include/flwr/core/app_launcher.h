@@ -8,7 +8,8 @@
 // for this component (`[tool.flwr.app.native] serverapp|clientapp = "<name>"`) runs in our C++
 // executable (`flwr-serverapp` / `flwr-clientapp`); any other app in the stock Python one. A
 // process that cannot be started, or exits without finishing its task, fails the task at once,
-// instead of leaving it to the 60 s heartbeat lease.
+// instead of leaving it to the 60 s heartbeat lease. A process that outlives its task (a hung
+// app whose lease lapsed, a stopped run) is terminated: SIGTERM, then SIGKILL.
 #ifndef FLWR_CORE_APP_LAUNCHER_H_
 #define FLWR_CORE_APP_LAUNCHER_H_
 
@@ -91,6 +92,9 @@ struct AppLauncherOptions {
   // Send the apps' stdout/stderr to /dev/null (stock does for ServerApps).
   bool discard_output = false;
   absl::Duration poll_interval = absl::Milliseconds(100);
+  // How long an app process may run on once its task has finished (or its claim lapsed), to
+  // exit by itself, before it is terminated.
+  absl::Duration orphan_grace = absl::Seconds(10);
 };
 
 class AppLauncher {
@@ -112,12 +116,16 @@ class AppLauncher {
   struct Child {
     proto::Task task;
     Subprocess process;
+    // When its task was first seen finished, or pending again, while it ran.
+    std::optional<absl::Time> orphaned_since;
   };
 
   absl::StatusOr<std::string> ProgramForFab(absl::string_view content) const;
   void Loop();
   void LaunchPending();
   void ReapChildren();
+  // Whether `child` has run on for orphan_grace after its task ended.
+  bool OutlivedItsTask(Child& child);
 
   AppTaskSource& source_;
   const AppLauncherOptions options_;

@@ -1,6 +1,7 @@
 """ClientApp: adds one to every weight; misbehaves in `fault-round` on partition 0."""
 
 import os
+import signal
 import time
 
 from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
@@ -21,6 +22,8 @@ def train(msg: Message, context: Context) -> Message:
             raise ValueError("injected failure")
         if fault == "sleep":
             time.sleep(5.0)
+        if fault == "hang":  # the whole process, its heartbeat thread too
+            os.kill(os.getpid(), signal.SIGSTOP)
     weights = msg.content["arrays"]["w"].numpy() + 1.0
     content = RecordDict({"arrays": ArrayRecord({"w": Array(weights)}), "metrics": MetricRecord({"num-examples": 10})})
     return Message(content, reply_to=msg)
