@@ -72,7 +72,13 @@ absl::StatusOr<proto::GetNodesResponse> RuntimeService::GetNodes(const proto::Ta
                                                                  const proto::GetNodesRequest&) {
   if (absl::Status s = RequireServerApp(task); !s.ok()) return s;
   proto::GetNodesResponse response;
-  for (uint64_t id : state_->GetOnlineNodeIds()) response.add_nodes()->set_node_id(id);
+  // The online nodes' NodeInfo, as 1.42's get_node_info; a 1.36 caller reads it as `Node`
+  // (field 1, node_id, is the same in both).
+  const std::vector<uint64_t> online = state_->GetOnlineNodeIds();
+  const absl::flat_hash_set<uint64_t> wanted(online.begin(), online.end());
+  for (proto::NodeInfo& node : state_->ListNodes()) {
+    if (wanted.contains(node.node_id())) *response.add_nodes() = std::move(node);
+  }
   return response;
 }
 
