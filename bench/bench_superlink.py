@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import json
 import os
 import platform
@@ -72,7 +71,11 @@ T = TypeVar("T")
 
 # The interop tests' harness gives the environment Flower processes need; share it.
 sys.path.insert(0, str(REPO_ROOT / "tests" / "interop"))
-from harness import base_env  # noqa: E402
+from harness import LINES, PRIMARY, Line, Ports, base_env  # noqa: E402
+
+# The Flower line benchmarked (--line): its stock SuperLink, SuperNodes and CLI, and the ports
+# they use (1.36: gRPC Fleet and Control; 1.42: the SuperLink's one HTTP port).
+LINE: Line = PRIMARY
 
 
 class BenchError(Exception):
@@ -256,23 +259,20 @@ class Processes:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Ports:
-    """The three listeners of a SuperLink, each on a port fresh from the kernel."""
-
-    fleet: int = field(default_factory=free_port)
-    control: int = field(default_factory=free_port)
-    runtime: int = field(default_factory=free_port)
-
-
 def superlink_argv(program: str, fleet: int | str, control: int | str, runtime: int | str
                    ) -> list[str]:
-    """Return the command line of a SuperLink (either implementation) on these ports."""
+    """Return the command line of a SuperLink (either implementation) on these ports.
+
+    On a line without gRPC Fleet and Control (1.42), ours runs as the stock one does: HTTP only.
+    """
+    grpc = (["--fleet-api-address", f"127.0.0.1:{fleet}",
+             "--control-api-address", f"127.0.0.1:{control}"]
+            if not LINE.http_fleet else
+            (["--disable-grpc-apis"] if program != str(LINE.venv_bin / "flower-superlink") else []))
     return [
         program,
         "--insecure",
-        "--fleet-api-address", f"127.0.0.1:{fleet}",
-        "--control-api-address", f"127.0.0.1:{control}",
+        *grpc,
         "--host", "127.0.0.1",
         "--port", str(runtime),
         "--database", ":flwr-in-memory:",
@@ -284,7 +284,7 @@ def supernode_argv(fleet: int | str, appio: int | str, index: int | str, nodes: 
                    ) -> list[str]:
     """Return the command line of stock SuperNode `index` of `nodes`."""
     return [
-        str(VENV_BIN / "flower-supernode"),
+        str(LINE.venv_bin / "flower-supernode"),
         "--insecure",
         "--superlink", f"127.0.0.1:{fleet}",
         "--host", "127.0.0.1",
@@ -295,8 +295,9 @@ def supernode_argv(fleet: int | str, appio: int | str, index: int | str, nodes: 
 
 
 def flower_env(flwr_home: Path) -> dict[str, str]:
-    """Return the environment for Flower processes: venv first in PATH, a private FLWR_HOME."""
-    return base_env(flwr_home)
+    """Return the environment for Flower processes: the line's venv first in PATH, a private
+    FLWR_HOME."""
+    return base_env(flwr_home, LINE)
 
 
 @dataclass
@@ -334,7 +335,8 @@ class Federation:
         flwr_home.mkdir()
         (flwr_home / "config.toml").write_text(
             '[superlink]\ndefault = "bench"\n\n'
-            f'[superlink.bench]\naddress = "127.0.0.1:{self.ports.control}"\ninsecure = true\n'
+            f'[superlink.bench]\naddress = "127.0.0.1:{self.ports.control_for(LINE)}"\n'
+            'insecure = true\n'
         )
         self.app = work_dir / "numpy_app"
         shutil.copytree(APP_DIR, self.app, ignore=shutil.ignore_patterns("__pycache__"))
@@ -374,12 +376,12 @@ class Federation:
 
         count_calls: the C++ SuperLink logs at DEBUG (see FLEET_DEBUG_LINE).
         """
-        program = str(self.superlink_bin if self.impl == "cpp" else VENV_BIN / "flower-superlink")
+        program = str(self.superlink_bin if self.impl == "cpp" else LINE.venv_bin / "flower-superlink")
         argv = superlink_argv(program, self.ports.fleet, self.ports.control, self.ports.runtime)
         debug = {"FLWR_LOG_LEVEL": "DEBUG"} if count_calls and self.impl == "cpp" else None
         start = time.perf_counter()
         self.superlink = self.procs.start("superlink", argv, extra_env=debug)
-        waiting = {self.ports.fleet, self.ports.control, self.ports.runtime}
+        waiting = {self.ports.fleet_for(LINE), self.ports.control_for(LINE), self.ports.runtime}
         while waiting:
             waiting = {port for port in waiting if not accepts(port)}
             if not waiting:
@@ -409,7 +411,7 @@ class Federation:
 
     def flwr(self, *args: str, timeout: float = 300.0) -> dict:
         """Run the stock `flwr` CLI with --format json; return the parsed output."""
-        argv = [str(VENV_BIN / "flwr"), *args, "--format", "json"]
+        argv = [str(LINE.venv_bin / "flwr"), *args, "--format", "json"]
         try:
             result = subprocess.run(
                 argv, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
@@ -428,7 +430,7 @@ class Federation:
 
     def start_supernode(self, index: int, nodes: int) -> subprocess.Popen:
         """Start stock SuperNode `index` of `nodes` on a fresh ClientAppIo port."""
-        argv = supernode_argv(self.ports.fleet, free_port(), index, nodes)
+        argv = supernode_argv(self.ports.fleet_for(LINE), free_port(), index, nodes)
         return self.procs.start(f"supernode{index}", argv)
 
     def start_supernodes(self, nodes: int, timeout: float, port_retries: int = 3) -> None:
@@ -472,7 +474,7 @@ class Federation:
     def follow_log(self, run_id: str, timeout: float) -> list[LogLine]:
         """Stream the run's log until the SuperLink ends it; timestamp every line on arrival."""
         pid = self.superlink_pid()
-        argv = [str(VENV_BIN / "flwr"), "log", run_id, "--stream"]
+        argv = [str(LINE.venv_bin / "flwr"), "log", run_id, "--stream"]
         proc = self.procs.start("flwr-log", argv, pipe=True)
         lines: list[LogLine] = []
         errors: list[BenchError] = []
@@ -936,7 +938,7 @@ def context_lines(args: argparse.Namespace) -> list[str]:
         f"Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"Machine: nproc = {len(os.sched_getaffinity(0))}, CPU: {cpu_model()}, "
         f"{mem_gib:.0f} GiB; load average (1/5/15 min) at start {load_avg()}",
-        f"Python {platform.python_version()}, flwr {importlib.metadata.version('flwr')} "
+        f"Python {platform.python_version()}, flwr {LINE.version} "
         f"(stock SuperLink, SuperNodes, superexec, CLI); C++ SuperLink "
         f"{display_path(args.superlink_bin)} ({cpp_version}, built "
         f"{built.isoformat(timespec='seconds')}), repo {git_revision()} at the start",
@@ -1038,12 +1040,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clientapp-bin", type=Path,
                         default=REPO_ROOT / "build" / "clientapp" / "cli" / "flwr-clientapp",
                         help="native ClientApp (default: build/clientapp/cli/flwr-clientapp)")
+    parser.add_argument("--line", choices=[line.version for line in LINES], default=PRIMARY.version,
+                        help="Flower line of the stock SuperLink, SuperNodes and CLI (default: "
+                        f"{PRIMARY.version}); with an HTTP line, ours serves HTTP only too")
     parser.add_argument("--keep-logs", action="store_true",
                         help="keep the logs folder even if everything succeeded")
     parser.add_argument("--out", type=Path,
                         default=REPO_ROOT / "bench" / "results" / "superlink.md",
                         help="Markdown report to write (default: bench/results/superlink.md)")
     args = parser.parse_args()
+    global LINE  # pylint: disable=global-statement
+    LINE = Line(args.line)
     try:
         args.node_counts = [int(n) for n in args.nodes.split(",") if n]
     except ValueError:
