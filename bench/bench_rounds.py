@@ -4,12 +4,12 @@
     .venv/bin/python bench/bench_rounds.py [--data DIR] [--rounds 3] [--repeat 2]
                                            [--build-dir build] [--out bench/results/rounds.md]
 
-The same app (this repository's pyproject.toml + cifar_app/), the same data, the same run
+The same app (the demo's, demo/: pyproject.toml + cifar_app/), the same data, the same run
 config, the same stock `flwr run`, one libtorch thread per ClientApp:
 
   Python   stock flower-superlink (its flower-superexec runs the Python ServerApp,
-           cifar_app/server_app.py) + 2 stock flower-supernodes (Python ClientApp,
-           cifar_app/client_app.py, the demo's PyTorch logic)
+           demo/cifar_app/server_app.py) + 2 stock flower-supernodes (Python ClientApp,
+           demo/cifar_app/client_app.py, the demo's PyTorch logic)
   C++      our flower-superlink (native FedAvg ServerApp) + 2 of our flower-supernodes
            (libtorch ClientApp)
 
@@ -37,13 +37,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "demo"))
 sys.path.insert(0, str(REPO / "tests" / "interop"))
 from cifar_app import task  # noqa: E402
 from harness import (  # noqa: E402
     Ports,
     Processes,
     base_env,
+    copy_demo_app,
     flwr,
     free_port,
     superlink_argv,
@@ -78,7 +79,8 @@ def one_run(kind: str, args, data: Path, work: Path) -> dict:
         run_config = (f"num-server-rounds={args.rounds} fraction-fit=1.0 fraction-evaluate=1.0 "
                       f"min-available-nodes={args.nodes} lr={args.lr} artifacts-dir=\"{artifacts}\"")
         started = time.monotonic()
-        result = flwr(env, "run", str(REPO), "--run-config", run_config, "--format", "json", timeout=180)
+        app = copy_demo_app(work / "app")
+        result = flwr(env, "run", str(app), "--run-config", run_config, "--format", "json", timeout=180)
         payload = json.loads(result.stdout) if result.returncode == 0 else {}
         if "run-id" not in payload:
             raise SystemExit(f"{kind}: flwr run failed:\n{result.stdout}\n{result.stderr}")
@@ -180,7 +182,7 @@ def main() -> None:
         "",
         f"- Data: {'**SYNTHETIC** CIFAR-format data (scripts/gen_synthetic_cifar.py), not CIFAR-10' if synthetic else 'CIFAR-10'}; "
         f"{args.nodes} IID partitions, ~{train_images:,} training images per node (80/20 split).",
-        f"- App: this repository's pyproject.toml (stock `flwr run`), num-server-rounds={args.rounds}, fraction-fit=1.0, "
+        f"- App: the demo's, demo/ (stock `flwr run`), num-server-rounds={args.rounds}, fraction-fit=1.0, "
         f"fraction-evaluate=1.0, local-epochs=1, batch 32, SGD lr {args.lr} momentum 0.9, seed 42; "
         f"{args.threads} libtorch thread(s) per ClientApp, both nodes on this machine.",
         f"- Same libtorch for both: Debian 1.13.1 (`libtorch-dev` / `python3-torch`); flwr "

@@ -7,7 +7,7 @@ demo:    the seed demo's data path: every example a PIL image (the demo's Huggin
          dataset yields PIL images), per-image torchvision ToTensor + Normalize((0.5,)*3,
          (0.5,)*3) applied on access, DataLoader(batch_size=32, shuffle=True), and the demo's
          train() loop (SGD lr 0.1 momentum 0.9, loss.item() per step). The images are the
-         train split of partition 0 that the C++ bench trains on (cifar_app.task). The demo
+         train split of partition 0 that the C++ bench trains on (demo/cifar_app/task.py). The demo
          also PNG-decoded every image from Arrow on each access; that cost is not counted
          here, so this is an upper bound on the demo's speed.
 compute: the same SGD steps on normalised batches already in memory (Python's own limit).
@@ -28,7 +28,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import Compose, Normalize, ToTensor
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "demo"))
 from cifar_app import task  # noqa: E402
 
 

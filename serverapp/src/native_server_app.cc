@@ -210,8 +210,9 @@ absl::StatusOr<std::vector<std::string>> SaveFinalModel(const core::ArrayRecord&
   return paths;
 }
 
-// history.json: each round's wall time and aggregated metrics, as the Python twin writes it
-// (cifar_app/server_app.py): {"rounds": [{"round", "seconds", "train": {..}, "evaluate": {..}}]}.
+// history.json: each round's wall time and aggregated metrics, as the Python twin
+// (demo/cifar_app/server_app.py) writes it:
+// {"rounds": [{"round", "seconds", "train": {..}, "evaluate": {..}}]}.
 absl::Status SaveHistory(const FedAvgResult& result, const std::string& dir) {
   auto metrics_json = [](const std::map<int64_t, core::MetricRecord>& by_round, int64_t round) {
     nlohmann::json out = nlohmann::json::object();

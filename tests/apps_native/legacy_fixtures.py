@@ -6,7 +6,7 @@ and the stock flwr's verdict on the C++ ClientApp's replies to them.
 
 `make` builds FitIns / EvaluateIns / GetParametersIns / GetPropertiesIns RecordDicts with
 flwr's compat functions (as the legacy ServerApp's GridClientProxy does) from the demo Net's
-weights (cifar_app/task.py) and writes them as `serde.recorddict_to_proto` bytes, plus a small
+weights (demo/cifar_app/task.py) and writes them as `serde.recorddict_to_proto` bytes, plus a small
 synthetic CIFAR-format data set. `check` decodes each reply with flwr's recorddict_to_* (as
 GridClientProxy does), re-encodes it with flwr's *_to_recorddict (as a stock NumPyClient
 replies) and demands the same bytes and object ID, checks the values against the Python twin,
@@ -41,7 +41,7 @@ from flwr.proto.recorddict_pb2 import RecordDict as ProtoRecordDict  # pylint: d
 from flwr.server.strategy import FedAvg
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "demo"))
 
 from cifar_app import task  # noqa: E402
 

@@ -13,14 +13,27 @@ from typing import Any
 
 import pytest
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(REPO_ROOT / "tests" / "interop"))  # harness: the pinned Flower lines
 
 import kustomize_lite  # noqa: E402
+from harness import LINES, Line  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MANIFESTS = REPO_ROOT / "manifests"
+MANIFESTS = REPO_ROOT / "manifests"  # the default: the Flower 1.42 line (manifests/base)
+OVERLAY_136 = MANIFESTS / "overlays" / "flower-1.36"
+
+
+def kustomization_for(line: Line) -> Path:
+    """The manifests of a pinned line: HTTP Fleet and Control on one port, or the gRPC ones."""
+    return MANIFESTS if line.http_fleet else OVERLAY_136
+
+
+def control_port_in_pod(line: Line) -> int:
+    """The server pod's port that `kubectl port-forward` maps for the line's CLI."""
+    return 8000 if line.http_control else 9093
 NAMESPACE = "flower-demo"  # docs/deploy.md: kubectl create ns flower-demo
-# The leaf cluster's data directory in manifests/clients.yaml (hostPath).
+# The leaf cluster's data directory in manifests/base/clients.yaml (hostPath).
 DATA_HOST_PATH = "/var/lib/flower-demo/cifar-10-batches-bin"
 
 
@@ -28,6 +41,18 @@ DATA_HOST_PATH = "/var/lib/flower-demo/cifar-10-batches-bin"
 def rendered() -> list[dict[str, Any]]:
     """manifests/ as `kubectl apply -k manifests/` would send them (a fresh copy per test)."""
     return kustomize_lite.render(MANIFESTS)
+
+
+@pytest.fixture
+def rendered_136() -> list[dict[str, Any]]:
+    """The Flower 1.36 overlay as `kubectl apply -k manifests/overlays/flower-1.36` would send it."""
+    return kustomize_lite.render(OVERLAY_136)
+
+
+@pytest.fixture(params=LINES, ids=str)
+def line(request) -> Line:
+    """Each pinned Flower line (flower-version.txt)."""
+    return request.param
 
 
 @pytest.fixture

@@ -1,11 +1,13 @@
-"""The part of kustomize that manifests/kustomization.yaml uses, in Python, so the tests render
+"""The part of kustomize that manifests/ (base and overlays) uses, in Python, so the tests render
 the manifests exactly as `kubectl apply -k` would without kubectl (test_manifests.py compares
 with `kubectl kustomize` where kubectl exists).
 
-Supported: `resources` (files), `replicas`, `replacements` (fieldPath with `[key=value]` list
-selectors; whole-value copies, an int copied into a string field becomes its decimal text, as
-kustomize does), `images` (`newName`, `newTag`). Anything else in the kustomization is an error,
-so a new kustomize feature in the manifests cannot be silently ignored here.
+Supported: `resources` (files, and directories holding a kustomization: a base, rendered
+first), `replicas`, `replacements` (fieldPath with `[key=value]` list selectors; whole-value
+copies, an int copied into a string field becomes its decimal text, as kustomize does), `images`
+(`newName`, `newTag`), `patches` given inline as JSON 6902 operations (`add`, `remove`,
+`replace`, `test`) with a `target` (kind, name). Anything else in the kustomization is an
+error, so a new kustomize feature in the manifests cannot be silently ignored here.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 
 import yaml
 
-SUPPORTED_KEYS = {"apiVersion", "kind", "resources", "replicas", "replacements", "images"}
+SUPPORTED_KEYS = {"apiVersion", "kind", "resources", "replicas", "replacements", "images", "patches"}
+PATCH_OPS = {"add", "remove", "replace", "test"}
 _SELECTOR = re.compile(r"^\[(?P<key>[^=\]]+)=(?P<value>[^\]]*)\]$")
 
 
@@ -34,10 +37,22 @@ def render(directory: Path) -> list[dict[str, Any]]:
         raise KustomizeError(f"kustomization keys not implemented by kustomize_lite: {sorted(unknown)}")
     objects: list[dict[str, Any]] = []
     for resource in kustomization.get("resources", []):
-        path = directory / resource
-        if not path.is_file():
-            raise KustomizeError(f"resource {resource} is not a file in {directory}")
-        objects += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+        path = (directory / resource).resolve()
+        if path.is_dir():
+            if path in directory.resolve().parents:
+                # kustomize: "cycle detected: candidate root ... contains visited root"
+                raise KustomizeError(f"resource {resource}: {path} contains {directory}")
+            objects += render(path)
+        elif path.is_file():
+            if not path.is_relative_to(directory.resolve()):
+                # kustomize's load restriction (LoadRestrictionsRootOnly)
+                raise KustomizeError(f"resource {resource} is a file outside {directory}")
+            objects += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+        else:
+            raise KustomizeError(f"resource {resource} is neither a file nor a directory in {directory}")
+    # kustomize's order of the built-in transformers: patches, replicas, images, replacements.
+    for entry in kustomization.get("patches", []):
+        _apply_patch(objects, entry)
     for entry in kustomization.get("replicas", []):
         _apply_replicas(objects, entry)
     for entry in kustomization.get("images", []):
@@ -109,6 +124,59 @@ def _apply_replacement(objects: list[dict[str, Any]], entry: dict[str, Any]) -> 
         for obj in hits:
             for path in target["fieldPaths"]:
                 set_field(obj, path, value)
+
+
+def _apply_patch(objects: list[dict[str, Any]], entry: dict[str, Any]) -> None:
+    """An inline JSON 6902 patch (RFC 6902 add/remove/replace/test; JSON pointers, `-` appends)."""
+    if set(entry) != {"target", "patch"}:
+        raise KustomizeError(f"patches: only inline `patch` with a `target` is implemented: {sorted(entry)}")
+    hits = [o for o in objects if _matches(o, entry["target"])]
+    if not hits:
+        raise KustomizeError(f"patch target {entry['target']} matches nothing")
+    operations = yaml.safe_load(entry["patch"])
+    if not isinstance(operations, list):
+        raise KustomizeError("patches: only JSON 6902 operation lists are implemented")
+    for obj in hits:
+        for op in operations:
+            _json_patch_op(obj, op)
+
+
+def _json_patch_op(obj: dict[str, Any], op: dict[str, Any]) -> None:
+    if op.get("op") not in PATCH_OPS:
+        raise KustomizeError(f"JSON patch op {op.get('op')!r} is not implemented")
+    tokens = [t.replace("~1", "/").replace("~0", "~") for t in op["path"].split("/")[1:]]
+    if not tokens:
+        raise KustomizeError(f"JSON patch on the whole document: {op}")
+    parent: Any = obj
+    for token in tokens[:-1]:
+        parent = parent[int(token)] if isinstance(parent, list) else parent[token]
+    last = tokens[-1]
+    if op["op"] == "test":
+        actual = parent[int(last)] if isinstance(parent, list) else parent.get(last)
+        if actual != op["value"]:
+            raise KustomizeError(f"JSON patch test {op['path']}: {actual!r} is not {op['value']!r}")
+        return
+    if isinstance(parent, list):
+        if op["op"] == "add" and last == "-":
+            parent.append(copy.deepcopy(op["value"]))
+            return
+        index = int(last)
+        limit = len(parent) + (op["op"] == "add")
+        if not 0 <= index < limit:
+            raise KustomizeError(f"JSON patch {op['path']}: index {index} out of range")
+        if op["op"] == "add":
+            parent.insert(index, copy.deepcopy(op["value"]))
+        elif op["op"] == "remove":
+            del parent[index]
+        else:
+            parent[index] = copy.deepcopy(op["value"])
+        return
+    if op["op"] != "add" and last not in parent:
+        raise KustomizeError(f"JSON patch {op['path']}: no field {last!r}")
+    if op["op"] == "remove":
+        del parent[last]
+    else:
+        parent[last] = copy.deepcopy(op["value"])
 
 
 def _steps(path: str) -> list[str]:

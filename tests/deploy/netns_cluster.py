@@ -15,6 +15,8 @@
   it, and absolute container paths in argv/env are rewritten to it (a path another container
   of the pod mounts means that mount: the SuperNode's data-path is read by the ClientApp);
   with readOnlyRootFilesystem only the volumes are writable for the container's user.
+* `kubectl port-forward` (port_forward()) listens on the loopback of a workstation namespace
+  (no other interface) and relays to the pod's loopback; the CLI runs there (on_workstation()).
 * close() kills every process left in the namespaces (`ip netns pids`), deletes them and their
   /etc/netns directories; stale ones from killed test runs are removed on the next start.
 """
@@ -28,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +41,7 @@ SUBNET = "10.213.0"
 NODE_IP = f"{SUBNET}.1"
 PREFIX = "fdt"  # flower deploy test
 PROBE_SCRIPT = Path(__file__).resolve().parent / "probe.py"
+PORT_FORWARD_SCRIPT = Path(__file__).resolve().parent / "port_forward.py"
 
 
 class ContainerExited(RuntimeError):
@@ -92,6 +96,8 @@ class NetnsCluster:
         self.host_paths = host_paths  # hostPath volume path -> directory on this machine
         self.prefix = f"{PREFIX}{os.getpid()}"
         self.switch = f"{self.prefix}-sw"
+        self.workstation = f"{self.prefix}-ws"
+        self.forwarders: list[subprocess.Popen] = []
         self.namespaces: list[str] = []
         self.running: list[Running] = []
         self.pod_ns: dict[str, str] = {}
@@ -317,11 +323,41 @@ class NetnsCluster:
         return subprocess.run(["ip", "netns", "exec", self.pod_ns[pod.name], *argv], env=env, cwd=cwd,
                               capture_output=True, text=True, timeout=timeout)
 
+    def port_forward(self, pod: Pod, local_port: int, pod_port: int, timeout: float = 10.0) -> None:
+        """`kubectl port-forward pods/<pod> LOCAL:POD` on the workstation (a namespace with only
+        a loopback interface, made on first use)."""
+        if self.workstation not in self.namespaces:
+            self._add_namespace(self.workstation)
+            _ip("-n", self.workstation, "link", "set", "lo", "up")
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.workstation, sys.executable, str(PORT_FORWARD_SCRIPT),
+             str(local_port), self.pod_ns[pod.name], str(pod_port)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.forwarders.append(proc)
+        ready: list[str] = []
+        reader = threading.Thread(target=lambda: ready.append(proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not ready or not ready[0].startswith("Forwarding"):
+            raise RuntimeError(f"port-forward {local_port}:{pod_port} did not start: {ready}")
+
+    def on_workstation(self, argv: list[str], env: dict[str, str], timeout: float,
+                       cwd: Path | None = None) -> subprocess.CompletedProcess:
+        """Run a command on the workstation (where `kubectl port-forward` listens)."""
+        return subprocess.run(["ip", "netns", "exec", self.workstation, *argv], env=env, cwd=cwd,
+                              capture_output=True, text=True, timeout=timeout)
+
     def logs(self) -> str:
         return "\n".join(f"===== {r.pod.name}/{r.container.name} (rc={r.proc.poll()}) =====\n"
                          f"{r.log.read_text(errors='replace')[-4000:]}" for r in self.running)
 
     def close(self) -> None:
+        for proc in self.forwarders:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+            proc.stdout.close()
+        self.forwarders.clear()
         for running in reversed(self.running):
             if running.proc.poll() is None:
                 try:

@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT
+from harness import copy_demo_app
 from manifest_pods import DOCKERFILES, dockerfile_instructions, parse_dockerfile
 
 # Present in every Debian base image (dependencies of its Essential packages).
@@ -265,11 +266,11 @@ def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path
             _wait_port(appio, node)
             start(f"clientapp{i}", client_fs, ["--insecure", "--plugin-type", "clientapp",
                                                "--runtime-api-address", f"127.0.0.1:{appio}"])
-        # The server image's HEALTHCHECK command, pointed at this SuperLink's Fleet port.
+        # The server image's HEALTHCHECK command, pointed at this SuperLink's HTTP port.
         health = images["superlink"].healthcheck["Test"]
         assert health[0] == "CMD"
         check = subprocess.run(images["superlink"].argv(health[1:], entrypoint=[],
-                                                        env={"FLWR_HEALTHCHECK_ADDRESS": f"127.0.0.1:{fleet}"}),
+                                                        env={"FLWR_HEALTHCHECK_ADDRESS": f"127.0.0.1:{runtime}"}),
                                capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, check.stderr
 
@@ -277,10 +278,7 @@ def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path
         home.mkdir()
         (home / "config.toml").write_text(f'[superlink]\ndefault = "images"\n\n[superlink.images]\n'
                                           f'address = "127.0.0.1:{control}"\ninsecure = true\n')
-        app = tmp_path / "app"
-        app.mkdir()
-        shutil.copy(REPO_ROOT / "pyproject.toml", app)
-        shutil.copytree(REPO_ROOT / "cifar_app", app / "cifar_app")
+        app = copy_demo_app(tmp_path / "app")
         env = {**os.environ, "FLWR_HOME": str(home), "FLWR_TELEMETRY_ENABLED": "0"}
         flwr = str(VENV_BIN / "flwr")
         started = subprocess.run([flwr, "run", ".", "images", "--format", "json", "--run-config",

@@ -1,9 +1,12 @@
 """Manifest-driven end-to-end test: the pods of manifests/ (rendered as `kubectl apply -k`
 would) run as processes in network namespaces (netns_cluster.py), with the commands, args,
 env, volumes, Services and probes the manifests give and the binaries their images ship
-(mapped to the CMake build tree); then the stock `flwr run . liqo` — the demo's command, with
-the app's own `liqo` federation (127.0.0.1:9093) reached inside the server pod's network
-namespace as `kubectl port-forward` would — must reach finished:completed.
+(mapped to the CMake build tree); then the seed's command, `flwr run ./demo liqo`, with the
+stock CLI of each pinned line must reach finished:completed: the demo app's own `liqo`
+connection (127.0.0.1:8000, migrated from demo/pyproject.toml by the CLI) reaches the server pod
+through `kubectl port-forward deploy/server 8000:<port>` — 8000 (the SuperLink's one HTTP port)
+for the 1.42 line on manifests/, 9093 (gRPC Control) for the 1.36 line on
+manifests/overlays/flower-1.36.
 
 A manifest whose args our binaries reject fails here: every container must stay up, and the
 negative tests below prove that a rejected flag is caught.
@@ -13,23 +16,20 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import DATA_HOST_PATH, NAMESPACE, REPO_ROOT
+import kustomize_lite
+from conftest import DATA_HOST_PATH, NAMESPACE, control_port_in_pod, kustomization_for
+from harness import Line, copy_demo_app
 from manifest_pods import Pod, pods_from, services_from
 from netns_cluster import ContainerExited, NetnsCluster
 
-VENV_BIN = Path(sys.executable).parent
-# The demo app (repository root): pyproject.toml + cifar_app/ ([tool.flwr.app.native] selects
-# our native ServerApp and ClientApp) and its Flower configuration with the `liqo` federation.
-APP_FILES = ("pyproject.toml", "cifar_app")
-FLOWER_CONFIG = REPO_ROOT / "cifar_app" / "flower-config.toml"
+# Where the demo app's `liqo` connection points (demo/pyproject.toml) and the port-forward listens.
+FORWARDED_PORT = 8000
 
 
 def start_cluster(rendered: list[dict[str, Any]], scratch: Path, build_dir: Path,
@@ -54,56 +54,57 @@ def wait_ready(cluster: NetnsCluster, pods: list[Pod], timeout: float = 60.0) ->
         cluster.wait_for_probes(pod, probes, timeout)
 
 
-def cli_env(scratch: Path) -> dict[str, str]:
-    home = scratch / "cli-home"
-    home.mkdir()
-    shutil.copy(FLOWER_CONFIG, home / "config.toml")
-    return {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(scratch), "FLWR_HOME": str(home),
+def cli_env(scratch: Path, line: Line) -> dict[str, str]:
+    """The line's stock CLI with an empty Flower configuration (the first `flwr run ./demo`
+    writes it from demo/pyproject.toml)."""
+    return {"PATH": f"{line.venv_bin}:/usr/bin:/bin", "HOME": str(scratch), "FLWR_HOME": str(scratch / "cli-home"),
             "FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1", "PYTHONUNBUFFERED": "1"}
 
 
-def run_status(cluster: NetnsCluster, server: Pod, env: dict[str, str], run_id: str) -> dict:
-    result = cluster.exec_in(server, [str(VENV_BIN / "flwr"), "ls", "liqo", "--run-id", run_id, "--format", "json"],
-                             env, timeout=60, cwd=env["APP_DIR"])
+def run_status(cluster: NetnsCluster, flwr: str, env: dict[str, str], run_id: str) -> dict:
+    result = cluster.on_workstation([flwr, "ls", "liqo", "--run-id", run_id, "--format", "json"], env, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     runs = json.loads(result.stdout)["runs"]
     return next(r for r in runs if r["run-id"] == run_id)
 
 
 @pytest.mark.timeout(300)
-def test_demo_manifests_run_flwr_run_liqo_to_completion(rendered, scratch, build_dir, synthetic_cifar,
-                                                        netns_capable) -> None:
-    """Server pod + 2 client pods from manifests/, `flwr run . liqo` through the server pod's
-    Control port: finished:completed, every container alive and probed healthy throughout, each
-    client trained on its own partition, and the final model on the server's PVC."""
-    app = scratch / "app"
-    app.mkdir()
-    for name in APP_FILES:
-        src = REPO_ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, app / name)
-    env = {**cli_env(scratch), "APP_DIR": str(app)}
+def test_demo_manifests_run_flwr_run_demo_liqo_to_completion(line, scratch, build_dir, synthetic_cifar,
+                                                             netns_capable) -> None:
+    """Server pod + 2 client pods from the line's manifests, `flwr run ./demo liqo` (the line's
+    stock CLI) through the forwarded port: finished:completed, every container alive and probed
+    healthy throughout, each client trained on its own partition in every round, and the final
+    model on the server's PVC."""
+    workstation = scratch / "workstation"
+    copy_demo_app(workstation / "demo", connections=True)
+    env = cli_env(scratch, line)
+    flwr = str(line.venv_bin / "flwr")
+    rendered = kustomize_lite.render(kustomization_for(line))
     cluster, pods = start_cluster(rendered, scratch, build_dir, synthetic_cifar)
     try:
         wait_ready(cluster, pods)
         server = next(p for p in pods if p.labels["app.kubernetes.io/component"] == "server")
-        started = cluster.exec_in(server, [str(VENV_BIN / "flwr"), "run", ".", "liqo", "--format", "json"],
-                                  env, timeout=120, cwd=app)
+        cluster.port_forward(server, FORWARDED_PORT, control_port_in_pod(line))
+        started = cluster.on_workstation([flwr, "run", "./demo", "liqo", "--format", "json"],
+                                         env, timeout=120, cwd=workstation)
         assert started.returncode == 0, started.stdout + started.stderr + cluster.logs()
-        run_id = json.loads(started.stdout)["run-id"]
+        run_id = json.loads(started.stdout[started.stdout.index("{"):])["run-id"]
+        # The CLI took the connection from the app, as the seed's users had it.
+        config = (scratch / "cli-home" / "config.toml").read_text()
+        assert f'address = "127.0.0.1:{FORWARDED_PORT}"' in config, config
 
         deadline = time.monotonic() + 220
         status = {}
         while time.monotonic() < deadline:
             cluster.check_alive()
-            status = run_status(cluster, server, env, run_id)
+            status = run_status(cluster, flwr, env, run_id)
             if status["status"].startswith("finished"):
                 break
             time.sleep(2)
         assert status.get("status") == "finished:completed", (status, cluster.logs())
 
         # FedAvg completes even when ClientApps fail: every round must have had every client.
-        log = cluster.exec_in(server, [str(VENV_BIN / "flwr"), "log", run_id, "liqo", "--show"],
-                              env, timeout=60, cwd=app)
+        log = cluster.on_workstation([flwr, "log", run_id, "liqo", "--show"], env, timeout=60)
         text = log.stdout + log.stderr
         assert "Running native ServerApp 'fedavg-cifar-cnn'" in text, text
         clients = sum(p.labels["app.kubernetes.io/component"] == "client" for p in pods)

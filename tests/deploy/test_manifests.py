@@ -1,7 +1,8 @@
-"""manifests/ rendered as `kubectl apply -k` would: valid against the Kubernetes OpenAPI
-schemas (kubernetes-validate, offline, strict: unknown fields are errors) of the oldest
-Kubernetes the manifests need (1.29: native sidecars on by default; the pod-index label since
-1.28) and of a current one; and the demo topology the issue asks for."""
+"""manifests/ (the Flower 1.42 line) and its overlay manifests/overlays/flower-1.36, rendered as
+`kubectl apply -k` would: valid against the Kubernetes OpenAPI schemas (kubernetes-validate,
+offline, strict: unknown fields are errors) of the oldest Kubernetes the manifests need (1.29:
+native sidecars on by default; the pod-index label since 1.28) and of a current one; and the
+demo topology the issue asks for, on each line's ports."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ import pytest
 import yaml
 
 import kustomize_lite
-from conftest import MANIFESTS, NAMESPACE
+from conftest import MANIFESTS, NAMESPACE, OVERLAY_136, control_port_in_pod, kustomization_for
+from harness import Line
 from manifest_pods import pods_from
 
 K8S_VERSIONS = ("1.29.0", "1.33.0")
+KUSTOMIZATIONS = pytest.mark.parametrize("kustomization", [MANIFESTS, OVERLAY_136],
+                                         ids=["flower-1.42", "flower-1.36"])
 
 
 def validate(obj: dict[str, Any], version: str) -> None:
@@ -35,17 +39,22 @@ def containers(workload: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in spec.get("initContainers", []) + spec["containers"]}
 
 
+@KUSTOMIZATIONS
 @pytest.mark.parametrize("version", K8S_VERSIONS)
-def test_every_rendered_manifest_validates_against_the_kubernetes_schema(rendered, version) -> None:
+def test_every_rendered_manifest_validates_against_the_kubernetes_schema(kustomization, version) -> None:
+    rendered = kustomize_lite.render(kustomization)
     kinds = sorted(o["kind"] for o in rendered)
-    assert kinds == ["Deployment", "PersistentVolumeClaim", "Service", "Service", "Service", "StatefulSet"]
+    services = 2 if kustomization == MANIFESTS else 3  # 1.36: the gRPC Control API's Service too
+    assert kinds == ["Deployment", "PersistentVolumeClaim", *["Service"] * services, "StatefulSet"]
     for obj in rendered:
         validate(obj, version)
 
 
 def test_every_manifest_file_validates_before_kustomize_too() -> None:
-    """`kubectl apply -f manifests/<file>` of a single file works as well (with the defaults)."""
-    for path in sorted(MANIFESTS.glob("*.yaml")):
+    """`kubectl apply -f manifests/base/<file>` of a single file works as well (with the defaults)."""
+    files = sorted(MANIFESTS.rglob("*.yaml"))
+    assert len(files) == 6, files
+    for path in files:
         if path.name == "kustomization.yaml":
             continue
         for obj in yaml.safe_load_all(path.read_text()):
@@ -82,9 +91,11 @@ def test_native_sidecar_needs_kubernetes_1_29() -> None:
         validate(statefulset, "1.27.0")
 
 
+@KUSTOMIZATIONS
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
-def test_kustomize_lite_renders_what_kubectl_kustomize_renders(rendered) -> None:
-    result = subprocess.run(["kubectl", "kustomize", str(MANIFESTS)], capture_output=True, text=True,
+def test_kustomize_lite_renders_what_kubectl_kustomize_renders(kustomization) -> None:
+    rendered = kustomize_lite.render(kustomization)
+    result = subprocess.run(["kubectl", "kustomize", str(kustomization)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
     theirs = list(yaml.safe_load_all(result.stdout))
@@ -96,20 +107,107 @@ def test_kustomize_lite_renders_what_kubectl_kustomize_renders(rendered) -> None
 
 
 def test_num_partitions_follows_the_replica_count_set_in_one_place(tmp_path: Path) -> None:
-    """Changing only `replicas` in kustomization.yaml changes the pods and every pod's
-    num-partitions; partition-id is the pod index."""
+    """Changing only `replicas` in base/kustomization.yaml changes the pods and every pod's
+    num-partitions on both lines; partition-id is the pod index."""
     copy_dir = tmp_path / "manifests"
     shutil.copytree(MANIFESTS, copy_dir)
-    kustomization = yaml.safe_load((copy_dir / "kustomization.yaml").read_text())
+    base = copy_dir / "base" / "kustomization.yaml"
+    kustomization = yaml.safe_load(base.read_text())
     kustomization["replicas"][0]["count"] = 3
-    (copy_dir / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
-    rendered = kustomize_lite.render(copy_dir)
-    assert find(rendered, "StatefulSet", "client")["spec"]["replicas"] == 3
-    clients = [p for p in pods_from(rendered, NAMESPACE) if p.name.startswith("client-")]
-    assert [p.name for p in clients] == ["client-0", "client-1", "client-2"]
-    for i, pod in enumerate(clients):
-        node_config = pod.container("supernode").argv[pod.container("supernode").argv.index("--node-config") + 1]
-        assert node_config.startswith(f"partition-id={i} num-partitions=3 "), node_config
+    base.write_text(yaml.safe_dump(kustomization))
+    for directory in (copy_dir, copy_dir / OVERLAY_136.relative_to(MANIFESTS)):
+        assert "replicas" not in yaml.safe_load((directory / "kustomization.yaml").read_text())
+        rendered = kustomize_lite.render(directory)
+        assert find(rendered, "StatefulSet", "client")["spec"]["replicas"] == 3
+        clients = [p for p in pods_from(rendered, NAMESPACE) if p.name.startswith("client-")]
+        assert [p.name for p in clients] == ["client-0", "client-1", "client-2"]
+        for i, pod in enumerate(clients):
+            argv = pod.container("supernode").argv
+            node_config = argv[argv.index("--node-config") + 1]
+            assert node_config.startswith(f"partition-id={i} num-partitions=3 "), node_config
+
+
+def arg(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]
+
+
+def test_default_manifests_serve_the_1_42_line_on_one_http_port(rendered) -> None:
+    """The SuperLink serves Control, Fleet and Runtime on 8000 only; the leaf clusters reach it
+    through the ClusterIP Service `server:8000` with our SuperNode's HTTP Fleet client."""
+    link = containers(find(rendered, "Deployment", "server"))["superlink"]
+    args = link["args"]
+    assert (arg(args, "--host"), arg(args, "--port")) == ("0.0.0.0", "8000")
+    assert "--disable-grpc-apis" in args
+    assert not {"--fleet-api-address", "--control-api-address"} & set(args)
+    assert {p["name"]: p["containerPort"] for p in link["ports"]} == {"http": 8000, "health": 9095}
+    service = find(rendered, "Service", "server")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": "http"}]
+    supernode = containers(find(rendered, "StatefulSet", "client"))["supernode"]["args"]
+    assert arg(supernode, "--superlink") == "server:8000" and "--grpc-rere" not in supernode
+    assert [o["metadata"]["name"] for o in rendered if o["kind"] == "Service"] == ["server", "client"]
+
+
+def test_overlay_serves_the_1_36_line_on_grpc_fleet_and_control(rendered_136) -> None:
+    """gRPC Fleet 9092 (Service `server`, SuperNodes with --grpc-rere), gRPC Control 9093 (the
+    port-forward's target), the Runtime API on the pod's loopback."""
+    link = containers(find(rendered_136, "Deployment", "server"))["superlink"]
+    args = link["args"]
+    assert arg(args, "--fleet-api-address") == "0.0.0.0:9092"
+    assert arg(args, "--control-api-address") == "0.0.0.0:9093"
+    assert (arg(args, "--host"), arg(args, "--port")) == ("127.0.0.1", "8000")
+    assert "--disable-grpc-apis" not in args
+    assert {p["name"]: p["containerPort"] for p in link["ports"]} == {"fleet": 9092, "control": 9093,
+                                                                      "health": 9095}
+    assert find(rendered_136, "Service", "server")["spec"]["ports"] == [
+        {"name": "fleet", "port": 9092, "targetPort": "fleet"}]
+    assert find(rendered_136, "Service", "server-control")["spec"]["ports"][0]["port"] == 9093
+    supernode = containers(find(rendered_136, "StatefulSet", "client"))["supernode"]["args"]
+    assert supernode[:4] == ["--insecure", "--grpc-rere", "--superlink", "server:9092"]
+
+
+def without_transport(args: list[str]) -> list[str]:
+    """args less the flags (and their values) that choose the line's ports and transports."""
+    with_value = {"--fleet-api-address", "--control-api-address", "--host", "--superlink"}
+    out: list[str] = []
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in with_value:
+            skip = True
+        elif a not in ("--disable-grpc-apis", "--grpc-rere"):
+            out.append(a)
+    return out
+
+
+def test_overlay_changes_only_the_ports_and_transports(rendered, rendered_136) -> None:
+    """Everything else (images, replicas, probes, volumes, Liqo) is the base's, unchanged."""
+    def strip(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        out = {}
+        for obj in copy.deepcopy(objects):
+            if obj["kind"] == "Service" and obj["metadata"]["name"] == "server":
+                del obj["spec"]["ports"]
+            if obj["kind"] in ("Deployment", "StatefulSet"):
+                for name, container in containers(obj).items():
+                    if name in ("superlink", "supernode"):
+                        container.pop("ports", None)
+                        container["args"] = without_transport(container["args"])
+            out[(obj["kind"], obj["metadata"]["name"])] = obj
+        return out
+
+    base, overlay = strip(rendered), strip(rendered_136)
+    assert overlay.pop(("Service", "server-control"))
+    assert overlay == base
+
+
+@pytest.mark.parametrize("version,name,port", [("1.42.0", "http", 8000), ("1.36.0", "control", 9093)])
+def test_the_port_forward_target_is_the_line_s_control_port(version, name, port) -> None:
+    """docs/deploy.md forwards 8000 to this container port of the server pod, per line."""
+    line = Line(version)
+    assert control_port_in_pod(line) == port
+    link = containers(find(kustomize_lite.render(kustomization_for(line)), "Deployment", "server"))["superlink"]
+    assert {p["name"]: p["containerPort"] for p in link["ports"]}[name] == port
 
 
 def test_server_pod_runs_superlink_and_serverapp_executor_with_state_on_a_pvc(rendered) -> None:
@@ -130,14 +228,12 @@ def test_server_pod_runs_superlink_and_serverapp_executor_with_state_on_a_pvc(re
     executor = by_name["superexec"]["args"]
     assert executor[executor.index("--plugin-type") + 1] == "serverapp"
     # The executor reaches the SuperLink's Runtime API on the pod's loopback.
-    assert executor[executor.index("--runtime-api-address") + 1] == (
-        f"{args[args.index('--host') + 1]}:{args[args.index('--port') + 1]}")
-    fleet = find(rendered, "Service", "server")
-    assert fleet["spec"]["type"] == "ClusterIP" and fleet["spec"]["ports"][0]["port"] == 9092
-    assert find(rendered, "Service", "server-control")["spec"]["ports"][0]["port"] == 9093
+    assert executor[executor.index("--runtime-api-address") + 1] == f"127.0.0.1:{arg(args, '--port')}"
 
 
-def test_client_pods_follow_the_liqo_sidecar_layout(rendered) -> None:
+@KUSTOMIZATIONS
+def test_client_pods_follow_the_liqo_sidecar_layout(kustomization) -> None:
+    rendered = kustomize_lite.render(kustomization)
     clients = find(rendered, "StatefulSet", "client")
     spec = clients["spec"]["template"]["spec"]
     assert spec["runtimeClassName"] == "liqo"
@@ -148,8 +244,6 @@ def test_client_pods_follow_the_liqo_sidecar_layout(rendered) -> None:
     assert supernode in spec["initContainers"] and supernode["restartPolicy"] == "Always"
     args = supernode["args"]
     assert args[args.index("--isolation") + 1] == "process"
-    assert args[args.index("--superlink") + 1] == "server:9092"
-    assert "--grpc-rere" in args  # the SuperLink's gRPC Fleet API (our SuperNode defaults to HTTP)
     env = {e["name"]: e for e in supernode["env"]}
     assert env["ID_CLIENT"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['apps.kubernetes.io/pod-index']"
     assert env["NUM_CLIENTS"]["value"] == str(clients["spec"]["replicas"])
@@ -161,7 +255,9 @@ def test_client_pods_follow_the_liqo_sidecar_layout(rendered) -> None:
     assert data["readOnly"] and f'data-path="{data["mountPath"]}"' in args[args.index("--node-config") + 1]
 
 
-def test_every_container_has_resources_probes_and_runs_as_non_root(rendered) -> None:
+@KUSTOMIZATIONS
+def test_every_container_has_resources_probes_and_runs_as_non_root(kustomization) -> None:
+    rendered = kustomize_lite.render(kustomization)
     for kind, name in (("Deployment", "server"), ("StatefulSet", "client")):
         workload = find(rendered, kind, name)
         pod_security = workload["spec"]["template"]["spec"]["securityContext"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +22,8 @@ VENV_BIN = Path(sys.executable).parent
 # The stock Flower 1.42 (flower-version.txt's second line): HTTP-only Fleet and Control.
 VENV_142_BIN = REPO_ROOT / ".venv-1.42.0" / "bin"
 APPS = REPO_ROOT / "tests" / "apps"
+# The demo's Flower App (demo/pyproject.toml + demo/cifar_app/): `flwr run ./demo liqo`.
+DEMO_APP = REPO_ROOT / "demo"
 
 
 def pinned_versions() -> list[str]:
@@ -67,6 +70,19 @@ PRIMARY = LINES[0]
 def line_of(env: dict[str, str]) -> Line:
     """The line a base_env() environment was made for."""
     return Line(env.get("FLWR_TEST_LINE", PRIMARY.version))
+
+
+def copy_demo_app(dst: Path, connections: bool = False) -> Path:
+    """A private copy of demo/ at `dst` (the stock CLI's first `flwr run` rewrites the app's
+    pyproject.toml). Without `connections`, the copy is as the CLI leaves the app after that
+    first run: [tool.flwr.federations] commented out, so that the run uses the test's own
+    connection (migrating the app's would make its `local` the default)."""
+    from flwr.cli.config_migration import _comment_out_legacy_toml_config
+
+    shutil.copytree(DEMO_APP, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    if not connections:
+        _comment_out_legacy_toml_config(dst)
+    return dst
 
 
 def free_port() -> int:

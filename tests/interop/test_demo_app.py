@@ -1,4 +1,4 @@
-"""The demo app (top-level pyproject.toml + cifar_app/) end to end on a synthetic CIFAR-format
+"""The demo app (demo/: pyproject.toml + cifar_app/) end to end on a synthetic CIFAR-format
 set, driven by the stock `flwr run`:
 
 * all C++: our SuperLink runs the native FedAvg ServerApp, our SuperNodes the libtorch
@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness import (
+    DEMO_APP,
     REPO_ROOT,
     VENV_BIN,
     Ports,
     Processes,
     base_env,
+    copy_demo_app,
     flwr,
     free_port,
     superlink_argv,
@@ -46,11 +48,7 @@ def synthetic_data(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def demo_app(tmp_path: Path) -> Path:
-    dst = tmp_path / "app"
-    dst.mkdir()
-    shutil.copy(REPO_ROOT / "pyproject.toml", dst)
-    shutil.copytree(REPO_ROOT / "cifar_app", dst / "cifar_app", ignore=shutil.ignore_patterns("__pycache__"))
-    return dst
+    return copy_demo_app(tmp_path / "app")
 
 
 def start(tmp_path: Path, build_dir: Path, link: str):
@@ -100,6 +98,7 @@ def test_all_cpp_federation_learns(tmp_path: Path, build_dir: Path, synthetic_da
         artifacts = tmp_path / "flwr_home" / "artifacts" / run_id
         state = torch.load(artifacts / "final_model.pt")
         npz = np.load(artifacts / "final_model.npz")
+        sys.path.insert(0, str(DEMO_APP))
         from cifar_app.task import Net
 
         Net().load_state_dict(state)

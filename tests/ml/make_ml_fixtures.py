@@ -1,4 +1,4 @@
-"""Write the fixtures of ml_twin_test with the Python twin (cifar_app/task.py) and stock flwr.
+"""Write the fixtures of ml_twin_test with the Python twin (demo/cifar_app/task.py) and stock flwr.
 
     python tests/ml/make_ml_fixtures.py OUT_DIR
 
@@ -22,7 +22,7 @@ import flwr
 from flwr.app import ArrayRecord
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "demo"))
 
 from cifar_app import task  # noqa: E402
 

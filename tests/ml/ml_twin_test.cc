@@ -1,4 +1,4 @@
-// flwr::cnn against its Python twin (cifar_app/task.py) and the pinned flwr: the fixtures
+// flwr::cnn against its Python twin (demo/cifar_app/task.py) and the pinned flwr: the fixtures
 // that make_ml_fixtures.py writes into the directory given as the first argument.
 //
 //   ml_twin_test FIXTURE_DIR [gtest flags]

@@ -1,6 +1,6 @@
 """flwr::cnn (C++) against its Python twin, the Python app against stock flwr 1.36.
 
-The fixtures come from the Python twin (cifar_app/task.py) and the pinned flwr at test time
+The fixtures come from the Python twin (demo/cifar_app/task.py) and the pinned flwr at test time
 (make_ml_fixtures.py); ml_twin_test (C++) must match them and writes .pt/.npz artifacts that
 Python's torch and numpy must load back.
 """
@@ -24,7 +24,7 @@ from flwr.serverapp.strategy import FedAvg
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "demo"))
 
 from cifar_app import task  # noqa: E402
 from cifar_app.client_app import app as client_app  # noqa: E402
@@ -194,10 +194,7 @@ def test_python_client_replies_aggregate_with_stock_fedavg(fixture_dir: Path) ->
 def test_pyproject_is_a_stock_flower_app_with_a_native_table(tmp_path: Path) -> None:
     """`flwr build` (stock 1.36) accepts the app, [tool.flwr.app.native] included."""
     app = tmp_path / "app"
-    app.mkdir()
-    shutil.copy(REPO / "pyproject.toml", app)
-    shutil.copytree(REPO / "cifar_app", app / "cifar_app",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "demo", app, ignore=shutil.ignore_patterns("__pycache__"))
     flwr = Path(sys.executable).parent / "flwr"
     result = subprocess.run([str(flwr), "build", "--app", str(app)], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
@@ -210,4 +207,7 @@ def test_pyproject_is_a_stock_flower_app_with_a_native_table(tmp_path: Path) -> 
             "cifar_app/server_app.py", "pyproject.toml"} <= names
     assert not any(n.endswith(".toml") and n != "pyproject.toml" for n in names)
     assert "[tool.flwr.app.native]" in pyproject
-    assert "federations" not in pyproject  # 1.36 keeps connections in $FLWR_HOME/config.toml
+    # The app's `local`/`liqo` connections stay out of the FAB (the CLI keeps them in
+    # $FLWR_HOME/config.toml).
+    assert "[tool.flwr.federations]" in (app / "pyproject.toml").read_text()
+    assert "federations" not in pyproject

@@ -64,7 +64,7 @@ absl::StatusOr<std::unique_ptr<CifarCnnClient>> CreateClient(const core::Context
   if (!partition_id.ok()) return partition_id.status();
   absl::StatusOr<int64_t> num_partitions = IntOr(context.node_config, "num-partitions", 1);
   if (!num_partitions.ok()) return num_partitions.status();
-  // The partition's seed: run config "seed", as the Python twin (cifar_app/client_app.py).
+  // The partition's seed: run config "seed", as the Python twin (demo/cifar_app/client_app.py).
   absl::StatusOr<int64_t> seed = IntOr(context.run_config, "seed", 42);
   if (!seed.ok()) return seed.status();
   options.partition_id = *partition_id;

@@ -1,6 +1,7 @@
 // CIFAR-10 in its binary form (https://www.cs.toronto.edu/~kriz/cifar.html) and the way a
 // node takes its share of it: an equal-size IID partition and an 80/20 train/test split, both
-// defined by SeededPermutation() so the Python twin (cifar_app/task.py) picks the same examples.
+// defined by SeededPermutation() so the Python twin (demo/cifar_app/task.py) picks the same
+// examples.
 #ifndef FLWR_CNN_CIFAR_DATA_H_
 #define FLWR_CNN_CIFAR_DATA_H_
 

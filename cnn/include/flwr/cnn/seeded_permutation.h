@@ -1,4 +1,4 @@
-// The one random source that the C++ ClientApp and its Python twin (cifar_app/task.py)
+// The one random source that the C++ ClientApp and its Python twin (demo/cifar_app/task.py)
 // implement identically: SplitMix64 and a Fisher-Yates shuffle on top of it. Both languages
 // pick the same examples for the same seed, which torch.randperm does not guarantee.
 #ifndef FLWR_CNN_SEEDED_PERMUTATION_H_

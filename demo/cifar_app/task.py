@@ -119,8 +119,8 @@ def partition_split_indices(
 # --- CIFAR-10 binary files ------------------------------------------------------------------
 
 
-def _records(path: Path) -> np.ndarray:
-    """The [n, 3073] uint8 records of one file, with the same checks as the C++ reader."""
+def _record_count(path: Path) -> int:
+    """The records in one file, from its size: a missing file or a partial record is an error."""
     if not path.is_file():
         raise FileNotFoundError(f"CIFAR-10 file '{path}' is missing")
     size = path.stat().st_size
@@ -129,6 +129,12 @@ def _records(path: Path) -> np.ndarray:
             f"CIFAR-10 file '{path}' has {size} bytes, not a multiple of the "
             f"{RECORD_BYTES}-byte record (label byte + 3072 pixel bytes)"
         )
+    return size // RECORD_BYTES
+
+
+def _records(path: Path) -> np.ndarray:
+    """The [n, 3073] uint8 records of one file, with the same checks as the C++ reader."""
+    _record_count(path)
     records = np.fromfile(path, dtype=np.uint8).reshape(-1, RECORD_BYTES)
     bad = np.flatnonzero(records[:, 0] >= NUM_CLASSES)
     if bad.size:
@@ -153,16 +159,7 @@ def count_train_examples(data_path: str | os.PathLike[str]) -> int:
     path = _check_dir(data_path)
     total = 0
     for name in TRAIN_FILES:
-        file = path / name
-        if not file.is_file():
-            raise FileNotFoundError(f"CIFAR-10 file '{file}' is missing")
-        size = file.stat().st_size
-        if size % RECORD_BYTES:
-            raise ValueError(
-                f"CIFAR-10 file '{file}' has {size} bytes, not a multiple of the "
-                f"{RECORD_BYTES}-byte record (label byte + 3072 pixel bytes)"
-            )
-        total += size // RECORD_BYTES
+        total += _record_count(path / name)
     return total
 
 
