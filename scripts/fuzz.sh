@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of tests/fuzz with clang (ASan + UBSan + coverage over the
-# whole build, flwr::proto and flwr::core included) in build-fuzz/ and runs them.
+# whole build, flwr::proto and the core/ libraries included) in build-fuzz/ and runs them.
 #
 #   scripts/fuzz.sh                 CI mode (what scripts/test.sh runs): deterministic.
 #   scripts/fuzz.sh --long [SECS]   exploration: random seeds, SECS per target (default 600).

@@ -12,7 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "flwr/core/http_proto_server.h"
+#include "flwr/core/http_proto.h"
 #include "flwr/core/proto_convert.h"
 #include "flwr/core/runtime_version.h"
 #include "flwr/core/wire_errors.h"

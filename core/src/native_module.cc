@@ -3,8 +3,8 @@
 #include <dlfcn.h>
 
 #include "absl/strings/str_cat.h"
-#include "flwr/core/app_launcher.h"
 #include "flwr/core/logging.h"
+#include "flwr/core/native_program.h"
 
 namespace flwr::core {
 

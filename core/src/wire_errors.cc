@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "flwr/core/flower_error.h"
 #include "flwr/core/python_compat.h"
+#include "wire_errors_internal.h"
 
 namespace flwr::core {
 namespace {
@@ -15,12 +16,6 @@ constexpr size_t kMaxQuotedBodyBytes = 1024;
 bool IsServerFault(absl::StatusCode code) {
   return code == absl::StatusCode::kInternal || code == absl::StatusCode::kUnknown ||
          code == absl::StatusCode::kDataLoss;
-}
-
-// The message a client may see for a non-Flower error.
-std::string PublicMessage(const absl::Status& status) {
-  if (IsServerFault(status.code())) return std::string(kInternalServerErrorMessage);
-  return std::string(status.message());
 }
 
 int HttpStatusFor(absl::StatusCode code) {
@@ -77,17 +72,15 @@ absl::StatusCode StatusCodeForHttp(int http_status) {
   }
 }
 
-// A decoded `FlowerError.from_json` payload.
-struct WireFlowerError {
-  int code;
-  std::string public_message;
-  std::optional<std::string> public_details;
-};
+}  // namespace
 
-// Mirrors `FlowerError.from_json`: a JSON object whose "code" is an integer (not a bool)
-// and whose message ("public_message" if that key exists, else "detail") is a string, with
-// details ("public_details", else "extra") null, absent or a string. Codes that do not fit
-// an int are rejected (flwr never issues them).
+namespace wire_internal {
+
+std::string PublicMessage(const absl::Status& status) {
+  if (IsServerFault(status.code())) return std::string(kInternalServerErrorMessage);
+  return std::string(status.message());
+}
+
 std::optional<WireFlowerError> ParseFlowerErrorJson(absl::string_view text) {
   const nlohmann::json payload =
       nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
@@ -121,7 +114,6 @@ std::optional<WireFlowerError> ParseFlowerErrorJson(absl::string_view text) {
   return error;
 }
 
-// The Flower error a peer sent; its canonical code is the catalogue's, else `fallback`.
 absl::Status RebuildFlowerError(WireFlowerError error, absl::StatusCode fallback) {
   absl::Status status =
       FlowerError(error.code, error.public_message, std::move(error.public_details));
@@ -132,33 +124,7 @@ absl::Status RebuildFlowerError(WireFlowerError error, absl::StatusCode fallback
   return rebuilt;
 }
 
-}  // namespace
-
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  if (const std::optional<int> code = FlowerErrorCode(status); code.has_value()) {
-    const FlowerErrorSpec* spec = FindFlowerErrorSpec(*code);
-    if (spec == nullptr) {
-      return grpc::Status(grpc::StatusCode::INTERNAL, std::string(kInternalServerErrorMessage));
-    }
-    // json.dumps(dict) by hand: Python separates with ", " and ": ", nlohmann with "," and ":".
-    const std::optional<std::string> extra = FlowerErrorPublicDetails(status);
-    const std::string details = absl::StrCat(
-        "{\"code\": ", *code, ", \"public_message\": ", PythonJsonString(spec->public_message),
-        ", \"public_details\": ", extra.has_value() ? PythonJsonString(*extra) : "null", "}");
-    return grpc::Status(static_cast<grpc::StatusCode>(spec->grpc_code), details);
-  }
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), PublicMessage(status));
-}
-
-absl::Status FromGrpcStatus(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  const auto code = static_cast<absl::StatusCode>(status.error_code());
-  if (std::optional<WireFlowerError> error = ParseFlowerErrorJson(status.error_message())) {
-    return RebuildFlowerError(std::move(*error), code);
-  }
-  return absl::Status(code, status.error_message());
-}
+}  // namespace wire_internal
 
 HttpError ToHttpError(const absl::Status& status) {
   HttpError error;
@@ -177,7 +143,7 @@ HttpError ToHttpError(const absl::Status& status) {
   }
   const std::optional<int> code = FlowerErrorCode(status);
   if (!code.has_value()) {
-    detail_only(HttpStatusFor(status.code()), PublicMessage(status));
+    detail_only(HttpStatusFor(status.code()), wire_internal::PublicMessage(status));
     return error;
   }
   const FlowerErrorSpec* spec = FindFlowerErrorSpec(*code);
@@ -199,8 +165,9 @@ HttpError ToHttpError(const absl::Status& status) {
 
 absl::Status FromHttpError(int http_status, absl::string_view body) {
   const absl::StatusCode fallback = StatusCodeForHttp(http_status);
-  if (std::optional<WireFlowerError> error = ParseFlowerErrorJson(body)) {
-    return RebuildFlowerError(std::move(*error), fallback);
+  if (std::optional<wire_internal::WireFlowerError> error =
+          wire_internal::ParseFlowerErrorJson(body)) {
+    return wire_internal::RebuildFlowerError(std::move(*error), fallback);
   }
   const nlohmann::json payload =
       nlohmann::json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);

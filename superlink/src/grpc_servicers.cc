@@ -5,7 +5,7 @@
 #include "flwr/core/logging.h"
 #include "flwr/core/node_auth.h"
 #include "flwr/core/runtime_version.h"
-#include "flwr/core/wire_errors.h"
+#include "flwr/core/wire_errors_grpc.h"
 
 namespace flwr::superlink {
 namespace {

@@ -15,7 +15,7 @@
 #include "absl/time/clock.h"
 #include "fleet_transport_internal.h"
 #include "flwr/core/runtime_version.h"
-#include "flwr/core/wire_errors.h"
+#include "flwr/core/wire_errors_grpc.h"
 
 namespace flwr::supernode {
 namespace {

@@ -1,4 +1,4 @@
-"""SuperNode authentication and timestamps: C++ flwr::core against the pinned stock flwr.
+"""SuperNode authentication and timestamps: C++ flwr::supercore against the pinned stock flwr.
 
 node_auth_tool (tests/auth/node_auth_tool.cc) exposes NodeKey, VerifyNodeSignature,
 CheckSignedRequest, CheckNistEcPublicKey and the iso_time helpers over JSON lines. These tests

@@ -1,8 +1,8 @@
-"""FABs and run/node configs: C++ flwr::core against the pinned stock flwr.
+"""FABs and run/node configs: C++ flwr::fab against the pinned stock flwr.
 
 make_config_golden.py builds FABs with flwr's own build and records what the pinned
 SuperLink reads from them (or how it fails), what `flwr run -c` / `--node-config` parse and
-how StartRun fuses overrides; fab_tool prints what flwr::core makes of the same inputs.
+how StartRun fuses overrides; fab_tool prints what flwr::fab makes of the same inputs.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def check_case(case: dict[str, Any], golden_dir: Path, fab_tool: Path) -> None:
     code, got, stderr = run_tool(fab_tool, golden_dir, case["kind"], *case["args"])
     want = case["expect"]
     if "divergence" in case:
-        # Python accepts the input; flwr::core rejects it on purpose, with a clear error.
+        # Python accepts the input; flwr::fab rejects it on purpose, with a clear error.
         assert want["ok"], want
         assert code == 1 and not got["ok"] and got["code"] == "INVALID_ARGUMENT", got
         assert got["message"] and "\n" not in got["message"] and stderr

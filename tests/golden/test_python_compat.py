@@ -1,4 +1,5 @@
-"""Python compatibility: flwr::core's python_compat and runtime version check against CPython.
+"""Python compatibility: flwr::core's python_compat and flwr::transport's runtime version
+check against CPython.
 
 python_compat_tool runs the C++ functions on the inputs below; each result must equal what
 CPython (and, for versions, the pinned flwr's runtime_version_compatibility) gives for the

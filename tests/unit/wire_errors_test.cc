@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "flwr/core/flower_error.h"
+#include "flwr/core/wire_errors_grpc.h"
 
 namespace flwr::core {
 namespace {

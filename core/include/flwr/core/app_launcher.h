@@ -26,6 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "flwr/core/native_program.h"
 #include "flwr/core/subprocess.h"
 #include "flwr/core/task_store.h"
 #include "flwr/proto/fab.pb.h"
@@ -136,12 +137,6 @@ class AppLauncher {
   std::thread thread_;
   std::list<Child> children_;  // the loop thread's only
 };
-
-// Where our native executable `name` is: $`env_var` if set, else beside the running binary
-// (an installation), else `<binary dir>/../<build_subdir>/<name>` (the build tree). Empty if
-// none exists.
-std::string FindNativeProgram(const std::string& env_var, const std::string& name,
-                              const std::string& build_subdir);
 
 }  // namespace flwr::core
 

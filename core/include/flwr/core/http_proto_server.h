@@ -41,11 +41,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "flwr/core/http_proto.h"
 
 namespace flwr::core {
 
-inline constexpr absl::string_view kProtobufMediaType = "application/protobuf";
-inline constexpr absl::string_view kProtobufStreamMediaType = "application/flower-protobuf-stream";
 inline constexpr absl::string_view kHealthPath = "/health";
 
 // What a handler or request check knows about its request. Valid for the handler call only.

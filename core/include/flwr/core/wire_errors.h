@@ -1,5 +1,6 @@
 // Wire encodings of absl::Status errors, byte-compatible with the pinned flwr's translators
-// (`flwr/supercore/error/grpc.py` and `http.py`) and decoders (`FlowerError.from_json`).
+// (`flwr/supercore/error/http.py`) and decoders (`FlowerError.from_json`); the gRPC
+// encoding, for the servers only, is wire_errors_grpc.h.
 //
 // Flower errors (flower_error.h) travel as the catalogue dictates; any other error is one of
 // our own, and its message is shown to the client as is, except for the server-fault codes
@@ -7,8 +8,6 @@
 // "Internal server error.", as flwr does for unexpected exceptions.
 #ifndef FLWR_CORE_WIRE_ERRORS_H_
 #define FLWR_CORE_WIRE_ERRORS_H_
-
-#include <grpcpp/support/status.h>
 
 #include <string>
 #include <utility>
@@ -18,18 +17,6 @@
 #include "absl/strings/string_view.h"
 
 namespace flwr::core {
-
-// gRPC: a Flower error becomes the catalogue's status code with message (grpc-message, the
-// Python `details`) `json.dumps({"code": C, "public_message": M, "public_details": D})`,
-// byte for byte (default separators, ASCII-only escapes, `null` without details). A Flower
-// code outside the catalogue gives INTERNAL "Internal server error.". Another error keeps its
-// code and message (see above for server faults). OK gives OK.
-grpc::Status ToGrpcStatus(const absl::Status& status);
-
-// Inverse of ToGrpcStatus for a peer's status: details that `FlowerError.from_json` accepts
-// become a Flower error (code, internal message = public message, public details; canonical
-// code from the catalogue, else the gRPC code); anything else keeps code and message.
-absl::Status FromGrpcStatus(const grpc::Status& status);
 
 // An HTTP error response: status, JSON body (`content-type: application/json`) and extra
 // headers.
