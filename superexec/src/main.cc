@@ -29,6 +29,7 @@
 #include "flwr/core/logging.h"
 #include "flwr/core/runtime_version.h"
 #include "flwr/core/server_cli.h"
+#include "flwr/core/superexec_auth.h"
 #include "flwr/core/task.h"
 #include "flwr/proto/runtime.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -45,6 +46,7 @@ struct Flags {
   std::string executor = "subprocess";
   std::string health_server_address;
   bool allow_dependency_installation = false;
+  std::string superexec_auth_secret_file;
 };
 
 // A route the server does not have (a bare 404, no Flower error): the task route of the other
@@ -70,11 +72,16 @@ std::optional<absl::string_view> OtherTaskLine(absl::string_view version) {
 // server's line. Task states and FABs are not visible from here.
 class RuntimeApiTaskSource final : public core::AppTaskSource {
  public:
-  RuntimeApiTaskSource(const std::string& host, int port, core::HttpProtoClientOptions options)
-      : client_(host, port, "SuperExec", [&options] {
-          options.follow_runtime_line = true;
-          return options;
-        }()) {}
+  // `auth_secret`: the master secret the task-claiming calls are signed with
+  // (superexec_auth.h); empty: unsigned.
+  RuntimeApiTaskSource(const std::string& host, int port, core::HttpProtoClientOptions options,
+                       std::string auth_secret)
+      : client_(host, port, "SuperExec",
+                [&options] {
+                  options.follow_runtime_line = true;
+                  return options;
+                }()),
+        auth_secret_(std::move(auth_secret)) {}
 
   std::optional<core::AcquiredTask> AcquireTask(const std::string& task_type) override {
     const absl::string_view line = client_.flower_version();
@@ -115,36 +122,42 @@ class RuntimeApiTaskSource final : public core::AppTaskSource {
       request.add_supported_task_types(task_type);
       absl::StatusOr<proto::AcquireTaskResponse> response =
           client_.Call<proto::AcquireTaskRequest, proto::AcquireTaskResponse>(
-              "/v1/runtime/acquire-task", request);
+              "/v1/runtime/acquire-task", request, Signed(core::kAcquireTaskMethod, request));
       if (!response.ok()) return response.status();
       if (!response->has_task() || response->token().empty()) return std::nullopt;
       return core::AcquiredTask{response->task(), response->token()};
     }
+    const proto::PullPendingTasksRequest pull;
     absl::StatusOr<proto::PullPendingTasksResponse> pending =
         client_.Call<proto::PullPendingTasksRequest, proto::PullPendingTasksResponse>(
-            "/v1/runtime/pull-pending-tasks", proto::PullPendingTasksRequest());
+            "/v1/runtime/pull-pending-tasks", pull, Signed(core::kPullPendingTasksMethod, pull));
     if (!pending.ok()) return pending.status();
     for (const proto::Task& task : pending->tasks()) {
       if (task.type() != task_type) continue;
       proto::ClaimTaskRequest request;
       request.set_task_id(task.task_id());
       absl::StatusOr<proto::ClaimTaskResponse> claimed =
-          client_.Call<proto::ClaimTaskRequest, proto::ClaimTaskResponse>("/v1/runtime/claim-task",
-                                                                          request);
+          client_.Call<proto::ClaimTaskRequest, proto::ClaimTaskResponse>(
+              "/v1/runtime/claim-task", request, Signed(core::kClaimTaskMethod, request));
       if (claimed.ok() && claimed->has_token()) return core::AcquiredTask{task, claimed->token()};
     }
     return std::nullopt;
   }
 
+  // The signature headers of a call of `method`, if this SuperExec signs its calls.
+  core::HttpProtoClient::Headers Signed(absl::string_view method,
+                                        const google::protobuf::MessageLite& request) const {
+    if (auth_secret_.empty()) return {};
+    return core::SuperExecAuthHeaders(auth_secret_, method, request);
+  }
+
   core::HttpProtoClient client_;
+  const std::string auth_secret_;
   std::atomic<bool> failing_{false};
 };
 
 constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
     {"--executor-config", "Path to a YAML config file for the selected executor (not supported)."},
-    {"--superexec-auth-secret-file",
-     "Path to a file containing the SuperExec shared secret (not "
-     "supported)."},
     {"--appio-api-address", "Deprecated alias of --runtime-api-address (not supported)."},
 };
 
@@ -173,6 +186,9 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "If not set, the health server will not be started.");
   app.add_flag("--allow-runtime-dependency-installation", f.allow_dependency_installation,
                "Allow runtime installation of app dependencies via `uv sync`.");
+  app.add_option("--superexec-auth-secret-file", f.superexec_auth_secret_file,
+                 "Path to a file containing the SuperExec shared secret (raw bytes). When set, "
+                 "the SuperExec signs its task-claiming Runtime API calls.");
   core::AddUnsupportedOptions(app, kUnsupportedFlags, "SuperExec");
 }
 
@@ -254,6 +270,18 @@ int Run(const Flags& f) {
     http.tls = true;
     http.root_certificates = *std::move(pem);
   }
+  std::string auth_secret;
+  if (!f.superexec_auth_secret_file.empty()) {
+    absl::StatusOr<std::string> secret = core::ReadFile(f.superexec_auth_secret_file);
+    if (!secret.ok() || secret->empty()) {
+      std::cerr << "flower-superexec: Failed to load SuperExec auth secret: "
+                << (secret.ok() ? "SuperExec auth secret must not be empty"
+                                : std::string(secret.status().message()))
+                << "\n";
+      return 1;
+    }
+    auth_secret = *std::move(secret);
+  }
   core::LogInfo("Starting Flower SuperExec");
 
   const sigset_t signals = core::BlockShutdownSignals();
@@ -262,7 +290,7 @@ int Run(const Flags& f) {
       core::StartHealthServerFlag(f.health_server_address);
   if (!health) return 1;
 
-  RuntimeApiTaskSource source(host, port, std::move(http));
+  RuntimeApiTaskSource source(host, port, std::move(http), std::move(auth_secret));
   std::vector<std::unique_ptr<core::AppLauncher>> launchers;
   for (const char* plugin_type : {"clientapp", "serverapp"}) {
     if (f.plugin_type.empty() || f.plugin_type == plugin_type) {

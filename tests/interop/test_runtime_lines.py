@@ -82,13 +82,14 @@ class Federation:
         return port
 
     def superexec(self, name: str, program: Path, port: int, tls_ca: Path | None = None,
-                  plugin_type: bool = True, env: dict[str, str] | None = None) -> None:
+                  plugin_type: bool = True, extra: list[str] | None = None,
+                  env: dict[str, str] | None = None) -> None:
         """A flower-superexec serving the SuperNode whose Runtime API is on `port`."""
         argv = [str(program), "--runtime-api-address", f"127.0.0.1:{port}"]
         argv += ["--root-certificates", str(tls_ca)] if tls_ca else ["--insecure"]
         if plugin_type:
             argv += ["--plugin-type", "clientapp"]
-        self.procs.start(name, argv, env=env)
+        self.procs.start(name, argv + (extra or []), env=env)
 
     def run_to_completion(self, app_dir: Path) -> None:
         result = flwr(self.env, "run", str(app_dir), "--format", "json", timeout=60)
@@ -122,18 +123,23 @@ def test_our_supernode_serves_the_lines_stock_superexec_and_clientapp(
 @pytest.mark.parametrize("line", LINES, ids=str)
 def test_our_superexec_and_native_clientapp_follow_a_stock_supernode(
         line: Line, tmp_path: Path, build_dir: Path) -> None:
-    """The line's stock SuperLink and SuperNodes (--isolation process), each served by our
-    flower-superexec starting our native flwr-clientapp: both speak the SuperNode's line (1.42:
-    acquire-task and its version headers, after a 404 and a 412 for the 1.36 ones)."""
+    """The line's stock SuperLink and SuperNodes (--isolation process, SuperExec authentication
+    on), each served by our flower-superexec starting our native flwr-clientapp: both speak the
+    SuperNode's line (1.42: acquire-task, signed as AcquireTask, and its version headers, after
+    a 404 and a 412 for the 1.36 ones)."""
     fed = Federation(tmp_path, build_dir, line, "python")
     path = f"{native_clientapp_dir(tmp_path, build_dir)}:{fed.env['PATH']}"
+    secret = tmp_path / "superexec.secret"
+    secret.write_bytes(b"a shared secret\n")
+    auth = ["--superexec-auth-secret-file", str(secret)]
     try:
         for i in range(2):
-            port = fed.start_node(f"supernode{i}", "python", i, "process")
+            port = fed.start_node(f"supernode{i}", "python", i, "process", extra=auth)
             # As the 1.42 SuperNode starts a SuperExec: no --plugin-type.
             fed.superexec(f"superexec{i}", build_dir / "superexec/flower-superexec", port,
-                          plugin_type=line.minor < 42, env={"PATH": path})
+                          plugin_type=line.minor < 42, extra=auth, env={"PATH": path})
         fed.run_to_completion(copy_app(tmp_path, "native_numpy_app"))
+        assert "EXPERIMENTAL: SuperExec authentication" in fed.procs.log("supernode0")
         log = fed.procs.log("superexec0")
         assert "Running native ClientApp 'numpy-echo'" in log, fed.procs.logs()
         if line.version != LINES[0].version:
