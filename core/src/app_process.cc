@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "flwr/core/file_util.h"
 #include "flwr/core/logging.h"
 
 namespace flwr::core {
@@ -60,12 +61,22 @@ int RunAppProcess(const AppProcess& process, int argc, char** argv) {
       AppSignalGuard::Install(app_args.parent_pid, process.stop_message);
   LogInfo(absl::StrCat("Start `", process.program, "` process"));
   if (process.after_start_line) process.after_start_line();
-  if (auto tls = CheckAppTls(app_args, process.program); tls.has_value()) {
+  if (auto tls = CheckAppTls(app_args); tls.has_value()) {
     Exit(LogAppExit(tls->first, tls->second));
+  }
+  AppRuntimeClientOptions options;
+  options.http.tls = !app_args.insecure;
+  if (const std::string path = AppRootCertificatesPath(app_args); !path.empty()) {
+    absl::StatusOr<std::string> pem = ReadFile(path);
+    if (!pem.ok()) {
+      Exit(LogAppExit(app_exit_code::kPathInvalid,
+                      absl::StrCat("Failed to read root certificates from '", path,
+                                   "': ", pem.status().message())));
+    }
+    options.http.root_certificates = *std::move(pem);
   }
   if (process.after_tls_check) process.after_tls_check(app_args);
 
-  AppRuntimeClientOptions options;
   options.address = app_args.runtime_api_address;
   options.token = app_args.token;
   options.component_name = process.program;

@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<AppRuntimeClient>> AppRuntimeClient::Create(
   if (options.token.empty()) return absl::InvalidArgumentError("empty task token");
   absl::StatusOr<std::pair<std::string, int>> address = ParseHostPort(options.address);
   if (!address.ok()) return address.status();
+  options.http.follow_runtime_line = true;
   return std::unique_ptr<AppRuntimeClient>(
       new AppRuntimeClient(std::move(options), address->first, address->second));
 }
@@ -118,6 +119,7 @@ absl::StatusOr<TaskInput> AppRuntimeClient::PullTaskInput() {
           "pull-task-input", proto::PullTaskInputRequest());
   if (!response.ok()) return response.status();
   TaskInput input;
+  input.task_id = response->task_id();
   absl::StatusOr<Context> context = ContextFromProto(response->context());
   if (!context.ok()) {
     return absl::InvalidArgumentError(
@@ -376,8 +378,6 @@ absl::string_view ExitCodeHelp(int code) {
              "for more details.";
     case app_exit_code::kClientAppCommunicationError:
       return "The ClientApp could not communicate with the Runtime API.";
-    case app_exit_code::kTlsNotSupported:
-      return "Please use the '--insecure' flag.";
     case app_exit_code::kTlsRootCertificatesIncompatible:
       return "The '--root-certificates' option cannot be used together with '--insecure'.";
     case app_exit_code::kPathInvalid:
@@ -601,8 +601,7 @@ AppArgsResult ParseAppArgs(absl::string_view program, absl::string_view default_
   return result;
 }
 
-std::optional<std::pair<int, std::string>> CheckAppTls(const AppArgs& args,
-                                                       absl::string_view program) {
+std::optional<std::pair<int, std::string>> CheckAppTls(const AppArgs& args) {
   if (args.insecure) {
     if (args.root_certificates.has_value()) {
       return std::make_pair(app_exit_code::kTlsRootCertificatesIncompatible,
@@ -616,10 +615,11 @@ std::optional<std::pair<int, std::string>> CheckAppTls(const AppArgs& args,
                           std::string("Path argument `--root-certificates` does not point to a "
                                       "file."));
   }
-  return std::make_pair(
-      app_exit_code::kTlsNotSupported,
-      absl::StrCat("This C++ ", program,
-                   " reaches the Runtime API over plain HTTP only; TLS is not implemented."));
+  return std::nullopt;
+}
+
+std::string AppRootCertificatesPath(const AppArgs& args) {
+  return args.root_certificates.has_value() ? ExpandUser(*args.root_certificates) : "";
 }
 
 // ---- Signals -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "absl/strings/match.h"
@@ -13,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "flwr/core/http_proto.h"
+#include "flwr/core/logging.h"
 #include "flwr/core/proto_convert.h"
 #include "flwr/core/runtime_version.h"
 #include "flwr/core/wire_errors.h"
@@ -118,10 +120,33 @@ absl::StatusOr<std::pair<std::string, int>> ParseHostPort(absl::string_view addr
 class HttpProtoClient::Impl {
  public:
   Impl(std::string host, int port, std::string component_name, HttpProtoClientOptions options)
-      : host_(std::move(host)), port_(port), options_(options) {
-    if (options_.send_runtime_version_headers) {
-      version_headers_ = RuntimeVersionHeaders(component_name);
+      : host_(std::move(host)),
+        port_(port),
+        options_(options),
+        component_name_(std::move(component_name)) {}
+
+  absl::string_view flower_version() const { return SupportedFlowerVersions()[line_.load()]; }
+
+  void SetFlowerVersion(absl::string_view version) {
+    const absl::Span<const absl::string_view> versions = SupportedFlowerVersions();
+    const auto it = std::find(versions.begin(), versions.end(), version);
+    if (it != versions.end()) line_.store(static_cast<size_t>(it - versions.begin()));
+  }
+
+  // Whether `status`, the answer to a call that announced `announced`, is a version rejection
+  // after which the call is worth sending once more: with `follow_runtime_line`, it names
+  // another supported line, which this client speaks from now on. (Concurrent calls may all
+  // be rejected; the first to see it switches.)
+  bool FollowRuntimeLine(const absl::Status& status, absl::string_view announced) {
+    if (!options_.follow_runtime_line || status.ok()) return false;
+    const std::optional<absl::string_view> line = RuntimeLineFromRejection(status, announced);
+    if (!line.has_value()) return false;
+    if (flower_version() != *line) {
+      LogInfo(absl::StrCat("The Runtime API at ", host_, ":", port_, " runs Flower ", *line,
+                           ", not ", announced, ": speaking Flower ", *line, " from now on"));
+      SetFlowerVersion(*line);
     }
+    return true;
   }
 
   std::unique_ptr<httplib::Client> Acquire() {
@@ -172,7 +197,11 @@ class HttpProtoClient::Impl {
   httplib::Headers RequestHeaders(absl::string_view accept, const Headers& extra) const {
     httplib::Headers headers;
     headers.emplace("Accept", std::string(accept));
-    for (const auto& [name, value] : version_headers_) headers.emplace(name, value);
+    if (options_.send_runtime_version_headers) {
+      for (auto& [name, value] : RuntimeVersionHeaders(component_name_, flower_version())) {
+        headers.emplace(std::move(name), std::move(value));
+      }
+    }
     for (const auto& [name, value] : extra) headers.emplace(name, value);
     return headers;
   }
@@ -187,7 +216,9 @@ class HttpProtoClient::Impl {
   const std::string host_;
   const int port_;
   const HttpProtoClientOptions options_;
-  Headers version_headers_;
+  const std::string component_name_;
+  // The index in SupportedFlowerVersions() of the version announced.
+  std::atomic<size_t> line_{0};
 
  private:
   absl::Mutex mu_;
@@ -199,6 +230,12 @@ HttpProtoClient::HttpProtoClient(std::string host, int port, std::string compone
     : impl_(std::make_unique<Impl>(std::move(host), port, std::move(component_name), options)) {}
 
 HttpProtoClient::~HttpProtoClient() = default;
+
+absl::string_view HttpProtoClient::flower_version() const { return impl_->flower_version(); }
+
+void HttpProtoClient::SetFlowerVersion(absl::string_view version) {
+  impl_->SetFlowerVersion(version);
+}
 
 absl::StatusOr<std::string> HttpProtoClient::Post(absl::string_view path,
                                                   const google::protobuf::Message& request,
@@ -226,7 +263,11 @@ absl::Status HttpProtoClient::CallInto(absl::string_view path,
                                        google::protobuf::Message* response,
                                        const Headers& extra_headers,
                                        std::optional<absl::Duration> timeout) {
+  const absl::string_view announced = impl_->flower_version();
   absl::StatusOr<std::string> body = Post(path, request, extra_headers, timeout);
+  if (impl_->FollowRuntimeLine(body.status(), announced)) {
+    body = Post(path, request, extra_headers, timeout);
+  }
   if (!body.ok()) return body.status();
   if (!response->ParseFromString(*body)) {
     return absl::InternalError("Invalid protobuf response payload");

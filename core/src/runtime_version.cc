@@ -61,9 +61,9 @@ absl::Span<const absl::string_view> SupportedFlowerVersions() {
 }
 
 std::vector<std::pair<std::string, std::string>> RuntimeVersionHeaders(
-    absl::string_view component_name) {
+    absl::string_view component_name, absl::string_view version) {
   return {{std::string(kPackageNameHeader), std::string(kFlowerPackageName)},
-          {std::string(kPackageVersionHeader), std::string(PinnedFlowerVersion())},
+          {std::string(kPackageVersionHeader), std::string(version)},
           {std::string(kComponentNameHeader), std::string(component_name)}};
 }
 
@@ -129,6 +129,36 @@ std::optional<absl::string_view> PeerFlowerLine(RuntimeMetadata peer) {
     }
   }
   return std::nullopt;
+}
+
+std::optional<absl::string_view> RuntimeLineFromRejection(const absl::Status& status,
+                                                          absl::string_view announced) {
+  if (FlowerErrorCode(status) != api_error::kRuntimeVersionIncompatible) return std::nullopt;
+  const std::optional<std::string> details = FlowerErrorPublicDetails(status);
+  if (!details.has_value()) return std::nullopt;
+  // "<component> version <server version> detected a runtime version mismatch: ...": the
+  // component name may hold spaces, the version does not.
+  constexpr absl::string_view kDetected = " detected a runtime version mismatch";
+  const size_t detected = absl::string_view(*details).find(kDetected);
+  if (detected == std::string::npos) return std::nullopt;
+  const absl::string_view head = absl::string_view(*details).substr(0, detected);
+  const size_t space = head.rfind(' ');
+  if (space == absl::string_view::npos) return std::nullopt;
+  const std::optional<std::pair<std::string, std::string>> server =
+      MajorMinor(head.substr(space + 1));
+  if (!server.has_value() || server == MajorMinor(announced)) return std::nullopt;
+  for (absl::string_view version : SupportedFlowerVersions()) {
+    if (MajorMinor(version) == server) return version;
+  }
+  return std::nullopt;
+}
+
+bool RuntimeLineAcquiresTasks(absl::string_view version) {
+  return FlowerMinorVersion(version) >= 42;
+}
+
+bool RuntimeLineStampsTaskIds(absl::string_view version) {
+  return FlowerMinorVersion(version) >= 42;
 }
 
 int FlowerMinorVersion(absl::string_view version) {

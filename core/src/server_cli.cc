@@ -55,14 +55,6 @@ std::optional<int> ParseServerArgs(CLI::App& app, int argc, char** argv) {
   return std::nullopt;
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 sigset_t BlockShutdownSignals(bool with_sigquit) {
   sigset_t signals;
   sigemptyset(&signals);

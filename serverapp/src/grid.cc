@@ -5,12 +5,13 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/core/logging.h"
+#include "flwr/core/runtime_version.h"
 
 namespace flwr::serverapp {
 
-RuntimeGrid::RuntimeGrid(core::AppRuntimeClient* client, uint64_t run_id,
+RuntimeGrid::RuntimeGrid(core::AppRuntimeClient* client, uint64_t run_id, uint64_t task_id,
                          absl::Duration poll_interval)
-    : client_(client), run_id_(run_id), poll_interval_(poll_interval) {}
+    : client_(client), run_id_(run_id), task_id_(task_id), poll_interval_(poll_interval) {}
 
 absl::StatusOr<std::vector<uint64_t>> RuntimeGrid::GetNodeIds() { return client_->GetNodes(); }
 
@@ -18,9 +19,11 @@ absl::StatusOr<std::vector<core::Message>> RuntimeGrid::SendAndReceive(
     std::vector<core::Message> messages, absl::Duration timeout) {
   std::vector<core::Message> replies;
   if (messages.empty()) return replies;
+  const bool stamp_task = core::RuntimeLineStampsTaskIds(client_->flower_version());
   for (core::Message& message : messages) {
     message.metadata.run_id = run_id_;
     message.metadata.src_node_id = core::kSuperLinkNodeId;
+    if (stamp_task) message.metadata.src_task_id = task_id_;
     if (!message.metadata.reply_to_message_id.empty() || message.metadata.ttl <= 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "Invalid message: an instruction needs an empty reply_to_message_id and a positive "

@@ -53,7 +53,7 @@ absl::Status RunServerApp(AppRuntimeClient& client, AppTaskOutput& output, LogUp
   if (!app.ok()) return app.status();
   flwr::core::LogInfo(absl::StrCat("Running native ServerApp '", *fab->native.Find("serverapp"),
                                    "' of ", fab->fab_id, " ", fab->version));
-  flwr::serverapp::RuntimeGrid grid(&client, input->run.run_id());
+  flwr::serverapp::RuntimeGrid grid(&client, input->run.run_id(), input->task_id);
   absl::Status status = (*app)(grid, context);
   if (!status.ok()) {
     output.SetContext(context);

@@ -1,9 +1,11 @@
 // flower-superexec: the C++ drop-in for the pinned Python `flower-superexec` with the
-// subprocess executor. It polls a Runtime API (a SuperLink's for `--plugin-type serverapp`, a
-// SuperNode's for `clientapp`) for pending tasks, claims them and starts `flwr-serverapp` /
-// `flwr-clientapp` from PATH for each, with the stock argv — the same loop as the stock one
+// subprocess executor. It polls a Runtime API (a SuperLink's for ServerApps, a SuperNode's for
+// ClientApps) for pending tasks, claims them and starts `flwr-serverapp` / `flwr-clientapp` from
+// PATH for each, with the stock argv — the same loop as the stock one
 // (supercore/superexec/run_superexec.py), in a process of a few MiB instead of a Python
-// interpreter. In our container images, PATH holds our native executables.
+// interpreter. It speaks the Runtime API of either pinned Flower line: Flower 1.36's
+// pull-pending-tasks + claim-task, or Flower 1.42's acquire-task, following the server's line.
+// In our container images, PATH holds our native executables.
 #include <signal.h>
 #include <unistd.h>
 
@@ -11,18 +13,23 @@
 #include <atomic>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "flwr/core/app_launcher.h"
+#include "flwr/core/flower_error.h"
 #include "flwr/core/health_server.h"
 #include "flwr/core/http_proto_client.h"
 #include "flwr/core/logging.h"
+#include "flwr/core/runtime_version.h"
 #include "flwr/core/server_cli.h"
+#include "flwr/core/superexec_auth.h"
 #include "flwr/core/task.h"
 #include "flwr/proto/runtime.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -39,59 +46,128 @@ struct Flags {
   std::string executor = "subprocess";
   std::string health_server_address;
   bool allow_dependency_installation = false;
+  std::string superexec_auth_secret_file;
 };
 
-// The tasks of a remote Runtime API, polled and claimed as the stock SuperExec does
-// (pull-pending-tasks, then claim-task). Task states and FABs are not visible from here.
+// A route the server does not have (a bare 404, no Flower error): the task route of the other
+// line.
+bool IsMissingRoute(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kNotFound && !core::FlowerErrorCode(status);
+}
+
+// The first supported version whose Runtime API hands out tasks the other way than `version`'s.
+std::optional<absl::string_view> OtherTaskLine(absl::string_view version) {
+  for (absl::string_view other : core::SupportedFlowerVersions()) {
+    if (core::RuntimeLineAcquiresTasks(other) != core::RuntimeLineAcquiresTasks(version)) {
+      return other;
+    }
+  }
+  return std::nullopt;
+}
+
+// The tasks of a remote Runtime API, claimed as the stock SuperExec of the server's line does:
+// acquire-task (Flower 1.42) or pull-pending-tasks, then claim-task (Flower 1.36). The client
+// announces the primary line; a server of the other line lacks that line's task route (404),
+// or rejects its version headers (which the client follows): the source then speaks the
+// server's line. Task states and FABs are not visible from here.
 class RuntimeApiTaskSource final : public core::AppTaskSource {
  public:
-  RuntimeApiTaskSource(const std::string& host, int port) : client_(host, port, "SuperExec") {}
+  // `auth_secret`: the master secret the task-claiming calls are signed with
+  // (superexec_auth.h); empty: unsigned.
+  RuntimeApiTaskSource(const std::string& host, int port, core::HttpProtoClientOptions options,
+                       std::string auth_secret)
+      : client_(host, port, "SuperExec",
+                [&options] {
+                  options.follow_runtime_line = true;
+                  return options;
+                }()),
+        auth_secret_(std::move(auth_secret)) {}
 
   std::optional<core::AcquiredTask> AcquireTask(const std::string& task_type) override {
-    absl::StatusOr<proto::PullPendingTasksResponse> pending =
-        client_.Call<proto::PullPendingTasksRequest, proto::PullPendingTasksResponse>(
-            "/v1/runtime/pull-pending-tasks", proto::PullPendingTasksRequest());
+    const absl::string_view line = client_.flower_version();
+    absl::StatusOr<std::optional<core::AcquiredTask>> acquired = AcquireOnLine(task_type, line);
+    if (IsMissingRoute(acquired.status())) {
+      if (std::optional<absl::string_view> other = OtherTaskLine(line)) {
+        // Concurrent launchers may all miss the route; the first to see it switches.
+        if (client_.flower_version() == line) {
+          core::LogInfo(absl::StrCat(
+              "The Runtime API has no ",
+              core::RuntimeLineAcquiresTasks(line) ? "acquire-task" : "pull-pending-tasks",
+              " route: speaking Flower ", *other));
+          client_.SetFlowerVersion(*other);
+        }
+        acquired = AcquireOnLine(task_type, *other);
+      }
+    }
     // Transport failures are logged once per outage; polling goes on.
-    if (!pending.ok()) {
+    if (!acquired.ok()) {
       if (!failing_.exchange(true)) {
-        core::LogWarning(absl::StrCat("Connection attempt failed: ", pending.status().message()));
+        core::LogWarning(absl::StrCat("Connection attempt failed: ", acquired.status().message()));
       }
       return std::nullopt;
     }
     if (failing_.exchange(false)) core::LogInfo("Connection successful.");
-    for (const proto::Task& task : pending->tasks()) {
-      if (task.type() != task_type) continue;
-      proto::ClaimTaskRequest request;
-      request.set_task_id(task.task_id());
-      absl::StatusOr<proto::ClaimTaskResponse> claimed =
-          client_.Call<proto::ClaimTaskRequest, proto::ClaimTaskResponse>("/v1/runtime/claim-task",
-                                                                          request);
-      if (claimed.ok() && claimed->has_token()) return core::AcquiredTask{task, claimed->token()};
-    }
-    return std::nullopt;
+    return *std::move(acquired);
   }
   std::optional<proto::Task> GetTask(uint64_t) override { return std::nullopt; }
   void FailTask(uint64_t, const std::string&) override {}
   std::optional<proto::Fab> GetFab(absl::string_view) override { return std::nullopt; }
 
  private:
+  // The oldest pending task of `task_type`, claimed the way `line` does.
+  absl::StatusOr<std::optional<core::AcquiredTask>> AcquireOnLine(const std::string& task_type,
+                                                                  absl::string_view line) {
+    if (core::RuntimeLineAcquiresTasks(line)) {
+      proto::AcquireTaskRequest request;
+      request.add_supported_task_types(task_type);
+      absl::StatusOr<proto::AcquireTaskResponse> response =
+          client_.Call<proto::AcquireTaskRequest, proto::AcquireTaskResponse>(
+              "/v1/runtime/acquire-task", request, Signed(core::kAcquireTaskMethod, request));
+      if (!response.ok()) return response.status();
+      if (!response->has_task() || response->token().empty()) return std::nullopt;
+      return core::AcquiredTask{response->task(), response->token()};
+    }
+    const proto::PullPendingTasksRequest pull;
+    absl::StatusOr<proto::PullPendingTasksResponse> pending =
+        client_.Call<proto::PullPendingTasksRequest, proto::PullPendingTasksResponse>(
+            "/v1/runtime/pull-pending-tasks", pull, Signed(core::kPullPendingTasksMethod, pull));
+    if (!pending.ok()) return pending.status();
+    for (const proto::Task& task : pending->tasks()) {
+      if (task.type() != task_type) continue;
+      proto::ClaimTaskRequest request;
+      request.set_task_id(task.task_id());
+      absl::StatusOr<proto::ClaimTaskResponse> claimed =
+          client_.Call<proto::ClaimTaskRequest, proto::ClaimTaskResponse>(
+              "/v1/runtime/claim-task", request, Signed(core::kClaimTaskMethod, request));
+      if (claimed.ok() && claimed->has_token()) return core::AcquiredTask{task, claimed->token()};
+    }
+    return std::nullopt;
+  }
+
+  // The signature headers of a call of `method`, if this SuperExec signs its calls.
+  core::HttpProtoClient::Headers Signed(absl::string_view method,
+                                        const google::protobuf::MessageLite& request) const {
+    if (auth_secret_.empty()) return {};
+    return core::SuperExecAuthHeaders(auth_secret_, method, request);
+  }
+
   core::HttpProtoClient client_;
+  const std::string auth_secret_;
   std::atomic<bool> failing_{false};
 };
 
 constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
     {"--executor-config", "Path to a YAML config file for the selected executor (not supported)."},
-    {"--superexec-auth-secret-file",
-     "Path to a file containing the SuperExec shared secret (not "
-     "supported)."},
     {"--appio-api-address", "Deprecated alias of --runtime-api-address (not supported)."},
 };
 
 void AddFlags(CLI::App& app, Flags& f) {
   core::AddVersionFlag(app);
   app.add_option("--runtime-api-address", f.runtime_api_address, "Address of the Runtime API");
-  app.add_option("--plugin-type", f.plugin_type, "The type of plugin to use.")
-      ->required()
+  app.add_option("--plugin-type", f.plugin_type,
+                 "The type of plugin to use: the apps to launch (required by Flower 1.36, "
+                 "ignored by Flower 1.42). Without it, this SuperExec launches ClientApps and "
+                 "ServerApps, as the 1.42 one launches every task type it can.")
       ->check(CLI::IsMember({"clientapp", "serverapp", "simulation", "serverapp-ephemeral"}));
   app.add_flag("--insecure", f.insecure,
                "Connect to the Runtime API without TLS. Data transmitted between the client and "
@@ -110,6 +186,9 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "If not set, the health server will not be started.");
   app.add_flag("--allow-runtime-dependency-installation", f.allow_dependency_installation,
                "Allow runtime installation of app dependencies via `uv sync`.");
+  app.add_option("--superexec-auth-secret-file", f.superexec_auth_secret_file,
+                 "Path to a file containing the SuperExec shared secret (raw bytes). When set, "
+                 "the SuperExec signs its task-claiming Runtime API calls.");
   core::AddUnsupportedOptions(app, kUnsupportedFlags, "SuperExec");
 }
 
@@ -124,8 +203,34 @@ bool SplitAddress(const std::string& address, std::string* host, int* port) {
   return absl::SimpleAtoi(address.substr(colon + 1), port) && *port > 0 && *port < 65536;
 }
 
+// A launcher of the apps of `plugin_type` ("clientapp", "serverapp") from `source`.
+std::unique_ptr<core::AppLauncher> StartLauncher(core::AppTaskSource& source,
+                                                 const std::string& plugin_type, const Flags& f) {
+  core::AppLauncherOptions options;
+  options.task_type =
+      std::string(plugin_type == "clientapp" ? core::kClientAppTaskType : core::kServerAppTaskType);
+  options.native_key = plugin_type;
+  options.runtime_api_address = f.runtime_api_address;
+  options.root_certificates = f.root_certificates;
+  options.default_program = absl::StrCat("flwr-", plugin_type);
+  options.allow_runtime_dependency_installation = f.allow_dependency_installation;
+  // As the stock plugins: ServerApp output is discarded (it reaches `flwr log`), ClientApp
+  // output shows.
+  options.discard_output = plugin_type == "serverapp";
+  options.poll_interval = absl::Seconds(1);
+  if (const char* env = std::getenv("FLWR_SUPEREXEC_TASK_POLL_INTERVAL")) {
+    double seconds = 0;
+    if (absl::SimpleAtod(env, &seconds) && seconds > 0) {
+      options.poll_interval = absl::Seconds(seconds);
+    }
+  }
+  auto launcher = std::make_unique<core::AppLauncher>(source, std::move(options));
+  launcher->Start();
+  return launcher;
+}
+
 int Run(const Flags& f) {
-  if (f.plugin_type != "clientapp" && f.plugin_type != "serverapp") {
+  if (!f.plugin_type.empty() && f.plugin_type != "clientapp" && f.plugin_type != "serverapp") {
     std::cerr << "flower-superexec: --plugin-type " << f.plugin_type
               << " is not supported by this SuperExec\n";
     return 2;
@@ -135,9 +240,16 @@ int Run(const Flags& f) {
               << " is not supported by this SuperExec\n";
     return 2;
   }
-  if (!f.insecure) {
-    std::cerr << "flower-superexec: TLS to the Runtime API is not supported by this SuperExec; "
-                 "use --insecure (the Runtime API listens on loopback or inside the pod)\n";
+  if (f.insecure && !f.root_certificates.empty()) {
+    std::cerr << "Conflicting options: The '--insecure' flag disables TLS, but "
+                 "'--root-certificates' was also specified.\n";
+    return 1;
+  }
+  // The apps get the CA file (--root-certificates) or --insecure: TLS with the system's roots
+  // alone has no argv for them.
+  if (!f.insecure && f.root_certificates.empty()) {
+    std::cerr << "flower-superexec: TLS to the Runtime API needs --root-certificates (the CA "
+                 "the apps verify it with); or use --insecure\n";
     return 2;
   }
   std::string host;
@@ -147,6 +259,29 @@ int Run(const Flags& f) {
               << "\n";
     return 2;
   }
+  core::HttpProtoClientOptions http;
+  if (!f.insecure) {
+    absl::StatusOr<std::string> pem = core::ReadFile(f.root_certificates);
+    if (!pem.ok()) {
+      std::cerr << "flower-superexec: cannot read --root-certificates: " << pem.status().message()
+                << "\n";
+      return 1;
+    }
+    http.tls = true;
+    http.root_certificates = *std::move(pem);
+  }
+  std::string auth_secret;
+  if (!f.superexec_auth_secret_file.empty()) {
+    absl::StatusOr<std::string> secret = core::ReadFile(f.superexec_auth_secret_file);
+    if (!secret.ok() || secret->empty()) {
+      std::cerr << "flower-superexec: Failed to load SuperExec auth secret: "
+                << (secret.ok() ? "SuperExec auth secret must not be empty"
+                                : std::string(secret.status().message()))
+                << "\n";
+      return 1;
+    }
+    auth_secret = *std::move(secret);
+  }
   core::LogInfo("Starting Flower SuperExec");
 
   const sigset_t signals = core::BlockShutdownSignals();
@@ -155,26 +290,13 @@ int Run(const Flags& f) {
       core::StartHealthServerFlag(f.health_server_address);
   if (!health) return 1;
 
-  RuntimeApiTaskSource source(host, port);
-  core::AppLauncherOptions options;
-  options.task_type = std::string(f.plugin_type == "clientapp" ? core::kClientAppTaskType
-                                                               : core::kServerAppTaskType);
-  options.native_key = f.plugin_type;
-  options.runtime_api_address = f.runtime_api_address;
-  options.default_program = absl::StrCat("flwr-", f.plugin_type);
-  options.allow_runtime_dependency_installation = f.allow_dependency_installation;
-  // As the stock plugins: ServerApp output is discarded (it reaches `flwr log`), ClientApp
-  // output shows.
-  options.discard_output = f.plugin_type == "serverapp";
-  options.poll_interval = absl::Seconds(1);
-  if (const char* env = std::getenv("FLWR_SUPEREXEC_TASK_POLL_INTERVAL")) {
-    double seconds = 0;
-    if (absl::SimpleAtod(env, &seconds) && seconds > 0) {
-      options.poll_interval = absl::Seconds(seconds);
+  RuntimeApiTaskSource source(host, port, std::move(http), std::move(auth_secret));
+  std::vector<std::unique_ptr<core::AppLauncher>> launchers;
+  for (const char* plugin_type : {"clientapp", "serverapp"}) {
+    if (f.plugin_type.empty() || f.plugin_type == plugin_type) {
+      launchers.push_back(StartLauncher(source, plugin_type, f));
     }
   }
-  core::AppLauncher launcher(source, std::move(options));
-  launcher.Start();
 
   // Runs until a signal, or until --parent-pid is gone (polled every 0.2 s, as stock).
   absl::Notification done;
@@ -186,7 +308,7 @@ int Run(const Flags& f) {
     if (f.parent_pid && kill(*f.parent_pid, 0) != 0 && errno == ESRCH) break;
   }
   core::LogInfo("SuperExec terminated gracefully.");
-  launcher.Stop();
+  for (const std::unique_ptr<core::AppLauncher>& launcher : launchers) launcher->Stop();
   if (*health) (*health)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return 0;
 }

@@ -38,14 +38,15 @@ struct Flags {
   bool allow_dependency_installation = false;
   std::string health_server_address;
   std::string metrics_address;
+  // The Runtime API's TLS (`--ssl-*`, formerly `--appio-ssl-*`).
+  std::string ssl_certfile;
+  std::string ssl_keyfile;
+  std::string ssl_ca_certfile;
 };
 
 // Flags of the Python SuperNode this one recognises but does not implement: using one is an
 // error, never silently ignored.
 constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
-    {"--appio-ssl-certfile", "Runtime API TLS certificate (not supported)."},
-    {"--appio-ssl-keyfile", "Runtime API TLS private key (not supported)."},
-    {"--appio-ssl-ca-certfile", "Runtime API TLS CA certificate (not supported)."},
     {"--trusted-entities", "YAML file of trusted entities for FAB verification (not supported)."},
     {"--superexec-auth-secret-file", "SuperExec shared secret file (not supported)."},
     // The Python SuperNode's own words for an option it has retired.
@@ -101,6 +102,26 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--port", f.port,
                  "Port for the SuperNode Runtime HTTP API. By default, it is set to 9094.")
       ->check(CLI::Range(1, 65535));
+  app.add_option("--ssl-certfile", f.ssl_certfile,
+                 "Runtime API server TLS certificate file (as a path str) to create a secure "
+                 "connection. The certificate must include SANs for the Runtime API address used "
+                 "by SuperExec.");
+  app.add_option("--ssl-keyfile", f.ssl_keyfile,
+                 "Runtime API server TLS private key file (as a path str) to create a secure "
+                 "connection.");
+  app.add_option("--ssl-ca-certfile", f.ssl_ca_certfile,
+                 "Path to the PEM-encoded CA certificate file used by SuperExec to verify the "
+                 "Runtime API server certificate. This is not a client certificate for mTLS.");
+  // Flower 1.36's names, accepted with the stock 1.42 warning (and hidden, as there).
+  for (auto [old_name, target] : {std::pair{"--appio-ssl-certfile", &f.ssl_certfile},
+                                  std::pair{"--appio-ssl-keyfile", &f.ssl_keyfile},
+                                  std::pair{"--appio-ssl-ca-certfile", &f.ssl_ca_certfile}}) {
+    const std::string name = old_name;
+    app.add_option(name, *target)->group("")->each([name](const std::string&) {
+      core::LogWarning(absl::StrCat("The `", name, "` flag is deprecated; use `--",
+                                    name.substr(std::string("--appio-").size()), "` instead."));
+    });
+  }
   app.add_flag("--allow-runtime-dependency-installation", f.allow_dependency_installation,
                "Allow runtime installation of app dependencies via `uv sync`.");
   app.add_option("--health-server-address", f.health_server_address,
@@ -125,6 +146,25 @@ int Run(const Flags& f) {
                  "'--root-certificates' option when running in insecure mode, or omit "
                  "'--insecure' to use HTTPS with the provided certificates.\n";
     return 1;
+  }
+  if (!f.ssl_certfile.empty() || !f.ssl_keyfile.empty() || !f.ssl_ca_certfile.empty()) {
+    // flwr's try_obtain_server_certificates.
+    const char* error = nullptr;
+    if (f.ssl_certfile.empty() || f.ssl_keyfile.empty() || f.ssl_ca_certfile.empty()) {
+      error =
+          "You need to provide valid file paths to `--ssl-certfile`, `--ssl-keyfile`, and "
+          "`--ssl-ca-certfile` to host an SSL-enabled server.";
+    } else if (!core::ReadFile(f.ssl_ca_certfile).ok()) {
+      error = "Path argument `--ssl-ca-certfile` does not point to a file.";
+    } else if (!core::ReadFile(f.ssl_certfile).ok()) {
+      error = "Path argument `--ssl-certfile` does not point to a file.";
+    } else if (!core::ReadFile(f.ssl_keyfile).ok()) {
+      error = "Path argument `--ssl-keyfile` does not point to a file.";
+    }
+    if (error != nullptr) {
+      core::LogError(error);
+      return 1;
+    }
   }
   absl::StatusOr<core::UserConfig> node_config = core::ParseConfigArgs(f.node_config);
   if (!node_config.ok()) {
@@ -179,6 +219,9 @@ int Run(const Flags& f) {
   options.node.node_config = *std::move(node_config);
   options.runtime_host = f.host;
   options.runtime_port = f.port;
+  options.runtime_tls_cert_file = f.ssl_certfile;
+  options.runtime_tls_key_file = f.ssl_keyfile;
+  options.runtime_tls_ca_file = f.ssl_ca_certfile;
   options.health_server_address = f.health_server_address;
   options.metrics_address = f.metrics_address;
   options.launch_client_apps = f.isolation == "subprocess";

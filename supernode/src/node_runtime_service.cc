@@ -34,6 +34,8 @@ absl::StatusOr<proto::PullTaskInputResponse> NodeRuntimeService::PullTaskInput(
   *response.mutable_context() = *std::move(context);
   *response.mutable_run() = *std::move(run);
   *response.mutable_fab() = *std::move(fab);
+  // Flower 1.42 apps stamp their messages with it; 1.36 ones ignore it.
+  response.set_task_id(task.task_id());
   return response;
 }
 
@@ -61,8 +63,7 @@ absl::StatusOr<proto::PushLogsResponse> NodeRuntimeService::PushLogs(
 absl::StatusOr<proto::GetNodesResponse> NodeRuntimeService::GetNodes(
     const proto::Task&, const proto::GetNodesRequest&) {
   return core::FlowerError(core::api_error::kRuntimeEndpointUnavailable,
-                           "Some Runtime API endpoints are only available for Deployment Runtime "
-                           "runs.");
+                           "This endpoint is only available to ServerApp tasks.");
 }
 
 absl::StatusOr<proto::PushAppMessagesResponse> NodeRuntimeService::PushMessages(
@@ -80,8 +81,10 @@ absl::StatusOr<proto::PushAppMessagesResponse> NodeRuntimeService::PushMessages(
   proto::PushAppMessagesResponse response;
   const std::string session_id = state_->StartPushSession(task.run_id());
   response.set_session_id(session_id);
-  // As stock: a reply whose ID is not its tree's root is not stored (nothing to push).
+  // As stock: a reply whose ID is not its tree's root is not stored (nothing to push), and
+  // its ID comes back as "" (Flower 1.42 answers message_ids; 1.36 clients ignore them).
   if (reply.metadata().message_id().empty() || tree.object_id() != reply.metadata().message_id()) {
+    response.add_message_ids("");
     return response;
   }
   absl::StatusOr<std::vector<std::string>> missing =
@@ -91,6 +94,7 @@ absl::StatusOr<proto::PushAppMessagesResponse> NodeRuntimeService::PushMessages(
         absl::StrCat("PushMessages: invalid object tree: ", missing.status().message()));
   }
   state_->StoreReply(reply);
+  response.add_message_ids(reply.metadata().message_id());
   for (std::string& id : *missing) response.add_objects_to_push(std::move(id));
   return response;
 }

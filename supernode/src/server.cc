@@ -47,6 +47,8 @@ absl::Status Server::StartAll() {
                                     core::HttpProtoServerOptions http;
                                     http.num_threads = 8;
                                     http.on_call = MetricsRecorder();
+                                    http.tls_cert_file = options_.runtime_tls_cert_file;
+                                    http.tls_key_file = options_.runtime_tls_key_file;
                                     return http;
                                   }());
   if (!http.ok()) {
@@ -56,7 +58,8 @@ absl::Status Server::StartAll() {
                      options_.runtime_port, ": ", http.status().message()));
   }
   http_ = *std::move(http);
-  core::LogInfo(absl::StrCat("SuperNode Runtime HTTP API running on http://",
+  core::LogInfo(absl::StrCat("SuperNode Runtime HTTP API running on ",
+                             options_.runtime_tls_cert_file.empty() ? "http://" : "https://",
                              ChildAddress(options_.runtime_host, http_->port())));
 
   if (!options_.health_server_address.empty()) {
@@ -89,6 +92,7 @@ void Server::StartLauncher() {
   options.task_type = std::string(core::kClientAppTaskType);
   options.native_key = "clientapp";
   options.runtime_api_address = ChildAddress(options_.runtime_host, http_->port());
+  options.root_certificates = options_.runtime_tls_ca_file;
   options.default_program = "flwr-clientapp";
   options.native_program_env = "FLWR_NATIVE_CLIENTAPP";
   options.native_program =

@@ -335,11 +335,17 @@ TEST(ParseAppArgsTest, StockArgv) {
   EXPECT_TRUE(r.args->insecure);
   EXPECT_EQ(r.args->parent_pid, 28104);
   EXPECT_TRUE(r.args->allow_runtime_dependency_installation);
-  EXPECT_FALSE(CheckAppTls(*r.args, "flwr-clientapp").has_value());
+  EXPECT_FALSE(CheckAppTls(*r.args).has_value());
+  // TLS, verified with the system's roots or --root-certificates (a file).
   r = Parse({"--token=x"});
   ASSERT_TRUE(r.args.has_value());
   EXPECT_EQ(r.args->runtime_api_address, "127.0.0.1:9094");
-  EXPECT_EQ(CheckAppTls(*r.args, "flwr-clientapp")->first, app_exit_code::kTlsNotSupported);
+  EXPECT_FALSE(CheckAppTls(*r.args).has_value());
+  EXPECT_EQ(AppRootCertificatesPath(*r.args), "");
+  r = Parse({"--token=x", "--root-certificates", "/nonexistent/ca.pem"});
+  ASSERT_TRUE(r.args.has_value());
+  EXPECT_EQ(CheckAppTls(*r.args)->first, app_exit_code::kPathInvalid);
+  EXPECT_EQ(AppRootCertificatesPath(*r.args), "/nonexistent/ca.pem");
 }
 
 TEST(ParseAppArgsTest, ErrorsAsArgparse) {
@@ -368,8 +374,7 @@ TEST(ParseAppArgsTest, ErrorsAsArgparse) {
   EXPECT_EQ(r.output, "Path argument `--token-file` does not point to a file.\n");
   r = Parse({"--token", "a", "--insecure", "--root-certificates", "ca.pem"});
   ASSERT_TRUE(r.args.has_value());
-  EXPECT_EQ(CheckAppTls(*r.args, "flwr-clientapp")->first,
-            app_exit_code::kTlsRootCertificatesIncompatible);
+  EXPECT_EQ(CheckAppTls(*r.args)->first, app_exit_code::kTlsRootCertificatesIncompatible);
 }
 
 TEST(AppExitMessageTest, AsFlwrExit) {

@@ -467,5 +467,57 @@ TEST(HttpProtoClientTest, ConnectionRefusedIsUnavailable) {
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable) << response.status();
 }
 
+// A Runtime API of another supported line than the primary one rejects the primary's version
+// headers (412, code 1001): a client that follows runtime lines switches to the server's line
+// and sends the call once more; others get the rejection.
+TEST(HttpProtoClientTest, FollowsTheRuntimeLineOfTheServer) {
+  const absl::string_view server_line = SupportedFlowerVersions().back();
+  ASSERT_NE(server_line, PinnedFlowerVersion()) << "needs two pinned lines";
+  std::atomic<int> calls{0};
+  std::vector<std::string> announced;
+  absl::Mutex mu;
+  HttpProtoServer server;
+  server.AddUnary<SendTaskHeartbeatRequest, SendTaskHeartbeatResponse>(
+      kHeartbeat, [&](const SendTaskHeartbeatRequest&, const HttpRequestContext&) {
+        calls.fetch_add(1);
+        SendTaskHeartbeatResponse response;
+        response.set_success(true);
+        return absl::StatusOr<SendTaskHeartbeatResponse>(response);
+      });
+  server.AddRequestCheck("/v1/runtime/", [&](const HttpRequestContext& context) {
+    {
+      absl::MutexLock lock(&mu);
+      announced.emplace_back(context.Header(kPackageVersionHeader).value_or(""));
+    }
+    return CheckRuntimeVersion(context.headers(), server_line, "SuperNode");
+  });
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+
+  HttpProtoClient strict("127.0.0.1", server.port(), "flwr-clientapp");
+  const absl::StatusOr<SendTaskHeartbeatResponse> rejected =
+      strict.Call<SendTaskHeartbeatRequest, SendTaskHeartbeatResponse>(kHeartbeat,
+                                                                       SendTaskHeartbeatRequest());
+  EXPECT_EQ(FlowerErrorCode(rejected.status()), api_error::kRuntimeVersionIncompatible);
+  EXPECT_EQ(strict.flower_version(), PinnedFlowerVersion());
+
+  HttpProtoClientOptions options;
+  options.follow_runtime_line = true;
+  HttpProtoClient following("127.0.0.1", server.port(), "flwr-clientapp", options);
+  EXPECT_EQ(following.flower_version(), PinnedFlowerVersion());
+  for (int i = 0; i < 2; ++i) {
+    const absl::StatusOr<SendTaskHeartbeatResponse> response =
+        following.Call<SendTaskHeartbeatRequest, SendTaskHeartbeatResponse>(
+            kHeartbeat, SendTaskHeartbeatRequest());
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(following.flower_version(), server_line);
+  }
+  EXPECT_EQ(calls.load(), 2);
+  absl::MutexLock lock(&mu);
+  // strict; following: rejected, retried, then the server's line at once.
+  EXPECT_EQ(announced, (std::vector<std::string>{
+                           std::string(PinnedFlowerVersion()), std::string(PinnedFlowerVersion()),
+                           std::string(server_line), std::string(server_line)}));
+}
+
 }  // namespace
 }  // namespace flwr::core

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "flwr/core/flower_error.h"
+#include "flwr/core/wire_errors.h"
 
 namespace flwr::core {
 namespace {
@@ -136,6 +138,72 @@ TEST(RuntimeVersionTest, ExitMessage) {
             "Public.");
   EXPECT_EQ(RuntimeVersionIncompatibilityExitMessage(FlowerError(16, "x")), std::nullopt);
   EXPECT_EQ(RuntimeVersionIncompatibilityExitMessage(absl::OkStatus()), std::nullopt);
+}
+
+// The 412 a stock server of `server_version` sends a client that announced `client_version`.
+absl::Status StockRejection(absl::string_view server_component, absl::string_view server_version,
+                            absl::string_view client_version) {
+  return FromHttpError(
+      412, absl::StrCat("{\"code\":1001,\"detail\":\"Runtime version compatibility check "
+                        "failed.\",\"extra\":\"",
+                        server_component, " version ", server_version,
+                        " detected a runtime version mismatch: expected a peer from the same "
+                        "major.minor release, but received flwr-clientapp version ",
+                        client_version, ".\"}"));
+}
+
+TEST(RuntimeVersionTest, RuntimeLineFromRejectionOfEachLine) {
+  // Every supported line's server rejecting every other line's headers names its own line.
+  for (absl::string_view server : SupportedFlowerVersions()) {
+    for (absl::string_view client : SupportedFlowerVersions()) {
+      const absl::Status rejection = StockRejection("SuperNode", server, client);
+      ASSERT_EQ(FlowerErrorCode(rejection), api_error::kRuntimeVersionIncompatible);
+      if (server == client) {
+        EXPECT_EQ(RuntimeLineFromRejection(rejection, client), std::nullopt);
+      } else {
+        EXPECT_EQ(RuntimeLineFromRejection(rejection, client), server);
+      }
+    }
+  }
+  // The patch release of the server does not matter; the component name may hold spaces.
+  const absl::string_view other = SupportedFlowerVersions().back();
+  const std::string other_patch = absl::StrCat(other.substr(0, other.rfind('.')), ".7");
+  EXPECT_EQ(RuntimeLineFromRejection(StockRejection("SuperLink", other_patch, "1.0.0"),
+                                     SupportedFlowerVersions().front()),
+            other);
+  EXPECT_EQ(RuntimeLineFromRejection(StockRejection("My Super Link", other, "1.0.0"),
+                                     SupportedFlowerVersions().front()),
+            other);
+}
+
+TEST(RuntimeVersionTest, RuntimeLineFromRejectionIgnoresOtherErrors) {
+  const absl::string_view primary = PinnedFlowerVersion();
+  // A line we do not pin.
+  EXPECT_EQ(RuntimeLineFromRejection(StockRejection("SuperNode", "1.20.0", primary), primary),
+            std::nullopt);
+  // Another code, another reason, no details, no error.
+  EXPECT_EQ(RuntimeLineFromRejection(
+                FromHttpError(404, "{\"code\":16,\"detail\":\"Run ID not found.\"}"), primary),
+            std::nullopt);
+  EXPECT_EQ(
+      RuntimeLineFromRejection(FlowerError(api_error::kRuntimeVersionIncompatible, "x",
+                                           "Peer Flower version metadata cannot be parsed: 'x'."),
+                               primary),
+      std::nullopt);
+  EXPECT_EQ(
+      RuntimeLineFromRejection(FlowerError(api_error::kRuntimeVersionIncompatible, "x"), primary),
+      std::nullopt);
+  EXPECT_EQ(RuntimeLineFromRejection(absl::NotFoundError("Not Found"), primary), std::nullopt);
+  EXPECT_EQ(RuntimeLineFromRejection(absl::OkStatus(), primary), std::nullopt);
+}
+
+TEST(RuntimeVersionTest, HeadersOfAnotherLine) {
+  const absl::string_view last = SupportedFlowerVersions().back();
+  EXPECT_EQ(RuntimeVersionHeaders("SuperExec", last)[1].second, last);
+  EXPECT_TRUE(RuntimeLineAcquiresTasks("1.42.0"));
+  EXPECT_FALSE(RuntimeLineAcquiresTasks("1.36.0"));
+  EXPECT_TRUE(RuntimeLineStampsTaskIds("1.42.0"));
+  EXPECT_FALSE(RuntimeLineStampsTaskIds("1.36.0"));
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The process skeleton of the app executables (`flwr-clientapp`, `flwr-serverapp`), as the
-// stock ones run a task: parse the stock argv, install the signal and parent handling, refuse
-// TLS, connect to the Runtime API, heartbeat, run the task, and on every way out (the end, a
-// signal, a vanished parent) push the task's output once, then exit with flwr_exit's status.
+// stock ones run a task: parse the stock argv, install the signal and parent handling, check
+// the TLS flags, connect to the Runtime API (HTTPS unless --insecure), heartbeat, run the task, and
+// on every way out (the end, a signal, a vanished parent) push the task's output once, then exit
+// with flwr_exit's status.
 #ifndef FLWR_CORE_APP_PROCESS_H_
 #define FLWR_CORE_APP_PROCESS_H_
 

@@ -4,7 +4,10 @@
 // docs/flower-1.36-supernode-protocol.md §6.2 (ClientApp).
 //
 // Every call carries the runtime version headers of `component_name` and the
-// `flwr-task-token` header, and goes through one retry policy, as the stock
+// `flwr-task-token` header. The headers announce the primary pinned line; a Runtime API of
+// another supported line rejects them (412, code 1001, naming its version), and the client
+// then speaks that line for the rest of its life (HttpProtoClientOptions::follow_runtime_line:
+// the rejected call is sent once more). Every call goes through one retry policy, as the stock
 // `make_simple_http_retry_invoker` (flwr/supercore/retry/http_retry.py):
 //   transport errors, HTTP 503 (Unavailable) and 504 (DeadlineExceeded)
 //                       retried with exponential backoff (1, 2, 4, ... capped at 20 s) and full
@@ -62,6 +65,8 @@ inline constexpr int64_t kErrorCodeMessageUnavailable = 3;
 
 // The pulled inputs of a task (PullTaskInput).
 struct TaskInput {
+  // The task's ID (Flower 1.42 apps stamp it on the messages they send as src_task_id).
+  uint64_t task_id = 0;
   Context context;
   proto::Run run;
   Fab fab;
@@ -87,6 +92,8 @@ struct AppRuntimeClientOptions {
   absl::Duration pull_backoff_cap = absl::Seconds(10);
   int pull_max_tries_per_object = 500;
   absl::Duration pull_max_time = absl::Seconds(7200);
+  // HTTP settings (HTTPS with `http.tls` and `http.root_certificates`); `follow_runtime_line`
+  // is always on.
   HttpProtoClientOptions http;
   // Test hook: replaces every retry and backoff wait.
   std::function<void(absl::Duration)> sleep;
@@ -114,6 +121,10 @@ class AppRuntimeClient {
   // Heartbeats the Runtime API acknowledged (for tests).
   int heartbeats_sent() const { return heartbeat_.sent(); }
 
+  // The Flower version this client announces (SupportedFlowerVersions()): the Runtime API's
+  // line once a call has been answered.
+  absl::string_view flower_version() const { return http_.flower_version(); }
+
   // Limits the tries of every later call (stock exit handlers set 1 so that nothing blocks on
   // exit); nullopt means unlimited.
   void SetMaxTries(std::optional<int> max_tries);
@@ -140,7 +151,7 @@ class AppRuntimeClient {
   // its error, and its object tree), then PushObject for exactly the IDs in `objects_to_push`
   // with the response's session ID (`max_concurrent_pushes` at once, children first). Each
   // message's `metadata.message_id` is set to its object ID. Returns the response's
-  // message_ids (one per message from a SuperLink, "" where it refused one; empty from a
+  // message_ids (one per message, "" where the peer refused one; empty from a Flower 1.36
   // SuperNode). InvalidArgument for an empty list or a message that cannot be deflated;
   // DataLoss if an object the peer asks for is not in the trees or is not stored.
   absl::StatusOr<std::vector<std::string>> PushMessages(absl::Span<Message> messages,
@@ -195,7 +206,6 @@ inline constexpr int kServerAppStrategyPreconditionUnmet = 200;
 inline constexpr int kServerAppException = 201;
 inline constexpr int kServerAppStrategyAggregationError = 202;
 inline constexpr int kClientAppCommunicationError = 250;
-inline constexpr int kTlsNotSupported = 602;
 inline constexpr int kTlsRootCertificatesIncompatible = 603;
 inline constexpr int kPathInvalid = 604;
 inline constexpr int kTaskProcException = 800;
@@ -235,12 +245,13 @@ struct AppArgsResult {
 AppArgsResult ParseAppArgs(absl::string_view program, absl::string_view default_address,
                            absl::Span<const std::string> argv);
 
-// flwr's validate_and_resolve_root_certificates, for a client that speaks plain HTTP only:
-// nullopt with --insecure; otherwise the flwr_exit code and message to end with:
-// --insecure with --root-certificates 603, a root certificate path that is not a file 604,
-// TLS (no --insecure) 602.
-std::optional<std::pair<int, std::string>> CheckAppTls(const AppArgs& args,
-                                                       absl::string_view program);
+// flwr's validate_and_resolve_root_certificates: nullopt if the TLS flags are usable (TLS
+// unless --insecure, verified with --root-certificates or the system's roots); otherwise the
+// flwr_exit code and message to end with: --insecure with --root-certificates 603, a root
+// certificate path that is not a file 604.
+std::optional<std::pair<int, std::string>> CheckAppTls(const AppArgs& args);
+// The --root-certificates path with "~" expanded; "" without one.
+std::string AppRootCertificatesPath(const AppArgs& args);
 
 // Signal and parent handling of an app process, as flwr's register_signal_handlers and
 // start_parent_process_monitor. Install() blocks SIGINT, SIGTERM and SIGQUIT in the calling

@@ -30,8 +30,13 @@ struct HttpProtoClientOptions {
   absl::Duration timeout = absl::Seconds(30);
   // Read limit while a server stream is open (flwr has none; capped at 7 days).
   absl::Duration stream_read_timeout = absl::Hours(7 * 24);
-  // Send flwr-package-name/-version/flwr-component-name (stock clients always do).
+  // Send flwr-package-name/-version/flwr-component-name (stock clients always do), announcing
+  // the primary pinned version (PinnedFlowerVersion()) until SetFlowerVersion().
   bool send_runtime_version_headers = true;
+  // Speak the line of a Runtime API server of another supported line: when a call is rejected
+  // with Flower error 1001 naming the server's version (RuntimeLineFromRejection), announce
+  // that line from then on and retry the call once. Clients of the Runtime API set it.
+  bool follow_runtime_line = false;
   // HTTPS instead of HTTP. The server's certificate must chain to `root_certificates` (PEM;
   // the system's roots are trusted as well, as OpenSSL's default paths) or, when that is
   // empty, to the system's roots; its name must match the host.
@@ -62,13 +67,20 @@ class HttpProtoClient {
   HttpProtoClient(const HttpProtoClient&) = delete;
   HttpProtoClient& operator=(const HttpProtoClient&) = delete;
 
+  // The version the headers announce: one of SupportedFlowerVersions(), the line this client
+  // speaks.
+  absl::string_view flower_version() const;
+  // Announces `version` (one of SupportedFlowerVersions(); others are ignored) from now on.
+  void SetFlowerVersion(absl::string_view version);
+
   // A unary call; `timeout` replaces `options.timeout` and `options.connect_timeout` for this
   // call (as httpx's per-request timeout).
   // Errors: a non-2xx response decoded by `options.decode_error` (by default FromHttpError:
   // Flower errors keep their code and public details); Unavailable for transport failures
   // (connection refused, timeouts, a dropped connection; a failed TLS handshake or
   // certificate check says "TLS handshake failed"); Internal if a 2xx body does not parse as
-  // `Resp`.
+  // `Resp`. With `follow_runtime_line`, a version rejection naming another supported line
+  // switches to it and the call is sent once more.
   template <typename Req, typename Resp>
   absl::StatusOr<Resp> Call(absl::string_view path, const Req& request,
                             const Headers& extra_headers = {},

@@ -39,10 +39,11 @@ absl::Span<const absl::string_view> SupportedFlowerVersions();
 // (Starlette decodes header bytes so).
 using RuntimeMetadata = absl::Span<const std::pair<std::string, std::string>>;
 
-// The three headers a stock client sends: name "flwr", version PinnedFlowerVersion() and
-// `component_name` (e.g. "SuperExec", "flwr-serverapp", "SuperNode", "flwr CLI").
+// The three headers a stock client sends: name "flwr", `version` (by default
+// PinnedFlowerVersion()) and `component_name` (e.g. "SuperExec", "flwr-serverapp",
+// "SuperNode", "flwr CLI").
 std::vector<std::pair<std::string, std::string>> RuntimeVersionHeaders(
-    absl::string_view component_name);
+    absl::string_view component_name, absl::string_view version = PinnedFlowerVersion());
 
 // `RuntimeVersionMetadata.from_metadata(peer)` followed by `check_compatibility` of a local
 // component (`local_version`, `local_component`, package "flwr"): nullopt if accepted, else
@@ -66,6 +67,24 @@ std::optional<std::string> RuntimeVersionIncompatibility(RuntimeMetadata peer,
 // nullopt if the peer sends no valid version metadata or one of a line we do not pin. Servers
 // use it to give each peer the behaviour of its own line.
 std::optional<absl::string_view> PeerFlowerLine(RuntimeMetadata peer);
+
+// The line a Runtime API server is on, read from its rejection of our version headers: for a
+// Flower error 1001 whose public details are flwr's mismatch reason ("<Component> version
+// <server version> detected a runtime version mismatch: ..."), the supported version
+// (SupportedFlowerVersions()) of the server version's major.minor, if that is another line
+// than `announced`. nullopt for any other status, a server of an unsupported line, or of
+// `announced`'s own line. Clients announce the primary line and, on such a rejection, speak
+// the server's line from then on (HttpProtoClientOptions::follow_runtime_line).
+std::optional<absl::string_view> RuntimeLineFromRejection(const absl::Status& status,
+                                                          absl::string_view announced);
+
+// Whether the Runtime API of `version`'s line hands tasks to SuperExecs with `acquire-task`
+// (Flower 1.42), rather than `pull-pending-tasks` + `claim-task` (Flower 1.36).
+bool RuntimeLineAcquiresTasks(absl::string_view version);
+
+// Whether apps of `version`'s line stamp the messages they create with their own task
+// (`metadata.src_task_id`, from PullTaskInputResponse.task_id; Flower 1.42).
+bool RuntimeLineStampsTaskIds(absl::string_view version);
 
 // The minor release number of a PEP 440 version ("1.42.0" -> 42), or -1 if it does not parse.
 int FlowerMinorVersion(absl::string_view version);

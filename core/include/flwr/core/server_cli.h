@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "flwr/core/file_util.h"
 
 namespace flwr::core {
 
@@ -37,9 +38,6 @@ void AddUnsupportedSwitches(CLI::App& app, absl::Span<const UnsupportedFlag> fla
 // Parses argv. nullopt to go on; else the status to exit with after CLI11 printed what it
 // had to: 0 for --help and --version, 2 for a usage error (as argparse).
 std::optional<int> ParseServerArgs(CLI::App& app, int argc, char** argv);
-
-// The whole file at `path`; NotFound ("cannot read <path>") if it cannot be read.
-absl::StatusOr<std::string> ReadFile(const std::string& path);
 
 // SIGINT and SIGTERM (and SIGQUIT if `with_sigquit`), blocked in the calling thread and so in
 // every thread it starts afterwards; SIGPIPE is ignored. Wait for them with

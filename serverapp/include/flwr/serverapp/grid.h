@@ -29,8 +29,9 @@ class Grid {
       std::vector<core::Message> messages, absl::Duration timeout) = 0;
 };
 
-// flwr's HttpGrid: SendAndReceive sets each message's run_id, src_node_id (the SuperLink, 1)
-// and message_id, rejects invalid ones (InvalidArgument: a reply_to_message_id or ttl <= 0),
+// flwr's HttpGrid: SendAndReceive sets each message's run_id, src_node_id (the SuperLink, 1),
+// src_task_id (the ServerApp's task, where the Runtime API's line stamps it: Flower 1.42) and
+// message_id, rejects invalid ones (InvalidArgument: a reply_to_message_id or ttl <= 0),
 // pushes them in one PushMessages with their objects, then polls PullMessages for the
 // outstanding IDs every `poll_interval`. Stock polls every 3 s; we poll every 250 ms (a
 // PullMessages on the Runtime API costs well under a millisecond of SuperLink CPU), so a round
@@ -38,7 +39,7 @@ class Grid {
 // ("") are dropped with a WARNING. Not thread-safe.
 class RuntimeGrid : public Grid {
  public:
-  RuntimeGrid(core::AppRuntimeClient* client, uint64_t run_id,
+  RuntimeGrid(core::AppRuntimeClient* client, uint64_t run_id, uint64_t task_id,
               absl::Duration poll_interval = absl::Milliseconds(250));
 
   absl::StatusOr<std::vector<uint64_t>> GetNodeIds() override;
@@ -48,6 +49,7 @@ class RuntimeGrid : public Grid {
  private:
   core::AppRuntimeClient* client_;
   uint64_t run_id_;
+  uint64_t task_id_;
   absl::Duration poll_interval_;
 };
 

@@ -35,6 +35,12 @@ struct ServerOptions {
   // The Runtime HTTP API (`--host`, `--port`; port 0: any free port).
   std::string runtime_host = "127.0.0.1";
   int runtime_port = 9094;
+  // TLS on the Runtime API (`--ssl-certfile`, `--ssl-keyfile`): PEM files; empty: plain HTTP.
+  // The ClientApps started here verify it with `runtime_tls_ca_file` (`--ssl-ca-certfile`,
+  // passed on as their --root-certificates).
+  std::string runtime_tls_cert_file;
+  std::string runtime_tls_key_file;
+  std::string runtime_tls_ca_file;
   // Empty: no health server.
   std::string health_server_address;
   // `--isolation subprocess`: start each instruction's ClientApp here.
