@@ -29,7 +29,9 @@ uint64_t RandomId() {
   return v;
 }
 
-std::string NewTaskToken() { return absl::BytesToHexString(RandomBytes(128)); }
+std::string RandomHex(size_t n) { return absl::BytesToHexString(RandomBytes(n)); }
+
+std::string NewTaskToken() { return RandomHex(128); }
 
 std::string NewUuid4() {
   std::string b = RandomBytes(16);

@@ -2,11 +2,11 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "flwr/core/ids.h"
 #include "flwr/core/proto_convert.h"
 #include "flwr/core/sha256.h"
 
@@ -40,12 +40,8 @@ std::vector<std::pair<std::string, std::string>> SuperExecAuthHeaders(
 std::vector<std::pair<std::string, std::string>> SuperExecAuthHeaders(
     absl::string_view master_secret, absl::string_view method,
     const google::protobuf::MessageLite& request) {
-  unsigned char nonce[16];
-  // RAND_bytes fails only when the OS has no entropy source at all.
-  if (RAND_bytes(nonce, sizeof(nonce)) != 1) std::abort();
-  return SuperExecAuthHeaders(
-      master_secret, method, request, absl::ToUnixSeconds(absl::Now()),
-      absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(nonce), 16)));
+  return SuperExecAuthHeaders(master_secret, method, request, absl::ToUnixSeconds(absl::Now()),
+                              RandomHex(16));
 }
 
 }  // namespace flwr::core
