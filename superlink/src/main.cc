@@ -66,14 +66,14 @@ void AddFlags(CLI::App& app, Flags& f) {
                "By default, the server runs with HTTPS enabled. Use this flag only if you "
                "understand the risks.");
   app.add_option("--ssl-certfile", f.ssl_certfile,
-                 "Server TLS certificate file for Fleet API and Control API (as a path str) to "
-                 "create a secure connection.");
+                 "Server TLS certificate file for Fleet, Control, and Runtime APIs (as a path "
+                 "str) to create secure connections.");
   app.add_option("--ssl-keyfile", f.ssl_keyfile,
-                 "Server TLS private key file for Fleet API and Control API (as a path str) to "
-                 "create a secure connection.");
+                 "Server TLS private key file for Fleet, Control, and Runtime APIs (as a path "
+                 "str) to create secure connections.");
   app.add_option("--ssl-ca-certfile", f.ssl_ca_certfile,
-                 "Server TLS CA certificate file for Fleet API and Control API (as a path str) "
-                 "to create a secure connection.");
+                 "Server TLS CA certificate file for Fleet, Control, and Runtime APIs (as a path "
+                 "str) to create secure connections.");
   app.add_option("--isolation", f.isolation,
                  "Isolation mode when running a `ServerApp` (`subprocess` by default, possible "
                  "values: `subprocess`, `process`). Use `subprocess` to configure SuperLink to "

@@ -68,6 +68,7 @@ absl::StatusOr<proto::PushLogsResponse> RuntimeService::PushLogs(
   return proto::PushLogsResponse();
 }
 
+// ServerApp tasks only (FlowerError 3005 otherwise).
 absl::StatusOr<proto::GetNodesResponse> RuntimeService::GetNodes(const proto::Task& task,
                                                                  const proto::GetNodesRequest&) {
   if (absl::Status s = RequireServerApp(task); !s.ok()) return s;

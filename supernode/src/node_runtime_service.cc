@@ -60,6 +60,7 @@ absl::StatusOr<proto::PushLogsResponse> NodeRuntimeService::PushLogs(
   return proto::PushLogsResponse();
 }
 
+// Deployment-runtime only: always FlowerError 3005 on a SuperNode, as stock.
 absl::StatusOr<proto::GetNodesResponse> NodeRuntimeService::GetNodes(
     const proto::Task&, const proto::GetNodesRequest&) {
   return core::FlowerError(core::api_error::kRuntimeEndpointUnavailable,

@@ -73,4 +73,26 @@ class RuntimeService {
 
 }  // namespace flwr::core
 
+// Declares every task-scoped call as an override, in the class body of a server's
+// RuntimeService (each server implements all of them; their definitions say what differs).
+#define FLWR_RUNTIME_SERVICE_OVERRIDES                                                             \
+  absl::StatusOr<proto::PullTaskInputResponse> PullTaskInput(                                      \
+      const proto::Task& task, const proto::PullTaskInputRequest& request) override;               \
+  absl::StatusOr<proto::PushTaskOutputResponse> PushTaskOutput(                                    \
+      const proto::Task& task, const proto::PushTaskOutputRequest& request) override;              \
+  absl::StatusOr<proto::PushLogsResponse> PushLogs(                                                \
+      const proto::Task& task, const proto::PushLogsRequest& request) override;                    \
+  absl::StatusOr<proto::GetNodesResponse> GetNodes(                                                \
+      const proto::Task& task, const proto::GetNodesRequest& request) override;                    \
+  absl::StatusOr<proto::PushAppMessagesResponse> PushMessages(                                     \
+      const proto::Task& task, const proto::PushAppMessagesRequest& request) override;             \
+  absl::StatusOr<proto::PullAppMessagesResponse> PullMessages(                                     \
+      const proto::Task& task, const proto::PullAppMessagesRequest& request) override;             \
+  absl::StatusOr<proto::PushObjectResponse> PushObject(const proto::Task& task,                    \
+                                                       proto::PushObjectRequest request) override; \
+  absl::StatusOr<std::string> PullObject(const proto::Task& task,                                  \
+                                         const proto::PullObjectRequest& request) override;        \
+  absl::StatusOr<proto::ConfirmMessageReceivedResponse> ConfirmMessageReceived(                    \
+      const proto::Task& task, const proto::ConfirmMessageReceivedRequest& request) override;
+
 #endif  // FLWR_CORE_RUNTIME_SERVICE_H_

@@ -16,25 +16,7 @@ class RuntimeService final : public core::RuntimeService {
   RuntimeService(LinkState* state, Clock clock = absl::Now)
       : core::RuntimeService(state->tasks()), state_(state), clock_(clock) {}
 
-  absl::StatusOr<proto::PullTaskInputResponse> PullTaskInput(
-      const proto::Task& task, const proto::PullTaskInputRequest& request) override;
-  absl::StatusOr<proto::PushTaskOutputResponse> PushTaskOutput(
-      const proto::Task& task, const proto::PushTaskOutputRequest& request) override;
-  absl::StatusOr<proto::PushLogsResponse> PushLogs(const proto::Task& task,
-                                                   const proto::PushLogsRequest& request) override;
-  // ServerApp tasks only (FlowerError 3005 otherwise).
-  absl::StatusOr<proto::GetNodesResponse> GetNodes(const proto::Task& task,
-                                                   const proto::GetNodesRequest& request) override;
-  absl::StatusOr<proto::PushAppMessagesResponse> PushMessages(
-      const proto::Task& task, const proto::PushAppMessagesRequest& request) override;
-  absl::StatusOr<proto::PullAppMessagesResponse> PullMessages(
-      const proto::Task& task, const proto::PullAppMessagesRequest& request) override;
-  absl::StatusOr<proto::PushObjectResponse> PushObject(const proto::Task& task,
-                                                       proto::PushObjectRequest request) override;
-  absl::StatusOr<std::string> PullObject(const proto::Task& task,
-                                         const proto::PullObjectRequest& request) override;
-  absl::StatusOr<proto::ConfirmMessageReceivedResponse> ConfirmMessageReceived(
-      const proto::Task& task, const proto::ConfirmMessageReceivedRequest& request) override;
+  FLWR_RUNTIME_SERVICE_OVERRIDES
 
   // Sees the time between consecutive batches of instructions a run's ServerApp pushes: one
   // round of a synchronous strategy (e.g. the `round_seconds` metric). Set before serving.

@@ -17,25 +17,7 @@ class NodeRuntimeService final : public core::RuntimeService {
   explicit NodeRuntimeService(NodeState* state)
       : core::RuntimeService(state->tasks()), state_(state) {}
 
-  absl::StatusOr<proto::PullTaskInputResponse> PullTaskInput(
-      const proto::Task& task, const proto::PullTaskInputRequest& request) override;
-  absl::StatusOr<proto::PushTaskOutputResponse> PushTaskOutput(
-      const proto::Task& task, const proto::PushTaskOutputRequest& request) override;
-  absl::StatusOr<proto::PushLogsResponse> PushLogs(const proto::Task& task,
-                                                   const proto::PushLogsRequest& request) override;
-  // Deployment-runtime only: always FlowerError 3005 on a SuperNode.
-  absl::StatusOr<proto::GetNodesResponse> GetNodes(const proto::Task& task,
-                                                   const proto::GetNodesRequest& request) override;
-  absl::StatusOr<proto::PushAppMessagesResponse> PushMessages(
-      const proto::Task& task, const proto::PushAppMessagesRequest& request) override;
-  absl::StatusOr<proto::PullAppMessagesResponse> PullMessages(
-      const proto::Task& task, const proto::PullAppMessagesRequest& request) override;
-  absl::StatusOr<proto::PushObjectResponse> PushObject(const proto::Task& task,
-                                                       proto::PushObjectRequest request) override;
-  absl::StatusOr<std::string> PullObject(const proto::Task& task,
-                                         const proto::PullObjectRequest& request) override;
-  absl::StatusOr<proto::ConfirmMessageReceivedResponse> ConfirmMessageReceived(
-      const proto::Task& task, const proto::ConfirmMessageReceivedRequest& request) override;
+  FLWR_RUNTIME_SERVICE_OVERRIDES
 
  private:
   NodeState* state_;
