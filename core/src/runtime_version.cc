@@ -25,6 +25,11 @@ std::optional<std::pair<std::string, std::string>> MajorMinor(absl::string_view 
   return std::make_pair(release[0], release.size() > 1 ? release[1] : "0");
 }
 
+// Orders versions by their minor release.
+bool ByMinorVersion(absl::string_view a, absl::string_view b) {
+  return FlowerMinorVersion(a) < FlowerMinorVersion(b);
+}
+
 // `get_metadata_str_checked`: the single non-empty value of `key`, else flwr's reason.
 absl::string_view LookupChecked(RuntimeMetadata metadata, absl::string_view key,
                                 std::string* reason) {
@@ -120,13 +125,12 @@ absl::Status CheckRuntimeVersion(RuntimeMetadata peer, absl::string_view local_v
 }
 
 std::optional<absl::string_view> PeerFlowerLine(RuntimeMetadata peer) {
+  // Without (valid) version metadata the peer announces no line, though every line accepts a
+  // peer that sends none.
+  std::string reason;
+  if (LookupChecked(peer, kPackageVersionHeader, &reason).empty()) return std::nullopt;
   for (absl::string_view version : SupportedFlowerVersions()) {
-    // Absent metadata is accepted by every line: no line is announced.
-    if (!RuntimeVersionIncompatibility(peer, version, "").has_value()) {
-      std::string reason;
-      if (LookupChecked(peer, kPackageVersionHeader, &reason).empty()) return std::nullopt;
-      return version;
-    }
+    if (!RuntimeVersionIncompatibility(peer, version, "").has_value()) return version;
   }
   return std::nullopt;
 }
@@ -169,17 +173,16 @@ int FlowerMinorVersion(absl::string_view version) {
 }
 
 absl::string_view OldestSupportedFlowerVersion() {
-  return *std::min_element(SupportedFlowerVersions().begin(), SupportedFlowerVersions().end(),
-                           [](absl::string_view a, absl::string_view b) {
-                             return FlowerMinorVersion(a) < FlowerMinorVersion(b);
-                           });
+  // The pins never change while the process runs: order them once.
+  static const absl::string_view oldest = *std::min_element(
+      SupportedFlowerVersions().begin(), SupportedFlowerVersions().end(), ByMinorVersion);
+  return oldest;
 }
 
 absl::string_view NewestSupportedFlowerVersion() {
-  return *std::max_element(SupportedFlowerVersions().begin(), SupportedFlowerVersions().end(),
-                           [](absl::string_view a, absl::string_view b) {
-                             return FlowerMinorVersion(a) < FlowerMinorVersion(b);
-                           });
+  static const absl::string_view newest = *std::max_element(
+      SupportedFlowerVersions().begin(), SupportedFlowerVersions().end(), ByMinorVersion);
+  return newest;
 }
 
 absl::Status CheckRuntimeVersionAnyLine(RuntimeMetadata peer, absl::string_view local_component,
