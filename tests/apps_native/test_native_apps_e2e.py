@@ -15,7 +15,6 @@ The test app is tests/apps/native_numpy_app: its Python apps and their native tw
 from __future__ import annotations
 
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -25,11 +24,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
 
 from harness import (  # noqa: E402
-    APPS,
     VENV_BIN,
     Ports,
     Processes,
     base_env,
+    copy_test_app,
     flwr,
     free_port,
     superlink_argv,
@@ -61,8 +60,7 @@ def exe_dir(tmp_path: Path, build_dir: Path, *names: str) -> Path:
 
 
 def copy_app(tmp_path: Path, name: str = "native_numpy_app", drop_native: bool = False) -> Path:
-    dst = tmp_path / name
-    shutil.copytree(APPS / "native_numpy_app", dst, ignore=shutil.ignore_patterns("__pycache__"))
+    dst = copy_test_app("native_numpy_app", tmp_path / name)
     if drop_native:
         pyproject = dst / "pyproject.toml"
         text = pyproject.read_text()

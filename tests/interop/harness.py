@@ -6,6 +6,7 @@ process group) when the test ends. Ports are taken fresh from the kernel.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -26,8 +27,9 @@ APPS = REPO_ROOT / "tests" / "apps"
 DEMO_APP = REPO_ROOT / "demo"
 
 
+@functools.cache
 def pinned_versions() -> list[str]:
-    """flower-version.txt's pins, the primary line first."""
+    """flower-version.txt's pins, the primary line first (read once)."""
     return [line.split("==", 1)[1].strip()
             for line in (REPO_ROOT / "flower-version.txt").read_text().splitlines()
             if line.startswith("flwr==")]
@@ -70,6 +72,13 @@ PRIMARY = LINES[0]
 def line_of(env: dict[str, str]) -> Line:
     """The line a base_env() environment was made for."""
     return Line(env.get("FLWR_TEST_LINE", PRIMARY.version))
+
+
+def copy_test_app(name: str, dst: Path) -> Path:
+    """A private copy of the test app tests/apps/<name> at `dst` (the stock CLI may rewrite its
+    pyproject.toml)."""
+    shutil.copytree(APPS / name, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    return dst
 
 
 def copy_demo_app(dst: Path, connections: bool = False) -> Path:

@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from harness import (
-    APPS,
     VENV_142_BIN,
     Ports,
     Processes,
     base_env,
+    copy_test_app,
     flwr,
     free_port,
     wait_for_port,
@@ -63,8 +62,7 @@ def test_cpp_supernodes_over_http_complete_a_stock_142_run(tls: bool, tmp_path: 
     port = free_port()
     write_cli_config(flwr_home, port)
     procs = Processes(tmp_path, env)
-    app = tmp_path / "app"
-    shutil.copytree(APPS / "native_numpy_app", app, ignore=shutil.ignore_patterns("__pycache__"))
+    app = copy_test_app("native_numpy_app", tmp_path / "app")
     node_tls = ["--insecure"]
     link_tls: list[str] = []
     if tls:

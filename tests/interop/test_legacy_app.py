@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import APPS, DEMO_APP, Processes, free_port, supernode_argv
+from harness import DEMO_APP, Processes, copy_test_app, free_port, supernode_argv
 from test_demo_app import node_config, run_to_end, start, synthetic_data  # noqa: F401
 
 ROUNDS = 2
@@ -27,8 +27,7 @@ ROUNDS = 2
 @pytest.fixture
 def legacy_app(tmp_path: Path) -> Path:
     """The legacy app, with the demo's cifar_app package beside it (its Python ClientApp)."""
-    dst = tmp_path / "legacy_app"
-    shutil.copytree(APPS / "legacy_cifar_app", dst, ignore=shutil.ignore_patterns("__pycache__"))
+    dst = copy_test_app("legacy_cifar_app", tmp_path / "legacy_app")
     shutil.copytree(DEMO_APP / "cifar_app", dst / "cifar_app",
                     ignore=shutil.ignore_patterns("__pycache__", "*.toml"))
     return dst

@@ -11,18 +11,17 @@ Every run goes through the line's stock CLI and must reach finished:completed.""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from harness import (
-    APPS,
     LINES,
     Line,
     Ports,
     Processes,
     base_env,
+    copy_test_app,
     flwr,
     free_port,
     superlink_argv,
@@ -34,13 +33,6 @@ from harness import (
 from test_superlink_with_stock_components import make_certificates
 
 NEWEST = max(LINES, key=lambda line: line.minor)
-
-
-def copy_app(tmp_path: Path, name: str) -> Path:
-    """A private copy of a test app (flwr may rewrite pyproject.toml)."""
-    dst = tmp_path / name
-    shutil.copytree(APPS / name, dst, ignore=shutil.ignore_patterns("__pycache__"))
-    return dst
 
 
 def native_clientapp_dir(tmp_path: Path, build_dir: Path) -> Path:
@@ -113,7 +105,7 @@ def test_our_supernode_serves_the_lines_stock_superexec_and_clientapp(
         for i in range(2):
             port = fed.start_node(f"supernode{i}", "cpp", i, "process")
             fed.superexec(f"superexec{i}", line.venv_bin / "flower-superexec", port)
-        fed.run_to_completion(copy_app(tmp_path, "numpy_app"))
+        fed.run_to_completion(copy_test_app("numpy_app", tmp_path / "numpy_app"))
         for i in range(2):
             assert "Sent successfully" in fed.procs.log(f"supernode{i}"), fed.procs.logs()
     finally:
@@ -138,7 +130,7 @@ def test_our_superexec_and_native_clientapp_follow_a_stock_supernode(
             # As the 1.42 SuperNode starts a SuperExec: no --plugin-type.
             fed.superexec(f"superexec{i}", build_dir / "superexec/flower-superexec", port,
                           plugin_type=line.minor < 42, extra=auth, env={"PATH": path})
-        fed.run_to_completion(copy_app(tmp_path, "native_numpy_app"))
+        fed.run_to_completion(copy_test_app("native_numpy_app", tmp_path / "native_numpy_app"))
         assert "EXPERIMENTAL: SuperExec authentication" in fed.procs.log("supernode0")
         log = fed.procs.log("superexec0")
         assert "Running native ClientApp 'numpy-echo'" in log, fed.procs.logs()
@@ -159,7 +151,7 @@ def test_stock_superexec_of_the_newest_line_starts_our_native_clientapp(
     try:
         for i in range(2):
             fed.start_node(f"supernode{i}", "python", i, "subprocess", env={"PATH": path})
-        fed.run_to_completion(copy_app(tmp_path, "native_numpy_app"))
+        fed.run_to_completion(copy_test_app("native_numpy_app", tmp_path / "native_numpy_app"))
         assert "Running native ClientApp 'numpy-echo'" in fed.procs.log("supernode0"), fed.procs.logs()
     finally:
         fed.procs.stop_all()
@@ -181,7 +173,7 @@ def test_tls_on_our_supernodes_runtime_api(line: Line, tmp_path: Path, build_dir
                               extra=["--appio-ssl-certfile", str(cert), "--appio-ssl-keyfile", str(key),
                                      "--appio-ssl-ca-certfile", str(ca)])
         fed.superexec("superexec1", build_dir / "superexec/flower-superexec", port, tls_ca=ca)
-        fed.run_to_completion(copy_app(tmp_path, "numpy_app"))
+        fed.run_to_completion(copy_test_app("numpy_app", tmp_path / "numpy_app"))
         assert "running on https://" in fed.procs.log("supernode0"), fed.procs.logs()
         log = fed.procs.log("supernode1")
         assert "The `--appio-ssl-certfile` flag is deprecated; use `--ssl-certfile` instead." in log, log

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -15,14 +14,13 @@ from pathlib import Path
 import pytest
 
 from harness import (
-    APPS,
     LINES,
     PRIMARY,
     Line,
-    superlink_argv,
     Ports,
     Processes,
     base_env,
+    copy_test_app,
     flwr,
     free_port,
     list_runs,
@@ -37,9 +35,7 @@ from harness import (
 @pytest.fixture
 def app_dir(tmp_path: Path) -> Path:
     """A private copy of the numpy test app (flwr may rewrite pyproject.toml)."""
-    dst = tmp_path / "numpy_app"
-    shutil.copytree(APPS / "numpy_app", dst, ignore=shutil.ignore_patterns("__pycache__"))
-    return dst
+    return copy_test_app("numpy_app", tmp_path / "numpy_app")
 
 
 def start_federation(kind: str, tmp_path: Path, build_dir: Path, database: str, nodes: int = 2,

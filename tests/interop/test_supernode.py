@@ -4,7 +4,6 @@ the stock `flwr run`: both SuperLinks, both isolation modes, mixed federations, 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import signal
 import time
@@ -13,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from harness import (
-    APPS,
     VENV_BIN,
     Ports,
     Processes,
     base_env,
+    copy_test_app,
     flwr,
     free_port,
     list_runs,
@@ -32,9 +31,7 @@ from harness import (
 @pytest.fixture
 def app_dir(tmp_path: Path) -> Path:
     """A private copy of the numpy test app (flwr may rewrite pyproject.toml)."""
-    dst = tmp_path / "numpy_app"
-    shutil.copytree(APPS / "numpy_app", dst, ignore=shutil.ignore_patterns("__pycache__"))
-    return dst
+    return copy_test_app("numpy_app", tmp_path / "numpy_app")
 
 
 class Federation:
@@ -142,9 +139,7 @@ def test_mixed_federation_and_process_isolation(tmp_path: Path, build_dir: Path,
 
 @pytest.fixture
 def faulty_app(tmp_path: Path) -> Path:
-    dst = tmp_path / "faulty_app"
-    shutil.copytree(APPS / "faulty_app", dst, ignore=shutil.ignore_patterns("__pycache__"))
-    return dst
+    return copy_test_app("faulty_app", tmp_path / "faulty_app")
 
 
 @pytest.mark.parametrize(
