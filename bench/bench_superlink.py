@@ -259,16 +259,17 @@ class Processes:
 # --------------------------------------------------------------------------------------------
 
 
-def superlink_argv(program: str, fleet: int | str, control: int | str, runtime: int | str
-                   ) -> list[str]:
-    """Return the command line of a SuperLink (either implementation) on these ports.
+def superlink_argv(impl: str, program: str, fleet: int | str, control: int | str,
+                   runtime: int | str) -> list[str]:
+    """Return the command line of a SuperLink of implementation `impl` on these ports.
 
     On a line without gRPC Fleet and Control (1.42), ours runs as the stock one does: HTTP only.
     """
-    grpc = (["--fleet-api-address", f"127.0.0.1:{fleet}",
-             "--control-api-address", f"127.0.0.1:{control}"]
-            if not LINE.http_fleet else
-            (["--disable-grpc-apis"] if program != str(LINE.venv_bin / "flower-superlink") else []))
+    if not LINE.http_fleet:
+        grpc = ["--fleet-api-address", f"127.0.0.1:{fleet}",
+                "--control-api-address", f"127.0.0.1:{control}"]
+    else:
+        grpc = ["--disable-grpc-apis"] if impl == "cpp" else []
     return [
         program,
         "--insecure",
@@ -377,7 +378,8 @@ class Federation:
         count_calls: the C++ SuperLink logs at DEBUG (see FLEET_DEBUG_LINE).
         """
         program = str(self.superlink_bin if self.impl == "cpp" else LINE.venv_bin / "flower-superlink")
-        argv = superlink_argv(program, self.ports.fleet, self.ports.control, self.ports.runtime)
+        argv = superlink_argv(self.impl, program, self.ports.fleet, self.ports.control,
+                              self.ports.runtime)
         debug = {"FLWR_LOG_LEVEL": "DEBUG"} if count_calls and self.impl == "cpp" else None
         start = time.perf_counter()
         self.superlink = self.procs.start("superlink", argv, extra_env=debug)
@@ -932,7 +934,7 @@ def context_lines(args: argparse.Namespace) -> list[str]:
     built = datetime.datetime.fromtimestamp(args.superlink_bin.stat().st_mtime).astimezone()
     command = shlex.join([display_path(Path(sys.executable)), display_path(Path(__file__)),
                           *sys.argv[1:]])
-    link = shlex.join(superlink_argv("flower-superlink", "FLEET", "CONTROL", "RUNTIME"))
+    link = shlex.join(superlink_argv("cpp", "flower-superlink", "FLEET", "CONTROL", "RUNTIME"))
     node = shlex.join(["flower-supernode", *supernode_argv("FLEET", "APPIO", "I", "N")[1:]])
     return [
         f"Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
