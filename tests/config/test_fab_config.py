@@ -1,4 +1,4 @@
-"""FABs and run/node configs: C++ flwr::fab against the pinned stock flwr.
+"""FABs and run/node configs: C++ flwr::fab against each pinned stock flwr.
 
 make_config_golden.py builds FABs with flwr's own build and records what the pinned
 SuperLink reads from them (or how it fails), what `flwr run -c` / `--node-config` parse and
@@ -11,7 +11,6 @@ import hashlib
 import json
 import math
 import subprocess
-import sys
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -26,9 +25,10 @@ EXACT_STAGES = ("config", "fuse", "args")  # Python ValueErrors whose text C++ m
 
 
 @pytest.fixture(scope="module")
-def golden_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def golden_dir(tmp_path_factory: pytest.TempPathFactory, flwr_line_python: Path) -> Path:
     out = tmp_path_factory.mktemp("config_golden")
-    subprocess.run([sys.executable, str(HERE / "make_config_golden.py"), str(out)], check=True)
+    subprocess.run([str(flwr_line_python), str(HERE / "make_config_golden.py"), str(out)],
+                   check=True)
     return out
 
 
@@ -69,10 +69,10 @@ def same_config(cpp: list[list[Any]], python: list[list[Any]]) -> bool:
 
 
 def test_golden_cases_come_from_the_pinned_flwr(
-    manifest: dict[str, Any], pinned_flwr_version: str
+    manifest: dict[str, Any], flwr_line: str, pinned_flwr_version: str
 ) -> None:
-    assert flwr.__version__ == pinned_flwr_version
-    assert manifest["flwr_version"] == pinned_flwr_version
+    assert flwr.__version__ == pinned_flwr_version  # the project venv has the primary pin
+    assert manifest["flwr_version"] == flwr_line
     kinds = {case["kind"] for case in manifest["cases"]}
     assert kinds == {"info", "config", "run-config", "config-args", "node-config"}
     stages = {case["expect"].get("stage") for case in manifest["cases"]}

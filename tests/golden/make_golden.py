@@ -309,7 +309,18 @@ def set_metadata(msg: Message, **fields: Any) -> None:
         msg.metadata.__dict__[f"_{key}"] = value
 
 
+def set_task_identity() -> None:
+    """From 1.42, instruction messages take run, node and task ID from the process's
+    TaskIdentity (set by flwr's app runtime); set it as a ServerApp task's would be."""
+    try:
+        from flwr.supercore.task_identity import TaskIdentity
+    except ImportError:  # 1.36: the caller sets them
+        return
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 987654321, 1, 4242
+
+
 def add_message_cases(g: Golden) -> None:
+    set_task_identity()
     content = RecordDict({"arrays": small_arrays(), "config": ConfigRecord({"server-round": 1, "lr": 0.01})})
     train = Message(content, dst_node_id=1234567890123, message_type="train", group_id="1", ttl=3600.0)
     set_metadata(train, run_id=987654321, src_node_id=1)
@@ -356,7 +367,7 @@ def add_message_cases(g: Golden) -> None:
         group_id="3",
         ttl=600.0,
     )
-    set_metadata(native, run_id=17)
+    set_metadata(native, run_id=17, src_node_id=1, src_task_id=4242)  # as 1.42 stamps them
     native.metadata.created_at = 1700000000.25
     g.message("message_native_train", native, native="message_native_train")
 

@@ -1,7 +1,7 @@
-"""Golden compatibility: C++ flwr::core against objects made by the pinned stock `flwr`.
+"""Golden compatibility: C++ flwr::core against objects made by each pinned stock `flwr`.
 
 make_golden.py writes values, object bytes, object IDs, object trees and protobufs with the
-installed flwr; the C++ golden_test must deflate the same values to the same bytes and IDs,
+stock flwr of each pinned line (run by that line's venv); the C++ golden_test must deflate the same values to the same bytes and IDs,
 and inflate Python's objects back to the same values.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import flwr
@@ -20,16 +19,17 @@ HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
-def golden_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def golden_dir(tmp_path_factory: pytest.TempPathFactory, flwr_line_python: Path) -> Path:
     out = tmp_path_factory.mktemp("golden")
-    subprocess.run([sys.executable, str(HERE / "make_golden.py"), str(out)], check=True)
+    subprocess.run([str(flwr_line_python), str(HERE / "make_golden.py"), str(out)], check=True)
     return out
 
 
-def test_golden_cases_come_from_the_pinned_flwr(golden_dir: Path, pinned_flwr_version: str) -> None:
+def test_golden_cases_come_from_the_pinned_flwr(golden_dir: Path, flwr_line: str,
+                                                pinned_flwr_version: str) -> None:
     manifest = json.loads((golden_dir / "manifest.json").read_text())
-    assert flwr.__version__ == pinned_flwr_version
-    assert manifest["flwr_version"] == pinned_flwr_version
+    assert flwr.__version__ == pinned_flwr_version  # the project venv has the primary pin
+    assert manifest["flwr_version"] == flwr_line
     kinds = {case["kind"] for case in manifest["cases"]}
     assert kinds == {"npy", "array", "arrayrecord", "configrecord", "metricrecord",
                      "recorddict", "message", "context", "reencode"}

@@ -7,6 +7,7 @@ process group) when the test ends. Ports are taken fresh from the kernel.
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import json
 import os
 import shutil
@@ -20,8 +21,6 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-# The stock Flower 1.42 (flower-version.txt's second line): HTTP-only Fleet and Control.
-VENV_142_BIN = REPO_ROOT / ".venv-1.42.0" / "bin"
 APPS = REPO_ROOT / "tests" / "apps"
 # The demo's Flower App (demo/pyproject.toml + demo/cifar_app/): `flwr run ./demo liqo`.
 DEMO_APP = REPO_ROOT / "demo"
@@ -49,8 +48,9 @@ class Line:
 
     @property
     def venv_bin(self) -> Path:
+        """scripts/setup.sh's venv of the line: `.venv` for the primary pin, else `.venv-X`."""
         if self.version == pinned_versions()[0]:
-            return VENV_BIN
+            return REPO_ROOT / ".venv" / "bin"
         return REPO_ROOT / f".venv-{self.version}" / "bin"
 
     @property
@@ -67,11 +67,17 @@ class Line:
 
 LINES = [Line(v) for v in pinned_versions()]
 PRIMARY = LINES[0]
+# The line whose stock flwr this interpreter imports: the primary one, except for the test
+# modules that drive another line's stock modules in-process (tests/conftest.py), which run in
+# that line's venv. Processes default to this line, so that they match what the test imports.
+IN_PROCESS = Line(importlib.metadata.version("flwr"))
+# The newest pinned line (1.42: HTTP-only Fleet and Control on the SuperLink's one port).
+NEWEST = max(LINES, key=lambda line: tuple(int(p) for p in line.version.split(".")))
 
 
 def line_of(env: dict[str, str]) -> Line:
     """The line a base_env() environment was made for."""
-    return Line(env.get("FLWR_TEST_LINE", PRIMARY.version))
+    return Line(env.get("FLWR_TEST_LINE", IN_PROCESS.version))
 
 
 def copy_test_app(name: str, dst: Path) -> Path:
@@ -167,7 +173,7 @@ def _stop(proc: subprocess.Popen, sig: int, timeout: float) -> int | None:
     return proc.returncode
 
 
-def base_env(flwr_home: Path, line: Line = PRIMARY) -> dict[str, str]:
+def base_env(flwr_home: Path, line: Line = IN_PROCESS) -> dict[str, str]:
     """Environment for Flower processes: the line's venv first in PATH, a private FLWR_HOME."""
     env = dict(os.environ)
     env["PATH"] = f"{line.venv_bin}:{env.get('PATH', '')}"
@@ -205,7 +211,7 @@ class Ports:
 
 
 def superlink_argv(kind: str, ports: Ports, database: str, superlink_bin: Path,
-                   line: Line = PRIMARY) -> list[str]:
+                   line: Line = IN_PROCESS) -> list[str]:
     """Command line of a SuperLink, ours ('cpp') or the line's stock one ('python')."""
     program = str(superlink_bin) if kind == "cpp" else str(line.venv_bin / "flower-superlink")
     return [
@@ -227,7 +233,7 @@ def supernode_argv(
     kind: str = "python",
     build_dir: Path | None = None,
     isolation: str = "subprocess",
-    line: Line = PRIMARY,
+    line: Line = IN_PROCESS,
 ) -> list[str]:
     """Command line of a SuperNode of the line: the line's stock Python one, or ours ('cpp',
     from build_dir; 1.42's HTTP Fleet client, or with --grpc-rere the gRPC one of 1.36).

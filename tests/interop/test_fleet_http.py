@@ -1,5 +1,5 @@
 """Our SuperNode on the HTTP Fleet API of Flower 1.42 (its default transport) against the stock
-1.42 SuperLink (`.venv-1.42.0`), driven by the stock 1.42 `flwr` CLI:
+1.42 SuperLink (the newest pin's venv), driven by the stock 1.42 `flwr` CLI:
 
 * two of our `flower-supernode`s (no transport flag, `--superlink 127.0.0.1:PORT`) complete a
   run of tests/apps/native_numpy_app, over HTTP and over HTTPS (a CA made at test time; the
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from harness import (
-    VENV_142_BIN,
+    NEWEST,
     Ports,
     Processes,
     base_env,
@@ -43,13 +43,13 @@ TRAIN_LOSS = 1.0 * (10 / 30) + 2.0 * (20 / 30)
 def env_142(flwr_home: Path) -> dict[str, str]:
     """base_env with the stock 1.42 executables (flower-superexec, flwr-serverapp) first on PATH."""
     env = base_env(flwr_home)
-    env["PATH"] = f"{VENV_142_BIN}:{env['PATH']}"
+    env["PATH"] = f"{NEWEST.venv_bin}:{env['PATH']}"
     return env
 
 
 def start_superlink_142(procs: Processes, port: int, *tls: str, name: str = "superlink") -> None:
     """The stock 1.42 SuperLink: Control, Fleet and Runtime on one HTTP(S) port."""
-    argv = [str(VENV_142_BIN / "flower-superlink"), "--database", ":flwr-in-memory:",
+    argv = [str(NEWEST.venv_bin / "flower-superlink"), "--database", ":flwr-in-memory:",
             "--host", "127.0.0.1", "--port", str(port)]
     link = procs.start(name, argv + (list(tls) if tls else ["--insecure"]))
     wait_for_port(port, timeout=60, proc=link)
@@ -79,14 +79,14 @@ def test_cpp_supernodes_over_http_complete_a_stock_142_run(tls: bool, tmp_path: 
                 str(build_dir / "supernode/flower-supernode"), *node_tls, "--superlink", f"127.0.0.1:{port}",
                 "--host", "127.0.0.1", "--port", str(free_port()),
                 "--node-config", f"partition-id={i} num-partitions=2"])
-        result = flwr(env, "run", str(app), "--format", "json", timeout=120, venv_bin=VENV_142_BIN)
+        result = flwr(env, "run", str(app), "--format", "json", timeout=120, venv_bin=NEWEST.venv_bin)
         assert result.returncode == 0, result.stdout + result.stderr + procs.logs()
         run_id = re.search(r'"run-id": "(\d+)"', result.stdout).group(1)
         try:
-            run = wait_for_status(env, run_id, "finished", timeout=240, venv_bin=VENV_142_BIN)
+            run = wait_for_status(env, run_id, "finished", timeout=240, venv_bin=NEWEST.venv_bin)
         except TimeoutError as e:
             raise AssertionError(f"{e}\n{procs.logs()}") from None
-        log = flwr(env, "log", run_id, "--show", timeout=60, venv_bin=VENV_142_BIN).stdout
+        log = flwr(env, "log", run_id, "--show", timeout=60, venv_bin=NEWEST.venv_bin).stdout
         assert run["status"] == "finished:completed", log + procs.logs()
         assert log.count("aggregate_train: Received 2 results and 0 failures") == 2, log + procs.logs()
         assert repr(TRAIN_LOSS) in log, log

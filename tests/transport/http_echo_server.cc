@@ -60,7 +60,10 @@ absl::Status StreamLogs(const proto::StreamLogsRequest& request, const HttpReque
 
 }  // namespace
 
-int main() {
+// argv[1]: the Flower version the server checks peers against, as a SuperLink of that line
+// (default: the primary pin).
+int main(int argc, char** argv) {
+  static const std::string local_version(argc > 1 ? argv[1] : flwr::core::PinnedFlowerVersion());
   flwr::core::HttpProtoServer server;
   server.AddUnary<proto::SendTaskHeartbeatRequest, proto::SendTaskHeartbeatResponse>(
       "/v1/runtime/send-task-heartbeat", Heartbeat);
@@ -68,8 +71,7 @@ int main() {
   server.AddServerStream<proto::StreamLogsRequest, proto::StreamLogsResponse>(
       "/v1/control/stream-logs", StreamLogs);
   server.AddRequestCheck("/v1/runtime/", [](const HttpRequestContext& context) {
-    return flwr::core::CheckRuntimeVersion(context.headers(), flwr::core::PinnedFlowerVersion(),
-                                           "SuperLink");
+    return flwr::core::CheckRuntimeVersion(context.headers(), local_version, "SuperLink");
   });
   if (absl::Status status = server.Start("127.0.0.1", 0); !status.ok()) {
     std::cerr << status << std::endl;

@@ -11,6 +11,7 @@
 No `from __future__ import annotations` here: FastAPI resolves the handlers' annotations.
 """
 
+import importlib.metadata
 import socket
 import subprocess
 import threading
@@ -67,8 +68,10 @@ def address(build_dir):
     binary = build_dir / "tests" / "transport" / "http_echo_server"
     if not binary.exists():
         pytest.fail(f"{binary} is not built: ninja -C {build_dir} http_echo_server")
+    # A SuperLink of the line whose stock modules this test drives.
     with subprocess.Popen(
-        [str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [str(binary), importlib.metadata.version("flwr")], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True
     ) as proc:
         line = proc.stdout.readline()
         assert line.startswith("PORT "), line

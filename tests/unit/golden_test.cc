@@ -156,6 +156,8 @@ absl::Status DeflateNative(const std::string& name, const BundleCheck& check) {
   if (name == "message_native_train") {
     Message msg;
     msg.metadata.run_id = 17;
+    msg.metadata.src_node_id = 1;
+    msg.metadata.src_task_id = 4242;
     msg.metadata.dst_node_id = 42;
     msg.metadata.message_type = "train";
     msg.metadata.group_id = "3";

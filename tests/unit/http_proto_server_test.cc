@@ -180,11 +180,16 @@ TEST_F(HttpProtoServerTest, UnaryCall) {
   EXPECT_TRUE(response->success());
 }
 
+// Version headers of a ServerApp of the primary line (another patch release of it).
+std::string PrimaryLinePeerHeaders() {
+  const std::vector<absl::string_view> parts = absl::StrSplit(PinnedFlowerVersion(), '.');
+  return absl::StrCat("flwr-package-name: flwr\r\nflwr-package-version: ", parts.at(0), ".",
+                      parts.at(1), ".1\r\nflwr-component-name: flwr-serverapp\r\n");
+}
+
 TEST_F(HttpProtoServerTest, UnaryWireFormat) {
-  const RawResponse response =
-      RawPost(server_->port(), kHeartbeat, "application/protobuf", "",
-              "flwr-task-token: token\r\nflwr-package-name: flwr\r\nflwr-package-version: "
-              "1.36.1\r\nflwr-component-name: flwr-serverapp\r\n");
+  const RawResponse response = RawPost(server_->port(), kHeartbeat, "application/protobuf", "",
+                                       "flwr-task-token: token\r\n" + PrimaryLinePeerHeaders());
   EXPECT_EQ(response.status, 200);
   EXPECT_NE(response.headers.find("content-type: application/protobuf"), std::string::npos);
   SendTaskHeartbeatResponse expected;
@@ -282,9 +287,11 @@ TEST_F(HttpProtoServerTest, RequestCheckRunsAfterParsingOnItsPrefixOnly) {
   RawResponse response = RawPost(server_->port(), kHeartbeat, "application/protobuf", "", old_peer);
   EXPECT_EQ(response.status, 412);
   EXPECT_EQ(response.body,
-            "{\"code\":1001,\"detail\":\"Runtime version compatibility check failed.\",\"extra\":"
-            "\"SuperLink version 1.36.0 detected a runtime version mismatch: expected a peer from "
-            "the same major.minor release, but received flwr-serverapp version 1.20.0.\"}");
+            absl::StrCat("{\"code\":1001,\"detail\":\"Runtime version compatibility check "
+                         "failed.\",\"extra\":\"SuperLink version ",
+                         PinnedFlowerVersion(),
+                         " detected a runtime version mismatch: expected a peer from the same "
+                         "major.minor release, but received flwr-serverapp version 1.20.0.\"}"));
   // Content type and payload are checked first.
   response = RawPost(server_->port(), kHeartbeat, "text/plain", "", old_peer);
   EXPECT_EQ(response.status, 415);
@@ -426,9 +433,8 @@ TEST_F(HttpProtoServerTest, ServeBytesAnswersAsASocketDoes) {
   const std::string request = absl::StrCat(
       "POST ", kHeartbeat,
       " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/protobuf\r\n"
-      "flwr-task-token: token\r\nflwr-package-name: flwr\r\nflwr-package-version: 1.36.1\r\n"
-      "flwr-component-name: flwr-serverapp\r\n"
-      "Content-Length: 0\r\n\r\n");
+      "flwr-task-token: token\r\n",
+      PrimaryLinePeerHeaders(), "Content-Length: 0\r\n\r\n");
   const std::string served = server_->ServeBytes(absl::StrCat(request, request));
   const int sock = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
