@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import socket
 from pathlib import Path
 
 import httpx
@@ -116,6 +117,14 @@ CASES = {
                                       control_pb2.ListRunsRequest(run_id=4242).SerializeToString(), dict, {}),
     "control: login details": ("/v1/control/get-login-details", b"", dict, {}),
     "control: bad protobuf": ("/v1/control/list-runs", b"\x08", dict, {}),
+    # Empty, truncated and large bodies.
+    "empty body: register": ("/v1/fleet/register-node", b"", NODE.headers, {}),
+    "empty body: heartbeat": ("/v1/fleet/send-node-heartbeat", b"", NODE.headers, {}),
+    "empty body: pull": ("/v1/fleet/pull-messages", b"", NODE.headers, {}),
+    "empty body: push": ("/v1/fleet/push-messages", b"", NODE.headers, {}),
+    "empty body: control stop": ("/v1/control/stop-run", b"", dict, {}),
+    "truncated protobuf": ("/v1/fleet/register-node", REGISTER[:-3], NODE.headers, {}),
+    "8 MiB of garbage": ("/v1/fleet/register-node", bytes(range(256)) * (32 << 10), NODE.headers, {}),
 }
 
 
@@ -124,6 +133,63 @@ def test_same_status_and_body_as_the_stock_superlink(case: str, superlinks) -> N
     path, body, headers, extra = CASES[case]
     ours, stock = both(superlinks, path, body, {**headers(), **extra})
     assert ours == stock, case
+
+
+@pytest.mark.parametrize("route,reply", [("list-runs", control_pb2.ListRunsResponse),
+                                         ("list-nodes", control_pb2.ListNodesResponse)])
+def test_empty_control_listing_as_stock(route: str, reply, superlinks) -> None:
+    """An empty request lists everything (no runs here; of the nodes other cases registered,
+    their statuses); the reply carries the server's now."""
+    answers = {}
+    for kind, url in superlinks[0].items():
+        response = httpx.post(f"{url}/v1/control/{route}", content=b"", headers=PROTOBUF, timeout=30)
+        assert response.status_code == 200, (kind, response.text)
+        answer = reply.FromString(response.content)
+        assert datetime.datetime.fromisoformat(answer.now).tzinfo is not None
+        answer.ClearField("now")
+        answers[kind] = (sorted(node.status for node in answer.nodes_info)
+                         if route == "list-nodes" else answer)
+    assert answers["cpp"] == answers["python"]
+
+
+def raw_post(url: str, path: str, head: bytes, content_length: int) -> bytes:
+    """POST `head` as the start of a body of `content_length` bytes, end the sending side, and
+    read what the server answers until it closes."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
+                     f"Content-Type: application/protobuf\r\nContent-Length: {content_length}\r\n"
+                     "\r\n".encode() + head)
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+@pytest.mark.parametrize("sent,declared", [(10, len(REGISTER)), (0, 600_000_000)],
+                         ids=["body shorter than its Content-Length", "body never sent"])
+def test_truncated_transfer_is_dropped_as_stock(sent: int, declared: int, superlinks) -> None:
+    """A body that ends before its Content-Length: no request is served, the connection closes
+    without an answer (as uvicorn does), and the server keeps serving."""
+    urls, _ = superlinks
+    answers = {kind: raw_post(url, "/v1/fleet/register-node", REGISTER[:sent], declared)
+               for kind, url in urls.items()}
+    assert answers == {"cpp": b"", "python": b""}
+    assert httpx.get(urls["cpp"] + "/health").status_code == 200
+
+
+def test_start_run_with_a_fab_that_is_not_a_zip(superlinks) -> None:
+    """A divergence on purpose: the stock SuperLink lets zipfile.BadZipFile escape (500
+    "Internal server error."); ours names the problem with the catalogue's invalid-run-config
+    error, as stock does for every other bad FAB."""
+    request = control_pb2.StartRunRequest()
+    request.fab.content = b"not a zip"
+    ours, stock = both(superlinks, "/v1/control/start-run", request.SerializeToString())
+    assert stock == (500, json.dumps({"detail": "Internal server error."}, separators=(",", ":")))
+    assert ours[0] == 412, ours
+    body = json.loads(ours[1])
+    assert body["code"] == 15 and body["detail"] == "Invalid run configuration.", body
 
 
 def test_get_is_405_as_stock(superlinks) -> None:
