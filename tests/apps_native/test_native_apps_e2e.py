@@ -34,6 +34,7 @@ from harness import (  # noqa: E402
     superlink_argv,
     supernode_argv,
     wait_for_port,
+    wait_for_superlink,
     wait_for_status,
     write_cli_config,
 )
@@ -86,10 +87,7 @@ def start_link(procs: Processes, kind: str, ports: Ports, build_dir: Path, isola
     argv = superlink_argv(kind, ports, ":flwr-in-memory:", build_dir / "superlink/flower-superlink")
     if isolation:
         argv += ["--isolation", isolation]
-    link = procs.start("superlink", argv, env=env)
-    wait_for_port(ports.control, proc=link)
-    wait_for_port(ports.fleet, proc=link)
-    wait_for_port(ports.runtime, proc=link)
+    wait_for_superlink(ports, procs.start("superlink", argv, env=env))
 
 
 def start_process_isolated_nodes(procs: Processes, ports: Ports, clientapp_path: str, nodes: int = 2) -> None:
@@ -97,7 +95,7 @@ def start_process_isolated_nodes(procs: Processes, ports: Ports, clientapp_path:
     whose PATH is `clientapp_path` (so it launches whichever flwr-clientapp comes first)."""
     for i in range(nodes):
         appio = free_port()
-        argv = supernode_argv(ports.fleet, appio, f"partition-id={i} num-partitions={nodes}")
+        argv = supernode_argv(ports.fleet_for(), appio, f"partition-id={i} num-partitions={nodes}")
         node = procs.start(f"supernode{i}", argv + ["--isolation", "process"])
         wait_for_port(appio, proc=node)
         procs.start(f"superexec{i}", [str(VENV_BIN / "flower-superexec"), "--insecure", "--plugin-type",
@@ -107,7 +105,7 @@ def start_process_isolated_nodes(procs: Processes, ports: Ports, clientapp_path:
 
 def start_subprocess_nodes(procs: Processes, ports: Ports, nodes: int = 2) -> None:
     for i in range(nodes):
-        procs.start(f"supernode{i}", supernode_argv(ports.fleet, free_port(),
+        procs.start(f"supernode{i}", supernode_argv(ports.fleet_for(), free_port(),
                                                     f"partition-id={i} num-partitions={nodes}"))
 
 
@@ -125,7 +123,7 @@ def test_cpp_clientapp_under_stock_superexec(tmp_path: Path, build_dir: Path) ->
     and aggregates exactly what our numpy-echo replied."""
     env = base_env(tmp_path / "flwr_home")
     ports = Ports()
-    write_cli_config(tmp_path / "flwr_home", ports.control)
+    write_cli_config(tmp_path / "flwr_home", ports.control_for())
     procs = Processes(tmp_path, env)
     native = exe_dir(tmp_path, build_dir, "flwr-clientapp")
     try:
@@ -152,7 +150,7 @@ def test_cpp_serverapp_with_stock_clientapps(kind: str, tmp_path: Path, build_di
     the run log shows the stock FedAvg lines and numbers; the final model is saved."""
     env = base_env(tmp_path / "flwr_home")
     ports = Ports()
-    write_cli_config(tmp_path / "flwr_home", ports.control)
+    write_cli_config(tmp_path / "flwr_home", ports.control_for())
     procs = Processes(tmp_path, env)
     native = exe_dir(tmp_path, build_dir, "flwr-serverapp")
     native_path = f"{native}:{env['PATH']}"
@@ -186,7 +184,7 @@ def test_non_native_fab_fails_cleanly_in_cpp_serverapp(tmp_path: Path, build_dir
     finished:failed at once, with a reason naming the available native ServerApps."""
     env = base_env(tmp_path / "flwr_home")
     ports = Ports()
-    write_cli_config(tmp_path / "flwr_home", ports.control)
+    write_cli_config(tmp_path / "flwr_home", ports.control_for())
     procs = Processes(tmp_path, env)
     native = exe_dir(tmp_path, build_dir, "flwr-serverapp")
     try:
@@ -208,7 +206,7 @@ def test_non_native_fab_gets_error_replies_from_cpp_clientapp(tmp_path: Path, bu
     stock FedAvg sees failures, and the run still finishes (no hang)."""
     env = base_env(tmp_path / "flwr_home")
     ports = Ports()
-    write_cli_config(tmp_path / "flwr_home", ports.control)
+    write_cli_config(tmp_path / "flwr_home", ports.control_for())
     procs = Processes(tmp_path, env)
     native = exe_dir(tmp_path, build_dir, "flwr-clientapp")
     try:

@@ -17,7 +17,6 @@ import random
 import shutil
 import struct
 import subprocess
-import warnings
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -283,10 +282,12 @@ def _public_key_variants() -> Iterator[tuple[str, bytes]]:
     yield "k1", public_key_to_bytes(ec.generate_private_key(ec.SECP256K1()).public_key())
     yield "brainpool", public_key_to_bytes(
         ec.generate_private_key(ec.BrainpoolP384R1()).public_key())
-    with warnings.catch_warnings():  # binary curves are deprecated in `cryptography`
-        warnings.simplefilter("ignore")
-        binary_curve_key = ec.generate_private_key(ec.SECT283K1()).public_key()
-    yield "sect283k1", public_key_to_bytes(binary_curve_key)
+    # A binary-curve key, from the OpenSSL CLI: `cryptography` dropped binary curves (v47+).
+    binary_curve_key = subprocess.run(
+        "openssl ecparam -name sect283k1 -genkey -noout | openssl ec -pubout 2>/dev/null",
+        shell=True, check=True, capture_output=True).stdout
+    assert binary_curve_key.startswith(b"-----BEGIN PUBLIC KEY-----"), binary_curve_key
+    yield "sect283k1", binary_curve_key
     yield "ed25519", ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     yield "rsa", rsa.generate_private_key(65537, 1024).public_key().public_bytes(

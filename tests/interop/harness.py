@@ -201,13 +201,24 @@ class Ports:
     control: int = field(default_factory=free_port)
     runtime: int = field(default_factory=free_port)
 
-    def control_for(self, line: Line) -> int:
+    def control_for(self, line: Line = IN_PROCESS) -> int:
         """Where the line's CLI reaches the SuperLink: gRPC Control, or the HTTP port."""
         return self.runtime if line.http_control else self.control
 
-    def fleet_for(self, line: Line) -> int:
+    def fleet_for(self, line: Line = IN_PROCESS) -> int:
         """Where the line's SuperNodes reach the SuperLink: gRPC Fleet, or the HTTP port."""
         return self.runtime if line.http_fleet else self.fleet
+
+    def serving(self, line: Line = IN_PROCESS) -> list[int]:
+        """The ports a SuperLink serves the line's CLI, SuperNodes and apps on."""
+        return sorted({self.control_for(line), self.fleet_for(line), self.runtime})
+
+
+def wait_for_superlink(ports: Ports, proc: subprocess.Popen, line: Line = IN_PROCESS,
+                       timeout: float = 30.0) -> None:
+    """Wait until a SuperLink accepts connections on every port the line's peers use."""
+    for port in ports.serving(line):
+        wait_for_port(port, timeout, proc=proc)
 
 
 def superlink_argv(kind: str, ports: Ports, database: str, superlink_bin: Path,

@@ -33,6 +33,7 @@ from harness import (
     superlink_argv,
     supernode_argv,
     wait_for_port,
+    wait_for_superlink,
     wait_for_status,
     write_cli_config,
 )
@@ -55,11 +56,10 @@ def start(tmp_path: Path, build_dir: Path, link: str):
     env = base_env(tmp_path / "flwr_home")
     env["OMP_NUM_THREADS"] = "1"
     ports = Ports()
-    write_cli_config(tmp_path / "flwr_home", ports.control)
+    write_cli_config(tmp_path / "flwr_home", ports.control_for())
     procs = Processes(tmp_path, env)
     proc = procs.start("superlink", superlink_argv(link, ports, ":flwr-in-memory:", build_dir / "superlink/flower-superlink"))
-    wait_for_port(ports.control, proc=proc)
-    wait_for_port(ports.fleet, proc=proc)
+    wait_for_superlink(ports, proc)
     return procs, env, ports
 
 
@@ -86,7 +86,7 @@ def test_all_cpp_federation_learns(tmp_path: Path, build_dir: Path, synthetic_da
     procs, env, ports = start(tmp_path, build_dir, "cpp")
     try:
         for i in range(2):
-            procs.start(f"node{i}", supernode_argv(ports.fleet, free_port(), node_config(i, 2, synthetic_data),
+            procs.start(f"node{i}", supernode_argv(ports.fleet_for(), free_port(), node_config(i, 2, synthetic_data),
                                                    kind="cpp", build_dir=build_dir))
         run_id, log = run_to_end(procs, env, demo_app, "num-server-rounds=3 fraction-fit=1.0 lr=0.01")
         acc = [float(a) for a in re.findall(r"Round \d/3: .*eval_acc ([0-9.]+)", log)]
@@ -120,11 +120,11 @@ def test_stock_serverapp_with_mixed_cpp_and_python_clientapps(
     procs, env, ports = start(tmp_path, build_dir, "python")
     try:
         n = 3
-        procs.start("cpp-node", supernode_argv(ports.fleet, free_port(), node_config(0, n, synthetic_data),
+        procs.start("cpp-node", supernode_argv(ports.fleet_for(), free_port(), node_config(0, n, synthetic_data),
                                                kind="cpp", build_dir=build_dir))
-        procs.start("python-node", supernode_argv(ports.fleet, free_port(), node_config(1, n, synthetic_data)))
+        procs.start("python-node", supernode_argv(ports.fleet_for(), free_port(), node_config(1, n, synthetic_data)))
         appio = free_port()
-        procs.start("python-process-node", supernode_argv(ports.fleet, appio, node_config(2, n, synthetic_data),
+        procs.start("python-process-node", supernode_argv(ports.fleet_for(), appio, node_config(2, n, synthetic_data),
                                                           isolation="process"))
         wait_for_port(appio)
         native_bin = tmp_path / "native_bin"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import flwr, free_port, superlink_argv, supernode_argv, wait_for_port
+from harness import IN_PROCESS, flwr, free_port, superlink_argv, supernode_argv, wait_for_superlink
 from test_supernode import Federation, app_dir  # noqa: F401  (fixture)
 
 
@@ -84,15 +84,16 @@ def test_node_cut_off_mid_run_goes_offline_and_rejoins(
         try:
             # The Fleet API on every address of the host, so the namespace reaches it too.
             argv = superlink_argv("cpp", fed.ports, fed.database, build_dir / "superlink/flower-superlink")
-            argv[argv.index("--fleet-api-address") + 1] = f"0.0.0.0:{fed.ports.fleet}"
-            link = fed.procs.start("superlink", argv)
-            wait_for_port(fed.ports.control, proc=link)
-            wait_for_port(fed.ports.fleet, proc=link)
+            if IN_PROCESS.http_fleet:
+                argv[argv.index("--host") + 1] = "0.0.0.0"
+            else:
+                argv[argv.index("--fleet-api-address") + 1] = f"0.0.0.0:{fed.ports.fleet}"
+            wait_for_superlink(fed.ports, fed.procs.start("superlink", argv))
 
             fed.start_node("near", "cpp", "partition-id=0 num-partitions=2")
-            far_argv = supernode_argv(fed.ports.fleet, free_port(), "partition-id=1 num-partitions=2",
+            far_argv = supernode_argv(fed.ports.fleet_for(), free_port(), "partition-id=1 num-partitions=2",
                                       kind="cpp", build_dir=build_dir)
-            far_argv[far_argv.index("--superlink") + 1] = f"{ns.host_ip}:{fed.ports.fleet}"
+            far_argv[far_argv.index("--superlink") + 1] = f"{ns.host_ip}:{fed.ports.fleet_for()}"
             far = fed.procs.start("far", ["ip", "netns", "exec", ns.name, *far_argv])
             wait_until("the far node's ID", lambda: "SuperNode ID:" in fed.procs.log("far"), fed, 60)
             far_id = re.search(r"SuperNode ID: (\d+)", fed.procs.log("far")).group(1)

@@ -61,7 +61,7 @@ def test_legacy_serverapp_with_cpp_superlink_and_native_clientapps(
     procs, env, ports = start(tmp_path, build_dir, "cpp")
     try:
         for i in range(2):
-            procs.start(f"node{i}", supernode_argv(ports.fleet, free_port(), node_config(i, 2, synthetic_data),
+            procs.start(f"node{i}", supernode_argv(ports.fleet_for(), free_port(), node_config(i, 2, synthetic_data),
                                                    kind="cpp", build_dir=build_dir))
         _, log = run_to_end(procs, env, legacy_app, f"num-server-rounds={ROUNDS} lr=0.01")
         assert_legacy_rounds(log, procs)
@@ -76,9 +76,9 @@ def test_legacy_serverapp_with_stock_superlink_cpp_and_python_clientapps(
 ) -> None:
     procs, env, ports = start(tmp_path, build_dir, "python")
     try:
-        procs.start("cpp-node", supernode_argv(ports.fleet, free_port(), node_config(0, 2, synthetic_data),
+        procs.start("cpp-node", supernode_argv(ports.fleet_for(), free_port(), node_config(0, 2, synthetic_data),
                                                kind="cpp", build_dir=build_dir))
-        procs.start("python-node", supernode_argv(ports.fleet, free_port(), node_config(1, 2, synthetic_data)))
+        procs.start("python-node", supernode_argv(ports.fleet_for(), free_port(), node_config(1, 2, synthetic_data)))
         _, log = run_to_end(procs, env, legacy_app, f"num-server-rounds={ROUNDS} lr=0.01")
         assert_legacy_rounds(log, procs)
         assert "Running native ClientApp 'cifar-cnn'" in procs.log("cpp-node"), procs.log("cpp-node")

@@ -27,6 +27,7 @@ from harness import (
     superlink_argv,
     supernode_argv,
     wait_for_port,
+    wait_for_superlink,
     wait_for_status,
     write_cli_config,
 )
@@ -91,8 +92,7 @@ def test_restart_on_sqlite_keeps_runs_and_nodes(tmp_path: Path, build_dir: Path,
 
         procs.stop("superlink", signal.SIGKILL)
         argv = superlink_argv("cpp", ports, database, build_dir / "superlink/flower-superlink")
-        restarted = procs.start("superlink-restarted", argv)
-        wait_for_port(ports.control, proc=restarted)
+        wait_for_superlink(ports, procs.start("superlink-restarted", argv))
         after = {r["run-id"]: r for r in list_runs(env)}
         assert after[first_id]["status"] == "finished:completed"
         assert after[first_id]["fab-hash"] == before["fab-hash"]

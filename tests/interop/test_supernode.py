@@ -23,6 +23,7 @@ from harness import (
     superlink_argv,
     supernode_argv,
     wait_for_port,
+    wait_for_superlink,
     wait_for_status,
     write_cli_config,
 )
@@ -42,7 +43,7 @@ class Federation:
         self.flwr_home = tmp_path / "flwr_home"
         self.env = base_env(self.flwr_home)
         self.ports = Ports()
-        write_cli_config(self.flwr_home, self.ports.control)
+        write_cli_config(self.flwr_home, self.ports.control_for())
         self.procs = Processes(tmp_path, self.env)
         self.link_kind = link
         self.database = database
@@ -50,14 +51,12 @@ class Federation:
 
     def start_link(self, name: str = "superlink") -> None:
         argv = superlink_argv(self.link_kind, self.ports, self.database, self.build_dir / "superlink/flower-superlink")
-        proc = self.procs.start(name, argv)
-        wait_for_port(self.ports.control, proc=proc)
-        wait_for_port(self.ports.fleet, proc=proc)
+        wait_for_superlink(self.ports, self.procs.start(name, argv))
 
     def start_node(self, name: str, kind: str, node_config: str, isolation: str = "subprocess", extra: list[str] | None = None):
         port = free_port()
         self.node_ports[name] = port
-        argv = supernode_argv(self.ports.fleet, port, node_config, kind=kind, build_dir=self.build_dir, isolation=isolation)
+        argv = supernode_argv(self.ports.fleet_for(), port, node_config, kind=kind, build_dir=self.build_dir, isolation=isolation)
         return self.procs.start(name, argv + (extra or []))
 
     def run(self, app_dir: Path, *config: str) -> str:
