@@ -22,18 +22,18 @@ from pathlib import Path
 import pytest
 
 from harness import (
-    VENV_142_BIN,
     Ports,
     Processes,
+    VENV_142_BIN,
     base_env,
     copy_test_app,
     flwr,
     free_port,
+    make_certificates,
     wait_for_port,
     wait_for_status,
     write_cli_config,
 )
-from test_superlink_with_stock_components import make_certificates
 
 # native_numpy_app's twins with partition ids 0 and 1 report train_loss 1 and 2 with weights
 # 10 and 20: FedAvg's weighted mean shows both nodes' replies were aggregated.
