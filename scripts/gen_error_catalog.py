@@ -4,8 +4,12 @@
 Writes two committed files (tests/transport/test_error_catalog.py checks they are current):
 
 * core/src/flower_error_catalog.inc: one FLWR_ERROR_SPEC(...) X-macro line per entry of
-  `flwr.supercore.error.catalog.API_ERROR_MAP`, in code order, with the enum name from
-  `ApiErrorCode` (core/src/flower_error.cc expands it into the lookup table).
+  `flwr.supercore.error.catalog.API_ERROR_MAP` of every pinned line (the union: a code only a
+  newer line has, such as 1.42's INVALID_SUPERNODE_LOCATION, is answered as that line does), in
+  code order, with the enum name from `ApiErrorCode` (core/src/flower_error.cc expands it into
+  the lookup table). The other lines' catalogues are read with their venvs' interpreters
+  (.venv-<version>/bin/python, as scripts/setup.sh makes them); a code two lines define
+  differently is an error.
 * core/src/flower_version.inc: the primary pinned flwr version from flower-version.txt as a
   C++ string literal (core/src/runtime_version.cc includes it).
 * core/src/flower_versions.inc: every pinned flwr version (the lines this runtime speaks), as
@@ -19,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -62,36 +68,59 @@ def pinned_version() -> str:
     return pinned_versions()[0]
 
 
-def render_catalog() -> str:
-    # Imported here so that `--help` works without the pinned environment.
-    from flwr.supercore.error.base import ApiErrorCode
-    from flwr.supercore.error.catalog import API_ERROR_MAP
+# Prints the running interpreter's flwr catalogue as JSON: [[code, name, gRPC status name, HTTP
+# status, public message, {header: value}], ...]. Run in every pinned line's venv.
+DUMP_CATALOG = """
+import json
+from flwr.supercore.error.base import ApiErrorCode
+from flwr.supercore.error.catalog import API_ERROR_MAP
+missing = [c.name for c in ApiErrorCode if int(c) not in API_ERROR_MAP]
+if missing:
+    raise SystemExit(f"ApiErrorCode members without a catalog entry: {missing}")
+print(json.dumps([[int(code), ApiErrorCode(code).name, spec.status_code.name,
+                   int(spec.http_status_code), spec.public_message, dict(spec.http_headers or {})]
+                  for code, spec in API_ERROR_MAP.items()]))
+"""
 
+
+def line_catalog(version: str) -> list[list]:
+    """The catalogue of the pinned line `version`: this interpreter's for the primary line
+    (codes without a catalog entry would be served as "Internal server error.", so the dump
+    fails loudly on them), the line's venv's otherwise."""
+    if version == pinned_version():
+        python = sys.executable
+    else:
+        python = str(REPO_ROOT / f".venv-{version}" / "bin" / "python")
+        if not Path(python).exists():
+            raise SystemExit(f"{python} is missing: run scripts/setup.sh for flwr {version}")
+    out = subprocess.run([python, "-c", DUMP_CATALOG], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def render_catalog() -> str:
+    versions = pinned_versions()
+    entries: dict[int, list] = {}
+    for version in versions:
+        for entry in line_catalog(version):
+            known = entries.setdefault(entry[0], entry)
+            if known != entry:
+                raise SystemExit(f"code {entry[0]} differs between the pinned lines: {known} vs {entry}")
     lines = [
         HEADER.format(source="flwr/supercore/error/catalog.py (flwr "
-                      f"{importlib.metadata.version('flwr')})"),
+                      f"{', '.join(versions)})"),
         "//\n",
         "// FLWR_ERROR_SPEC(constant, code, absl status code, HTTP status, public message,\n",
         "//                 HTTP header name, HTTP header value)\n",
     ]
-    for code in sorted(API_ERROR_MAP):
-        spec = API_ERROR_MAP[code]
-        name = ApiErrorCode(code).name
-        headers = dict(spec.http_headers or {})
+    for code in sorted(entries):
+        _, name, status, http_status, message, headers = entries[code]
         if len(headers) > 1:
             raise SystemExit(f"{name}: more than one HTTP header; extend FlowerErrorSpec")
         header_name, header_value = next(iter(headers.items()), ("", ""))
         lines.append(
-            f"FLWR_ERROR_SPEC(k{camel_case(name)}, {int(code)}, "
-            f"k{camel_case(spec.status_code.name)}, {int(spec.http_status_code)}, "
-            f"{cpp_string(spec.public_message)}, {cpp_string(header_name)}, "
-            f"{cpp_string(header_value)})\n"
+            f"FLWR_ERROR_SPEC(k{camel_case(name)}, {code}, k{camel_case(status)}, {http_status}, "
+            f"{cpp_string(message)}, {cpp_string(header_name)}, {cpp_string(header_value)})\n"
         )
-    # Codes in the enum without a catalog entry would be served as "Internal server error.";
-    # fail loudly so that a new wheel is looked at rather than silently mirrored.
-    missing = [c.name for c in ApiErrorCode if int(c) not in API_ERROR_MAP]
-    if missing:
-        raise SystemExit(f"ApiErrorCode members without a catalog entry: {missing}")
     return "".join(lines)
 
 

@@ -1,15 +1,21 @@
 #include "flwr/superlink/control_service.h"
 
 #include <algorithm>
+#include <cmath>
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "flwr/core/fab.h"
 #include "flwr/core/flower_error.h"
+#include "flwr/core/heartbeat_sender.h"
 #include "flwr/core/iso_time.h"
 #include "flwr/core/logging.h"
+#include "flwr/core/node_auth.h"
 #include "flwr/core/proto_convert.h"
+#include "flwr/core/python_compat.h"
 #include "flwr/core/runtime_version.h"
 #include "flwr/core/sha256.h"
 #include "flwr/core/user_config.h"
@@ -19,6 +25,27 @@ namespace {
 
 constexpr absl::string_view kDefaultFederationDescription =
     "A federation for testing and development purposes.";
+
+// flwr.supercore.utils.validate_node_location (1.42): "<latitude>,<longitude>", two finite
+// numbers in range. The error's message is flwr's, which the caller sees.
+absl::Status ValidateNodeLocation(absl::string_view location) {
+  std::vector<absl::string_view> parts = absl::StrSplit(location, ',');
+  double latitude = 0;
+  double longitude = 0;
+  if (parts.size() != 2 || !absl::SimpleAtod(core::PythonStrip(parts[0]), &latitude) ||
+      !absl::SimpleAtod(core::PythonStrip(parts[1]), &longitude)) {
+    return absl::InvalidArgumentError(
+        "Location must contain two comma-separated numbers: \"<latitude>,<longitude>\".");
+  }
+  if (!std::isfinite(latitude) || !std::isfinite(longitude)) {
+    return absl::InvalidArgumentError("Latitude and longitude must be finite numbers.");
+  }
+  if (!(latitude >= -90 && latitude <= 90) || !(longitude >= -180 && longitude <= 180)) {
+    return absl::InvalidArgumentError(
+        "Latitude must be between -90 and 90 and longitude must be between -180 and 180.");
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -180,6 +207,56 @@ absl::StatusOr<proto::StopRunResponse> ControlService::StopRun(
   proto::StopRunResponse response;
   response.set_success(state_->StopRun(request.run_id()));
   return response;
+}
+
+absl::StatusOr<proto::RegisterNodeResponse> ControlService::RegisterNode(
+    const proto::RegisterNodeRequest& request, absl::string_view caller_line) {
+  core::LogInfo("ControlServicer.RegisterNode");
+  if (absl::Status s = core::CheckNistEcPublicKey(request.public_key()); !s.ok()) {
+    return core::FlowerError(
+        core::api_error::kPublicKeyNotValid,
+        absl::StrCat("Invalid public key in RegisterNode request: ", s.message()));
+  }
+  NodeDetails details;
+  if (core::FlowerMinorVersion(caller_line) >= 42) {
+    if (request.has_location()) {
+      if (absl::Status s = ValidateNodeLocation(request.location()); !s.ok()) {
+        return core::FlowerError(
+            core::api_error::kInvalidSupernodeLocation,
+            absl::StrCat("Invalid location in RegisterNode request: ", s.message()),
+            std::string(s.message()));
+      }
+      details.location = request.location();
+    }
+    if (request.has_name()) details.name = request.name();
+  }
+  absl::StatusOr<uint64_t> node_id = state_->CreateNode(
+      request.public_key(), absl::ToDoubleSeconds(core::kHeartbeatDefaultInterval), details);
+  if (core::FlowerErrorCode(node_id.status()) == core::api_error::kPublicKeyAlreadyInUse) {
+    return core::FlowerError(core::api_error::kPublicKeyAlreadyInUse,
+                             absl::StrCat("Public key already in use while registering node for "
+                                          "flwr_aid=",
+                                          kNoAccountId, ", account_name=", kNoAccountName, "."));
+  }
+  if (!node_id.ok()) return node_id.status();
+  core::LogInfo(absl::StrCat("[ControlServicer.RegisterNode] Created node_id=", *node_id));
+  proto::RegisterNodeResponse response;
+  response.set_node_id(*node_id);
+  return response;
+}
+
+absl::StatusOr<proto::UnregisterNodeResponse> ControlService::UnregisterNode(
+    const proto::UnregisterNodeRequest& request) {
+  core::LogInfo("ControlServicer.UnregisterNode");
+  // Without account authentication every node is the caller's ("<id:none>").
+  absl::Status unregistered = state_->UnregisterNode(request.node_id());
+  if (core::FlowerErrorCode(unregistered) == core::api_error::kFleetNodeUnregistrationFailed) {
+    return core::FlowerError(
+        core::api_error::kNodeNotFound,
+        absl::StrCat("Node ", request.node_id(), " not found for flwr_aid=", kNoAccountId, "."));
+  }
+  if (!unregistered.ok()) return unregistered;
+  return proto::UnregisterNodeResponse();
 }
 
 absl::StatusOr<proto::ListNodesResponse> ControlService::ListNodes(const proto::ListNodesRequest&) {

@@ -31,6 +31,11 @@ absl::Status FleetService::Authenticate(const NodeCredentials& credentials,
 
 absl::StatusOr<proto::RegisterNodeFleetResponse> FleetService::RegisterNode(
     const proto::RegisterNodeFleetRequest& request) {
+  if (enable_supernode_auth_) {
+    return core::FlowerError(core::api_error::kFleetSupernodeRegistrationDisabled,
+                             "Attempted to register a SuperNode through the Fleet API while "
+                             "SuperNode authentication is enabled");
+  }
   absl::StatusOr<uint64_t> node_id = state_->CreateNode(request.public_key(), 0);
   if (!node_id.ok()) return node_id.status();
   core::LogDebug(absl::StrCat("[Fleet.RegisterNode] Registered node_id=", *node_id));
@@ -59,6 +64,12 @@ absl::StatusOr<proto::DeactivateNodeResponse> FleetService::DeactivateNode(
 
 absl::StatusOr<proto::UnregisterNodeFleetResponse> FleetService::UnregisterNode(
     const proto::UnregisterNodeFleetRequest& request) {
+  if (enable_supernode_auth_) {
+    return core::FlowerError(
+        core::api_error::kFleetSupernodeUnregistrationDisabled,
+        absl::StrCat("node_id=", request.node_id(),
+                     ", SuperNode unregistration is disabled through Fleet API."));
+  }
   if (absl::Status s = state_->UnregisterNode(request.node_id()); !s.ok()) return s;
   core::LogDebug(absl::StrCat("[Fleet.UnregisterNode] Unregistered node_id=", request.node_id()));
   return proto::UnregisterNodeFleetResponse();

@@ -27,6 +27,11 @@ std::vector<std::pair<std::string, std::string>> AllMetadata(const grpc::ServerC
   return entries;
 }
 
+// The caller's Flower line; gRPC Control callers without version headers are of the oldest.
+absl::string_view CallerLine(const grpc::ServerContext& context) {
+  return core::PeerFlowerLine(AllMetadata(context)).value_or(core::OldestSupportedFlowerVersion());
+}
+
 NodeCredentials Credentials(const grpc::ServerContext& context) {
   return NodeCredentials{Metadata(context, core::kPublicKeyHeader),
                          Metadata(context, core::kTimestampHeader),
@@ -114,10 +119,21 @@ grpc::Status ControlGrpcServicer::StreamLogs(
 grpc::Status ControlGrpcServicer::ListRuns(grpc::ServerContext* context,
                                            const proto::ListRunsRequest* request,
                                            proto::ListRunsResponse* response) {
-  return Finish("/flwr.proto.Control/ListRuns",
-                service_->ListRuns(*request, core::PeerFlowerLine(AllMetadata(*context))
-                                                 .value_or(core::OldestSupportedFlowerVersion())),
+  return Finish("/flwr.proto.Control/ListRuns", service_->ListRuns(*request, CallerLine(*context)),
                 response);
+}
+
+grpc::Status ControlGrpcServicer::RegisterNode(grpc::ServerContext* context,
+                                               const proto::RegisterNodeRequest* request,
+                                               proto::RegisterNodeResponse* response) {
+  return Finish("/flwr.proto.Control/RegisterNode",
+                service_->RegisterNode(*request, CallerLine(*context)), response);
+}
+
+grpc::Status ControlGrpcServicer::UnregisterNode(grpc::ServerContext*,
+                                                 const proto::UnregisterNodeRequest* request,
+                                                 proto::UnregisterNodeResponse* response) {
+  return Finish("/flwr.proto.Control/UnregisterNode", service_->UnregisterNode(*request), response);
 }
 
 grpc::Status ControlGrpcServicer::ListNodes(grpc::ServerContext*,

@@ -96,6 +96,12 @@ void AddControlRoutes(core::HttpProtoServer& server, ControlService* s) {
   AddControlRoute<proto::ListRunsRequest, proto::ListRunsResponse>(
       server, "list-runs",
       [s](const auto& request, absl::string_view line) { return s->ListRuns(request, line); });
+  AddControlRoute<proto::RegisterNodeRequest, proto::RegisterNodeResponse>(
+      server, "register-node",
+      [s](const auto& request, absl::string_view line) { return s->RegisterNode(request, line); });
+  AddControlRoute<proto::UnregisterNodeRequest, proto::UnregisterNodeResponse>(
+      server, "unregister-node",
+      [s](const auto& request, auto) { return s->UnregisterNode(request); });
   AddControlRoute<proto::ListNodesRequest, proto::ListNodesResponse>(
       server, "list-nodes", [s](const auto& request, auto) { return s->ListNodes(request); });
   AddControlRoute<proto::ListFederationsRequest, proto::ListFederationsResponse>(

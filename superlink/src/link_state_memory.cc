@@ -43,8 +43,8 @@ class InMemoryLinkState : public LinkState {
 
   // --- Nodes -------------------------------------------------------------------------------
 
-  absl::StatusOr<uint64_t> CreateNode(absl::string_view public_key,
-                                      double heartbeat_interval) override {
+  absl::StatusOr<uint64_t> CreateNode(absl::string_view public_key, double heartbeat_interval,
+                                      const NodeDetails& details) override {
     absl::MutexLock lock(&mu_);
     if (node_by_key_.contains(public_key)) {
       return core::FlowerError(core::api_error::kPublicKeyAlreadyInUse,
@@ -62,6 +62,8 @@ class InMemoryLinkState : public LinkState {
     info.set_registered_at(core::FormatIsoUtc(clock_()));
     info.set_heartbeat_interval(heartbeat_interval);
     info.set_public_key(std::string(public_key));
+    if (details.name) info.set_name(*details.name);
+    if (details.location) info.set_location(*details.location);
     node_by_key_[std::string(public_key)] = node_id;
     return node_id;
   }

@@ -32,8 +32,9 @@ namespace flwr::superlink {
 namespace {
 
 // PRAGMA user_version of a database with this schema (0: a new database). The task tables
-// are the TaskStore's (core/src/task_store_sqlite.cc).
-constexpr int kSchemaVersion = 1;
+// are the TaskStore's (core/src/task_store_sqlite.cc). Version 2 added the node's name and
+// location; a version-1 database is migrated when opened.
+constexpr int kSchemaVersion = 2;
 
 // The LinkState's tables and the TaskStore's.
 constexpr const char* kTables[] = {
@@ -52,7 +53,9 @@ CREATE TABLE IF NOT EXISTS node (
   last_deactivated_at TEXT,
   unregistered_at TEXT,
   online_until REAL,
-  heartbeat_interval REAL
+  heartbeat_interval REAL,
+  name TEXT,
+  location TEXT
 );
 CREATE INDEX IF NOT EXISTS node_online ON node (online_until) WHERE status = 'online';
 
@@ -129,7 +132,7 @@ CREATE INDEX IF NOT EXISTS push_session_pending_by_object ON push_session_pendin
 
 constexpr const char* kNodeColumns =
     "node_id, public_key, owner_aid, owner_name, status, registered_at, last_activated_at, "
-    "last_deactivated_at, unregistered_at, online_until, heartbeat_interval";
+    "last_deactivated_at, unregistered_at, online_until, heartbeat_interval, name, location";
 
 constexpr const char* kRunSelect =
     "SELECT run_id, fab_id, fab_version, fab_hash, override_config, flwr_aid, federation, "
@@ -185,6 +188,8 @@ proto::NodeInfo NodeFromRow(SQLite::Statement& q) {
   if (!q.isColumnNull(8)) info.set_unregistered_at(Bytes(q.getColumn(8)));
   if (!q.isColumnNull(9)) info.set_online_until(q.getColumn(9).getDouble());
   info.set_heartbeat_interval(q.getColumn(10).getDouble());
+  if (!q.isColumnNull(11)) info.set_name(Bytes(q.getColumn(11)));
+  if (!q.isColumnNull(12)) info.set_location(Bytes(q.getColumn(12)));
   return info;
 }
 
@@ -228,8 +233,8 @@ class SqliteLinkState : public LinkState {
 
   // --- Nodes -------------------------------------------------------------------------------
 
-  absl::StatusOr<uint64_t> CreateNode(absl::string_view public_key,
-                                      double heartbeat_interval) override {
+  absl::StatusOr<uint64_t> CreateNode(absl::string_view public_key, double heartbeat_interval,
+                                      const NodeDetails& details) override {
     return Checked<absl::StatusOr<uint64_t>>("CreateNode", [&]() -> absl::StatusOr<uint64_t> {
       SQLite::Statement used(*db_, "SELECT 1 FROM node WHERE public_key = ?");
       BindBlob(used, 1, public_key);
@@ -244,8 +249,8 @@ class SqliteLinkState : public LinkState {
                Exists("SELECT 1 FROM node WHERE node_id = ?", node_id));
       SQLite::Statement insert(*db_,
                                "INSERT INTO node (node_id, public_key, owner_aid, owner_name, "
-                               "status, registered_at, heartbeat_interval) "
-                               "VALUES (?, ?, ?, ?, ?, ?, ?)");
+                               "status, registered_at, heartbeat_interval, name, location) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
       BindId(insert, 1, node_id);
       BindBlob(insert, 2, public_key);
       BindText(insert, 3, kNoAccountId);
@@ -253,6 +258,8 @@ class SqliteLinkState : public LinkState {
       BindText(insert, 5, kNodeRegistered);
       insert.bind(6, core::FormatIsoUtc(clock_()));
       insert.bind(7, heartbeat_interval);
+      if (details.name) BindText(insert, 8, *details.name);
+      if (details.location) BindText(insert, 9, *details.location);
       insert.exec();
       return node_id;
     });
@@ -996,6 +1003,9 @@ void PrepareSchema(SQLite::Database& db) {
           "it holds LinkState tables of another schema (not a database of this SuperLink)");
     }
     db.exec(kSchema);
+    db.exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion));
+  } else if (version == 1) {
+    db.exec("ALTER TABLE node ADD COLUMN name TEXT; ALTER TABLE node ADD COLUMN location TEXT;");
     db.exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion));
   } else if (version != kSchemaVersion) {
     throw std::runtime_error(absl::StrCat("unsupported LinkState schema version ", version,

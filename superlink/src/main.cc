@@ -9,6 +9,7 @@
 #include "flwr/core/logging.h"
 #include "flwr/core/malloc_tuning.h"
 #include "flwr/core/object_store.h"
+#include "flwr/core/runtime_version.h"
 #include "flwr/core/server_cli.h"
 #include "flwr/superlink/server.h"
 #include "grpcpp/grpcpp.h"
@@ -18,6 +19,7 @@ namespace {
 
 struct Flags {
   bool insecure = false;
+  bool enable_supernode_auth = false;
   std::string ssl_certfile, ssl_keyfile, ssl_ca_certfile;
   std::string isolation = "subprocess";
   std::string database = std::string(core::kInMemoryDatabase);
@@ -54,7 +56,6 @@ constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
      "this option is no longer supported; use --host and --port instead", /*retired=*/true},
 };
 constexpr core::UnsupportedFlag kUnsupportedSwitches[] = {
-    {"--enable-supernode-auth", "Enable supernode authentication (not supported)."},
     {"--simulation", "Enable simulation runtime behavior (not supported)."},
 };
 
@@ -74,6 +75,8 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--ssl-ca-certfile", f.ssl_ca_certfile,
                  "Server TLS CA certificate file for Fleet, Control, and Runtime APIs (as a path "
                  "str) to create secure connections.");
+  app.add_flag("--enable-supernode-auth", f.enable_supernode_auth,
+               "Enable supernode authentication.");
   app.add_option("--isolation", f.isolation,
                  "Isolation mode when running a `ServerApp` (`subprocess` by default, possible "
                  "values: `subprocess`, `process`). Use `subprocess` to configure SuperLink to "
@@ -158,9 +161,21 @@ int Run(const Flags& f) {
         "Option `--insecure` was set. Starting insecure HTTP server with unencrypted "
         "communication (TLS disabled). Proceed only if you understand the risks.");
   }
-  core::LogWarning(
-      "SuperNode authentication is disabled. The SuperLink will accept connections from any "
-      "SuperNode.");
+  if (f.enable_supernode_auth && f.insecure) {
+    // Stock's words (it exits through flwr_exit with code 104, SUPERLINK_INVALID_ARGS).
+    std::cerr << "flower-superlink: The `--enable-supernode-auth` flag requires encrypted TLS "
+                 "communications. Please provide TLS certificates using the `--ssl-certfile`, "
+                 "`--ssl-keyfile` and `--ssl-ca-certfile` arguments to your SuperLink. Please "
+                 "refer to the Flower documentation for more information: "
+                 "https://flower.ai/docs/framework/v"
+              << core::PinnedFlowerVersion() << "/en/how-to-authenticate-supernodes.html\n";
+    return 2;
+  }
+  if (!f.enable_supernode_auth) {
+    core::LogWarning(
+        "SuperNode authentication is disabled. The SuperLink will accept connections from any "
+        "SuperNode.");
+  }
   core::LogInfo("Starting Flower SuperLink");
 
   ServerOptions options;
@@ -186,6 +201,7 @@ int Run(const Flags& f) {
   const char* env = std::getenv("FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION");
   options.allow_runtime_dependency_installation =
       !(f.disable_dependency_installation || (env && std::string(env) == "1"));
+  options.enable_supernode_auth = f.enable_supernode_auth;
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(std::move(options));
   if (!server.ok()) {
     core::LogError(std::string(server.status().message()));

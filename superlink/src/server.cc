@@ -33,7 +33,7 @@ absl::Status Server::StartAll() {
                         absl::StrCat("Cannot open the database: ", state.status().message()));
   }
   state_ = *std::move(state);
-  fleet_ = std::make_unique<FleetService>(state_.get());
+  fleet_ = std::make_unique<FleetService>(state_.get(), options_.enable_supernode_auth);
   control_ = std::make_unique<ControlService>(state_.get());
   runtime_ = std::make_unique<RuntimeService>(state_.get());
 

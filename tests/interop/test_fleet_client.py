@@ -22,7 +22,7 @@ from flwr.proto import control_pb2, message_pb2, node_pb2, runtime_pb2
 from flwr.supercore.inflatable.inflatable_object import iterate_object_tree
 from flwr.supercore.inflatable.inflatable_utils import inflate_object_from_contents
 
-from harness import Ports, Processes, base_env, superlink_argv, wait_for_port
+from harness import Ports, Processes, base_env, make_certificates, superlink_argv, wait_for_port
 from test_superlink_bad_input import control_stub, push_instruction_message, running_run, runtime_call
 
 N_FLOATS = 3 * 1024 * 1024  # 12 MiB of float32: three ArrayChunks
@@ -205,7 +205,6 @@ def test_unreachable_superlink_gives_up_after_max_retries(build_dir: Path, tmp_p
 def test_tls_connect_and_handshake_failure(build_dir: Path, tmp_path: Path) -> None:
     """Over TLS with the CA certificate the node connects; with another CA the handshake fails
     and, as stock, is not retried."""
-    from test_superlink_with_stock_components import make_certificates
 
     (tmp_path / "other").mkdir()
     ca, cert, key = make_certificates(tmp_path)

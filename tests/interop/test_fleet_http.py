@@ -29,11 +29,11 @@ from harness import (
     copy_test_app,
     flwr,
     free_port,
+    make_certificates,
     wait_for_port,
     wait_for_status,
     write_cli_config,
 )
-from test_superlink_with_stock_components import make_certificates
 
 # native_numpy_app's twins with partition ids 0 and 1 report train_loss 1 and 2 with weights
 # 10 and 20: FedAvg's weighted mean shows both nodes' replies were aggregated.

@@ -24,13 +24,13 @@ from harness import (
     copy_test_app,
     flwr,
     free_port,
+    make_certificates,
     superlink_argv,
     supernode_argv,
     wait_for_port,
     wait_for_status,
     write_cli_config,
 )
-from test_superlink_with_stock_components import make_certificates
 
 NEWEST = max(LINES, key=lambda line: line.minor)
 

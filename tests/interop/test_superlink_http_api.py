@@ -85,6 +85,21 @@ def register(url: str, node: Node) -> int:
     return fleet_pb2.ActivateNodeResponse.FromString(response.content).node_id
 
 
+def register_node_request(public_key: bytes, location: str | None = None, name: str | None = None) -> bytes:
+    """1.42's RegisterNodeRequest{public_key, location, name}, encoded by hand: the primary
+    line's control_pb2 knows only public_key."""
+
+    def field(number: int, value: bytes) -> bytes:
+        length, size = b"", len(value)
+        while size > 0x7F:
+            length += bytes([size & 0x7F | 0x80])
+            size >>= 7
+        return bytes([number << 3 | 2]) + length + bytes([size]) + value
+
+    return (field(1, public_key) + (field(2, location.encode()) if location is not None else b"")
+            + (field(3, name.encode()) if name is not None else b""))
+
+
 NODE = Node()
 REGISTER = fleet_pb2.RegisterNodeFleetRequest(public_key=NODE.public_key).SerializeToString()
 CASES = {
@@ -117,6 +132,15 @@ CASES = {
                                       control_pb2.ListRunsRequest(run_id=4242).SerializeToString(), dict, {}),
     "control: login details": ("/v1/control/get-login-details", b"", dict, {}),
     "control: bad protobuf": ("/v1/control/list-runs", b"\x08", dict, {}),
+    "control: register a key that is not a NIST EC key": (
+        "/v1/control/register-node", register_node_request(b"not a key"), dict, {}),
+    "control: register a location that is not two numbers": (
+        "/v1/control/register-node", register_node_request(Node().public_key, location="37.4"), dict, {}),
+    "control: register a location out of range": (
+        "/v1/control/register-node", register_node_request(Node().public_key, location="91,0"), dict, {}),
+    "control: unregister an unknown node": (
+        "/v1/control/unregister-node", control_pb2.UnregisterNodeRequest(node_id=4242).SerializeToString(),
+        dict, {}),
     # Empty, truncated and large bodies.
     "empty body: register": ("/v1/fleet/register-node", b"", NODE.headers, {}),
     "empty body: heartbeat": ("/v1/fleet/send-node-heartbeat", b"", NODE.headers, {}),
@@ -238,6 +262,26 @@ def test_heartbeat_interval_out_of_range_is_the_stock_error(superlinks) -> None:
         answers[kind] = call(url, "/v1/fleet/send-node-heartbeat", body, node.headers())
     assert answers["cpp"] == answers["python"]
     assert answers["cpp"][0] == 400
+
+
+def test_registered_node_keeps_its_name_and_location_as_stock(superlinks) -> None:
+    """`flwr supernode register --name --location` (1.42): both SuperLinks list the node with
+    them, then refuse the key a second time alike."""
+    urls, _ = superlinks
+    answers = {}
+    for kind, url in urls.items():
+        body = register_node_request(Node().public_key, location="37.4056,-122.0775", name="hospital-a")
+        status, text = call(url, "/v1/control/register-node", body)
+        assert status == 200, (kind, text)
+        response = httpx.post(url + "/v1/control/list-nodes", headers=PROTOBUF, timeout=30)
+        nodes = control_pb2.ListNodesResponse.FromString(response.content).nodes_info
+        named = [n for n in nodes if b"hospital-a" in n.SerializeToString()]
+        assert len(named) == 1, (kind, nodes)
+        # NodeInfo's location (12) and name (13), unknown to the primary line's node_pb2.
+        assert b"\x62\x1137.4056,-122.0775\x6a\x0ahospital-a" in named[0].SerializeToString(), kind
+        answers[kind] = call(url, "/v1/control/register-node", body)
+    assert answers["cpp"] == answers["python"]
+    assert answers["cpp"][0] == 412
 
 
 def test_still_serving_after_bad_input(superlinks) -> None:

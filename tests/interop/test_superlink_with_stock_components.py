@@ -6,7 +6,6 @@ CLI and SuperNodes speak gRPC Control and Fleet, the 1.42 ones HTTP on the Super
 from __future__ import annotations
 
 import re
-import subprocess
 import signal
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from harness import (
     flwr,
     free_port,
     list_runs,
+    make_certificates,
     superlink_argv,
     supernode_argv,
     wait_for_port,
@@ -208,20 +208,6 @@ def test_isolation_process_with_an_external_superexec(line: Line, executor: str,
         assert run["status"] == "finished:completed", procs.logs()
     finally:
         procs.stop_all()
-
-
-def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA and a server certificate for 127.0.0.1, made with the openssl CLI."""
-    ca_key, ca, key, csr, cert = (directory / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem"))
-    ext = directory / "san.ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)  # noqa: E731
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
-        "-days", "2", "-subj", "/CN=flwr-test-ca")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
-    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
-        "-out", str(cert), "-days", "2", "-extfile", str(ext))
-    return ca, cert, key
 
 
 @pytest.mark.parametrize("line", LINES, ids=str)

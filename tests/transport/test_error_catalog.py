@@ -24,13 +24,16 @@ def test_generated_files_are_current(repo_root: Path, tmp_path: Path) -> None:
 
 
 def test_catalog_covers_every_api_error_code(repo_root: Path) -> None:
+    """Every code of the primary line, in code order (the other lines' codes are checked by
+    regenerating, which reads their venvs)."""
     from flwr.supercore.error.base import ApiErrorCode
     from flwr.supercore.error.catalog import API_ERROR_MAP
 
     text = (repo_root / "core" / "src" / "flower_error_catalog.inc").read_text()
     codes = [int(m) for m in re.findall(r"^FLWR_ERROR_SPEC\(\w+, (\d+),", text, re.M)]
-    assert codes == sorted(int(c) for c in API_ERROR_MAP)
-    assert set(codes) == {int(c) for c in ApiErrorCode}
+    assert codes == sorted(set(codes))
+    assert {int(c) for c in API_ERROR_MAP} <= set(codes)
+    assert {int(c) for c in ApiErrorCode} <= set(codes)
 
 
 def test_header_names_every_code(repo_root: Path) -> None:

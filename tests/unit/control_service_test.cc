@@ -1,8 +1,10 @@
-// ControlService behaviour that depends on the caller's Flower line.
+// ControlService behaviour that depends on the caller's Flower line, and node registration.
 #include "flwr/superlink/control_service.h"
 
 #include <gtest/gtest.h>
 
+#include "flwr/core/flower_error.h"
+#include "flwr/core/node_auth.h"
 #include "flwr/core/object_store.h"
 #include "flwr/core/runtime_version.h"
 
@@ -46,6 +48,95 @@ TEST_F(ControlServiceTest, list_runs_pages_for_the_http_line_only) {
   EXPECT_EQ(Listed(page, "1.36.0"), 10u);  // 1.36 has no `skip`
   page.set_skip(100);
   EXPECT_EQ(Listed(page, "1.42.0"), 0u);
+}
+
+// A PEM public key of a fresh SECP384R1 key, as `flwr supernode register` sends it.
+std::string FreshPublicKey() { return core::NodeKey::Generate()->PublicKeyPem(); }
+
+proto::RegisterNodeRequest Registration(std::string public_key) {
+  proto::RegisterNodeRequest request;
+  request.set_public_key(std::move(public_key));
+  return request;
+}
+
+TEST_F(ControlServiceTest, register_node_takes_a_nist_ec_key_once) {
+  ControlService control(state_.get());
+  EXPECT_EQ(
+      core::FlowerErrorCode(control.RegisterNode(Registration("not a key"), "1.36.0").status()),
+      core::api_error::kPublicKeyNotValid);
+  const proto::RegisterNodeRequest request = Registration(FreshPublicKey());
+  absl::StatusOr<proto::RegisterNodeResponse> registered = control.RegisterNode(request, "1.36.0");
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  EXPECT_GT(registered->node_id(), kSuperLinkNodeId);
+  EXPECT_EQ(core::FlowerErrorCode(control.RegisterNode(request, "1.42.0").status()),
+            core::api_error::kPublicKeyAlreadyInUse);
+
+  proto::ListNodesResponse listed = *control.ListNodes(proto::ListNodesRequest());
+  ASSERT_EQ(listed.nodes_info_size(), 1);
+  const proto::NodeInfo& node = listed.nodes_info(0);
+  EXPECT_EQ(node.node_id(), registered->node_id());
+  EXPECT_EQ(node.status(), kNodeRegistered);
+  EXPECT_EQ(node.owner_aid(), kNoAccountId);
+  EXPECT_EQ(node.owner_name(), kNoAccountName);
+  EXPECT_EQ(node.heartbeat_interval(), 30);  // HEARTBEAT_DEFAULT_INTERVAL
+  EXPECT_EQ(node.public_key(), request.public_key());
+}
+
+TEST_F(ControlServiceTest, register_node_keeps_name_and_location_for_the_http_line_only) {
+  ControlService control(state_.get());
+  proto::RegisterNodeRequest request = Registration(FreshPublicKey());
+  request.set_name("hospital-a");
+  request.set_location(" 37.4056, -122.0775");
+  ASSERT_TRUE(control.RegisterNode(request, "1.42.0").ok());
+  request.set_public_key(FreshPublicKey());
+  request.set_location("not checked for 1.36");
+  ASSERT_TRUE(control.RegisterNode(request, "1.36.0").ok());
+  int with_details = 0;
+  const proto::ListNodesResponse listed = *control.ListNodes(proto::ListNodesRequest());
+  for (const proto::NodeInfo& node : listed.nodes_info()) {
+    if (!node.has_name()) continue;
+    ++with_details;
+    EXPECT_EQ(node.name(), "hospital-a");
+    EXPECT_EQ(node.location(), " 37.4056, -122.0775");
+  }
+  EXPECT_EQ(with_details, 1);
+}
+
+TEST_F(ControlServiceTest, register_node_refuses_a_bad_location_with_flwrs_reason) {
+  ControlService control(state_.get());
+  const std::pair<const char*, const char*> cases[] = {
+      {"37.4", "Location must contain two comma-separated numbers: \"<latitude>,<longitude>\"."},
+      {"1,2,3", "Location must contain two comma-separated numbers: \"<latitude>,<longitude>\"."},
+      {"north,east",
+       "Location must contain two comma-separated numbers: \"<latitude>,<longitude>\"."},
+      {"nan,0", "Latitude and longitude must be finite numbers."},
+      {"0,inf", "Latitude and longitude must be finite numbers."},
+      {"90.5,0", "Latitude must be between -90 and 90 and longitude must be between -180 and 180."},
+      {"0,-181", "Latitude must be between -90 and 90 and longitude must be between -180 and 180."},
+  };
+  for (const auto& [location, reason] : cases) {
+    proto::RegisterNodeRequest request = Registration(FreshPublicKey());
+    request.set_location(location);
+    absl::Status status = control.RegisterNode(request, "1.42.0").status();
+    EXPECT_EQ(core::FlowerErrorCode(status), core::api_error::kInvalidSupernodeLocation)
+        << location;
+    EXPECT_EQ(core::FlowerErrorPublicDetails(status), reason) << location;
+  }
+  EXPECT_EQ(control.ListNodes(proto::ListNodesRequest())->nodes_info_size(), 0);
+}
+
+TEST_F(ControlServiceTest, unregister_node_is_refused_for_unknown_and_unregistered_nodes) {
+  ControlService control(state_.get());
+  proto::UnregisterNodeRequest request;
+  request.set_node_id(12345);
+  EXPECT_EQ(core::FlowerErrorCode(control.UnregisterNode(request).status()),
+            core::api_error::kNodeNotFound);
+  request.set_node_id(control.RegisterNode(Registration(FreshPublicKey()), "1.36.0")->node_id());
+  EXPECT_TRUE(control.UnregisterNode(request).ok());
+  EXPECT_EQ(core::FlowerErrorCode(control.UnregisterNode(request).status()),
+            core::api_error::kNodeNotFound);
+  EXPECT_EQ(control.ListNodes(proto::ListNodesRequest())->nodes_info(0).status(),
+            kNodeUnregistered);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // One suite for the LinkState implementations, with a fake clock to move time.
 #include "flwr/superlink/link_state.h"
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -134,6 +135,28 @@ TEST_P(LinkStateTest, heartbeat_interval_must_be_within_bounds) {
             core::api_error::kFleetInvalidHeartbeatInterval);
   EXPECT_EQ(core::FlowerErrorCode(state_->ActivateNode("unknown", 30).status()),
             core::api_error::kFleetNodeActivationFailed);
+}
+
+TEST_P(LinkStateTest, node_details_are_kept_and_listed) {
+  NodeDetails details;
+  details.name = "hospital-a";
+  details.location = "37.4056,-122.0775";
+  uint64_t named = *state_->CreateNode("named", 30, details);
+  uint64_t plain = *state_->CreateNode("plain", 0);
+  for (const proto::NodeInfo& info : state_->ListNodes()) {
+    if (info.node_id() == named) {
+      EXPECT_EQ(info.name(), "hospital-a");
+      EXPECT_EQ(info.location(), "37.4056,-122.0775");
+      EXPECT_EQ(info.heartbeat_interval(), 30);
+      EXPECT_EQ(info.status(), kNodeRegistered);
+    } else {
+      EXPECT_EQ(info.node_id(), plain);
+      EXPECT_FALSE(info.has_name());
+      EXPECT_FALSE(info.has_location());
+    }
+  }
+  EXPECT_EQ(core::FlowerErrorCode(state_->CreateNode("named", 30, details).status()),
+            core::api_error::kPublicKeyAlreadyInUse);
 }
 
 TEST_P(LinkStateTest, run_status_follows_its_task_pending_starting_running_finished) {
@@ -687,6 +710,51 @@ TEST_P(SqliteLinkStateTest, an_unconfirmed_delivery_of_a_killed_process_is_made_
   state_->object_store().Delete(lost.metadata().message_id());
   Reopen();
   EXPECT_TRUE(state_->GetMessageIns(a, 10).empty());
+}
+
+TEST_P(SqliteLinkStateTest, registrations_survive_reopening) {
+  using google::protobuf::util::MessageDifferencer;
+  NodeDetails details;
+  details.name = "n";
+  details.location = "0,0";
+  uint64_t kept = *state_->CreateNode("kept", 30, details);
+  uint64_t dropped = *state_->CreateNode("dropped", 30);
+  ASSERT_TRUE(state_->UnregisterNode(dropped).ok());
+  const std::vector<proto::NodeInfo> before = state_->ListNodes();
+
+  Reopen();
+
+  const std::vector<proto::NodeInfo> after = state_->ListNodes();
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_TRUE(MessageDifferencer::Equals(after[i], before[i])) << after[i].DebugString();
+  }
+  EXPECT_EQ(state_->GetNodeIdByPublicKey("kept"), kept);
+  EXPECT_EQ(state_->GetNodeIdByPublicKey("dropped"), std::nullopt);
+  EXPECT_EQ(*state_->ActivateNode("kept", 30), kept);
+  EXPECT_EQ(core::FlowerErrorCode(state_->CreateNode("dropped", 30).status()),
+            core::api_error::kPublicKeyAlreadyInUse);
+}
+
+TEST_P(SqliteLinkStateTest, a_schema_version_1_database_gains_node_details) {
+  uint64_t old_node = *state_->CreateNode("old", 0);
+  state_.reset();
+  {
+    // What schema version 1 was: the node table without name and location.
+    SQLite::Database db(path_.string(), SQLite::OPEN_READWRITE);
+    db.exec("ALTER TABLE node DROP COLUMN name; ALTER TABLE node DROP COLUMN location;");
+    db.exec("PRAGMA user_version = 1");
+  }
+  Reopen();
+  NodeDetails details;
+  details.name = "new";
+  uint64_t new_node = *state_->CreateNode("new", 30, details);
+  std::vector<proto::NodeInfo> nodes = state_->ListNodes();
+  ASSERT_EQ(nodes.size(), 2u);
+  for (const proto::NodeInfo& info : nodes) {
+    EXPECT_EQ(info.has_name(), info.node_id() == new_node);
+    EXPECT_TRUE(info.node_id() == old_node || info.node_id() == new_node);
+  }
 }
 
 TEST_P(SqliteLinkStateTest, two_states_on_one_file_share_it_safely) {

@@ -16,7 +16,7 @@
 
 namespace flwr::core {
 
-// `ApiErrorCode` of the pinned flwr, by name. core/src/flower_error.cc checks each entry of
+// `ApiErrorCode` of the pinned flwr lines, by name. core/src/flower_error.cc checks each entry of
 // the generated catalogue against these at compile time.
 namespace api_error {
 
@@ -63,6 +63,7 @@ inline constexpr int kConnectorNotFound = 39;
 inline constexpr int kConnectorFailure = 40;
 inline constexpr int kLicenseCheckFailed = 41;
 inline constexpr int kInvalidAutomationRequest = 42;
+// Codes 43-45 and 3015-3016 are Flower 1.42's (the catalogue is every pinned line's).
 inline constexpr int kInvalidRunSeriesDescription = 43;
 inline constexpr int kAgentappUserPromptRequired = 44;
 inline constexpr int kInvalidSupernodeLocation = 45;

@@ -43,6 +43,20 @@ class ControlService {
   // FlowerError 16 for an unknown run, 18 for a finished one.
   absl::StatusOr<proto::StopRunResponse> StopRun(const proto::StopRunRequest& request);
 
+  // `flwr supernode register`: a node for the request's public key, owned by the caller's
+  // account, registered but not online until it activates over Fleet. FlowerError 22 for a
+  // key that is not a PEM EC key on a NIST curve, 23 for a key already in use. A caller of the
+  // 1.42 line (`caller_line`) may also give the node a name and a location, FlowerError 45 for
+  // a location that is not "<latitude>,<longitude>" in range; a 1.36 caller's are ignored, as
+  // 1.36 knows neither. What the state returns for other failures.
+  absl::StatusOr<proto::RegisterNodeResponse> RegisterNode(
+      const proto::RegisterNodeRequest& request, absl::string_view caller_line);
+  // `flwr supernode unregister`: the node is unregistered (its key stays used). FlowerError 24
+  // if the caller owns no such node or it is already unregistered; what the state returns
+  // otherwise (an SQLite state that cannot be read).
+  absl::StatusOr<proto::UnregisterNodeResponse> UnregisterNode(
+      const proto::UnregisterNodeRequest& request);
+  // `flwr supernode list`: the caller's nodes, stale online ones marked offline first.
   absl::StatusOr<proto::ListNodesResponse> ListNodes(const proto::ListNodesRequest& request);
   absl::StatusOr<proto::ListFederationsResponse> ListFederations(
       const proto::ListFederationsRequest& request);

@@ -25,7 +25,11 @@ struct NodeCredentials {
 
 class FleetService {
  public:
-  FleetService(LinkState* state, Clock clock = absl::Now) : state_(state), clock_(clock) {}
+  // With `enable_supernode_auth` (`--enable-supernode-auth`), only SuperNodes registered
+  // through the Control API (`flwr supernode register`) may join: RegisterNode and
+  // UnregisterNode are refused, ActivateNode knows only the registered keys.
+  FleetService(LinkState* state, bool enable_supernode_auth = false, Clock clock = absl::Now)
+      : state_(state), enable_supernode_auth_(enable_supernode_auth), clock_(clock) {}
 
   // Checks a call's credentials as flwr's NodeAuthServerInterceptor: a valid signature over a
   // fresh timestamp, and, for calls that name a node (`claimed_node_id`), that the key is the
@@ -33,12 +37,16 @@ class FleetService {
   absl::Status Authenticate(const NodeCredentials& credentials,
                             std::optional<uint64_t> claimed_node_id);
 
+  // A SuperNode registering itself: FlowerError 2001 with enable_supernode_auth, 23 for a key
+  // already in use.
   absl::StatusOr<proto::RegisterNodeFleetResponse> RegisterNode(
       const proto::RegisterNodeFleetRequest& request);
+  // FlowerError 2004 for an unknown or unregistered key, 2003 for a bad heartbeat interval.
   absl::StatusOr<proto::ActivateNodeResponse> ActivateNode(
       const proto::ActivateNodeRequest& request);
   absl::StatusOr<proto::DeactivateNodeResponse> DeactivateNode(
       const proto::DeactivateNodeRequest& request);
+  // FlowerError 2002 with enable_supernode_auth, 2006 for an unknown or unregistered node.
   absl::StatusOr<proto::UnregisterNodeFleetResponse> UnregisterNode(
       const proto::UnregisterNodeFleetRequest& request);
   absl::StatusOr<proto::SendNodeHeartbeatResponse> SendNodeHeartbeat(
@@ -59,6 +67,7 @@ class FleetService {
   absl::StatusOr<proto::Run> RunningRun(uint64_t run_id);
 
   LinkState* state_;
+  bool enable_supernode_auth_;
   Clock clock_;
 };
 

@@ -71,6 +71,11 @@ class ControlGrpcServicer final : public proto::Control::Service {
                           grpc::ServerWriter<proto::StreamLogsResponse>* writer) override;
   grpc::Status ListRuns(grpc::ServerContext* context, const proto::ListRunsRequest* request,
                         proto::ListRunsResponse* response) override;
+  grpc::Status RegisterNode(grpc::ServerContext* context, const proto::RegisterNodeRequest* request,
+                            proto::RegisterNodeResponse* response) override;
+  grpc::Status UnregisterNode(grpc::ServerContext* context,
+                              const proto::UnregisterNodeRequest* request,
+                              proto::UnregisterNodeResponse* response) override;
   grpc::Status ListNodes(grpc::ServerContext* context, const proto::ListNodesRequest* request,
                          proto::ListNodesResponse* response) override;
   grpc::Status ListFederations(grpc::ServerContext* context,
@@ -92,10 +97,6 @@ class ControlGrpcServicer final : public proto::Control::Service {
   FLWR_UNSUPPORTED_RPC(BeginConnectorOAuth, "connectors")
   FLWR_UNSUPPORTED_RPC(CompleteConnectorOAuth, "connectors")
   FLWR_UNSUPPORTED_RPC(PullArtifacts, "artifacts")
-  FLWR_UNSUPPORTED_RPC(RegisterNode,
-                       "SuperNode registration via the CLI (SuperNode authentication)")
-  FLWR_UNSUPPORTED_RPC(UnregisterNode,
-                       "SuperNode registration via the CLI (SuperNode authentication)")
   FLWR_UNSUPPORTED_RPC(ListApps, "app management")
   FLWR_UNSUPPORTED_RPC(AddApp, "app management")
   FLWR_UNSUPPORTED_RPC(RemoveApp, "app management")

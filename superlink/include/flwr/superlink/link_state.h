@@ -74,6 +74,13 @@ struct NewRun {
   core::UserConfig run_config;
 };
 
+// What a SuperNode's registration through the Control API (`flwr supernode register`) may add
+// to its public key (Flower 1.42): a display name and a "<latitude>,<longitude>" location.
+struct NodeDetails {
+  std::optional<std::string> name;
+  std::optional<std::string> location;
+};
+
 struct CreatedRun {
   uint64_t run_id;
   uint64_t series_id;
@@ -93,10 +100,15 @@ class LinkState {
 
   // --- Nodes -------------------------------------------------------------------------------
 
-  // Registers a node for `public_key`; its ID is random, never 0 or 1. FlowerError 23 if the
-  // key is already used by any node, even an unregistered one.
+  // Registers a node for `public_key` with `details` (in its NodeInfo); its ID is random, never
+  // 0 or 1. FlowerError 23 if the key is already used by any node, even an unregistered one.
   virtual absl::StatusOr<uint64_t> CreateNode(absl::string_view public_key,
-                                              double heartbeat_interval) = 0;
+                                              double heartbeat_interval,
+                                              const NodeDetails& details) = 0;
+  // A node without details (a SuperNode registering itself over Fleet).
+  absl::StatusOr<uint64_t> CreateNode(absl::string_view public_key, double heartbeat_interval) {
+    return CreateNode(public_key, heartbeat_interval, NodeDetails());
+  }
   // Marks the node of `public_key` online for 2 x `heartbeat_interval`. FlowerError 2003 for
   // an interval outside [10, 1800], 2004 if the key is unknown or the node is neither
   // registered nor offline.

@@ -49,6 +49,9 @@ struct ServerOptions {
   // Empty: none.
   std::string metrics_address;
   bool allow_runtime_dependency_installation = true;
+  // `--enable-supernode-auth`: only SuperNodes registered with `flwr supernode register` may
+  // join (see FleetService).
+  bool enable_supernode_auth = false;
 };
 
 class Server {
