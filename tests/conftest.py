@@ -19,6 +19,7 @@ from harness import IN_PROCESS, Line, pinned_versions  # noqa: E402  (the pinned
 IN_PROCESS_LINE_MODULES = {
     "interop/test_fleet_client.py": "1.36.0",  # gRPC Fleet: the stock 1.36 SuperLink serves it
     "interop/test_superlink_bad_input.py": "1.36.0",  # 1.36's gRPC node-auth interceptor
+    "interop/test_supernode_bad_input.py": "1.36.0",  # a gRPC Fleet fake SuperLink, 1.36's stubs
     "transport/test_http_interop.py": "1.36.0",  # 1.36's FastAPI runtime server and client
 }
 

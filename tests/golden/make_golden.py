@@ -19,6 +19,9 @@ from typing import Any
 import numpy as np
 
 import flwr
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
+from harness import set_task_identity  # noqa: E402
 from flwr.app import (
     Array,
     ArrayRecord,
@@ -309,18 +312,8 @@ def set_metadata(msg: Message, **fields: Any) -> None:
         msg.metadata.__dict__[f"_{key}"] = value
 
 
-def set_task_identity() -> None:
-    """From 1.42, instruction messages take run, node and task ID from the process's
-    TaskIdentity (set by flwr's app runtime); set it as a ServerApp task's would be."""
-    try:
-        from flwr.supercore.task_identity import TaskIdentity
-    except ImportError:  # 1.36: the caller sets them
-        return
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 987654321, 1, 4242
-
-
 def add_message_cases(g: Golden) -> None:
-    set_task_identity()
+    set_task_identity(run_id=987654321, node_id=1, task_id=4242)  # as a ServerApp task's
     content = RecordDict({"arrays": small_arrays(), "config": ConfigRecord({"server-round": 1, "lr": 0.01})})
     train = Message(content, dst_node_id=1234567890123, message_type="train", group_id="1", ttl=3600.0)
     set_metadata(train, run_id=987654321, src_node_id=1)

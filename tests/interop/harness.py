@@ -80,6 +80,17 @@ def line_of(env: dict[str, str]) -> Line:
     return Line(env.get("FLWR_TEST_LINE", IN_PROCESS.version))
 
 
+def set_task_identity(run_id: int, node_id: int, task_id: int = 1) -> None:
+    """From 1.42, flwr's Message() takes its run, node and task IDs from the process's
+    TaskIdentity, which flwr's app runtime sets; code that builds messages in-process (outside
+    a task) sets it as a task's would be. A no-op on lines without it (1.36)."""
+    try:
+        from flwr.supercore.task_identity import TaskIdentity
+    except ImportError:
+        return
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = run_id, node_id, task_id
+
+
 def copy_test_app(name: str, dst: Path) -> Path:
     """A private copy of the test app tests/apps/<name> at `dst` (the stock CLI may rewrite its
     pyproject.toml)."""

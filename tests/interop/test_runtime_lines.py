@@ -135,8 +135,9 @@ def test_our_superexec_and_native_clientapp_follow_a_stock_supernode(
         log = fed.procs.log("superexec0")
         assert "Running native ClientApp 'numpy-echo'" in log, fed.procs.logs()
         if line.version != LINES[0].version:
-            # The SuperExec (a 404 on pull-pending-tasks) and the ClientApp (a 412).
-            assert "has no pull-pending-tasks route: speaking Flower" in log, log
+            # The SuperExec (a 404 on the primary line's task route) and the ClientApp (a 412).
+            route = "acquire-task" if LINES[0].minor >= 42 else "pull-pending-tasks"
+            assert f"has no {route} route: speaking Flower {line.version}" in log, log
             assert f"runs Flower {line.version}, not {LINES[0].version}" in log, log
     finally:
         fed.procs.stop_all()

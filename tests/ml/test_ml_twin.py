@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "demo"))
 
 from cifar_app import task  # noqa: E402
 from cifar_app.client_app import app as client_app  # noqa: E402
+from harness import set_task_identity  # noqa: E402  (tests/conftest.py puts it on sys.path)
 
 TWIN_TESTS = 7
 
@@ -154,10 +155,11 @@ def test_synthetic_generator_writes_cifar_format(tmp_path: Path) -> None:
     assert task.is_synthetic(tmp_path / "a")
 
 
-# --- The Python app with stock flwr 1.36 -----------------------------------------------------
+# --- The Python app with the primary line's stock flwr -----------------------------------------------------
 
 
 def _train_message(arrays: ArrayRecord, node_id: int) -> Message:
+    set_task_identity(run_id=1, node_id=1)  # the ServerApp's
     content = RecordDict({"arrays": arrays, "config": ConfigRecord({"lr": 0.01, "server-round": 1})})
     return Message(content=content, dst_node_id=node_id, message_type="train")
 
