@@ -204,6 +204,10 @@ absl::StatusOr<proto::PullObjectResponse> FleetService::PullObject(
   }
   proto::PullObjectResponse response;
   std::optional<std::string> content = state_->object_store().Get(request.object_id());
+  if (content && content->empty() &&
+      state_->ExpirePushSessionsAwaiting(request.run_id(), request.object_id())) {
+    content = state_->object_store().Get(request.object_id());
+  }
   if (!content) return response;
   response.set_object_found(true);
   response.set_object_available(!content->empty());

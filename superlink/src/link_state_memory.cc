@@ -4,6 +4,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "flwr/core/flower_error.h"
@@ -404,16 +405,7 @@ class InMemoryLinkState : public LinkState {
     {
       absl::MutexLock lock(&mu_);
       const absl::Time now = clock_();
-      for (auto it = sessions_.begin(); it != sessions_.end();) {
-        if (it->second.expires_at < now) {
-          expired_roots.insert(expired_roots.end(), it->second.roots.begin(),
-                               it->second.roots.end());
-          sessions_.erase(it++);
-        } else {
-          ++it;
-        }
-      }
-      DropSessionMessagesLocked(expired_roots);
+      expired_roots = DropSessionsLocked([&](const PushSession& s) { return s.expires_at < now; });
       id = NewUuid4();
       sessions_[id] = PushSession{run_id, now + kPushSessionTtl, {}, {}};
     }
@@ -487,7 +479,38 @@ class InMemoryLinkState : public LinkState {
     return true;
   }
 
+  bool ExpirePushSessionsAwaiting(uint64_t run_id, absl::string_view object_id) override {
+    std::vector<std::string> expired_roots;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = clock_();
+      expired_roots = DropSessionsLocked([&](const PushSession& s) {
+        return s.run_id == run_id && s.expires_at < now && s.pending.contains(object_id);
+      });
+    }
+    for (const std::string& root : expired_roots) store_->Delete(root);
+    // A session with a pending object has its root.
+    return !expired_roots.empty();
+  }
+
  private:
+  // Erases the push sessions `drop` selects, with their messages; returns their roots, for the
+  // caller to delete from the object store once it has let go of mu_.
+  std::vector<std::string> DropSessionsLocked(absl::FunctionRef<bool(const PushSession&)> drop)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<std::string> roots;
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if (drop(it->second)) {
+        roots.insert(roots.end(), it->second.roots.begin(), it->second.roots.end());
+        sessions_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+    DropSessionMessagesLocked(roots);
+    return roots;
+  }
+
   void DeleteMessagesLocked(const std::vector<std::string>& ids)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (const std::string& id : ids) {

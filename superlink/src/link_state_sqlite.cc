@@ -17,6 +17,7 @@
 #include <stdexcept>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -708,15 +709,8 @@ class SqliteLinkState : public LinkState {
     std::vector<std::string> expired_roots;
     std::string id = Quiet<std::string>("StartPushSession", "", [&] {
       const absl::Time now = clock_();
-      SQLite::Statement roots(*db_,
-                              "SELECT DISTINCT object_id FROM push_session_root WHERE session_id "
-                              "IN (SELECT session_id FROM push_session WHERE expires_at < ?)");
-      roots.bind(1, TimeToSql(now));
-      while (roots.executeStep()) expired_roots.push_back(Bytes(roots.getColumn(0)));
-      SQLite::Statement expire(*db_, "DELETE FROM push_session WHERE expires_at < ?");
-      expire.bind(1, TimeToSql(now));
-      expire.exec();
-      DropSessionMessagesLocked(expired_roots);
+      expired_roots = DropSessionsLocked("SELECT session_id FROM push_session WHERE expires_at < ?",
+                                         [&](SQLite::Statement& q) { q.bind(1, TimeToSql(now)); });
       std::string session_id = NewUuid4();
       SQLite::Statement insert(
           *db_, "INSERT INTO push_session (session_id, run_id, expires_at) VALUES (?, ?, ?)");
@@ -844,6 +838,26 @@ class SqliteLinkState : public LinkState {
     return true;
   }
 
+  bool ExpirePushSessionsAwaiting(uint64_t run_id, absl::string_view object_id) override {
+    std::vector<std::string> expired_roots;
+    const bool committed = Quiet<bool>("ExpirePushSessionsAwaiting", false, [&] {
+      const absl::Time now = clock_();
+      expired_roots = DropSessionsLocked(
+          "SELECT s.session_id FROM push_session s JOIN push_session_pending p ON p.session_id = "
+          "s.session_id WHERE s.run_id = ?1 AND s.expires_at < ?2 AND p.object_id = ?3",
+          [&](SQLite::Statement& q) {
+            BindId(q, 1, run_id);
+            q.bind(2, TimeToSql(now));
+            BindText(q, 3, object_id);
+          });
+      return true;
+    });
+    if (!committed) return false;
+    for (const std::string& root : expired_roots) store_->Delete(root);
+    // A session with a pending object has its root.
+    return !expired_roots.empty();
+  }
+
  private:
   // Runs `fn` under the mutex in one transaction, committed whatever `fn` returns. A database
   // error rolls the transaction back and becomes an Internal status (R is absl::Status or
@@ -961,6 +975,26 @@ class SqliteLinkState : public LinkState {
         del->reset();
       }
     }
+  }
+
+  // Deletes the push sessions whose IDs `select` lists (SQL; `bind` binds its parameters),
+  // with their messages; returns their roots, for the caller to delete from the object store
+  // once the transaction has committed.
+  std::vector<std::string> DropSessionsLocked(absl::string_view select,
+                                              absl::FunctionRef<void(SQLite::Statement&)> bind)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<std::string> roots;
+    SQLite::Statement q(*db_, absl::StrCat("SELECT DISTINCT object_id FROM push_session_root "
+                                           "WHERE session_id IN (",
+                                           select, ")"));
+    bind(q);
+    while (q.executeStep()) roots.push_back(Bytes(q.getColumn(0)));
+    SQLite::Statement drop(
+        *db_, absl::StrCat("DELETE FROM push_session WHERE session_id IN (", select, ")"));
+    bind(drop);
+    drop.exec();
+    DropSessionMessagesLocked(roots);
+    return roots;
   }
 
   // An expired push session takes its messages (instructions or replies) with it.

@@ -171,7 +171,14 @@ absl::StatusOr<std::string> RuntimeService::PullObject(const proto::Task& task,
                                                        const proto::PullObjectRequest& request) {
   if (absl::Status s = RequireServerApp(task); !s.ok()) return s;
   if (absl::Status s = RequireSuperLinkNode(request.node()); !s.ok()) return s;
-  return core::SerializedPullObjectResponse(state_->object_store(), request.object_id());
+  std::string response =
+      core::SerializedPullObjectResponse(state_->object_store(), request.object_id());
+  // Found but not available: the pusher may have died mid-upload (flwr's get_object).
+  if (response == core::kObjectNotAvailableResponse &&
+      state_->ExpirePushSessionsAwaiting(task.run_id(), request.object_id())) {
+    response = core::SerializedPullObjectResponse(state_->object_store(), request.object_id());
+  }
+  return response;
 }
 
 absl::StatusOr<proto::ConfirmMessageReceivedResponse> RuntimeService::ConfirmMessageReceived(

@@ -131,6 +131,22 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | Non
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def app_pids(program: str, port: int) -> list[int]:
+    """The stock `program` (flwr-serverapp, flwr-clientapp) processes whose arguments hold the
+    API address 127.0.0.1:`port`. Their SuperLink or SuperNode starts them in sessions of their
+    own: killing its process group leaves them."""
+    address = f"127.0.0.1:{port}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(arg.endswith(program.encode()) for arg in argv[:2]) and address in argv:
+            pids.append(int(entry.name))
+    return pids
+
+
 @dataclass
 class Processes:
     """Starts processes for one test and stops them all afterwards."""

@@ -25,7 +25,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import flwr, list_runs, superlink_argv, wait_for_port, wait_for_status
+from harness import app_pids, flwr, list_runs, superlink_argv, wait_for_port, wait_for_status
 from test_superlink_with_stock_components import app_dir, start_federation  # noqa: F401
 
 
@@ -50,20 +50,6 @@ def wait_for_objects(database: Path, done, what: str, timeout: float, logs) -> t
             pass
         assert time.monotonic() < deadline, f"{what} after {timeout}s: {counts[1]} pending\n{logs()}"
         time.sleep(0.005)
-
-
-def serverapp_pids(runtime_port: int) -> list[int]:
-    """The ServerApps talking to the Runtime API on `runtime_port` (each leads its session)."""
-    address = f"127.0.0.1:{runtime_port}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(arg.endswith(b"flwr-serverapp") for arg in argv[:2]) and address in argv:
-            pids.append(int(entry.name))
-    return pids
 
 
 def test_kill_9_while_a_100mb_model_is_pushed(tmp_path: Path, build_dir: Path, app_dir: Path) -> None:  # noqa: F811
@@ -118,6 +104,6 @@ def test_kill_9_while_a_100mb_model_is_pushed(tmp_path: Path, build_dir: Path, a
             if node.poll() is None:
                 os.kill(node.pid, signal.SIGCONT)
         procs.stop_all()
-        for pid in serverapp_pids(ports.runtime):
+        for pid in app_pids("flwr-serverapp", ports.runtime):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)

@@ -563,6 +563,76 @@ TEST_P(LinkStateTest, expired_push_session_drops_its_message_and_objects) {
   EXPECT_FALSE(state_->StoreObject(run.run_id, session, second.object_id, second.content()));
 }
 
+// A node killed (kill -9) while it uploads its reply: the reply is stored, one of its objects
+// arrived, the others never will.
+class HalfUploadedReplyTest : public LinkStateTest {
+ protected:
+  void SetUp() override {
+    LinkStateTest::SetUp();
+    node_ = OnlineNode("a");  // heartbeat interval 30 s: offline after 60 s of silence
+    run_ = NewRunningRun();
+    ins_ = Instruction(run_.run_id, node_);
+    ASSERT_TRUE(state_->StoreMessageIns(ins_).ok());
+    ASSERT_EQ(state_->GetMessageIns(node_, 1).size(), 1u);
+    core::Message reply = *core::MessageFromProto(Reply(ins_));
+    reply.content->Set("c", core::ConfigRecord{{"x", int64_t{1}}});
+    reply.metadata.message_id = *core::ComputeMessageId(reply);
+    bundle_ = *core::DeflateMessage(reply);
+    const std::string session = state_->StartPushSession(run_.run_id);
+    ASSERT_TRUE(
+        state_->StoreMessageWithObjectTree(session, *core::MessageToProto(reply), bundle_.tree)
+            .ok());
+    const core::DeflatedObject& first = bundle_.objects.front();
+    ASSERT_TRUE(state_->StoreObject(run_.run_id, session, first.object_id, first.content()));
+  }
+  // An object of the reply that never arrives.
+  const std::string& Missing() const { return bundle_.objects[1].object_id; }
+
+  uint64_t node_ = 0;
+  CreatedRun run_{};
+  proto::Message ins_;
+  core::ObjectBundle bundle_;
+};
+
+// As stock, the reply is handed out once stored (its objects follow), and the puller of its
+// objects waits for the missing ones while the push session lives; once it has expired, the
+// pull that finds a missing object drops the reply with its objects: the object is unknown
+// then (PullObject answers "not found", and the ServerApp's grid makes the reply a
+// MESSAGE_UNAVAILABLE error instead of pulling for hours).
+TEST_P(HalfUploadedReplyTest, a_pull_of_a_missing_object_drops_it_once_the_session_expired) {
+  std::vector<proto::Message> got = state_->GetMessageRes({ins_.metadata().message_id()});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_FALSE(got[0].has_error());
+  EXPECT_EQ(got[0].metadata().message_id(), bundle_.root_id());
+  now_ += absl::Seconds(179);
+  EXPECT_FALSE(state_->ExpirePushSessionsAwaiting(run_.run_id, Missing()));
+  EXPECT_EQ(state_->object_store().Get(Missing()), "");
+  now_ += absl::Seconds(2);
+  EXPECT_FALSE(state_->ExpirePushSessionsAwaiting(run_.run_id + 1, Missing()));
+  EXPECT_FALSE(state_->ExpirePushSessionsAwaiting(run_.run_id, bundle_.objects.front().object_id));
+  EXPECT_EQ(state_->object_store().Get(Missing()), "");
+  EXPECT_TRUE(state_->ExpirePushSessionsAwaiting(run_.run_id, Missing()));
+  EXPECT_EQ(state_->object_store().Get(Missing()), std::nullopt);
+  EXPECT_FALSE(state_->object_store().Contains(bundle_.root_id()));
+  EXPECT_FALSE(state_->object_store().Contains(bundle_.objects.front().object_id));
+  EXPECT_FALSE(state_->ExpirePushSessionsAwaiting(run_.run_id, Missing()));
+}
+
+// Not pulled before the node's heartbeat lapsed, the reply is never handed out: the puller
+// gets the node's Node Unavailable error reply instead, as for any node gone offline (as stock).
+TEST_P(HalfUploadedReplyTest, an_unpulled_reply_of_a_lapsed_node_becomes_node_unavailable) {
+  now_ += absl::Seconds(61);
+  std::vector<proto::Message> got = state_->GetMessageRes({ins_.metadata().message_id()});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].error().code(), 5);
+  EXPECT_NE(got[0].error().reason().find("Node Unavailable"), std::string::npos);
+  EXPECT_EQ(got[0].metadata().reply_to_message_id(), ins_.metadata().message_id());
+}
+
+INSTANTIATE_TEST_SUITE_P(Implementations, HalfUploadedReplyTest,
+                         ::testing::Values("memory", "sqlite"),
+                         [](const auto& info) { return info.param; });
+
 TEST_P(LinkStateTest, push_session_of_a_stopped_run_is_gone) {
   CreatedRun run = NewRunningRun();
   core::Message m;

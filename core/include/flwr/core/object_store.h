@@ -88,6 +88,8 @@ bool HoldsObject(ObjectStore& store, absl::string_view object_id, absl::string_v
 // proto::PullObjectResponse::SerializeAsString gives, written straight from the store's bytes
 // (one copy of a 5 MiB chunk instead of three: Get, the message, its serialization).
 std::string SerializedPullObjectResponse(ObjectStore& store, absl::string_view object_id);
+// What it gives for an object preregistered but not available yet: `object_found` only.
+inline constexpr absl::string_view kObjectNotAvailableResponse("\x08\x01", 2);
 
 }  // namespace flwr::core
 

@@ -192,6 +192,11 @@ class LinkState {
   // messages), of another run, the object is not pending, or its bytes are invalid.
   virtual bool StoreObject(uint64_t run_id, absl::string_view session_id,
                            absl::string_view object_id, std::string content) = 0;
+  // As flwr's get_object, for a PullObject of an object preregistered but not available yet:
+  // cleans up the expired push sessions of `run_id` in which `object_id` is pending, with
+  // their messages and objects, so that the object of a pusher that died mid-upload becomes
+  // unknown and the puller stops waiting for it. Returns whether there was such a session.
+  virtual bool ExpirePushSessionsAwaiting(uint64_t run_id, absl::string_view object_id) = 0;
 
   // --- Messages with their object trees ------------------------------------------------------
 

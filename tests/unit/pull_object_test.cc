@@ -1,0 +1,95 @@
+// PullObject of the SuperLink's Fleet and Runtime APIs for an object whose pusher died
+// mid-upload: "not available" while its push session lives, "not found" once it has expired
+// (flwr's LinkState.get_object), so that the puller stops waiting.
+#include <gtest/gtest.h>
+
+#include "flwr/core/inflatable.h"
+#include "flwr/core/iso_time.h"
+#include "flwr/core/proto_convert.h"
+#include "flwr/superlink/fleet_service.h"
+#include "flwr/superlink/link_state.h"
+#include "flwr/superlink/runtime_service.h"
+
+namespace flwr::superlink {
+namespace {
+
+class PullObjectTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    state_ = *LinkState::Open(core::kInMemoryDatabase, [this] { return now_; });
+    node_ = *state_->CreateNode("key", 0);
+    ASSERT_TRUE(state_->ActivateNode("key", 30).ok());
+    run_ = *state_->CreateRun(NewRun{});
+    ASSERT_TRUE(state_->tasks().ClaimTask(run_.task_id).has_value());
+    ASSERT_TRUE(state_->tasks().ActivateTask(run_.task_id));
+    task_.set_task_id(run_.task_id);
+    task_.set_run_id(run_.run_id);
+    task_.set_type(std::string(kServerAppTaskType));
+  }
+
+  // Pushes a message of `src` to `dst` with its objects but the first: the pusher died.
+  void PushAllButFirstObject(uint64_t src, uint64_t dst) {
+    core::Message message;
+    message.metadata.run_id = run_.run_id;
+    message.metadata.src_node_id = src;
+    message.metadata.dst_node_id = dst;
+    message.metadata.message_type = "train";
+    message.metadata.ttl = 3600;
+    message.metadata.created_at = core::ToEpochSeconds(now_);
+    message.content = core::RecordDict();
+    message.content->Set("c", core::ConfigRecord{{"x", int64_t{1}}});
+    message.metadata.message_id = *core::ComputeMessageId(message);
+    const core::ObjectBundle bundle = *core::DeflateMessage(message);
+    const std::string session = state_->StartPushSession(run_.run_id);
+    ASSERT_TRUE(state_->PreregisterObjectTree(session, run_.run_id, bundle.tree).ok());
+    for (size_t i = 1; i < bundle.objects.size(); ++i) {
+      ASSERT_TRUE(state_->StoreObject(run_.run_id, session, bundle.objects[i].object_id,
+                                      bundle.objects[i].content()));
+    }
+    missing_.set_run_id(run_.run_id);
+    missing_.set_object_id(bundle.objects.front().object_id);
+  }
+
+  // Moves the clock past the push session's expiry, the run's task heartbeating meanwhile.
+  void ExpirePushSession() {
+    for (int i = 0; i < 4; ++i) {
+      now_ += absl::Seconds(46);
+      ASSERT_TRUE(state_->tasks().AcknowledgeTaskHeartbeat(run_.task_id));
+    }
+  }
+
+  absl::Time now_ = absl::FromUnixSeconds(1767225600);
+  std::unique_ptr<LinkState> state_;
+  uint64_t node_ = 0;
+  CreatedRun run_{};
+  proto::Task task_;
+  proto::PullObjectRequest missing_;
+};
+
+TEST_F(PullObjectTest, fleet_pull_of_an_object_of_a_dead_pusher_is_not_found_once_expired) {
+  PushAllButFirstObject(kSuperLinkNodeId, node_);
+  FleetService fleet(state_.get(), [this] { return now_; });
+  proto::PullObjectResponse waiting = *fleet.PullObject(missing_);
+  EXPECT_TRUE(waiting.object_found());
+  EXPECT_FALSE(waiting.object_available());
+  ExpirePushSession();
+  proto::PullObjectResponse gone = *fleet.PullObject(missing_);
+  EXPECT_FALSE(gone.object_found());
+}
+
+TEST_F(PullObjectTest, runtime_pull_of_an_object_of_a_dead_pusher_is_not_found_once_expired) {
+  PushAllButFirstObject(node_, kSuperLinkNodeId);
+  RuntimeService runtime(state_.get(), [this] { return now_; });
+  missing_.mutable_node()->set_node_id(kSuperLinkNodeId);
+  proto::PullObjectResponse waiting;
+  ASSERT_TRUE(waiting.ParseFromString(*runtime.PullObject(task_, missing_)));
+  EXPECT_TRUE(waiting.object_found());
+  EXPECT_FALSE(waiting.object_available());
+  ExpirePushSession();
+  proto::PullObjectResponse gone;
+  ASSERT_TRUE(gone.ParseFromString(*runtime.PullObject(task_, missing_)));
+  EXPECT_FALSE(gone.object_found());
+}
+
+}  // namespace
+}  // namespace flwr::superlink
