@@ -8,7 +8,7 @@ import re
 import urllib.request
 from pathlib import Path
 
-from harness import free_port, superlink_argv, wait_for_port
+from harness import IN_PROCESS, free_port, superlink_argv, wait_for_port, wait_for_superlink
 from test_supernode import Federation, app_dir  # noqa: F401  (fixture)
 
 
@@ -33,8 +33,7 @@ def test_superlink_and_supernode_metrics_after_a_run(tmp_path: Path, build_dir: 
     try:
         argv = superlink_argv("cpp", fed.ports, fed.database, build_dir / "superlink/flower-superlink")
         link = fed.procs.start("superlink", argv + ["--metrics-address", f"127.0.0.1:{link_metrics}"])
-        wait_for_port(fed.ports.control, proc=link)
-        wait_for_port(fed.ports.fleet, proc=link)
+        wait_for_superlink(fed.ports, link)
         wait_for_port(link_metrics, proc=link)
         node_metrics = []
         for i in range(2):
@@ -52,8 +51,17 @@ def test_superlink_and_supernode_metrics_after_a_run(tmp_path: Path, build_dir: 
         # 3 rounds x 2 nodes: 6 instructions out to the nodes, 6 replies in from them.
         assert link_samples['flwr_superlink_messages_total{api="fleet",direction="out"}'] == 6, link_samples
         assert link_samples['flwr_superlink_messages_total{api="fleet",direction="in"}'] == 6, link_samples
-        assert total(link_samples, r'flwr_superlink_requests_total\{api="fleet",code="OK",route="/flwr\.proto\.Fleet/PullMessages"\}') > 0
-        assert total(link_samples, r'flwr_superlink_requests_total\{api="control",code="OK",route="/flwr\.proto\.Control/StartRun"\}') == 1
+        # The line's transports: gRPC routes and codes (1.36) or HTTP paths and statuses (1.42).
+        if IN_PROCESS.http_fleet:
+            fleet_pull = r'api="fleet",code="200",route="/v1/fleet/pull-messages"'
+        else:
+            fleet_pull = r'api="fleet",code="OK",route="/flwr\.proto\.Fleet/PullMessages"'
+        if IN_PROCESS.http_control:
+            start_run = r'api="control",code="200",route="/v1/control/start-run"'
+        else:
+            start_run = r'api="control",code="OK",route="/flwr\.proto\.Control/StartRun"'
+        assert total(link_samples, rf'flwr_superlink_requests_total\{{{fleet_pull}\}}') > 0, link_samples
+        assert total(link_samples, rf'flwr_superlink_requests_total\{{{start_run}\}}') == 1, link_samples
         assert total(link_samples, r'flwr_superlink_requests_total\{api="runtime",code="200",route="/v1/runtime/push-messages"\}') >= 3
         assert total(link_samples, r'flwr_superlink_bytes_total\{api="fleet",direction="in"\}') > 3 * 2 * 4000  # 1000 float32 each
         assert total(link_samples, r'flwr_superlink_request_duration_seconds_count\{.*\}') > 0

@@ -68,7 +68,7 @@ class PullObjectTest : public ::testing::Test {
 
 TEST_F(PullObjectTest, fleet_pull_of_an_object_of_a_dead_pusher_is_not_found_once_expired) {
   PushAllButFirstObject(kSuperLinkNodeId, node_);
-  FleetService fleet(state_.get(), [this] { return now_; });
+  FleetService fleet(state_.get(), /*enable_supernode_auth=*/false, [this] { return now_; });
   proto::PullObjectResponse waiting = *fleet.PullObject(missing_);
   EXPECT_TRUE(waiting.object_found());
   EXPECT_FALSE(waiting.object_available());
