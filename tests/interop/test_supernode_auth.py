@@ -21,7 +21,6 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from flwr.client.grpc_rere_client.node_auth_client_interceptor import NodeAuthClientInterceptor
 from flwr.proto import fleet_pb2, fleet_pb2_grpc, node_pb2
 from flwr.supercore.primitives.asymmetric import generate_key_pairs, public_key_to_bytes, sign_message
 
@@ -231,10 +230,12 @@ def pull_as(link: AuthLink, node_id: int) -> tuple[str, str]:
         return str(response.status_code), response.text
     channel = grpc.secure_channel(f"127.0.0.1:{link.ports.fleet}",
                                   grpc.ssl_channel_credentials(link.ca.read_bytes()))
-    stub = fleet_pb2_grpc.FleetStub(
-        grpc.intercept_channel(channel, NodeAuthClientInterceptor(private_key, public_key)))
+    # Signed as 1.36's NodeAuthClientInterceptor signs (flwr/client/grpc_rere_client).
+    timestamp = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    metadata = [("flwr-public-key-bin", public_key_to_bytes(public_key)), ("flwr-timestamp", timestamp),
+                ("flwr-signature-bin", sign_message(private_key, timestamp.encode("ascii")))]
     try:
-        stub.PullMessages(request, timeout=30)
+        fleet_pb2_grpc.FleetStub(channel).PullMessages(request, metadata=metadata, timeout=30)
     except grpc.RpcError as err:
         return err.code().name, err.details()
     finally:
