@@ -4,7 +4,9 @@
 #include <cmath>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -269,14 +271,524 @@ absl::StatusOr<proto::ListNodesResponse> ControlService::ListNodes(const proto::
   return response;
 }
 
+}  // namespace flwr::superlink
+
+namespace flwr::superlink {
+namespace {
+
+// flwr's FederationNotSpecified.
+absl::Status FederationNotSpecified() {
+  return core::FlowerError(core::api_error::kFederationNotSpecified,
+                           "No federation specified in request.");
+}
+
+// control_handlers._validate_federation_membership_in_request: the federation is named, is
+// the default one, and the caller ("<id:none>") is its member.
+absl::Status CheckMembership(absl::string_view federation) {
+  if (federation.empty()) return FederationNotSpecified();
+  if (federation != kDefaultFederation) {
+    return core::FlowerError(core::api_error::kFederationNotFound,
+                             absl::StrCat("Federation `", federation, "` not found."));
+  }
+  return absl::OkStatus();
+}
+
+// NoOpFederationManager's UnsupportedError for `operation`.
+absl::Status Unsupported(absl::string_view operation) {
+  return core::FlowerError(
+      core::api_error::kNoFederationManagementSupport,
+      absl::StrCat("`", operation, "` is not supported by NoOpFederationManager."));
+}
+
+// NoOpFederationManager.get_simulation_config for a federation other than the default one.
+absl::Status CheckSimulationConfigAvailable(absl::string_view federation) {
+  if (federation == kDefaultFederation) return absl::OkStatus();
+  return core::FlowerError(
+      core::api_error::kFederationNotFoundOrNoPermission,
+      absl::StrCat("Simulation configuration unavailable for federation '", federation, "'."));
+}
+
+// flwr.supercore.utils.is_valid_name: "" if `name` is a valid federation name, else why not.
+std::string FederationNameError(absl::string_view name) {
+  constexpr size_t kMaxNameLength = 32;
+  if (name.empty()) return "Cannot be empty.";
+  if (name.size() > kMaxNameLength) {
+    return absl::StrCat("Must be no longer than ", kMaxNameLength, " characters.");
+  }
+  if (!absl::ascii_isalpha(name[0])) return "Must start with a letter.";
+  for (char c : name.substr(1)) {
+    if (!absl::ascii_isalnum(c) && c != '-') {
+      return "Can only contain letters, digits, and hyphens.";
+    }
+  }
+  return "";
+}
+
+proto::Member OnlyMember() {
+  proto::Member member;
+  member.mutable_account()->set_id(std::string(kNoAccountId));
+  member.mutable_account()->set_name(std::string(kNoAccountName));
+  member.set_role("owner");
+  return member;
+}
+
+// NoOpFederationManager's federation, as list_federations shows it.
+proto::Federation DefaultFederation() {
+  proto::Federation federation;
+  federation.set_name(std::string(kDefaultFederation));
+  federation.set_description(std::string(kDefaultFederationDescription));
+  *federation.add_members() = OnlyMember();
+  federation.set_member_count(1);
+  return federation;
+}
+
+// One or more characters of [A-Za-z0-9_.-], as flwr's APP_ID_PATTERN parts.
+bool IsAppIdPart(absl::string_view part) {
+  return !part.empty() && std::all_of(part.begin(), part.end(), [](char c) {
+    return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+// flwr.supercore.utils.parse_app_spec: "@account/app" or "@account/app==x.y.z".
+bool IsValidAppSpec(absl::string_view spec) {
+  std::pair<absl::string_view, absl::string_view> parts =
+      absl::StrSplit(spec, absl::MaxSplits("==", 1));
+  if (absl::StrContains(spec, "==")) {
+    std::vector<absl::string_view> numbers = absl::StrSplit(parts.second, '.');
+    if (numbers.size() != 3 ||
+        !std::all_of(numbers.begin(), numbers.end(), [](absl::string_view n) {
+          return !n.empty() && std::all_of(n.begin(), n.end(), absl::ascii_isdigit);
+        })) {
+      return false;
+    }
+  }
+  std::pair<absl::string_view, absl::string_view> id =
+      absl::StrSplit(parts.first, absl::MaxSplits('/', 1));
+  return absl::ConsumePrefix(&id.first, "@") && IsAppIdPart(id.first) && IsAppIdPart(id.second);
+}
+
+// control_handlers._validate_federation_and_node_in_request.
+absl::Status CheckFederationAndNode(LinkState* state, absl::string_view federation,
+                                    uint64_t node_id) {
+  if (absl::Status s = CheckMembership(federation); !s.ok()) return s;
+  for (const proto::NodeInfo& node : state->ListNodes()) {
+    if (node.node_id() == node_id) return absl::OkStatus();
+  }
+  return core::FlowerError(
+      core::api_error::kNodeNotFoundOrNotOwner,
+      absl::StrCat("Node ", node_id, " not found or ", kNoAccountId, " is not its owner."));
+}
+
+absl::Status RunSeriesNotFound(uint64_t series_id) {
+  return core::FlowerError(
+      core::api_error::kRunSeriesIdNotFound,
+      absl::StrCat("Run series ", series_id, " not found for ", kNoAccountId, "."));
+}
+
+absl::Status InvalidConnectorRequest(absl::string_view reason) {
+  return core::FlowerError(core::api_error::kInvalidConnectorRequest,
+                           absl::StrCat("Invalid connector request: ", reason, "."));
+}
+
+absl::Status InvalidAutomationRequest(absl::string_view message, absl::string_view public_details) {
+  return core::FlowerError(core::api_error::kInvalidAutomationRequest, message,
+                           std::string(public_details));
+}
+
+}  // namespace
+
+absl::StatusOr<proto::GetAuthTokensResponse> ControlService::GetAuthTokens(
+    const proto::GetAuthTokensRequest&) {
+  core::LogInfo("ControlServicer.GetAuthTokens");
+  return core::FlowerError(core::api_error::kNoAccountAuth,
+                           "ControlServicer initialized without account authentication.");
+}
+
+absl::StatusOr<proto::RefreshAuthTokensResponse> ControlService::RefreshAuthTokens(
+    const proto::RefreshAuthTokensRequest& request) {
+  core::LogInfo("ControlServicer.RefreshAuthTokens");
+  return core::FlowerError(core::api_error::kAccountAuthenticationFailed,
+                           request.refresh_token().empty()
+                               ? "Refresh token is missing."
+                               : "Authentication plugin failed to refresh account tokens.");
+}
+
+absl::StatusOr<proto::PullArtifactsResponse> ControlService::PullArtifacts(
+    const proto::PullArtifactsRequest&) {
+  core::LogInfo("ControlServicer.PullArtifacts");
+  return core::FlowerError(core::api_error::kNoArtifactProvider,
+                           "ControlServicer initialized without artifact provider.");
+}
+
 absl::StatusOr<proto::ListFederationsResponse> ControlService::ListFederations(
     const proto::ListFederationsRequest&) {
   core::LogInfo("ControlServicer.ListFederations");
   proto::ListFederationsResponse response;
-  proto::Federation* federation = response.add_federations();
-  federation->set_name(std::string(kDefaultFederation));
-  federation->set_description(std::string(kDefaultFederationDescription));
+  *response.add_federations() = DefaultFederation();
   return response;
+}
+
+absl::StatusOr<proto::ShowFederationResponse> ControlService::ShowFederation(
+    const proto::ShowFederationRequest& request) {
+  core::LogInfo("ControlServicer.ShowFederation");
+  if (request.federation_name() != kDefaultFederation) {
+    // NoOpFederationManager.has_member raises ValueError, which flwr does not handle.
+    return absl::InternalError(
+        absl::StrCat("Federation '", request.federation_name(), "' does not exist."));
+  }
+  proto::ShowFederationResponse response;
+  proto::Federation* federation = response.mutable_federation();
+  *federation = DefaultFederation();
+  for (proto::NodeInfo& node : state_->ListNodes()) *federation->add_nodes() = std::move(node);
+  for (proto::Run& run : state_->ListRuns(kNoAccountId)) *federation->add_runs() = std::move(run);
+  response.set_now(core::FormatIsoUtc(clock_()));
+  return response;
+}
+
+absl::StatusOr<proto::SetFederationIconResponse> ControlService::SetFederationIcon(
+    const proto::SetFederationIconRequest& request) {
+  core::LogInfo("ControlServicer.SetFederationIcon");
+  if (request.federation_name().empty()) return FederationNotSpecified();
+  return Unsupported("set_icon_key");
+}
+
+absl::StatusOr<proto::CreateFederationResponse> ControlService::CreateFederation(
+    const proto::CreateFederationRequest& request) {
+  core::LogInfo("ControlServicer.CreateFederation");
+  if (request.federation_name().empty()) return FederationNotSpecified();
+  if (std::string error = FederationNameError(request.federation_name()); !error.empty()) {
+    return core::FlowerError(
+        core::api_error::kInvalidFederationName,
+        absl::StrCat("Invalid federation name in CreateFederation request: federation_name=",
+                     request.federation_name(), ". ", error),
+        error);
+  }
+  return Unsupported("create_federation");
+}
+
+absl::StatusOr<proto::ArchiveFederationResponse> ControlService::ArchiveFederation(
+    const proto::ArchiveFederationRequest& request) {
+  core::LogInfo("ControlServicer.ArchiveFederation");
+  if (request.federation_name().empty()) return FederationNotSpecified();
+  return Unsupported("archive_federation");
+}
+
+absl::StatusOr<proto::AddNodeToFederationResponse> ControlService::AddNodeToFederation(
+    const proto::AddNodeToFederationRequest& request) {
+  core::LogInfo("ControlServicer.AddNodeToFederation");
+  if (absl::Status s = CheckFederationAndNode(state_, request.federation_name(), request.node_id());
+      !s.ok()) {
+    return s;
+  }
+  return Unsupported("add_supernode");
+}
+
+absl::StatusOr<proto::RemoveNodeFromFederationResponse> ControlService::RemoveNodeFromFederation(
+    const proto::RemoveNodeFromFederationRequest& request) {
+  core::LogInfo("ControlServicer.RemoveNodeFromFederation");
+  if (absl::Status s = CheckFederationAndNode(state_, request.federation_name(), request.node_id());
+      !s.ok()) {
+    return s;
+  }
+  return Unsupported("remove_supernode");
+}
+
+absl::StatusOr<proto::RemoveAccountFromFederationResponse>
+ControlService::RemoveAccountFromFederation(const proto::RemoveAccountFromFederationRequest&) {
+  core::LogInfo("ControlServicer.RemoveAccountFromFederation");
+  return Unsupported("remove_account");
+}
+
+absl::StatusOr<proto::CreateInvitationResponse> ControlService::CreateInvitation(
+    const proto::CreateInvitationRequest& request) {
+  core::LogInfo("ControlServicer.CreateInvitation");
+  if (absl::Status s = CheckSimulationConfigAvailable(request.federation_name()); !s.ok()) return s;
+  return Unsupported("create_invitation");
+}
+
+absl::StatusOr<proto::ListInvitationsResponse> ControlService::ListInvitations(
+    const proto::ListInvitationsRequest&) {
+  core::LogInfo("ControlServicer.ListInvitations");
+  return Unsupported("list_invitations");
+}
+
+absl::StatusOr<proto::AcceptInvitationResponse> ControlService::AcceptInvitation(
+    const proto::AcceptInvitationRequest& request) {
+  core::LogInfo("ControlServicer.AcceptInvitation");
+  if (absl::Status s = CheckSimulationConfigAvailable(request.federation_name()); !s.ok()) return s;
+  return Unsupported("accept_invitation");
+}
+
+absl::StatusOr<proto::RejectInvitationResponse> ControlService::RejectInvitation(
+    const proto::RejectInvitationRequest&) {
+  core::LogInfo("ControlServicer.RejectInvitation");
+  return Unsupported("reject_invitation");
+}
+
+absl::StatusOr<proto::RevokeInvitationResponse> ControlService::RevokeInvitation(
+    const proto::RevokeInvitationRequest&) {
+  core::LogInfo("ControlServicer.RevokeInvitation");
+  return Unsupported("revoke_invitation");
+}
+
+absl::StatusOr<proto::ConfigureSimulationFederationResponse>
+ControlService::ConfigureSimulationFederation(
+    const proto::ConfigureSimulationFederationRequest& request) {
+  core::LogInfo("ControlServicer.ConfigureSimulationFederation");
+  if (!request.federation_name().empty() && request.federation_name() != kDefaultFederation) {
+    return core::FlowerError(core::api_error::kFederationNotFoundOrNoPermission,
+                             absl::StrCat("Federation '", request.federation_name(),
+                                          "' not found or has been archived."));
+  }
+  return core::FlowerError(core::api_error::kFederationNotFoundOrNoPermission,
+                           absl::StrCat("Cannot set simulation configuration for federation '",
+                                        kDefaultFederation, "'."));
+}
+
+absl::StatusOr<proto::ListAppsResponse> ControlService::ListApps(
+    const proto::ListAppsRequest& request) {
+  if (absl::Status s = CheckMembership(request.federation_id()); !s.ok()) return s;
+  proto::ListAppsResponse response;
+  if (request.has_limit() && request.limit() == 0) return response;
+  proto::AppInfo* agent = response.add_apps();
+  agent->set_app_id("@flwrlabs/flwr-agent");
+  agent->set_app_type("flwr-agentapp");
+  agent->set_is_hub_app(true);
+  agent->set_display_name("Flower Agent");
+  agent->set_description("Chat with Flower Agent");
+  agent->set_color("yellow");
+  return response;
+}
+
+absl::StatusOr<proto::ListAppAssociationsResponse> ControlService::ListAppAssociations(
+    const proto::ListAppAssociationsRequest&) {
+  return proto::ListAppAssociationsResponse();
+}
+
+absl::StatusOr<proto::AddAppResponse> ControlService::AddApp(const proto::AddAppRequest& request) {
+  if (absl::Status s = CheckMembership(request.federation_id()); !s.ok()) return s;
+  if (!IsValidAppSpec(request.app_id())) {
+    return core::FlowerError(core::api_error::kInvalidAppSpec,
+                             absl::StrCat("Invalid app specification: ", request.app_id()));
+  }
+  return core::FlowerError(
+      core::api_error::kFabDownloadLinkFailure,
+      absl::StrCat("Failed to request FAB download link. app-id:", request.app_id(),
+                   " (this SuperLink does not fetch apps from Flower Hub)"));
+}
+
+absl::StatusOr<proto::RemoveAppResponse> ControlService::RemoveApp(
+    const proto::RemoveAppRequest& request) {
+  if (absl::Status s = CheckMembership(request.federation_id()); !s.ok()) return s;
+  return proto::RemoveAppResponse();
+}
+
+std::vector<proto::RunSeries> ControlService::RunSeries() {
+  std::vector<proto::RunSeries> entries;
+  absl::MutexLock lock(&mu_);
+  for (const proto::Run& run : state_->ListRuns(kNoAccountId)) {
+    proto::RunSeries& series = entries.emplace_back();
+    series.set_series_id(run.series_id());
+    series.set_federation(run.federation());
+    if (auto it = series_descriptions_.find(run.series_id()); it != series_descriptions_.end()) {
+      series.set_description(it->second);
+    }
+    series.set_created_at(run.pending_at());
+    series.set_updated_at(run.pending_at());
+    *series.mutable_last_run_status() = run.status();
+    series.add_run_ids(run.run_id());
+  }
+  return entries;
+}
+
+std::optional<proto::RunSeries> ControlService::FindRunSeries(uint64_t series_id) {
+  for (proto::RunSeries& series : RunSeries()) {
+    if (series.series_id() == series_id) return std::move(series);
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<proto::ListRunSeriesResponse> ControlService::ListRunSeries(
+    const proto::ListRunSeriesRequest& request) {
+  core::LogInfo("ControlServicer.ListRunSeries");
+  if (request.has_federation_id()) {
+    if (absl::Status s = CheckMembership(request.federation_id()); !s.ok()) return s;
+  }
+  proto::ListRunSeriesResponse response;
+  // No run here is an AgentApp's.
+  if (request.has_is_agent() && request.is_agent()) return response;
+  for (proto::RunSeries& series : RunSeries()) {
+    if (request.has_limit() && static_cast<uint64_t>(response.entries_size()) >= request.limit()) {
+      break;
+    }
+    if (request.has_updated_before() && series.updated_at() >= request.updated_before()) continue;
+    *response.add_entries() = std::move(series);
+  }
+  return response;
+}
+
+absl::StatusOr<proto::GetRunSeriesResponse> ControlService::GetRunSeries(
+    const proto::GetRunSeriesRequest& request) {
+  core::LogInfo("ControlServicer.GetRunSeries");
+  std::optional<proto::RunSeries> series = FindRunSeries(request.series_id());
+  if (!series) return RunSeriesNotFound(request.series_id());
+  proto::GetRunSeriesResponse response;
+  for (uint64_t run_id : series->run_ids()) {
+    if (std::optional<proto::Run> run = state_->GetRun(run_id)) *response.add_runs() = *run;
+    if (std::optional<proto::Context> context = state_->GetRunContext(run_id)) {
+      *response.mutable_context() = *std::move(context);
+    }
+  }
+  *response.mutable_series() = *std::move(series);
+  return response;
+}
+
+absl::StatusOr<proto::UpdateRunSeriesDescriptionResponse>
+ControlService::UpdateRunSeriesDescription(
+    const proto::UpdateRunSeriesDescriptionRequest& request) {
+  core::LogInfo("ControlServicer.UpdateRunSeriesDescription");
+  std::optional<proto::RunSeries> series = FindRunSeries(request.series_id());
+  if (!series) return RunSeriesNotFound(request.series_id());
+  constexpr size_t kMaxDescriptionLength = 80;
+  const std::string description(core::PythonStrip(request.description()));
+  const size_t length = std::count_if(description.begin(), description.end(),
+                                      [](char c) { return (c & 0xC0) != 0x80; });
+  if (description.empty() || length > kMaxDescriptionLength) {
+    return core::FlowerError(core::api_error::kInvalidRunSeriesDescription,
+                             absl::StrCat("Run series description must contain between 1 and ",
+                                          kMaxDescriptionLength, " characters."));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    series_descriptions_[request.series_id()] = description;
+  }
+  series->set_description(description);
+  proto::UpdateRunSeriesDescriptionResponse response;
+  *response.mutable_series() = *std::move(series);
+  return response;
+}
+
+absl::StatusOr<proto::ListRunSeriesEventsResponse> ControlService::ListRunSeriesEvents(
+    const proto::ListRunSeriesEventsRequest& request) {
+  core::LogInfo("ControlServicer.ListRunSeriesEvents");
+  if (!FindRunSeries(request.series_id())) return RunSeriesNotFound(request.series_id());
+  return proto::ListRunSeriesEventsResponse();
+}
+
+absl::Status ControlService::StreamRunEvents(const proto::StreamRunEventsRequest& request,
+                                             const std::function<bool()>& cancelled) {
+  core::LogInfo("ControlServicer.StreamRunEvents");
+  if (!state_->GetRun(request.run_id())) {
+    return core::FlowerError(
+        core::api_error::kRunIdNotFound,
+        absl::StrCat("Run ", request.run_id(), " not found while streaming run events."));
+  }
+  while (!cancelled()) {
+    std::optional<proto::Run> run = state_->GetRun(request.run_id());
+    if (!run || run->status().status() == kStatusFinished) break;
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(kLogPollInterval));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<proto::StartAutomationResponse> ControlService::StartAutomation(
+    const proto::StartAutomationRequest& request) {
+  core::LogInfo("ControlServicer.StartAutomation");
+  if (!request.start_run_request().has_series_id()) {
+    return InvalidAutomationRequest("StartAutomation requires start_run_request.series_id.",
+                                    "The run `series_id` is required to start an automation.");
+  }
+  if (request.start_run_request().fab().content().size() > core::kFabMaxSize) {
+    return InvalidAutomationRequest(
+        absl::StrCat("StartAutomation FAB size exceeds the maximum allowed size of ",
+                     core::kFabMaxSize, " bytes."),
+        absl::StrCat("The FAB must not exceed ", core::kFabMaxSize,
+                     " bytes when starting an automation."));
+  }
+  const bool has_interval = request.has_fixed_interval();
+  if (request.has_max_runs() && request.max_runs() < 1) {
+    return InvalidAutomationRequest("`max_runs` must be greater than zero.",
+                                    "`max_runs` must be greater than zero.");
+  }
+  if (has_interval && request.fixed_interval() < 1) {
+    return InvalidAutomationRequest("`fixed_interval` must be greater than zero.",
+                                    "`fixed_interval` must be greater than zero.");
+  }
+  if (has_interval && request.fixed_interval() >= (uint64_t{1} << 63)) {
+    return InvalidAutomationRequest("`fixed_interval` must be less than 2**63.",
+                                    "`fixed_interval` must be less than 2**63.");
+  }
+  if (!has_interval && request.has_max_runs() && request.max_runs() > 1) {
+    return InvalidAutomationRequest(
+        "`fixed_interval` is required for automations with multiple runs.",
+        "`fixed_interval` is required for automations with multiple runs.");
+  }
+  return absl::UnimplementedError("This SuperLink does not run automations.");
+}
+
+absl::StatusOr<proto::ListAutomationsResponse> ControlService::ListAutomations(
+    const proto::ListAutomationsRequest& request) {
+  core::LogInfo("ControlServicer.ListAutomations");
+  if (!request.federation().empty()) {
+    if (absl::Status s = CheckMembership(request.federation()); !s.ok()) return s;
+  }
+  return proto::ListAutomationsResponse();
+}
+
+absl::StatusOr<proto::StopAutomationResponse> ControlService::StopAutomation(
+    const proto::StopAutomationRequest&) {
+  core::LogInfo("ControlServicer.StopAutomation");
+  return proto::StopAutomationResponse();
+}
+
+absl::StatusOr<proto::ListConnectorsResponse> ControlService::ListConnectors(
+    const proto::ListConnectorsRequest& request) {
+  core::LogInfo("ControlServicer.ListConnectors");
+  if (!request.federation().empty()) {
+    if (absl::Status s = CheckMembership(request.federation()); !s.ok()) return s;
+  }
+  return proto::ListConnectorsResponse();
+}
+
+absl::StatusOr<proto::DisconnectConnectorResponse> ControlService::DisconnectConnector(
+    const proto::DisconnectConnectorRequest& request) {
+  core::LogInfo("ControlServicer.DisconnectConnector");
+  if (absl::Status s = CheckMembership(core::PythonStrip(request.federation())); !s.ok()) return s;
+  constexpr uint64_t kInt64Max = (uint64_t{1} << 63) - 1;
+  if (request.connector_id() > kInt64Max) {
+    return InvalidConnectorRequest(absl::StrCat("connector_id must not exceed ", kInt64Max));
+  }
+  if (request.connector_id() == 0) return InvalidConnectorRequest("connector_id is required");
+  return core::FlowerError(core::api_error::kConnectorNotFound,
+                           absl::StrCat("Connector '", request.connector_id(),
+                                        "' is not connected for this federation."));
+}
+
+absl::StatusOr<proto::BeginConnectorOAuthResponse> ControlService::BeginConnectorOAuth(
+    const proto::BeginConnectorOAuthRequest& request) {
+  core::LogInfo("ControlServicer.BeginConnectorOAuth");
+  if (absl::Status s = CheckMembership(core::PythonStrip(request.federation())); !s.ok()) return s;
+  const std::string connector_ref =
+      absl::AsciiStrToLower(core::PythonStrip(request.connector_ref()));
+  if (connector_ref.empty()) return InvalidConnectorRequest("connector_ref is required");
+  if (core::PythonStrip(request.redirect_uri()).empty()) {
+    return InvalidConnectorRequest("redirect_uri is required");
+  }
+  return core::FlowerError(
+      core::api_error::kConnectorNotFound,
+      absl::StrCat("OAuth flow for connector '", connector_ref, "' was not found."));
+}
+
+absl::StatusOr<proto::CompleteConnectorOAuthResponse> ControlService::CompleteConnectorOAuth(
+    const proto::CompleteConnectorOAuthRequest& request) {
+  core::LogInfo("ControlServicer.CompleteConnectorOAuth");
+  if (core::PythonStrip(request.oauth_session_id()).empty()) {
+    return InvalidConnectorRequest("oauth_session_id is required");
+  }
+  if (core::PythonStrip(request.code()).empty()) return InvalidConnectorRequest("code is required");
+  if (request.state().empty()) return InvalidConnectorRequest("state is required");
+  return core::FlowerError(core::api_error::kConnectorNotFound,
+                           "Connector OAuth session was not found for this account.");
 }
 
 }  // namespace flwr::superlink

@@ -63,11 +63,6 @@ grpc::Status Fleet(const grpc::ServerContext& context, FleetService* service, ab
 
 }  // namespace
 
-grpc::Status UnsupportedRpc(absl::string_view feature) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      absl::StrCat("This SuperLink does not support ", feature, "."));
-}
-
 #define FLWR_FLEET_RPC(Rpc, Req, Resp, node_id)                                                \
   grpc::Status FleetGrpcServicer::Rpc(grpc::ServerContext* context, const proto::Req* request, \
                                       proto::Resp* response) {                                 \
@@ -91,17 +86,54 @@ FLWR_FLEET_RPC(ConfirmMessageReceived, ConfirmMessageReceivedRequest,
                ConfirmMessageReceivedResponse, request->node().node_id())
 #undef FLWR_FLEET_RPC
 
-grpc::Status ControlGrpcServicer::StartRun(grpc::ServerContext*,
-                                           const proto::StartRunRequest* request,
-                                           proto::StartRunResponse* response) {
-  return Finish("/flwr.proto.Control/StartRun", service_->StartRun(*request), response);
-}
-
-grpc::Status ControlGrpcServicer::StopRun(grpc::ServerContext*,
-                                          const proto::StopRunRequest* request,
-                                          proto::StopRunResponse* response) {
-  return Finish("/flwr.proto.Control/StopRun", service_->StopRun(*request), response);
-}
+// A Control rpc served by ControlService's method of the same name; `args` follow the
+// request (the caller's line where the answer depends on it).
+#define FLWR_CONTROL_RPC(Rpc, ...)                                                             \
+  grpc::Status ControlGrpcServicer::Rpc(grpc::ServerContext* context,                          \
+                                        const proto::Rpc##Request* request,                    \
+                                        proto::Rpc##Response* response) {                      \
+    (void)context;                                                                             \
+    return Finish("/flwr.proto.Control/" #Rpc, service_->Rpc(*request __VA_ARGS__), response); \
+  }
+FLWR_CONTROL_RPC(StartRun)
+FLWR_CONTROL_RPC(StopRun)
+FLWR_CONTROL_RPC(StartAutomation)
+FLWR_CONTROL_RPC(ListAutomations)
+FLWR_CONTROL_RPC(StopAutomation)
+FLWR_CONTROL_RPC(ListRuns, , CallerLine(*context))
+FLWR_CONTROL_RPC(ListRunSeries)
+FLWR_CONTROL_RPC(GetRunSeries)
+FLWR_CONTROL_RPC(UpdateRunSeriesDescription)
+FLWR_CONTROL_RPC(ListRunSeriesEvents)
+FLWR_CONTROL_RPC(GetLoginDetails)
+FLWR_CONTROL_RPC(GetAuthTokens)
+FLWR_CONTROL_RPC(ListConnectors)
+FLWR_CONTROL_RPC(DisconnectConnector)
+FLWR_CONTROL_RPC(BeginConnectorOAuth)
+FLWR_CONTROL_RPC(CompleteConnectorOAuth)
+FLWR_CONTROL_RPC(PullArtifacts)
+FLWR_CONTROL_RPC(RegisterNode, , CallerLine(*context))
+FLWR_CONTROL_RPC(UnregisterNode)
+FLWR_CONTROL_RPC(ListNodes)
+FLWR_CONTROL_RPC(ListFederations)
+FLWR_CONTROL_RPC(ListApps)
+FLWR_CONTROL_RPC(ListAppAssociations)
+FLWR_CONTROL_RPC(AddApp)
+FLWR_CONTROL_RPC(RemoveApp)
+FLWR_CONTROL_RPC(ShowFederation)
+FLWR_CONTROL_RPC(SetFederationIcon)
+FLWR_CONTROL_RPC(CreateFederation)
+FLWR_CONTROL_RPC(ArchiveFederation)
+FLWR_CONTROL_RPC(AddNodeToFederation)
+FLWR_CONTROL_RPC(RemoveNodeFromFederation)
+FLWR_CONTROL_RPC(RemoveAccountFromFederation)
+FLWR_CONTROL_RPC(CreateInvitation)
+FLWR_CONTROL_RPC(ListInvitations)
+FLWR_CONTROL_RPC(AcceptInvitation)
+FLWR_CONTROL_RPC(RejectInvitation)
+FLWR_CONTROL_RPC(RevokeInvitation)
+FLWR_CONTROL_RPC(ConfigureSimulationFederation)
+#undef FLWR_CONTROL_RPC
 
 grpc::Status ControlGrpcServicer::StreamLogs(
     grpc::ServerContext* context, const proto::StreamLogsRequest* request,
@@ -116,44 +148,15 @@ grpc::Status ControlGrpcServicer::StreamLogs(
   return grpc::Status::OK;
 }
 
-grpc::Status ControlGrpcServicer::ListRuns(grpc::ServerContext* context,
-                                           const proto::ListRunsRequest* request,
-                                           proto::ListRunsResponse* response) {
-  return Finish("/flwr.proto.Control/ListRuns", service_->ListRuns(*request, CallerLine(*context)),
-                response);
-}
-
-grpc::Status ControlGrpcServicer::RegisterNode(grpc::ServerContext* context,
-                                               const proto::RegisterNodeRequest* request,
-                                               proto::RegisterNodeResponse* response) {
-  return Finish("/flwr.proto.Control/RegisterNode",
-                service_->RegisterNode(*request, CallerLine(*context)), response);
-}
-
-grpc::Status ControlGrpcServicer::UnregisterNode(grpc::ServerContext*,
-                                                 const proto::UnregisterNodeRequest* request,
-                                                 proto::UnregisterNodeResponse* response) {
-  return Finish("/flwr.proto.Control/UnregisterNode", service_->UnregisterNode(*request), response);
-}
-
-grpc::Status ControlGrpcServicer::ListNodes(grpc::ServerContext*,
-                                            const proto::ListNodesRequest* request,
-                                            proto::ListNodesResponse* response) {
-  return Finish("/flwr.proto.Control/ListNodes", service_->ListNodes(*request), response);
-}
-
-grpc::Status ControlGrpcServicer::ListFederations(grpc::ServerContext*,
-                                                  const proto::ListFederationsRequest* request,
-                                                  proto::ListFederationsResponse* response) {
-  return Finish("/flwr.proto.Control/ListFederations", service_->ListFederations(*request),
-                response);
-}
-
-grpc::Status ControlGrpcServicer::GetLoginDetails(grpc::ServerContext*,
-                                                  const proto::GetLoginDetailsRequest* request,
-                                                  proto::GetLoginDetailsResponse* response) {
-  return Finish("/flwr.proto.Control/GetLoginDetails", service_->GetLoginDetails(*request),
-                response);
+grpc::Status ControlGrpcServicer::StreamRunEvents(
+    grpc::ServerContext* context, const proto::StreamRunEventsRequest* request,
+    grpc::ServerWriter<proto::StreamRunEventsResponse>*) {
+  absl::Status status = service_->StreamRunEvents(*request, [&] { return context->IsCancelled(); });
+  if (!status.ok()) {
+    core::LogError(absl::StrCat("[/flwr.proto.Control/StreamRunEvents] ", status.message()));
+    return core::ToGrpcStatus(status);
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace flwr::superlink

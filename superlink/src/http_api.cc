@@ -86,35 +86,73 @@ void AddControlRoute(core::HttpProtoServer& server, absl::string_view name,
       });
 }
 
+// A route whose answer does not depend on the caller's line.
+template <typename Req, typename Resp>
+void AddControlRoute(core::HttpProtoServer& server, ControlService* service, absl::string_view name,
+                     absl::StatusOr<Resp> (ControlService::*method)(const Req&)) {
+  AddControlRoute<Req, Resp>(server, name, [service, method](const Req& request, auto) {
+    return (service->*method)(request);
+  });
+}
+
 }  // namespace
 
 void AddControlRoutes(core::HttpProtoServer& server, ControlService* s) {
-  AddControlRoute<proto::StartRunRequest, proto::StartRunResponse>(
-      server, "start-run", [s](const auto& request, auto) { return s->StartRun(request); });
-  AddControlRoute<proto::StopRunRequest, proto::StopRunResponse>(
-      server, "stop-run", [s](const auto& request, auto) { return s->StopRun(request); });
+  using S = ControlService;
+  AddControlRoute(server, s, "start-run", &S::StartRun);
   AddControlRoute<proto::ListRunsRequest, proto::ListRunsResponse>(
       server, "list-runs",
       [s](const auto& request, absl::string_view line) { return s->ListRuns(request, line); });
+  AddControlRoute(server, s, "list-run-series", &S::ListRunSeries);
+  AddControlRoute(server, s, "get-run-series", &S::GetRunSeries);
+  AddControlRoute(server, s, "update-run-series-description", &S::UpdateRunSeriesDescription);
+  AddControlRoute(server, s, "list-run-series-events", &S::ListRunSeriesEvents);
+  AddControlRoute(server, s, "stop-run", &S::StopRun);
+  AddControlRoute(server, s, "pull-artifacts", &S::PullArtifacts);
+  AddControlRoute(server, s, "start-automation", &S::StartAutomation);
+  AddControlRoute(server, s, "list-automations", &S::ListAutomations);
+  AddControlRoute(server, s, "stop-automation", &S::StopAutomation);
+  AddControlRoute(server, s, "get-login-details", &S::GetLoginDetails);
+  AddControlRoute(server, s, "get-auth-tokens", &S::GetAuthTokens);
+  AddControlRoute(server, s, "refresh-auth-tokens", &S::RefreshAuthTokens);
+  AddControlRoute(server, s, "list-connectors", &S::ListConnectors);
+  AddControlRoute(server, s, "disconnect-connector", &S::DisconnectConnector);
+  AddControlRoute(server, s, "begin-connector-oauth", &S::BeginConnectorOAuth);
+  AddControlRoute(server, s, "complete-connector-oauth", &S::CompleteConnectorOAuth);
   AddControlRoute<proto::RegisterNodeRequest, proto::RegisterNodeResponse>(
       server, "register-node",
       [s](const auto& request, absl::string_view line) { return s->RegisterNode(request, line); });
-  AddControlRoute<proto::UnregisterNodeRequest, proto::UnregisterNodeResponse>(
-      server, "unregister-node",
-      [s](const auto& request, auto) { return s->UnregisterNode(request); });
-  AddControlRoute<proto::ListNodesRequest, proto::ListNodesResponse>(
-      server, "list-nodes", [s](const auto& request, auto) { return s->ListNodes(request); });
-  AddControlRoute<proto::ListFederationsRequest, proto::ListFederationsResponse>(
-      server, "list-federations",
-      [s](const auto& request, auto) { return s->ListFederations(request); });
-  AddControlRoute<proto::GetLoginDetailsRequest, proto::GetLoginDetailsResponse>(
-      server, "get-login-details",
-      [s](const auto& request, auto) { return s->GetLoginDetails(request); });
+  AddControlRoute(server, s, "unregister-node", &S::UnregisterNode);
+  AddControlRoute(server, s, "list-nodes", &S::ListNodes);
+  AddControlRoute(server, s, "list-federations", &S::ListFederations);
+  AddControlRoute(server, s, "list-apps", &S::ListApps);
+  AddControlRoute(server, s, "list-app-associations", &S::ListAppAssociations);
+  AddControlRoute(server, s, "add-app", &S::AddApp);
+  AddControlRoute(server, s, "remove-app", &S::RemoveApp);
+  AddControlRoute(server, s, "show-federation", &S::ShowFederation);
+  AddControlRoute(server, s, "set-federation-icon", &S::SetFederationIcon);
+  AddControlRoute(server, s, "create-federation", &S::CreateFederation);
+  AddControlRoute(server, s, "archive-federation", &S::ArchiveFederation);
+  AddControlRoute(server, s, "add-node-to-federation", &S::AddNodeToFederation);
+  AddControlRoute(server, s, "remove-node-from-federation", &S::RemoveNodeFromFederation);
+  AddControlRoute(server, s, "remove-account-from-federation", &S::RemoveAccountFromFederation);
+  AddControlRoute(server, s, "create-invitation", &S::CreateInvitation);
+  AddControlRoute(server, s, "list-invitations", &S::ListInvitations);
+  AddControlRoute(server, s, "accept-invitation", &S::AcceptInvitation);
+  AddControlRoute(server, s, "reject-invitation", &S::RejectInvitation);
+  AddControlRoute(server, s, "revoke-invitation", &S::RevokeInvitation);
+  AddControlRoute(server, s, "configure-simulation-federation", &S::ConfigureSimulationFederation);
   server.AddServerStream<proto::StreamLogsRequest, proto::StreamLogsResponse>(
       absl::StrCat(kControlPathPrefix, "stream-logs"),
       [s](const proto::StreamLogsRequest& request, const HttpRequestContext& context,
           std::function<bool(const proto::StreamLogsResponse&)> write) {
         return s->StreamLogs(request, write, [&context] { return context.cancelled(); });
+      });
+  server.AddServerStream<proto::StreamRunEventsRequest, proto::StreamRunEventsResponse>(
+      absl::StrCat(kControlPathPrefix, "stream-run-events"),
+      [s](const proto::StreamRunEventsRequest& request, const HttpRequestContext& context,
+          std::function<bool(const proto::StreamRunEventsResponse&)>) {
+        return s->StreamRunEvents(request, [&context] { return context.cancelled(); });
       });
 }
 

@@ -1,4 +1,5 @@
-// ControlService behaviour that depends on the caller's Flower line, and node registration.
+// ControlService behaviour that depends on the caller's Flower line, node registration, run
+// series and the NoOp federation management.
 #include "flwr/superlink/control_service.h"
 
 #include <gtest/gtest.h>
@@ -137,6 +138,65 @@ TEST_F(ControlServiceTest, unregister_node_is_refused_for_unknown_and_unregister
             core::api_error::kNodeNotFound);
   EXPECT_EQ(control.ListNodes(proto::ListNodesRequest())->nodes_info(0).status(),
             kNodeUnregistered);
+}
+
+TEST_F(ControlServiceTest, each_run_is_a_run_series_whose_description_can_change) {
+  ControlService control(state_.get());
+  proto::ListRunSeriesRequest list;
+  list.set_limit(3);
+  const proto::ListRunSeriesResponse listed = *control.ListRunSeries(list);
+  ASSERT_EQ(listed.entries_size(), 3);
+  const proto::RunSeries& series = listed.entries(0);
+  ASSERT_EQ(series.run_ids_size(), 1);
+  EXPECT_EQ(series.federation(), kDefaultFederation);
+
+  proto::GetRunSeriesRequest get;
+  get.set_series_id(series.series_id());
+  const proto::GetRunSeriesResponse got = *control.GetRunSeries(get);
+  ASSERT_EQ(got.runs_size(), 1);
+  EXPECT_EQ(got.runs(0).run_id(), series.run_ids(0));
+  get.set_series_id(series.series_id() + 1);
+  EXPECT_EQ(core::FlowerErrorCode(control.GetRunSeries(get).status()),
+            core::api_error::kRunSeriesIdNotFound);
+
+  proto::UpdateRunSeriesDescriptionRequest update;
+  update.set_series_id(series.series_id());
+  update.set_description(std::string(81, 'x'));
+  EXPECT_EQ(core::FlowerErrorCode(control.UpdateRunSeriesDescription(update).status()),
+            core::api_error::kInvalidRunSeriesDescription);
+  update.set_description("  a federated study  ");
+  ASSERT_TRUE(control.UpdateRunSeriesDescription(update).ok());
+  get.set_series_id(series.series_id());
+  EXPECT_EQ(control.GetRunSeries(get)->series().description(), "a federated study");
+}
+
+TEST_F(ControlServiceTest, federation_management_answers_as_flwrs_noop_manager) {
+  ControlService control(state_.get());
+  proto::ShowFederationRequest show;
+  show.set_federation_name(std::string(kDefaultFederation));
+  const proto::ShowFederationResponse shown = *control.ShowFederation(show);
+  EXPECT_EQ(shown.federation().runs_size(), 25);
+  EXPECT_EQ(shown.federation().member_count(), 1u);
+  show.set_federation_name("@alice/other");
+  EXPECT_EQ(control.ShowFederation(show).status().code(), absl::StatusCode::kInternal);
+
+  proto::CreateFederationRequest create;
+  EXPECT_EQ(core::FlowerErrorCode(control.CreateFederation(create).status()),
+            core::api_error::kFederationNotSpecified);
+  create.set_federation_name("1fed");
+  absl::Status refused = control.CreateFederation(create).status();
+  EXPECT_EQ(core::FlowerErrorCode(refused), core::api_error::kInvalidFederationName);
+  EXPECT_EQ(core::FlowerErrorPublicDetails(refused), "Must start with a letter.");
+  create.set_federation_name("fed-1");
+  EXPECT_EQ(core::FlowerErrorCode(control.CreateFederation(create).status()),
+            core::api_error::kNoFederationManagementSupport);
+
+  proto::ListAppsRequest apps;
+  apps.set_federation_id("@alice/other");
+  EXPECT_EQ(core::FlowerErrorCode(control.ListApps(apps).status()),
+            core::api_error::kFederationNotFound);
+  apps.set_federation_id(std::string(kDefaultFederation));
+  EXPECT_EQ(control.ListApps(apps)->apps_size(), 1);  // flwr's built-in Flower Agent entry
 }
 
 }  // namespace

@@ -5,8 +5,13 @@
 #define FLWR_SUPERLINK_CONTROL_SERVICE_H_
 
 #include <functional>
+#include <optional>
+#include <string>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "flwr/proto/control.pb.h"
 #include "flwr/superlink/link_state.h"
 
@@ -63,10 +68,108 @@ class ControlService {
   // Without account authentication, the stock NoOp plugin's details (authn_type "noop").
   absl::StatusOr<proto::GetLoginDetailsResponse> GetLoginDetails(
       const proto::GetLoginDetailsRequest& request);
+  // Without account authentication: FlowerError 19 (`flwr login` has no tokens to get).
+  absl::StatusOr<proto::GetAuthTokensResponse> GetAuthTokens(
+      const proto::GetAuthTokensRequest& request);
+  // Without account authentication: FlowerError 36 (1.42's HTTP-only token refresh).
+  absl::StatusOr<proto::RefreshAuthTokensResponse> RefreshAuthTokens(
+      const proto::RefreshAuthTokensRequest& request);
+  // `flwr pull`: the open-source SuperLink has no artifact provider, FlowerError 20.
+  absl::StatusOr<proto::PullArtifactsResponse> PullArtifacts(
+      const proto::PullArtifactsRequest& request);
+
+  // The federation-management rpcs answer as flwr's NoOpFederationManager: the one federation
+  // "@none/default" with the one member "<id:none>". A request naming no federation is
+  // FlowerError 12 where flwr requires one, another federation 25 (membership checks), 2
+  // (invitations, simulation config) or an internal error (ShowFederation, as flwr's
+  // unhandled ValueError); every change to a federation is FlowerError 1.
+  absl::StatusOr<proto::ShowFederationResponse> ShowFederation(
+      const proto::ShowFederationRequest& request);
+  absl::StatusOr<proto::SetFederationIconResponse> SetFederationIcon(
+      const proto::SetFederationIconRequest& request);
+  // FlowerError 27 (public details: what is wrong) for a name flwr's is_valid_name refuses.
+  absl::StatusOr<proto::CreateFederationResponse> CreateFederation(
+      const proto::CreateFederationRequest& request);
+  absl::StatusOr<proto::ArchiveFederationResponse> ArchiveFederation(
+      const proto::ArchiveFederationRequest& request);
+  // FlowerError 28 for a node the state does not know.
+  absl::StatusOr<proto::AddNodeToFederationResponse> AddNodeToFederation(
+      const proto::AddNodeToFederationRequest& request);
+  absl::StatusOr<proto::RemoveNodeFromFederationResponse> RemoveNodeFromFederation(
+      const proto::RemoveNodeFromFederationRequest& request);
+  absl::StatusOr<proto::RemoveAccountFromFederationResponse> RemoveAccountFromFederation(
+      const proto::RemoveAccountFromFederationRequest& request);
+  absl::StatusOr<proto::CreateInvitationResponse> CreateInvitation(
+      const proto::CreateInvitationRequest& request);
+  absl::StatusOr<proto::ListInvitationsResponse> ListInvitations(
+      const proto::ListInvitationsRequest& request);
+  absl::StatusOr<proto::AcceptInvitationResponse> AcceptInvitation(
+      const proto::AcceptInvitationRequest& request);
+  absl::StatusOr<proto::RejectInvitationResponse> RejectInvitation(
+      const proto::RejectInvitationRequest& request);
+  absl::StatusOr<proto::RevokeInvitationResponse> RevokeInvitation(
+      const proto::RevokeInvitationRequest& request);
+  // The default federation is not a simulation one: FlowerError 2.
+  absl::StatusOr<proto::ConfigureSimulationFederationResponse> ConfigureSimulationFederation(
+      const proto::ConfigureSimulationFederationRequest& request);
+
+  // Apps: this SuperLink stores no apps, so a federation lists only flwr's built-in Flower
+  // Agent entry (within `limit`); adding one from Flower Hub fails as an offline stock
+  // SuperLink's does (FlowerError 33 for a bad app spec, else 34).
+  absl::StatusOr<proto::ListAppsResponse> ListApps(const proto::ListAppsRequest& request);
+  absl::StatusOr<proto::ListAppAssociationsResponse> ListAppAssociations(
+      const proto::ListAppAssociationsRequest& request);
+  absl::StatusOr<proto::AddAppResponse> AddApp(const proto::AddAppRequest& request);
+  absl::StatusOr<proto::RemoveAppResponse> RemoveApp(const proto::RemoveAppRequest& request);
+
+  // Run series: each run is its own series (StartRun makes a new one), newest first.
+  // FlowerError 17 for an unknown series, 43 for a description that is empty or over 80
+  // characters once stripped. Descriptions live in this service (not in the state).
+  absl::StatusOr<proto::ListRunSeriesResponse> ListRunSeries(
+      const proto::ListRunSeriesRequest& request);
+  absl::StatusOr<proto::GetRunSeriesResponse> GetRunSeries(
+      const proto::GetRunSeriesRequest& request);
+  absl::StatusOr<proto::UpdateRunSeriesDescriptionResponse> UpdateRunSeriesDescription(
+      const proto::UpdateRunSeriesDescriptionRequest& request);
+  // No task events are recorded: an empty list for a known series.
+  absl::StatusOr<proto::ListRunSeriesEventsResponse> ListRunSeriesEvents(
+      const proto::ListRunSeriesEventsRequest& request);
+  // FlowerError 16 for an unknown run; else no events, until the run has finished or
+  // `cancelled()` returns true.
+  absl::Status StreamRunEvents(const proto::StreamRunEventsRequest& request,
+                               const std::function<bool()>& cancelled);
+
+  // Automations: flwr's request checks (FlowerError 42 with public details); a valid request
+  // is Unimplemented, as this SuperLink schedules no runs. None are listed; stopping one is a
+  // no-op.
+  absl::StatusOr<proto::StartAutomationResponse> StartAutomation(
+      const proto::StartAutomationRequest& request);
+  absl::StatusOr<proto::ListAutomationsResponse> ListAutomations(
+      const proto::ListAutomationsRequest& request);
+  absl::StatusOr<proto::StopAutomationResponse> StopAutomation(
+      const proto::StopAutomationRequest& request);
+
+  // Connectors: the open-source wheel has no OAuth flows, so none are listed and every
+  // request fails flwr's checks (FlowerError 12/25 for the federation, 38 for a missing field,
+  // 39 for an unknown connector or session).
+  absl::StatusOr<proto::ListConnectorsResponse> ListConnectors(
+      const proto::ListConnectorsRequest& request);
+  absl::StatusOr<proto::DisconnectConnectorResponse> DisconnectConnector(
+      const proto::DisconnectConnectorRequest& request);
+  absl::StatusOr<proto::BeginConnectorOAuthResponse> BeginConnectorOAuth(
+      const proto::BeginConnectorOAuthRequest& request);
+  absl::StatusOr<proto::CompleteConnectorOAuthResponse> CompleteConnectorOAuth(
+      const proto::CompleteConnectorOAuthRequest& request);
 
  private:
+  // The caller's run series, newest first, and the one of `series_id`.
+  std::vector<proto::RunSeries> RunSeries();
+  std::optional<proto::RunSeries> FindRunSeries(uint64_t series_id);
+
   LinkState* state_;
   Clock clock_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, std::string> series_descriptions_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace flwr::superlink

@@ -10,15 +10,6 @@
 
 namespace flwr::superlink {
 
-// UNIMPLEMENTED, naming the feature this SuperLink does not offer.
-grpc::Status UnsupportedRpc(absl::string_view feature);
-
-#define FLWR_UNSUPPORTED_RPC(Rpc, feature)                                                  \
-  grpc::Status Rpc(grpc::ServerContext*, const proto::Rpc##Request*, proto::Rpc##Response*) \
-      override {                                                                            \
-    return UnsupportedRpc(feature);                                                         \
-  }
-
 class FleetGrpcServicer final : public proto::Fleet::Service {
  public:
   explicit FleetGrpcServicer(FleetService* service) : service_(service) {}
@@ -57,71 +48,64 @@ class FleetGrpcServicer final : public proto::Fleet::Service {
   FleetService* service_;
 };
 
-// Control rpcs for features a SuperLink without account or federation management does not
-// offer answer UNIMPLEMENTED with a one-line reason the CLI prints.
+#define FLWR_CONTROL_RPC(Rpc)                                                        \
+  grpc::Status Rpc(grpc::ServerContext* context, const proto::Rpc##Request* request, \
+                   proto::Rpc##Response* response) override;
+
+// Every Control rpc of the proto, through ControlService.
 class ControlGrpcServicer final : public proto::Control::Service {
  public:
   explicit ControlGrpcServicer(ControlService* service) : service_(service) {}
 
-  grpc::Status StartRun(grpc::ServerContext* context, const proto::StartRunRequest* request,
-                        proto::StartRunResponse* response) override;
-  grpc::Status StopRun(grpc::ServerContext* context, const proto::StopRunRequest* request,
-                       proto::StopRunResponse* response) override;
+  FLWR_CONTROL_RPC(StartRun)
+  FLWR_CONTROL_RPC(StopRun)
+  FLWR_CONTROL_RPC(StartAutomation)
+  FLWR_CONTROL_RPC(ListAutomations)
+  FLWR_CONTROL_RPC(StopAutomation)
+  FLWR_CONTROL_RPC(ListRuns)
+  FLWR_CONTROL_RPC(ListRunSeries)
+  FLWR_CONTROL_RPC(GetRunSeries)
+  FLWR_CONTROL_RPC(UpdateRunSeriesDescription)
+  FLWR_CONTROL_RPC(ListRunSeriesEvents)
+  FLWR_CONTROL_RPC(GetLoginDetails)
+  FLWR_CONTROL_RPC(GetAuthTokens)
+  FLWR_CONTROL_RPC(ListConnectors)
+  FLWR_CONTROL_RPC(DisconnectConnector)
+  FLWR_CONTROL_RPC(BeginConnectorOAuth)
+  FLWR_CONTROL_RPC(CompleteConnectorOAuth)
+  FLWR_CONTROL_RPC(PullArtifacts)
+  FLWR_CONTROL_RPC(RegisterNode)
+  FLWR_CONTROL_RPC(UnregisterNode)
+  FLWR_CONTROL_RPC(ListNodes)
+  FLWR_CONTROL_RPC(ListFederations)
+  FLWR_CONTROL_RPC(ListApps)
+  FLWR_CONTROL_RPC(ListAppAssociations)
+  FLWR_CONTROL_RPC(AddApp)
+  FLWR_CONTROL_RPC(RemoveApp)
+  FLWR_CONTROL_RPC(ShowFederation)
+  FLWR_CONTROL_RPC(SetFederationIcon)
+  FLWR_CONTROL_RPC(CreateFederation)
+  FLWR_CONTROL_RPC(ArchiveFederation)
+  FLWR_CONTROL_RPC(AddNodeToFederation)
+  FLWR_CONTROL_RPC(RemoveNodeFromFederation)
+  FLWR_CONTROL_RPC(RemoveAccountFromFederation)
+  FLWR_CONTROL_RPC(CreateInvitation)
+  FLWR_CONTROL_RPC(ListInvitations)
+  FLWR_CONTROL_RPC(AcceptInvitation)
+  FLWR_CONTROL_RPC(RejectInvitation)
+  FLWR_CONTROL_RPC(RevokeInvitation)
+  FLWR_CONTROL_RPC(ConfigureSimulationFederation)
   grpc::Status StreamLogs(grpc::ServerContext* context, const proto::StreamLogsRequest* request,
                           grpc::ServerWriter<proto::StreamLogsResponse>* writer) override;
-  grpc::Status ListRuns(grpc::ServerContext* context, const proto::ListRunsRequest* request,
-                        proto::ListRunsResponse* response) override;
-  grpc::Status RegisterNode(grpc::ServerContext* context, const proto::RegisterNodeRequest* request,
-                            proto::RegisterNodeResponse* response) override;
-  grpc::Status UnregisterNode(grpc::ServerContext* context,
-                              const proto::UnregisterNodeRequest* request,
-                              proto::UnregisterNodeResponse* response) override;
-  grpc::Status ListNodes(grpc::ServerContext* context, const proto::ListNodesRequest* request,
-                         proto::ListNodesResponse* response) override;
-  grpc::Status ListFederations(grpc::ServerContext* context,
-                               const proto::ListFederationsRequest* request,
-                               proto::ListFederationsResponse* response) override;
-  grpc::Status GetLoginDetails(grpc::ServerContext* context,
-                               const proto::GetLoginDetailsRequest* request,
-                               proto::GetLoginDetailsResponse* response) override;
-
-  // Features this SuperLink does not offer: UNIMPLEMENTED with a one-line reason.
-  FLWR_UNSUPPORTED_RPC(StartAutomation, "automations")
-  FLWR_UNSUPPORTED_RPC(ListAutomations, "automations")
-  FLWR_UNSUPPORTED_RPC(StopAutomation, "automations")
-  FLWR_UNSUPPORTED_RPC(ListRunSeries, "run series")
-  FLWR_UNSUPPORTED_RPC(GetRunSeries, "run series")
-  FLWR_UNSUPPORTED_RPC(GetAuthTokens, "account login")
-  FLWR_UNSUPPORTED_RPC(ListConnectors, "connectors")
-  FLWR_UNSUPPORTED_RPC(DisconnectConnector, "connectors")
-  FLWR_UNSUPPORTED_RPC(BeginConnectorOAuth, "connectors")
-  FLWR_UNSUPPORTED_RPC(CompleteConnectorOAuth, "connectors")
-  FLWR_UNSUPPORTED_RPC(PullArtifacts, "artifacts")
-  FLWR_UNSUPPORTED_RPC(ListApps, "app management")
-  FLWR_UNSUPPORTED_RPC(AddApp, "app management")
-  FLWR_UNSUPPORTED_RPC(RemoveApp, "app management")
-  FLWR_UNSUPPORTED_RPC(ShowFederation, "federation management")
-  FLWR_UNSUPPORTED_RPC(CreateFederation, "federation management")
-  FLWR_UNSUPPORTED_RPC(ArchiveFederation, "federation management")
-  FLWR_UNSUPPORTED_RPC(AddNodeToFederation, "federation management")
-  FLWR_UNSUPPORTED_RPC(RemoveNodeFromFederation, "federation management")
-  FLWR_UNSUPPORTED_RPC(RemoveAccountFromFederation, "federation management")
-  FLWR_UNSUPPORTED_RPC(CreateInvitation, "federation management")
-  FLWR_UNSUPPORTED_RPC(ListInvitations, "federation management")
-  FLWR_UNSUPPORTED_RPC(AcceptInvitation, "federation management")
-  FLWR_UNSUPPORTED_RPC(RejectInvitation, "federation management")
-  FLWR_UNSUPPORTED_RPC(RevokeInvitation, "federation management")
-  FLWR_UNSUPPORTED_RPC(ConfigureSimulationFederation, "simulation federations")
-  grpc::Status StreamRunEvents(grpc::ServerContext*, const proto::StreamRunEventsRequest*,
-                               grpc::ServerWriter<proto::StreamRunEventsResponse>*) override {
-    return UnsupportedRpc("run events");
-  }
+  grpc::Status StreamRunEvents(grpc::ServerContext* context,
+                               const proto::StreamRunEventsRequest* request,
+                               grpc::ServerWriter<proto::StreamRunEventsResponse>* writer) override;
 
  private:
   ControlService* service_;
 };
 
-#undef FLWR_UNSUPPORTED_RPC
+#undef FLWR_CONTROL_RPC
 
 }  // namespace flwr::superlink
 
