@@ -16,7 +16,7 @@ scripts/build.sh
 stage "C++ unit tests"
 ctest --test-dir "${FLWR_BUILD_DIR:-$ROOT/build}" --output-on-failure -j 2
 stage "pytest"
-.venv/bin/python -m pytest tests
+.venv/bin/python -m pytest tests --durations=25
 # The test modules that import an older line's stock flwr in-process run in that line's venv
 # (tests/conftest.py: IN_PROCESS_LINE_MODULES); a line with none gives pytest's "no tests" (5).
 for version in $(sed -n 's/^flwr==\([^[:space:]]*\).*/\1/p' flower-version.txt | tail -n +2); do
