@@ -1,6 +1,8 @@
 // The in-memory LinkState (`--database :flwr-in-memory:`).
 #include <algorithm>
+#include <limits>
 #include <map>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -293,8 +295,9 @@ class InMemoryLinkState : public LinkState {
     }
     auto node = nodes_.find(meta.dst_node_id());
     if (node != nodes_.end()) ExpireNode(node->second, clock_());
-    if (node == nodes_.end() ||
-        (node->second.status() != kNodeOnline && node->second.status() != kNodeOffline)) {
+    if (meta.dst_node_id() != kSuperLinkNodeId &&
+        (node == nodes_.end() ||
+         (node->second.status() != kNodeOnline && node->second.status() != kNodeOffline))) {
       return absl::FailedPreconditionError(
           absl::StrCat("Destination node ", meta.dst_node_id(), " is not available"));
     }
@@ -308,6 +311,17 @@ class InMemoryLinkState : public LinkState {
   }
 
   std::vector<proto::Message> GetMessageIns(uint64_t node_id, size_t limit) override {
+    return TakeMessageIns(node_id, limit, std::nullopt);
+  }
+
+  std::vector<proto::Message> GetSuperLinkMessageIns(uint64_t run_id) override {
+    return TakeMessageIns(kSuperLinkNodeId, std::numeric_limits<size_t>::max(), run_id);
+  }
+
+  // Up to `limit` undelivered instructions for `node_id` (of `run_id` only, if given), now
+  // delivered; expired ones are deleted on the way.
+  std::vector<proto::Message> TakeMessageIns(uint64_t node_id, size_t limit,
+                                             std::optional<uint64_t> run_id) {
     absl::MutexLock lock(&mu_);
     const absl::Time now = clock_();
     const double now_s = core::ToEpochSeconds(now);
@@ -321,7 +335,8 @@ class InMemoryLinkState : public LinkState {
         expired.push_back(id);
         continue;
       }
-      if (out.size() < limit && meta.dst_node_id() == node_id && it->second.delivered_at.empty()) {
+      if (out.size() < limit && meta.dst_node_id() == node_id && it->second.delivered_at.empty() &&
+          (!run_id || meta.run_id() == *run_id)) {
         it->second.delivered_at = core::FormatIsoUtc(now);
         out.push_back(it->second.message);
       }

@@ -544,7 +544,8 @@ class SqliteLinkState : public LinkState {
           }
           std::optional<proto::NodeInfo> node = LoadNode(meta.dst_node_id());
           if (node && ExpireNode(*node, clock_())) SaveNode(*node);
-          if (!node || (node->status() != kNodeOnline && node->status() != kNodeOffline)) {
+          if (meta.dst_node_id() != kSuperLinkNodeId &&
+              (!node || (node->status() != kNodeOnline && node->status() != kNodeOffline))) {
             return absl::FailedPreconditionError(
                 absl::StrCat("Destination node ", meta.dst_node_id(), " is not available"));
           }
@@ -564,6 +565,17 @@ class SqliteLinkState : public LinkState {
   }
 
   std::vector<proto::Message> GetMessageIns(uint64_t node_id, size_t limit) override {
+    return TakeMessageIns(node_id, limit, std::nullopt);
+  }
+
+  std::vector<proto::Message> GetSuperLinkMessageIns(uint64_t run_id) override {
+    return TakeMessageIns(kSuperLinkNodeId, std::numeric_limits<size_t>::max(), run_id);
+  }
+
+  // Up to `limit` undelivered instructions for `node_id` (of `run_id` only, if given), now
+  // delivered; expired ones (of any node) are deleted on the way.
+  std::vector<proto::Message> TakeMessageIns(uint64_t node_id, size_t limit,
+                                             std::optional<uint64_t> run_id) {
     // A node pulls its next instruction only once it confirmed the last one (which deletes its
     // message object) or gave up receiving it. So an instruction that a previous process
     // delivered and that the node never confirmed either died with that process before it was
@@ -594,9 +606,11 @@ class SqliteLinkState : public LinkState {
       }
       SQLite::Statement q(*db_,
                           "SELECT seq, message FROM message_ins WHERE dst_node_id = ? AND "
-                          "delivered_at = '' ORDER BY seq LIMIT ?");
+                          "delivered_at = '' AND (? OR run_id = ?) ORDER BY seq LIMIT ?");
       BindId(q, 1, node_id);
-      q.bind(2,
+      q.bind(2, !run_id.has_value());
+      BindId(q, 3, run_id.value_or(0));
+      q.bind(4,
              static_cast<int64_t>(std::min<uint64_t>(limit, std::numeric_limits<int64_t>::max())));
       std::vector<int64_t> delivered;
       std::vector<proto::Message> out;

@@ -40,10 +40,7 @@ std::vector<std::string> ValidateMessage(const proto::Message& message, bool is_
       errors.push_back(
           absl::StrCat("`metadata.src_node_id` is not ", kSuperLinkNodeId, " (SuperLink node ID)"));
     }
-    if (m.dst_node_id() == kSuperLinkNodeId) {
-      errors.push_back(
-          absl::StrCat("`metadata.dst_node_id` is ", kSuperLinkNodeId, " (SuperLink node ID)"));
-    }
+    // Flower 1.42 lets instructions go to the SuperLink itself (its AgentApps' messages).
   } else {
     if (m.reply_to_message_id().empty()) {
       errors.push_back("`metadata.reply_to_message_id` MUST be set.");

@@ -138,6 +138,12 @@ absl::StatusOr<proto::PullAppMessagesResponse> RuntimeService::PullMessages(
       StoreGeneratedReply(task.run_id(), reply);
     answered.push_back(reply.metadata().reply_to_message_id());
   }
+  // And, as flwr 1.42, the run's instructions addressed to the SuperLink (node 1), handed out
+  // once.
+  for (proto::Message& instruction : state_->GetSuperLinkMessageIns(task.run_id())) {
+    answered.push_back(instruction.metadata().message_id());
+    replies.push_back(std::move(instruction));
+  }
   state_->DeleteMessages(answered);
   proto::PullAppMessagesResponse response;
   for (proto::Message& reply : replies) {

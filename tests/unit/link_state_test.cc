@@ -229,6 +229,22 @@ TEST_P(LinkStateTest, instruction_to_unknown_node_or_finished_run_is_rejected) {
   EXPECT_FALSE(state_->StoreMessageIns(Instruction(run.run_id, a)).ok());
 }
 
+// Flower 1.42: an instruction may go to the SuperLink itself (node 1, never a registered node);
+// it is handed to its run's task only, once.
+TEST_P(LinkStateTest, instructions_to_the_superlink_are_handed_out_per_run_once) {
+  CreatedRun run = NewRunningRun();
+  CreatedRun other = NewRunningRun();
+  proto::Message ins = Instruction(run.run_id, kSuperLinkNodeId);
+  ASSERT_TRUE(state_->StoreMessageIns(ins).ok());
+  ASSERT_TRUE(state_->StoreMessageIns(Instruction(other.run_id, kSuperLinkNodeId, 600)).ok());
+  EXPECT_TRUE(state_->GetMessageIns(kSuperLinkNodeId + 1, 10).empty());
+  std::vector<proto::Message> got = state_->GetSuperLinkMessageIns(run.run_id);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].metadata().message_id(), ins.metadata().message_id());
+  EXPECT_TRUE(state_->GetSuperLinkMessageIns(run.run_id).empty());
+  EXPECT_EQ(state_->GetSuperLinkMessageIns(other.run_id).size(), 1u);
+}
+
 TEST_P(LinkStateTest, reply_round_trip_and_error_replies) {
   uint64_t a = OnlineNode("a");
   CreatedRun run = NewRunningRun();

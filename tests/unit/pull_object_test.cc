@@ -91,5 +91,33 @@ TEST_F(PullObjectTest, runtime_pull_of_an_object_of_a_dead_pusher_is_not_found_o
   EXPECT_FALSE(gone.object_found());
 }
 
+// Flower 1.42's runtime PullMessages: besides the replies asked for, the run's instructions
+// addressed to the SuperLink (node 1), handed out once with their object trees and deleted.
+TEST_F(PullObjectTest, runtime_pull_messages_hands_out_instructions_to_the_superlink_once) {
+  core::Message message;
+  message.metadata.run_id = run_.run_id;
+  message.metadata.src_node_id = kSuperLinkNodeId;
+  message.metadata.dst_node_id = kSuperLinkNodeId;
+  message.metadata.message_type = "query";
+  message.metadata.ttl = 3600;
+  message.metadata.created_at = core::ToEpochSeconds(now_);
+  message.content = core::RecordDict();
+  message.metadata.message_id = *core::ComputeMessageId(message);
+  const core::ObjectBundle bundle = *core::DeflateMessage(message);
+  proto::PushAppMessagesRequest push;
+  *push.add_messages_list() = *core::MessageToProto(message);
+  *push.add_message_object_trees() = bundle.tree;
+  RuntimeService runtime(state_.get(), [this] { return now_; });
+  proto::PushAppMessagesResponse pushed = *runtime.PushMessages(task_, push);
+  ASSERT_EQ(pushed.message_ids_size(), 1);
+  ASSERT_EQ(pushed.message_ids(0), message.metadata.message_id);
+
+  proto::PullAppMessagesResponse pulled = *runtime.PullMessages(task_, {});
+  ASSERT_EQ(pulled.messages_list_size(), 1);
+  EXPECT_EQ(pulled.messages_list(0).metadata().message_id(), message.metadata.message_id);
+  EXPECT_EQ(pulled.message_object_trees(0).object_id(), message.metadata.message_id);
+  EXPECT_EQ(runtime.PullMessages(task_, {})->messages_list_size(), 0);
+}
+
 }  // namespace
 }  // namespace flwr::superlink

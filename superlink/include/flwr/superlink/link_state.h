@@ -161,7 +161,8 @@ class LinkState {
   // --- Messages ------------------------------------------------------------------------------
 
   // Stores an instruction (already validated). Returns its ID, or FailedPrecondition if the
-  // run is unknown or finished, or the destination is not an online/offline node.
+  // run is unknown or finished, or the destination is neither an online/offline node nor the
+  // SuperLink itself (node 1, as flwr 1.42's store_message_ins allows).
   virtual absl::StatusOr<std::string> StoreMessageIns(const proto::Message& message) = 0;
   // Up to `limit` undelivered, unexpired instructions for `node_id`, oldest first, now marked
   // delivered (never handed out again). One exception, in the SQLite state: an instruction
@@ -170,6 +171,10 @@ class LinkState {
   // more at the node's first pull: a SuperLink killed between marking it delivered and
   // answering the pull lost that delivery.
   virtual std::vector<proto::Message> GetMessageIns(uint64_t node_id, size_t limit) = 0;
+  // The run's undelivered, unexpired instructions addressed to the SuperLink itself (node 1:
+  // flwr 1.42's AgentApps send them), oldest first, now marked delivered. The Runtime API's
+  // PullMessages hands them to the run's task and deletes them, as flwr's pull_messages does.
+  virtual std::vector<proto::Message> GetSuperLinkMessageIns(uint64_t run_id) = 0;
   // Stores a reply (already validated) to a live instruction from its destination node.
   virtual absl::StatusOr<std::string> StoreMessageRes(const proto::Message& message) = 0;
   // For each instruction ID: its undelivered reply (now delivered), or an error reply when
