@@ -6,7 +6,8 @@ SuperLink and SuperNode, side by side with the line's stock ones:
   <method>." for its line's signed routes (1.36: pull-pending-tasks, 1.42: acquire-task);
 * signed calls straight to the Runtime API (the in-process line's): the same status and body
   as stock for a good signature, a replay, a wrong secret and a missing header;
-* an unreadable or empty secret file ends startup with stock's words.
+* an unreadable or empty secret file ends startup (ours: SuperLink, SuperNode, SuperExec) with
+  stock's words.
 
 No SuperLink is needed for the SuperNodes: their Runtime API serves without one."""
 
@@ -162,6 +163,7 @@ def test_signed_calls_answered_as_stock(tmp_path: Path, build_dir: Path) -> None
 @pytest.mark.parametrize("component, words", [
     ("superlink", "Failed to load SuperExec authentication secret"),
     ("supernode", "Failed to load SuperExec auth secret"),
+    ("superexec", "Failed to load SuperExec authentication secret"),
 ])
 @pytest.mark.parametrize("content", [None, b""], ids=["missing", "empty"])
 def test_an_unusable_secret_file_ends_startup(component: str, words: str, content: bytes | None,
@@ -173,9 +175,12 @@ def test_an_unusable_secret_file_ends_startup(component: str, words: str, conten
     if component == "superlink":
         argv = superlink_argv("cpp", Ports(), ":flwr-in-memory:", build_dir / "superlink/flower-superlink")
         argv += ["--isolation", "process"]
-    else:
+    elif component == "supernode":
         argv = supernode_argv(free_port(), free_port(), "", kind="cpp", build_dir=build_dir,
                               isolation="process")
+    else:
+        argv = [str(build_dir / "superexec/flower-superexec"), "--insecure",
+                "--runtime-api-address", f"127.0.0.1:{free_port()}"]
     proc = procs.start(component, argv + ["--superexec-auth-secret-file", str(secret)])
     assert proc.wait(timeout=30) == 1
     reason = "SuperExec auth secret must not be empty" if content is not None else (
