@@ -21,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "flwr/core/file_util.h"
 #include "flwr/core/inflatable.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/object_pull.h"
@@ -463,14 +464,6 @@ AppArgsResult Failure(absl::string_view message) {
   result.exit_status = 1;
   result.output = absl::StrCat(message, "\n");
   return result;
-}
-
-std::string ExpandUser(const std::string& path) {
-  if (path == "~" || absl::StartsWith(path, "~/")) {
-    const char* home = std::getenv("HOME");
-    if (home != nullptr) return absl::StrCat(home, path.substr(1));
-  }
-  return path;
 }
 
 bool IsRegularFile(const std::string& path) {

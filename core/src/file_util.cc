@@ -1,8 +1,10 @@
 #include "flwr/core/file_util.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace flwr::core {
@@ -13,6 +15,14 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::string ExpandUser(absl::string_view path) {
+  if (path == "~" || absl::StartsWith(path, "~/")) {
+    const char* home = std::getenv("HOME");
+    if (home != nullptr) return absl::StrCat(home, path.substr(1));
+  }
+  return std::string(path);
 }
 
 }  // namespace flwr::core

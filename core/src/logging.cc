@@ -5,12 +5,18 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <memory>
 #include <string>
+#include <system_error>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "flwr/core/file_util.h"
+#include "flwr/core/timed_rotating_file.h"
 
 namespace flwr::core {
 namespace {
@@ -58,23 +64,61 @@ absl::string_view Color(LogLevel level) {
   return "";
 }
 
+// The log file (SetLogFile), if any. `has_log_file` spares the lock when there is none.
+absl::Mutex log_file_mutex(absl::kConstInit);
+TimedRotatingFile* log_file ABSL_GUARDED_BY(log_file_mutex) = nullptr;
+std::atomic<bool> has_log_file{false};
+
+// A line of the stock SuperLink's log file: logging.Formatter("%(levelname)s %(name)s
+// %(asctime)s | %(filename)s:%(lineno)d | %(message)s") with the default asctime (local time,
+// milliseconds after a comma).
+std::string FileLine(absl::string_view name, absl::Time time, const std::source_location& where,
+                     absl::string_view message) {
+  return absl::StrCat(name, " flwr ",
+                      absl::FormatTime("%Y-%m-%d %H:%M:%S,%E3f", time, absl::LocalTimeZone()),
+                      " | ", std::filesystem::path(where.file_name()).filename().string(), ":",
+                      where.line(), " | ", message, "\n");
+}
+
 }  // namespace
+
+absl::Status SetLogFile(absl::string_view path, int interval_hours, int backup_count) {
+  // As pathlib's Path(path).expanduser().resolve().
+  std::error_code ec;
+  std::filesystem::path resolved =
+      std::filesystem::weakly_canonical(std::filesystem::absolute(ExpandUser(path), ec), ec);
+  if (ec) resolved = ExpandUser(path);
+  absl::StatusOr<std::unique_ptr<TimedRotatingFile>> file =
+      TimedRotatingFile::Open(resolved.string(), interval_hours, backup_count);
+  if (!file.ok()) return file.status();
+  absl::MutexLock lock(&log_file_mutex);
+  delete log_file;
+  log_file = file->release();
+  has_log_file = true;
+  return absl::OkStatus();
+}
 
 void SetLogLevel(LogLevel level) { CurrentLevel() = static_cast<int>(level); }
 
 bool IsLogged(LogLevel level) { return static_cast<int>(level) >= CurrentLevel(); }
 
-void Log(LogLevel level, absl::string_view message) {
+void Log(LogLevel level, absl::string_view message, std::source_location where) {
   if (!IsLogged(level)) return;
   static const bool colored = isatty(STDERR_FILENO);
   const absl::string_view name = Name(level);
   const bool timestamps = CurrentLevel() <= static_cast<int>(LogLevel::kDebug);
+  const absl::Time now = absl::Now();
   std::string line = absl::StrCat(
       colored ? Color(level) : "", name, " ",
-      timestamps ? absl::FormatTime("%Y-%m-%d %H:%M:%E3S", absl::Now(), absl::LocalTimeZone()) : "",
+      timestamps ? absl::FormatTime("%Y-%m-%d %H:%M:%E3S", now, absl::LocalTimeZone()) : "",
       colored ? "\033[0m" : "", ": ", std::string(8 - name.size(), ' '), " ", message, "\n");
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
+  if (has_log_file) {
+    const std::string file_line = FileLine(name, now, where, message);
+    absl::MutexLock lock(&log_file_mutex);
+    if (log_file != nullptr) log_file->Write(file_line);
+  }
 }
 
 }  // namespace flwr::core

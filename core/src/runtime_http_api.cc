@@ -11,17 +11,22 @@ namespace flwr::core {
 
 absl::StatusOr<std::unique_ptr<RuntimeHttpApi>> RuntimeHttpApi::Start(
     RuntimeService* service, absl::string_view host, int port, absl::string_view component_name,
-    HttpProtoServerOptions options, const std::function<void(HttpProtoServer&)>& add_routes) {
+    HttpProtoServerOptions options, const std::function<void(HttpProtoServer&)>& add_routes,
+    absl::string_view superexec_auth_secret) {
   std::unique_ptr<RuntimeHttpApi> api(
-      new RuntimeHttpApi(service, component_name, std::move(options)));
+      new RuntimeHttpApi(service, component_name, std::move(options), superexec_auth_secret));
   if (add_routes) add_routes(api->server_);
   if (absl::Status s = api->server_.Start(host, port); !s.ok()) return s;
   return api;
 }
 
 RuntimeHttpApi::RuntimeHttpApi(RuntimeService* s, absl::string_view component_name,
-                               HttpProtoServerOptions options)
-    : server_([&options] {
+                               HttpProtoServerOptions options,
+                               absl::string_view superexec_auth_secret)
+    : superexec_auth_(superexec_auth_secret.empty()
+                          ? nullptr
+                          : std::make_unique<SuperExecAuthVerifier>(superexec_auth_secret)),
+      server_([&options] {
         options.on_error = [](const HttpRequestContext& context, const absl::Status& status) {
           const std::optional<int> code = FlowerErrorCode(status);
           LogError(absl::StrCat("[", context.path(), "]",
@@ -30,16 +35,28 @@ RuntimeHttpApi::RuntimeHttpApi(RuntimeService* s, absl::string_view component_na
         };
         return options;
       }()) {
-  // Unauthenticated routes (the SuperExec's).
-  server_.AddUnary<proto::PullPendingTasksRequest, proto::PullPendingTasksResponse>(
-      "/v1/runtime/pull-pending-tasks",
-      [s](const auto& req, const HttpRequestContext&) { return s->PullPendingTasks(req); });
-  server_.AddUnary<proto::ClaimTaskRequest, proto::ClaimTaskResponse>(
-      "/v1/runtime/claim-task",
-      [s](const auto& req, const HttpRequestContext&) { return s->ClaimTask(req); });
-  server_.AddUnary<proto::AcquireTaskRequest, proto::AcquireTaskResponse>(
-      "/v1/runtime/acquire-task",
-      [s](const auto& req, const HttpRequestContext&) { return s->AcquireTask(req); });
+  // The SuperExec's routes: open, or signed with the SuperExec auth secret (each line's method
+  // name: 1.36's PullPendingTasks and ClaimTask, 1.42's AcquireTask).
+  const auto superexec_route = [this, s]<typename Req, typename Resp>(
+                                   std::string path, absl::string_view signed_as,
+                                   absl::StatusOr<Resp> (RuntimeService::*call)(const Req&)) {
+    server_.AddUnary<Req, Resp>(
+        std::move(path),
+        [s, call, signed_as, auth = superexec_auth_.get()](
+            Req& req, const HttpRequestContext& ctx) -> absl::StatusOr<Resp> {
+          if (auth != nullptr) {
+            if (absl::Status verified = auth->Verify(signed_as, req, ctx.headers());
+                !verified.ok()) {
+              return verified;
+            }
+          }
+          return (s->*call)(req);
+        });
+  };
+  superexec_route("/v1/runtime/pull-pending-tasks", kPullPendingTasksMethod,
+                  &RuntimeService::PullPendingTasks);
+  superexec_route("/v1/runtime/claim-task", kClaimTaskMethod, &RuntimeService::ClaimTask);
+  superexec_route("/v1/runtime/acquire-task", kAcquireTaskMethod, &RuntimeService::AcquireTask);
 
   // Task-scoped routes: resolve the token to its task, then call the service.
 #define FLWR_TASK_ROUTE(path, Req, Resp, Method)                                                 \

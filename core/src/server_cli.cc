@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/core/runtime_version.h"
 
@@ -43,6 +44,24 @@ void AddUnsupportedSwitches(CLI::App& app, absl::Span<const UnsupportedFlag> fla
         },
         flag.help);
   }
+}
+
+CLI::Validator PositiveInt() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        int value = 0;
+        if (!absl::SimpleAtoi(text, &value)) {
+          return absl::StrCat("invalid _positive_int value: '", text, "'");
+        }
+        return value < 1 ? "value must be >= 1" : "";
+      },
+      "INT>=1");
+}
+
+void AddSuperExecAuthSecretFlag(CLI::App& app, std::string& file) {
+  app.add_option("--superexec-auth-secret-file", file,
+                 "Path to a file containing the SuperExec shared secret. The file is read as "
+                 "exact raw bytes.");
 }
 
 std::optional<int> ParseServerArgs(CLI::App& app, int argc, char** argv) {

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "flwr/core/file_util.h"
 #include "flwr/core/python_compat.h"
 #include "toml_value.h"
 
@@ -77,14 +78,6 @@ absl::StatusOr<TomlValue> ParseTomlText(absl::string_view text) {
   absl::Status utf8 = CheckUtf8(text);
   if (!utf8.ok()) return utf8;
   return internal::ParseToml(text);
-}
-
-std::string ExpandUser(absl::string_view path) {
-  if (path == "~" || absl::StartsWith(path, "~/")) {
-    const char* home = std::getenv("HOME");
-    if (home != nullptr) return absl::StrCat(home, path.substr(1));
-  }
-  return std::string(path);
 }
 
 absl::StatusOr<UserConfig> ParseTomlFile(absl::string_view path) {

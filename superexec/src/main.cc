@@ -186,9 +186,7 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "If not set, the health server will not be started.");
   app.add_flag("--allow-runtime-dependency-installation", f.allow_dependency_installation,
                "Allow runtime installation of app dependencies via `uv sync`.");
-  app.add_option("--superexec-auth-secret-file", f.superexec_auth_secret_file,
-                 "Path to a file containing the SuperExec shared secret (raw bytes). When set, "
-                 "the SuperExec signs its task-claiming Runtime API calls.");
+  core::AddSuperExecAuthSecretFlag(app, f.superexec_auth_secret_file);
   core::AddUnsupportedOptions(app, kUnsupportedFlags, "SuperExec");
 }
 
@@ -272,12 +270,11 @@ int Run(const Flags& f) {
   }
   std::string auth_secret;
   if (!f.superexec_auth_secret_file.empty()) {
-    absl::StatusOr<std::string> secret = core::ReadFile(f.superexec_auth_secret_file);
-    if (!secret.ok() || secret->empty()) {
-      std::cerr << "flower-superexec: Failed to load SuperExec auth secret: "
-                << (secret.ok() ? "SuperExec auth secret must not be empty"
-                                : std::string(secret.status().message()))
-                << "\n";
+    absl::StatusOr<std::string> secret =
+        core::LoadSuperExecAuthSecret(f.superexec_auth_secret_file);
+    if (!secret.ok()) {
+      std::cerr << "flower-superexec: Failed to load SuperExec authentication secret: "
+                << secret.status().message() << "\n";
       return 1;
     }
     auth_secret = *std::move(secret);

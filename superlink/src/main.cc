@@ -11,6 +11,7 @@
 #include "flwr/core/object_store.h"
 #include "flwr/core/runtime_version.h"
 #include "flwr/core/server_cli.h"
+#include "flwr/core/superexec_auth.h"
 #include "flwr/superlink/server.h"
 #include "grpcpp/grpcpp.h"
 
@@ -34,6 +35,10 @@ struct Flags {
   std::string exec_api_address;
   std::string health_server_address;
   std::string metrics_address;
+  std::string log_file;
+  int log_rotation_interval_hours = 24;
+  int log_rotation_backup_count = 7;
+  std::string superexec_auth_secret_file;
 };
 
 // Flags of the Python SuperLink this one recognises but does not implement: using one is an
@@ -41,10 +46,6 @@ struct Flags {
 constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
     {"--auth-list-public-keys",
      "This argument is deprecated and will be removed in a future release."},
-    {"--log-file", "Path to the SuperLink log file (not supported by this SuperLink)."},
-    {"--log-rotation-interval-hours", "Rotate SuperLink log files every N hours (not supported)."},
-    {"--log-rotation-backup-count", "Maximum number of rotated log files to keep (not supported)."},
-    {"--superexec-auth-secret-file", "SuperExec shared secret file (not supported)."},
     {"--appio-ssl-certfile", "Runtime API TLS certificate (not supported)."},
     {"--appio-ssl-keyfile", "Runtime API TLS private key (not supported)."},
     {"--appio-ssl-ca-certfile", "Runtime API TLS CA certificate (not supported)."},
@@ -95,6 +96,16 @@ void AddFlags(CLI::App& app, Flags& f) {
                    "Deprecated. Runtime dependency installation is enabled by default. "
                    "Use `--disable-runtime-dependency-installation` to disable it.");
   disable->excludes(allow);
+  app.add_option("--log-file", f.log_file,
+                 "Path to the SuperLink log file. If provided, logs are written to this file and "
+                 "rotated on a fixed schedule.");
+  app.add_option("--log-rotation-interval-hours", f.log_rotation_interval_hours,
+                 "Rotate SuperLink log files every N hours.")
+      ->check(core::PositiveInt());
+  app.add_option("--log-rotation-backup-count", f.log_rotation_backup_count,
+                 "Maximum number of rotated SuperLink log files to keep.")
+      ->check(core::PositiveInt());
+  core::AddSuperExecAuthSecretFlag(app, f.superexec_auth_secret_file);
   app.add_option("--host", f.host,
                  "Host for the Runtime HTTP API. By default, it is set to 127.0.0.1.");
   app.add_option("--port", f.port, "Port for the Runtime HTTP API. By default, it is set to 8000.")
@@ -144,7 +155,37 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const
   return grpc::SslServerCredentials(options);
 }
 
+// `--superexec-auth-secret-file` as stock reads it: only with `--isolation process` (the
+// SuperExec is then external). "" when off; nullopt (after saying why) on error.
+std::optional<std::string> SuperExecAuthSecret(const Flags& f) {
+  if (f.superexec_auth_secret_file.empty()) return "";
+  core::LogWarning(
+      "EXPERIMENTAL: SuperExec authentication is experimental and may change in future "
+      "releases.");
+  if (f.isolation == "subprocess") {
+    core::LogWarning("SuperExec auth secret is ignored in subprocess isolation mode.");
+    return "";
+  }
+  absl::StatusOr<std::string> secret = core::LoadSuperExecAuthSecret(f.superexec_auth_secret_file);
+  if (!secret.ok()) {
+    std::cerr << "flower-superlink: Failed to load SuperExec authentication secret: "
+              << secret.status().message() << "\n";
+    return std::nullopt;
+  }
+  return *std::move(secret);
+}
+
 int Run(const Flags& f) {
+  if (!f.log_file.empty()) {
+    if (absl::Status s = core::SetLogFile(f.log_file, f.log_rotation_interval_hours,
+                                          f.log_rotation_backup_count);
+        !s.ok()) {
+      std::cerr << "flower-superlink: --log-file: " << s.message() << "\n";
+      return 1;
+    }
+  }
+  const std::optional<std::string> superexec_auth_secret = SuperExecAuthSecret(f);
+  if (!superexec_auth_secret) return 1;
   const sigset_t signals = core::BlockShutdownSignals();
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ServerCredentials(f);
   if (!credentials.ok()) {
@@ -202,6 +243,7 @@ int Run(const Flags& f) {
   options.allow_runtime_dependency_installation =
       !(f.disable_dependency_installation || (env && std::string(env) == "1"));
   options.enable_supernode_auth = f.enable_supernode_auth;
+  options.superexec_auth_secret = *superexec_auth_secret;
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(std::move(options));
   if (!server.ok()) {
     core::LogError(std::string(server.status().message()));

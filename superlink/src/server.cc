@@ -47,11 +47,13 @@ absl::Status Server::StartAll() {
   http_options.tls_key_file = options_.http_tls_key_file;
   absl::StatusOr<std::unique_ptr<core::RuntimeHttpApi>> http = core::RuntimeHttpApi::Start(
       runtime_.get(), options_.runtime_host, options_.runtime_port, "SuperLink",
-      std::move(http_options), [this](core::HttpProtoServer& server) {
+      std::move(http_options),
+      [this](core::HttpProtoServer& server) {
         // Flower 1.42's Control and Fleet APIs share the port.
         AddControlRoutes(server, control_.get());
         AddFleetRoutes(server, fleet_.get());
-      });
+      },
+      options_.superexec_auth_secret);
   if (!http.ok()) return http.status();
   http_ = *std::move(http);
 

@@ -13,6 +13,7 @@
 #include "flwr/core/malloc_tuning.h"
 #include "flwr/core/node_auth.h"
 #include "flwr/core/server_cli.h"
+#include "flwr/core/superexec_auth.h"
 #include "flwr/core/user_config.h"
 #include "flwr/supernode/fleet_client.h"
 #include "flwr/supernode/server.h"
@@ -42,13 +43,13 @@ struct Flags {
   std::string ssl_certfile;
   std::string ssl_keyfile;
   std::string ssl_ca_certfile;
+  std::string superexec_auth_secret_file;
 };
 
 // Flags of the Python SuperNode this one recognises but does not implement: using one is an
 // error, never silently ignored.
 constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
     {"--trusted-entities", "YAML file of trusted entities for FAB verification (not supported)."},
-    {"--superexec-auth-secret-file", "SuperExec shared secret file (not supported)."},
     // The Python SuperNode's own words for an option it has retired.
     {"--clientappio-api-address",
      "this option is no longer supported; use `--host` and `--port` instead", /*retired=*/true},
@@ -122,6 +123,7 @@ void AddFlags(CLI::App& app, Flags& f) {
                                     name.substr(std::string("--appio-").size()), "` instead."));
     });
   }
+  core::AddSuperExecAuthSecretFlag(app, f.superexec_auth_secret_file);
   app.add_flag("--allow-runtime-dependency-installation", f.allow_dependency_installation,
                "Allow runtime installation of app dependencies via `uv sync`.");
   app.add_option("--health-server-address", f.health_server_address,
@@ -164,6 +166,23 @@ int Run(const Flags& f) {
     if (error != nullptr) {
       core::LogError(error);
       return 1;
+    }
+  }
+  // As stock: the secret is read only with `--isolation process` (the SuperExec is external).
+  std::string superexec_auth_secret;
+  if (!f.superexec_auth_secret_file.empty()) {
+    core::LogWarning(
+        "EXPERIMENTAL: SuperExec authentication is experimental and may change in future "
+        "releases.");
+    if (f.isolation == "process") {
+      absl::StatusOr<std::string> secret =
+          core::LoadSuperExecAuthSecret(f.superexec_auth_secret_file);
+      if (!secret.ok()) {
+        std::cerr << "flower-supernode: Failed to load SuperExec auth secret: "
+                  << secret.status().message() << "\n";
+        return 1;
+      }
+      superexec_auth_secret = *std::move(secret);
     }
   }
   absl::StatusOr<core::UserConfig> node_config = core::ParseConfigArgs(f.node_config);
@@ -226,6 +245,7 @@ int Run(const Flags& f) {
   options.metrics_address = f.metrics_address;
   options.launch_client_apps = f.isolation == "subprocess";
   options.allow_runtime_dependency_installation = f.allow_dependency_installation;
+  options.superexec_auth_secret = std::move(superexec_auth_secret);
   absl::StatusOr<std::unique_ptr<Server>> started = Server::Start(std::move(options));
   if (!started.ok()) {
     core::LogError(std::string(started.status().message()));

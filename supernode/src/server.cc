@@ -42,15 +42,17 @@ absl::Status Server::StartAll() {
   absl::StatusOr<std::unique_ptr<core::RuntimeHttpApi>> http =
       // One ClientApp at a time, each with 2 object transfers and a heartbeat in flight (plus
       // an external executor's polling): 8 workers are plenty.
-      core::RuntimeHttpApi::Start(runtime_.get(), options_.runtime_host, options_.runtime_port,
-                                  "SuperNode", [this] {
-                                    core::HttpProtoServerOptions http;
-                                    http.num_threads = 8;
-                                    http.on_call = MetricsRecorder();
-                                    http.tls_cert_file = options_.runtime_tls_cert_file;
-                                    http.tls_key_file = options_.runtime_tls_key_file;
-                                    return http;
-                                  }());
+      core::RuntimeHttpApi::Start(
+          runtime_.get(), options_.runtime_host, options_.runtime_port, "SuperNode",
+          [this] {
+            core::HttpProtoServerOptions http;
+            http.num_threads = 8;
+            http.on_call = MetricsRecorder();
+            http.tls_cert_file = options_.runtime_tls_cert_file;
+            http.tls_key_file = options_.runtime_tls_key_file;
+            return http;
+          }(),
+          /*add_routes=*/nullptr, options_.superexec_auth_secret);
   if (!http.ok()) {
     return absl::Status(
         http.status().code(),

@@ -1,7 +1,8 @@
 """The Runtime API across the pinned Flower lines (1.36: pull-pending-tasks + claim-task; 1.42:
 acquire-task; each stock server rejects the other line's version headers with 412 code 1001):
 
-* our SuperNode's Runtime API serves the line's stock flower-superexec and flwr-clientapp;
+* our SuperNode's Runtime API serves the line's stock flower-superexec (signing its calls with
+  the SuperExec auth secret) and flwr-clientapp;
 * our flower-superexec and our native flwr-clientapp follow the line of a stock SuperNode;
 * the stock 1.42 SuperExec starts our native flwr-clientapp;
 * TLS on our SuperNode's Runtime API (--ssl-*, and the old --appio-ssl-* names).
@@ -97,17 +98,22 @@ class Federation:
 @pytest.mark.parametrize("line", LINES, ids=str)
 def test_our_supernode_serves_the_lines_stock_superexec_and_clientapp(
         line: Line, tmp_path: Path, build_dir: Path) -> None:
-    """The line's stock SuperLink and two of our SuperNodes (--isolation process), each served
-    by the line's stock flower-superexec, which claims the task its line's way and starts the
-    line's stock flwr-clientapp."""
+    """The line's stock SuperLink and two of our SuperNodes (--isolation process, SuperExec
+    authentication on), each served by the line's stock flower-superexec, which claims the task
+    its line's way (signed as its line signs) and starts the line's stock flwr-clientapp."""
     fed = Federation(tmp_path, build_dir, line, "python")
+    secret = tmp_path / "superexec.secret"
+    secret.write_bytes(b"a shared secret\n")
+    auth = ["--superexec-auth-secret-file", str(secret)]
     try:
         for i in range(2):
-            port = fed.start_node(f"supernode{i}", "cpp", i, "process")
-            fed.superexec(f"superexec{i}", line.venv_bin / "flower-superexec", port)
+            port = fed.start_node(f"supernode{i}", "cpp", i, "process", extra=auth)
+            fed.superexec(f"superexec{i}", line.venv_bin / "flower-superexec", port, extra=auth)
         fed.run_to_completion(copy_test_app("numpy_app", tmp_path / "numpy_app"))
         for i in range(2):
-            assert "Sent successfully" in fed.procs.log(f"supernode{i}"), fed.procs.logs()
+            log = fed.procs.log(f"supernode{i}")
+            assert "Sent successfully" in log, fed.procs.logs()
+            assert "SuperExec authentication failed" not in log, log
     finally:
         fed.procs.stop_all()
 

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness import LINES, Ports, Processes, base_env, flwr, superlink_argv, wait_for_port, write_cli_config
+from harness import (
+    LINES,
+    Ports,
+    Processes,
+    base_env,
+    flwr,
+    superlink_argv,
+    wait_for_port,
+    wait_for_superlink,
+    write_cli_config,
+)
 
 
 def run(build_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -39,6 +50,8 @@ def test_version_is_the_pinned_flower_version(build_dir: Path, pinned_flwr_versi
         (["--insecure", "--enable-supernode-auth"], "requires encrypted TLS"),
         (["--insecure", "--serverappio-api-address", "127.0.0.1:9091"], "use --host and --port"),
         (["--insecure", "--port", "70000"], "--port"),
+        (["--insecure", "--log-rotation-interval-hours", "0"], "value must be >= 1"),
+        (["--insecure", "--log-rotation-backup-count", "1.5"], "invalid _positive_int value: '1.5'"),
         ([], "--insecure"),
     ],
 )
@@ -95,3 +108,42 @@ def test_disable_grpc_apis_serves_only_the_http_port(build_dir: Path, tmp_path: 
         assert "Starting Fleet API" not in procs.log("superlink")
     finally:
         procs.stop_all()
+
+
+# A line of the stock SuperLink's --log-file: "%(levelname)s %(name)s %(asctime)s |
+# %(filename)s:%(lineno)d | %(message)s".
+LOG_FILE_LINE = re.compile(
+    r"(DEBUG|INFO|WARNING|ERROR) flwr \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} \| [\w.]+\.(py|cc):\d+ \| (.*)")
+
+
+def test_log_file_has_the_stock_superlinks_lines(build_dir: Path, tmp_path: Path) -> None:
+    """Our SuperLink and the stock one with --log-file: the same line format (times and
+    source locations aside), the same messages for the same start-up, still on the console."""
+    procs = Processes(tmp_path, base_env(tmp_path / "home"))
+    messages = {}
+    for kind in ("cpp", "python"):
+        ports = Ports()
+        log_file = tmp_path / kind / "superlink.log"
+        log_file.parent.mkdir()
+        proc = procs.start(kind, superlink_argv(kind, ports, ":flwr-in-memory:",
+                                                build_dir / "superlink/flower-superlink")
+                           + ["--isolation", "process", "--log-file", str(log_file),
+                              "--log-rotation-interval-hours", "2", "--log-rotation-backup-count", "3"])
+        wait_for_superlink(ports, proc)
+        procs.stop(kind)
+        lines = log_file.read_text().splitlines()
+        assert lines and all(LOG_FILE_LINE.fullmatch(line) for line in lines), lines
+        messages[kind] = [LOG_FILE_LINE.fullmatch(line).expand(r"\1 \3") for line in lines]
+        assert "Starting Flower SuperLink" in procs.log(kind)
+    for message in ("INFO Starting Flower SuperLink",
+                    "WARNING SuperNode authentication is disabled. The SuperLink will accept "
+                    "connections from any SuperNode."):
+        assert message in messages["cpp"] and message in messages["python"], messages
+
+
+def test_log_file_that_cannot_be_opened_is_a_one_line_error(build_dir: Path, tmp_path: Path) -> None:
+    out = run(build_dir, "--insecure", "--log-file", str(tmp_path / "missing" / "superlink.log"))
+    assert out.returncode == 1, out
+    assert out.stderr.strip().splitlines() == [
+        f"flower-superlink: --log-file: cannot open '{tmp_path}/missing/superlink.log': No such "
+        "file or directory"], out.stderr

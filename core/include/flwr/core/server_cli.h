@@ -1,7 +1,7 @@
 // What the server binaries (flower-superlink, flower-supernode, flower-superexec) share on
 // their command line and around it: the stock version flag, the tables of stock flags they
-// recognise but do not implement, argparse's exit statuses, the shutdown signals, and reading
-// a file named by a flag.
+// recognise but do not implement, the flags they share, argparse's exit statuses, the shutdown
+// signals, and reading a file named by a flag.
 #ifndef FLWR_CORE_SERVER_CLI_H_
 #define FLWR_CORE_SERVER_CLI_H_
 
@@ -34,6 +34,13 @@ void AddUnsupportedOptions(CLI::App& app, absl::Span<const UnsupportedFlag> flag
 // Switches (no value) that fail the same way.
 void AddUnsupportedSwitches(CLI::App& app, absl::Span<const UnsupportedFlag> flags,
                             absl::string_view component);
+
+// argparse's `_positive_int` of the stock SuperLink: an integer >= 1, else "value must be >= 1"
+// (or "invalid _positive_int value: '<text>'").
+CLI::Validator PositiveInt();
+
+// `--superexec-auth-secret-file`, with stock's help, into `file`.
+void AddSuperExecAuthSecretFlag(CLI::App& app, std::string& file);
 
 // Parses argv. nullopt to go on; else the status to exit with after CLI11 printed what it
 // had to: 0 for --help and --version, 2 for a usage error (as argparse).

@@ -1,8 +1,9 @@
 // The SuperExec's request signature (flwr/supercore/auth/superexec.py, the same in Flower 1.36
 // and 1.42): where a SuperNode or SuperLink runs with `--superexec-auth-secret-file`, the
-// SuperExec signs its task-claiming Runtime calls with an HMAC of a shared master secret. Only
-// the method string differs between the lines: 1.36 signs "/flwr.proto.Runtime/PullPendingTasks"
-// and ".../ClaimTask", 1.42 "/flwr.proto.Runtime/AcquireTask".
+// SuperExec signs its task-claiming Runtime calls with an HMAC of a shared master secret, and
+// the server verifies them (flwr/supercore/dependencies/superexec.py). Only the method string
+// differs between the lines: 1.36 signs "/flwr.proto.Runtime/PullPendingTasks" and
+// ".../ClaimTask", 1.42 "/flwr.proto.Runtime/AcquireTask".
 #ifndef FLWR_CORE_SUPEREXEC_AUTH_H_
 #define FLWR_CORE_SUPEREXEC_AUTH_H_
 
@@ -13,7 +14,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace flwr::core {
 
@@ -35,6 +42,35 @@ std::vector<std::pair<std::string, std::string>> SuperExecAuthHeaders(
 std::vector<std::pair<std::string, std::string>> SuperExecAuthHeaders(
     absl::string_view master_secret, absl::string_view method,
     const google::protobuf::MessageLite& request);
+
+// The master secret in the file at `path` ("~" expanded), as exact bytes, as stock's
+// load_superexec_auth_secret: InvalidArgument "Failed to read SuperExec auth secret from file
+// '<path>': [Errno N] <reason>: '<path>'" if unreadable, "SuperExec auth secret must not be
+// empty" if empty.
+absl::StatusOr<std::string> LoadSuperExecAuthSecret(absl::string_view path);
+
+// A server's check of SuperExec-signed requests (stock authenticate_superexec_request): each
+// of the four headers exactly once and non-empty, the timestamp an integer within (-5 s,
+// +305 s) of now (i.e. at most 5 s ahead of this clock, under 305 s old), the body hash that
+// of `request`, the signature right, and the nonce unused in this method's namespace while
+// the timestamp is in the window (replays are refused). Thread-safe.
+class SuperExecAuthVerifier {
+ public:
+  explicit SuperExecAuthVerifier(absl::string_view master_secret);
+
+  // OK if the request is authentic and its nonce was fresh (it is now used); else the Flower
+  // error RUNTIME_AUTHENTICATION_FAILED (1008: 401 / UNAUTHENTICATED) "SuperExec
+  // authentication failed for <method>.". A failed check does not use up the nonce.
+  absl::Status Verify(absl::string_view method, const google::protobuf::MessageLite& request,
+                      const std::vector<std::pair<std::string, std::string>>& headers,
+                      absl::Time now = absl::Now());
+
+ private:
+  const std::string auth_secret_;  // derived from the master secret
+  absl::Mutex mutex_;
+  // "<method>\n<nonce>" -> Unix seconds after which the nonce may be forgotten.
+  absl::flat_hash_map<std::string, int64_t> nonces_ ABSL_GUARDED_BY(mutex_);
+};
 
 }  // namespace flwr::core
 

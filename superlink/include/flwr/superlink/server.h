@@ -52,6 +52,9 @@ struct ServerOptions {
   // `--enable-supernode-auth`: only SuperNodes registered with `flwr supernode register` may
   // join (see FleetService).
   bool enable_supernode_auth = false;
+  // `--superexec-auth-secret-file`'s bytes (with `--isolation process`): the Runtime API's
+  // task-claiming routes require the SuperExec's signature. Empty: open.
+  std::string superexec_auth_secret;
 };
 
 class Server {

@@ -49,6 +49,9 @@ struct ServerOptions {
   // Empty: none.
   std::string metrics_address;
   bool allow_runtime_dependency_installation = false;
+  // `--superexec-auth-secret-file`'s bytes (with `--isolation process`): the Runtime API's
+  // task-claiming routes require the SuperExec's signature. Empty: open.
+  std::string superexec_auth_secret;
 };
 
 // The address child processes reach a server bound to host:port on (flwr's
