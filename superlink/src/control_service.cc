@@ -167,7 +167,7 @@ absl::StatusOr<proto::ListRunsResponse> ControlService::ListRuns(
     runs = state_->ListRuns(kNoAccountId);
     std::optional<uint64_t> limit;
     if (request.has_limit()) limit = request.limit();
-    if (core::FlowerMinorVersion(caller_line) >= 42) {
+    if (core::ControlLinePagesRuns(caller_line)) {
       // control_handlers.list_runs (1.42): a page of 20 by default, after `skip`.
       const size_t skip = std::min<uint64_t>(request.has_skip() ? request.skip() : 0, runs.size());
       runs.erase(runs.begin(), runs.begin() + skip);
@@ -220,7 +220,7 @@ absl::StatusOr<proto::RegisterNodeResponse> ControlService::RegisterNode(
         absl::StrCat("Invalid public key in RegisterNode request: ", s.message()));
   }
   NodeDetails details;
-  if (core::FlowerMinorVersion(caller_line) >= 42) {
+  if (core::ControlLineNamesNodes(caller_line)) {
     if (request.has_location()) {
       if (absl::Status s = ValidateNodeLocation(request.location()); !s.ok()) {
         return core::FlowerError(

@@ -86,6 +86,14 @@ bool RuntimeLineAcquiresTasks(absl::string_view version);
 // (`metadata.src_task_id`, from PullTaskInputResponse.task_id; Flower 1.42).
 bool RuntimeLineStampsTaskIds(absl::string_view version);
 
+// Whether the Control API of `version`'s line pages `ListRuns` (20 runs unless a limit is
+// given, after `skip`; Flower 1.42).
+bool ControlLinePagesRuns(absl::string_view version);
+
+// Whether the Control API of `version`'s line registers SuperNodes with a `name` and a
+// `location` (Flower 1.42).
+bool ControlLineNamesNodes(absl::string_view version);
+
 // The minor release number of a PEP 440 version ("1.42.0" -> 42), or -1 if it does not parse.
 int FlowerMinorVersion(absl::string_view version);
 
