@@ -58,9 +58,9 @@ def start_federation(kind: str, tmp_path: Path, build_dir: Path, database: str, 
     return procs, env, ports
 
 
+# Our SuperLink on both state backends; the stock one (the reference) in memory only.
 @pytest.mark.parametrize("line", LINES, ids=str)
-@pytest.mark.parametrize("kind", ["cpp", "python"])
-@pytest.mark.parametrize("db", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind,db", [("cpp", "memory"), ("cpp", "sqlite"), ("python", "memory")])
 def test_flwr_run_completes(line: Line, kind: str, db: str, tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
     database = ":flwr-in-memory:" if db == "memory" else str(tmp_path / "state.db")
     procs, env, _ = start_federation(kind, tmp_path, build_dir, database, line=line)
