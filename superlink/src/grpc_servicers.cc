@@ -86,53 +86,18 @@ FLWR_FLEET_RPC(ConfirmMessageReceived, ConfirmMessageReceivedRequest,
                ConfirmMessageReceivedResponse, request->node().node_id())
 #undef FLWR_FLEET_RPC
 
-// A Control rpc served by ControlService's method of the same name; `args` follow the
-// request (the caller's line where the answer depends on it).
-#define FLWR_CONTROL_RPC(Rpc, ...)                                                             \
+#define FLWR_CONTROL_RPC_WITH(Rpc, ...)                                                        \
   grpc::Status ControlGrpcServicer::Rpc(grpc::ServerContext* context,                          \
                                         const proto::Rpc##Request* request,                    \
                                         proto::Rpc##Response* response) {                      \
     (void)context;                                                                             \
     return Finish("/flwr.proto.Control/" #Rpc, service_->Rpc(*request __VA_ARGS__), response); \
   }
-FLWR_CONTROL_RPC(StartRun)
-FLWR_CONTROL_RPC(StopRun)
-FLWR_CONTROL_RPC(StartAutomation)
-FLWR_CONTROL_RPC(ListAutomations)
-FLWR_CONTROL_RPC(StopAutomation)
-FLWR_CONTROL_RPC(ListRuns, , CallerLine(*context))
-FLWR_CONTROL_RPC(ListRunSeries)
-FLWR_CONTROL_RPC(GetRunSeries)
-FLWR_CONTROL_RPC(UpdateRunSeriesDescription)
-FLWR_CONTROL_RPC(ListRunSeriesEvents)
-FLWR_CONTROL_RPC(GetLoginDetails)
-FLWR_CONTROL_RPC(GetAuthTokens)
-FLWR_CONTROL_RPC(ListConnectors)
-FLWR_CONTROL_RPC(DisconnectConnector)
-FLWR_CONTROL_RPC(BeginConnectorOAuth)
-FLWR_CONTROL_RPC(CompleteConnectorOAuth)
-FLWR_CONTROL_RPC(PullArtifacts)
-FLWR_CONTROL_RPC(RegisterNode, , CallerLine(*context))
-FLWR_CONTROL_RPC(UnregisterNode)
-FLWR_CONTROL_RPC(ListNodes)
-FLWR_CONTROL_RPC(ListFederations)
-FLWR_CONTROL_RPC(ListApps)
-FLWR_CONTROL_RPC(ListAppAssociations)
-FLWR_CONTROL_RPC(AddApp)
-FLWR_CONTROL_RPC(RemoveApp)
-FLWR_CONTROL_RPC(ShowFederation)
-FLWR_CONTROL_RPC(SetFederationIcon)
-FLWR_CONTROL_RPC(CreateFederation)
-FLWR_CONTROL_RPC(ArchiveFederation)
-FLWR_CONTROL_RPC(AddNodeToFederation)
-FLWR_CONTROL_RPC(RemoveNodeFromFederation)
-FLWR_CONTROL_RPC(RemoveAccountFromFederation)
-FLWR_CONTROL_RPC(CreateInvitation)
-FLWR_CONTROL_RPC(ListInvitations)
-FLWR_CONTROL_RPC(AcceptInvitation)
-FLWR_CONTROL_RPC(RejectInvitation)
-FLWR_CONTROL_RPC(RevokeInvitation)
-FLWR_CONTROL_RPC(ConfigureSimulationFederation)
+#define FLWR_CONTROL_RPC(Rpc) FLWR_CONTROL_RPC_WITH(Rpc)
+#define FLWR_CONTROL_LINE_RPC(Rpc) FLWR_CONTROL_RPC_WITH(Rpc, , CallerLine(*context))
+FLWR_CONTROL_UNARY_RPCS(FLWR_CONTROL_RPC, FLWR_CONTROL_LINE_RPC)
+#undef FLWR_CONTROL_LINE_RPC
+#undef FLWR_CONTROL_RPC_WITH
 #undef FLWR_CONTROL_RPC
 
 grpc::Status ControlGrpcServicer::StreamLogs(

@@ -27,18 +27,26 @@ class PullObjectTest : public ::testing::Test {
     task_.set_type(std::string(kServerAppTaskType));
   }
 
-  // Pushes a message of `src` to `dst` with its objects but the first: the pusher died.
-  void PushAllButFirstObject(uint64_t src, uint64_t dst) {
+  // A message of the run from `src` to `dst`, with its ID.
+  core::Message NewMessage(uint64_t src, uint64_t dst, std::string type,
+                           core::RecordDict content = {}) {
     core::Message message;
     message.metadata.run_id = run_.run_id;
     message.metadata.src_node_id = src;
     message.metadata.dst_node_id = dst;
-    message.metadata.message_type = "train";
+    message.metadata.message_type = std::move(type);
     message.metadata.ttl = 3600;
     message.metadata.created_at = core::ToEpochSeconds(now_);
-    message.content = core::RecordDict();
-    message.content->Set("c", core::ConfigRecord{{"x", int64_t{1}}});
+    message.content = std::move(content);
     message.metadata.message_id = *core::ComputeMessageId(message);
+    return message;
+  }
+
+  // Pushes a message of `src` to `dst` with its objects but the first: the pusher died.
+  void PushAllButFirstObject(uint64_t src, uint64_t dst) {
+    core::RecordDict content;
+    content.Set("c", core::ConfigRecord{{"x", int64_t{1}}});
+    const core::Message message = NewMessage(src, dst, "train", std::move(content));
     const core::ObjectBundle bundle = *core::DeflateMessage(message);
     const std::string session = state_->StartPushSession(run_.run_id);
     ASSERT_TRUE(state_->PreregisterObjectTree(session, run_.run_id, bundle.tree).ok());
@@ -94,15 +102,7 @@ TEST_F(PullObjectTest, runtime_pull_of_an_object_of_a_dead_pusher_is_not_found_o
 // Flower 1.42's runtime PullMessages: besides the replies asked for, the run's instructions
 // addressed to the SuperLink (node 1), handed out once with their object trees and deleted.
 TEST_F(PullObjectTest, runtime_pull_messages_hands_out_instructions_to_the_superlink_once) {
-  core::Message message;
-  message.metadata.run_id = run_.run_id;
-  message.metadata.src_node_id = kSuperLinkNodeId;
-  message.metadata.dst_node_id = kSuperLinkNodeId;
-  message.metadata.message_type = "query";
-  message.metadata.ttl = 3600;
-  message.metadata.created_at = core::ToEpochSeconds(now_);
-  message.content = core::RecordDict();
-  message.metadata.message_id = *core::ComputeMessageId(message);
+  const core::Message message = NewMessage(kSuperLinkNodeId, kSuperLinkNodeId, "query");
   const core::ObjectBundle bundle = *core::DeflateMessage(message);
   proto::PushAppMessagesRequest push;
   *push.add_messages_list() = *core::MessageToProto(message);

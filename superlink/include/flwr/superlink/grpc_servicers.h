@@ -48,6 +48,48 @@ class FleetGrpcServicer final : public proto::Fleet::Service {
   FleetService* service_;
 };
 
+// The unary Control rpcs, each served by ControlService's method of the same name: RPC(Rpc)
+// with the request, LINE_RPC(Rpc) also with the caller's Flower line (the answer depends on it).
+#define FLWR_CONTROL_UNARY_RPCS(RPC, LINE_RPC) \
+  RPC(StartRun)                                \
+  RPC(StopRun)                                 \
+  RPC(StartAutomation)                         \
+  RPC(ListAutomations)                         \
+  RPC(StopAutomation)                          \
+  LINE_RPC(ListRuns)                           \
+  RPC(ListRunSeries)                           \
+  RPC(GetRunSeries)                            \
+  RPC(UpdateRunSeriesDescription)              \
+  RPC(ListRunSeriesEvents)                     \
+  RPC(GetLoginDetails)                         \
+  RPC(GetAuthTokens)                           \
+  RPC(ListConnectors)                          \
+  RPC(DisconnectConnector)                     \
+  RPC(BeginConnectorOAuth)                     \
+  RPC(CompleteConnectorOAuth)                  \
+  RPC(PullArtifacts)                           \
+  LINE_RPC(RegisterNode)                       \
+  RPC(UnregisterNode)                          \
+  RPC(ListNodes)                               \
+  RPC(ListFederations)                         \
+  RPC(ListApps)                                \
+  RPC(ListAppAssociations)                     \
+  RPC(AddApp)                                  \
+  RPC(RemoveApp)                               \
+  RPC(ShowFederation)                          \
+  RPC(SetFederationIcon)                       \
+  RPC(CreateFederation)                        \
+  RPC(ArchiveFederation)                       \
+  RPC(AddNodeToFederation)                     \
+  RPC(RemoveNodeFromFederation)                \
+  RPC(RemoveAccountFromFederation)             \
+  RPC(CreateInvitation)                        \
+  RPC(ListInvitations)                         \
+  RPC(AcceptInvitation)                        \
+  RPC(RejectInvitation)                        \
+  RPC(RevokeInvitation)                        \
+  RPC(ConfigureSimulationFederation)
+
 #define FLWR_CONTROL_RPC(Rpc)                                                        \
   grpc::Status Rpc(grpc::ServerContext* context, const proto::Rpc##Request* request, \
                    proto::Rpc##Response* response) override;
@@ -57,44 +99,7 @@ class ControlGrpcServicer final : public proto::Control::Service {
  public:
   explicit ControlGrpcServicer(ControlService* service) : service_(service) {}
 
-  FLWR_CONTROL_RPC(StartRun)
-  FLWR_CONTROL_RPC(StopRun)
-  FLWR_CONTROL_RPC(StartAutomation)
-  FLWR_CONTROL_RPC(ListAutomations)
-  FLWR_CONTROL_RPC(StopAutomation)
-  FLWR_CONTROL_RPC(ListRuns)
-  FLWR_CONTROL_RPC(ListRunSeries)
-  FLWR_CONTROL_RPC(GetRunSeries)
-  FLWR_CONTROL_RPC(UpdateRunSeriesDescription)
-  FLWR_CONTROL_RPC(ListRunSeriesEvents)
-  FLWR_CONTROL_RPC(GetLoginDetails)
-  FLWR_CONTROL_RPC(GetAuthTokens)
-  FLWR_CONTROL_RPC(ListConnectors)
-  FLWR_CONTROL_RPC(DisconnectConnector)
-  FLWR_CONTROL_RPC(BeginConnectorOAuth)
-  FLWR_CONTROL_RPC(CompleteConnectorOAuth)
-  FLWR_CONTROL_RPC(PullArtifacts)
-  FLWR_CONTROL_RPC(RegisterNode)
-  FLWR_CONTROL_RPC(UnregisterNode)
-  FLWR_CONTROL_RPC(ListNodes)
-  FLWR_CONTROL_RPC(ListFederations)
-  FLWR_CONTROL_RPC(ListApps)
-  FLWR_CONTROL_RPC(ListAppAssociations)
-  FLWR_CONTROL_RPC(AddApp)
-  FLWR_CONTROL_RPC(RemoveApp)
-  FLWR_CONTROL_RPC(ShowFederation)
-  FLWR_CONTROL_RPC(SetFederationIcon)
-  FLWR_CONTROL_RPC(CreateFederation)
-  FLWR_CONTROL_RPC(ArchiveFederation)
-  FLWR_CONTROL_RPC(AddNodeToFederation)
-  FLWR_CONTROL_RPC(RemoveNodeFromFederation)
-  FLWR_CONTROL_RPC(RemoveAccountFromFederation)
-  FLWR_CONTROL_RPC(CreateInvitation)
-  FLWR_CONTROL_RPC(ListInvitations)
-  FLWR_CONTROL_RPC(AcceptInvitation)
-  FLWR_CONTROL_RPC(RejectInvitation)
-  FLWR_CONTROL_RPC(RevokeInvitation)
-  FLWR_CONTROL_RPC(ConfigureSimulationFederation)
+  FLWR_CONTROL_UNARY_RPCS(FLWR_CONTROL_RPC, FLWR_CONTROL_RPC)
   grpc::Status StreamLogs(grpc::ServerContext* context, const proto::StreamLogsRequest* request,
                           grpc::ServerWriter<proto::StreamLogsResponse>* writer) override;
   grpc::Status StreamRunEvents(grpc::ServerContext* context,
