@@ -1,11 +1,15 @@
 // flower-superlink: the C++ SuperLink, a drop-in for the pinned Python `flower-superlink`.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "flwr/core/file_util.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/malloc_tuning.h"
 #include "flwr/core/object_store.h"
@@ -22,6 +26,8 @@ struct Flags {
   bool insecure = false;
   bool enable_supernode_auth = false;
   std::string ssl_certfile, ssl_keyfile, ssl_ca_certfile;
+  // Flower 1.36's TLS of the Runtime API alone (the HTTP port), apart from --ssl-*.
+  std::string appio_ssl_certfile, appio_ssl_keyfile, appio_ssl_ca_certfile;
   std::string isolation = "subprocess";
   std::string database = std::string(core::kInMemoryDatabase);
   bool disable_dependency_installation = false;
@@ -46,9 +52,6 @@ struct Flags {
 constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
     {"--auth-list-public-keys",
      "This argument is deprecated and will be removed in a future release."},
-    {"--appio-ssl-certfile", "Runtime API TLS certificate (not supported)."},
-    {"--appio-ssl-keyfile", "Runtime API TLS private key (not supported)."},
-    {"--appio-ssl-ca-certfile", "Runtime API TLS CA certificate (not supported)."},
     {"--executor", "This argument is deprecated and will be removed in a future release."},
     {"--executor-dir", "This argument is deprecated and will be removed in a future release."},
     {"--executor-config", "This argument is deprecated and will be removed in a future release."},
@@ -76,6 +79,17 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--ssl-ca-certfile", f.ssl_ca_certfile,
                  "Server TLS CA certificate file for Fleet, Control, and Runtime APIs (as a path "
                  "str) to create secure connections.");
+  // Flower 1.36's (1.42 has none: its --ssl-* cover the one HTTP port).
+  app.add_option("--appio-ssl-certfile", f.appio_ssl_certfile,
+                 "Runtime API server TLS certificate file (as a path str) to create a secure "
+                 "connection. The certificate must include SANs for the Runtime API address "
+                 "used by SuperExec.");
+  app.add_option("--appio-ssl-keyfile", f.appio_ssl_keyfile,
+                 "Runtime API server TLS private key file (as a path str) to create a secure "
+                 "connection.");
+  app.add_option("--appio-ssl-ca-certfile", f.appio_ssl_ca_certfile,
+                 "Path to the PEM-encoded CA certificate file used by SuperExec to verify the "
+                 "Runtime API server certificate. This is not a client certificate for mTLS.");
   app.add_flag("--enable-supernode-auth", f.enable_supernode_auth,
                "Enable supernode authentication.");
   app.add_option("--isolation", f.isolation,
@@ -155,6 +169,35 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const
   return grpc::SslServerCredentials(options);
 }
 
+// The HTTP port's TLS files (certificate, key, CA for the ServerApps it starts): 1.36's
+// `--appio-ssl-*` when given (all three, as stock's try_obtain_optional_runtime_server_
+// certificates wants them), else `--ssl-*` (as stock 1.42); none with `--insecure`.
+absl::StatusOr<std::array<std::string, 3>> HttpTlsFiles(const Flags& f) {
+  if (f.insecure) return std::array<std::string, 3>{};
+  const std::array<std::string, 3> appio = {f.appio_ssl_certfile, f.appio_ssl_keyfile,
+                                            f.appio_ssl_ca_certfile};
+  if (std::all_of(appio.begin(), appio.end(), [](const std::string& p) { return p.empty(); })) {
+    return std::array<std::string, 3>{f.ssl_certfile, f.ssl_keyfile, f.ssl_ca_certfile};
+  }
+  if (std::any_of(appio.begin(), appio.end(), [](const std::string& p) { return p.empty(); })) {
+    return absl::InvalidArgumentError(
+        "You need to provide valid file paths to `--appio-ssl-certfile`, "
+        "`--appio-ssl-keyfile`, and `--appio-ssl-ca-certfile` to create a secure Runtime API "
+        "connection.");
+  }
+  for (auto [flag, path] : {std::pair{"--appio-ssl-ca-certfile", &f.appio_ssl_ca_certfile},
+                            std::pair{"--appio-ssl-certfile", &f.appio_ssl_certfile},
+                            std::pair{"--appio-ssl-keyfile", &f.appio_ssl_keyfile}}) {
+    if (!std::filesystem::is_regular_file(core::ExpandUser(*path))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Path argument `", flag, "` does not point to a file."));
+    }
+  }
+  return std::array<std::string, 3>{core::ExpandUser(f.appio_ssl_certfile),
+                                    core::ExpandUser(f.appio_ssl_keyfile),
+                                    core::ExpandUser(f.appio_ssl_ca_certfile)};
+}
+
 // `--superexec-auth-secret-file` as stock reads it: only with `--isolation process` (the
 // SuperExec is then external). "" when off; nullopt (after saying why) on error.
 std::optional<std::string> SuperExecAuthSecret(const Flags& f) {
@@ -192,6 +235,11 @@ int Run(const Flags& f) {
     std::cerr << "flower-superlink: " << credentials.status().message() << "\n";
     return 2;
   }
+  absl::StatusOr<std::array<std::string, 3>> http_tls = HttpTlsFiles(f);
+  if (!http_tls.ok()) {
+    std::cerr << "flower-superlink: " << http_tls.status().message() << "\n";
+    return 1;
+  }
   if (f.fleet_api_type != "grpc-rere") {
     std::cerr << "flower-superlink: --fleet-api-type " << f.fleet_api_type
               << " is not supported by this SuperLink\n";
@@ -222,11 +270,9 @@ int Run(const Flags& f) {
   ServerOptions options;
   options.database = f.database;
   options.credentials = *std::move(credentials);
-  if (!f.insecure) {  // as stock 1.42: the one HTTP port is TLS too
-    options.http_tls_cert_file = f.ssl_certfile;
-    options.http_tls_key_file = f.ssl_keyfile;
-    options.http_tls_ca_file = f.ssl_ca_certfile;
-  }
+  options.http_tls_cert_file = (*http_tls)[0];
+  options.http_tls_key_file = (*http_tls)[1];
+  options.http_tls_ca_file = (*http_tls)[2];
   options.runtime_host = f.host;
   options.runtime_port = f.port;
   options.fleet_api_address = f.fleet_api_address;

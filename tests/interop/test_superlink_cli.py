@@ -15,6 +15,7 @@ from harness import (
     Processes,
     base_env,
     flwr,
+    make_certificates,
     superlink_argv,
     wait_for_port,
     wait_for_superlink,
@@ -59,6 +60,23 @@ def test_bad_flags_are_a_one_line_error_and_exit_2(build_dir: Path, args: list[s
     out = run(build_dir, *args)
     assert out.returncode == 2, out
     assert message in out.stderr + out.stdout
+
+
+@pytest.mark.parametrize("appio, message", [
+    (["--appio-ssl-certfile", "CERT"], "You need to provide valid file paths to `--appio-ssl-certfile`, "
+                                      "`--appio-ssl-keyfile`, and `--appio-ssl-ca-certfile`"),
+    (["--appio-ssl-certfile", "CERT", "--appio-ssl-keyfile", "KEY", "--appio-ssl-ca-certfile", "missing.pem"],
+     "Path argument `--appio-ssl-ca-certfile` does not point to a file."),
+])
+def test_bad_runtime_tls_flags_are_stocks_one_line_error(build_dir: Path, tmp_path: Path, appio: list[str],
+                                                         message: str) -> None:
+    """Flower 1.36's --appio-ssl-*: all three or none, existing files (stock's messages)."""
+    ca, cert, key = make_certificates(tmp_path)
+    files = {"CERT": str(cert), "KEY": str(key)}
+    out = run(build_dir, "--ssl-certfile", str(cert), "--ssl-keyfile", str(key), "--ssl-ca-certfile", str(ca),
+              *[files.get(a, a) for a in appio])
+    assert out.returncode == 1, out
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
 def test_port_in_use_is_a_clear_error(build_dir: Path, tmp_path: Path) -> None:

@@ -214,8 +214,12 @@ def test_isolation_process_with_an_external_superexec(line: Line, executor: str,
 def test_tls_with_stock_supernodes_and_cli(line: Line, tmp_path: Path, build_dir: Path, app_dir: Path) -> None:
     """TLS with --ssl-* (1.36: gRPC Fleet and Control; 1.42: also the HTTP port, where the CLI,
     the SuperNodes and the ServerApp the SuperLink starts connect), the line's stock CLI, a stock
-    and a C++ SuperNode with the CA certificate (--root-certificates)."""
+    and a C++ SuperNode with the CA certificate (--root-certificates). On 1.36 the Runtime API
+    (the HTTP port) has TLS of its own, from another CA (--appio-ssl-*): the ServerApp the
+    SuperLink starts must verify it with that one."""
     ca, cert, key = make_certificates(tmp_path)
+    (tmp_path / "appio").mkdir()
+    appio_ca, appio_cert, appio_key = make_certificates(tmp_path / "appio")
     flwr_home = tmp_path / "flwr_home"
     env = base_env(flwr_home, line)
     ports = Ports()
@@ -228,11 +232,13 @@ def test_tls_with_stock_supernodes_and_cli(line: Line, tmp_path: Path, build_dir
         argv = [a for a in superlink_argv("cpp", ports, ":flwr-in-memory:", build_dir / "superlink/flower-superlink",
                                           line)
                 if a != "--insecure"]
-        link = procs.start("superlink", argv + ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
-                                                "--ssl-ca-certfile", str(ca)])
+        argv += ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key), "--ssl-ca-certfile", str(ca)]
+        if not line.http_control:
+            argv += ["--appio-ssl-certfile", str(appio_cert), "--appio-ssl-keyfile", str(appio_key),
+                     "--appio-ssl-ca-certfile", str(appio_ca)]
+        link = procs.start("superlink", argv)
         wait_for_port(ports.control_for(line), proc=link)
-        # TODO(fleethttp): our SuperNode's HTTP Fleet client joins the 1.42 case once it speaks TLS.
-        kinds = ("python", "cpp") if not line.http_fleet else ("python", "python")
+        kinds = ("python", "cpp")
         for i, kind in enumerate(kinds):
             node = [a for a in supernode_argv(ports.fleet_for(line), free_port(), f"partition-id={i} num-partitions=2",
                                               kind=kind, build_dir=build_dir, line=line)
