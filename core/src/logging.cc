@@ -72,12 +72,12 @@ std::atomic<bool> has_log_file{false};
 // A line of the stock SuperLink's log file: logging.Formatter("%(levelname)s %(name)s
 // %(asctime)s | %(filename)s:%(lineno)d | %(message)s") with the default asctime (local time,
 // milliseconds after a comma).
-std::string FileLine(absl::string_view name, absl::Time time, const std::source_location& where,
+std::string FileLine(absl::string_view name, absl::Time time, const SourceLine& where,
                      absl::string_view message) {
   return absl::StrCat(name, " flwr ",
                       absl::FormatTime("%Y-%m-%d %H:%M:%S,%E3f", time, absl::LocalTimeZone()),
-                      " | ", std::filesystem::path(where.file_name()).filename().string(), ":",
-                      where.line(), " | ", message, "\n");
+                      " | ", std::filesystem::path(where.file).filename().string(), ":", where.line,
+                      " | ", message, "\n");
 }
 
 }  // namespace
@@ -102,7 +102,7 @@ void SetLogLevel(LogLevel level) { CurrentLevel() = static_cast<int>(level); }
 
 bool IsLogged(LogLevel level) { return static_cast<int>(level) >= CurrentLevel(); }
 
-void Log(LogLevel level, absl::string_view message, std::source_location where) {
+void Log(LogLevel level, absl::string_view message, SourceLine where) {
   if (!IsLogged(level)) return;
   static const bool colored = isatty(STDERR_FILENO);
   const absl::string_view name = Name(level);

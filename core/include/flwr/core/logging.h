@@ -6,7 +6,6 @@
 #ifndef FLWR_CORE_LOGGING_H_
 #define FLWR_CORE_LOGGING_H_
 
-#include <source_location>
 #include <string>
 
 #include "absl/status/status.h"
@@ -16,9 +15,20 @@ namespace flwr::core {
 
 enum class LogLevel { kDebug = 10, kInfo = 20, kWarning = 30, kError = 40 };
 
+// The calling line, as std::source_location::current() gives it, from the compiler builtins
+// that GCC and Clang share: Debian's clang 14 (the fuzzers' compiler) has no
+// std::source_location with libstdc++ 12.
+struct SourceLine {
+  static constexpr SourceLine Current(const char* file = __builtin_FILE(),
+                                      int line = __builtin_LINE()) {
+    return SourceLine{file, line};
+  }
+  const char* file;
+  int line;
+};
+
 // `where` is the calling line, named in the log file's lines.
-void Log(LogLevel level, absl::string_view message,
-         std::source_location where = std::source_location::current());
+void Log(LogLevel level, absl::string_view message, SourceLine where = SourceLine::Current());
 // Lines below `level` are dropped.
 void SetLogLevel(LogLevel level);
 bool IsLogged(LogLevel level);
@@ -30,20 +40,16 @@ bool IsLogged(LogLevel level);
 // (the OS's words) if the file cannot be opened; logging goes on to stderr only.
 absl::Status SetLogFile(absl::string_view path, int interval_hours, int backup_count);
 
-inline void LogDebug(absl::string_view m,
-                     std::source_location where = std::source_location::current()) {
+inline void LogDebug(absl::string_view m, SourceLine where = SourceLine::Current()) {
   Log(LogLevel::kDebug, m, where);
 }
-inline void LogInfo(absl::string_view m,
-                    std::source_location where = std::source_location::current()) {
+inline void LogInfo(absl::string_view m, SourceLine where = SourceLine::Current()) {
   Log(LogLevel::kInfo, m, where);
 }
-inline void LogWarning(absl::string_view m,
-                       std::source_location where = std::source_location::current()) {
+inline void LogWarning(absl::string_view m, SourceLine where = SourceLine::Current()) {
   Log(LogLevel::kWarning, m, where);
 }
-inline void LogError(absl::string_view m,
-                     std::source_location where = std::source_location::current()) {
+inline void LogError(absl::string_view m, SourceLine where = SourceLine::Current()) {
   Log(LogLevel::kError, m, where);
 }
 
