@@ -19,8 +19,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "flwr/core/iso_time.h"
 
 namespace flwr::core {
@@ -62,8 +62,8 @@ std::string BioContents(BIO* bio) {
 // The curves `cryptography` can load (`ec._CURVE_TYPES`), by OpenSSL short name: those of the
 // version the primary line installs (50; the binary sect* curves went in 47).
 constexpr std::array<absl::string_view, 10> kSupportedCurves = {
-    "prime192v1",      "secp224r1",       "prime256v1",      "secp384r1", "secp521r1",
-    "secp256k1",       "brainpoolP256r1", "brainpoolP384r1", "brainpoolP512r1", "secp192r1"};
+    "prime192v1", "secp224r1",       "prime256v1",      "secp384r1",       "secp521r1",
+    "secp256k1",  "brainpoolP256r1", "brainpoolP384r1", "brainpoolP512r1", "secp192r1"};
 
 // `uses_nist_ec_curve()`: SECP192R1, SECP224R1, SECP256R1, SECP384R1, SECP521R1.
 constexpr std::array<absl::string_view, 5> kNistCurves = {"prime192v1", "secp224r1", "prime256v1",
