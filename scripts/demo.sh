@@ -27,7 +27,7 @@ BASE_PORT="${BASE_PORT:-8000}"
 DATA_DIR="${DATA_DIR:-$ROOT/data/cifar-10-batches-bin}"
 BUILD="${FLWR_BUILD_DIR:-$ROOT/build}"
 WORK="$ROOT/.demo"
-if [[ "$LINE" == "$(sed -n 's/^flwr==//p' flower-version.txt | head -1)" ]]; then
+if [[ "$LINE" == "$("$ROOT/scripts/setup.sh" --pins | head -1)" ]]; then
   VENV="$ROOT/.venv"
 else
   VENV="$ROOT/.venv-$LINE"

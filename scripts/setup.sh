@@ -6,6 +6,7 @@
 #
 #   scripts/setup.sh            packages + venvs
 #   scripts/setup.sh --no-venv  packages only (image builds)
+#   scripts/setup.sh --pins     print the Flower pins, primary first, one per line (nothing else)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,8 +48,9 @@ install_packages() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
 }
 
-# The Flower pins of flower-version.txt, primary first ("1.36.0" ...).
+# The Flower pins of flower-version.txt, primary first ("1.42.0" ...).
 flower_pins() { sed -n 's/^flwr==\([^[:space:]]*\).*/\1/p' "$ROOT/flower-version.txt"; }
+[[ "${1:-}" == "--pins" ]] && { flower_pins; exit 0; }
 
 # install_venv DIR VERSION: a venv from Debian's python3 (system site-packages: python3-torch)
 # with flwr==VERSION and the test requirements; skipped when its stamp says it is up to date.

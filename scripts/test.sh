@@ -19,7 +19,7 @@ stage "pytest"
 .venv/bin/python -m pytest tests --durations=25
 # The test modules that import an older line's stock flwr in-process run in that line's venv
 # (tests/conftest.py: IN_PROCESS_LINE_MODULES); a line with none gives pytest's "no tests" (5).
-for version in $(sed -n 's/^flwr==\([^[:space:]]*\).*/\1/p' flower-version.txt | tail -n +2); do
+for version in $(scripts/setup.sh --pins | tail -n +2); do
   stage "pytest (modules of flwr $version in-process)"
   ".venv-$version/bin/python" -m pytest tests || [[ $? == 5 ]]
 done
