@@ -422,7 +422,7 @@ class InMemoryLinkState : public LinkState {
       const absl::Time now = clock_();
       expired_roots = DropSessionsLocked([&](const PushSession& s) { return s.expires_at < now; });
       id = NewUuid4();
-      sessions_[id] = PushSession{run_id, now + kPushSessionTtl, {}, {}};
+      sessions_[id] = PushSession{run_id, now + push_session_ttl(), {}, {}};
     }
     for (const std::string& root : expired_roots) store_->Delete(root);
     return id;
@@ -489,7 +489,7 @@ class InMemoryLinkState : public LinkState {
     auto session = sessions_.find(session_key);
     if (session == sessions_.end()) return true;
     session->second.pending.erase(object_id);
-    session->second.expires_at = clock_() + kPushSessionTtl;
+    session->second.expires_at = clock_() + push_session_ttl();
     if (session->second.pending.empty()) sessions_.erase(session);
     return true;
   }

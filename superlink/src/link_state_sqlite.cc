@@ -730,7 +730,7 @@ class SqliteLinkState : public LinkState {
           *db_, "INSERT INTO push_session (session_id, run_id, expires_at) VALUES (?, ?, ?)");
       insert.bind(1, session_id);
       BindId(insert, 2, run_id);
-      insert.bind(3, TimeToSql(now + kPushSessionTtl));
+      insert.bind(3, TimeToSql(now + push_session_ttl()));
       insert.exec();
       return session_id;
     });
@@ -839,7 +839,7 @@ class SqliteLinkState : public LinkState {
       BindText(done, 2, object_id);
       done.exec();
       SQLite::Statement extend(*db_, "UPDATE push_session SET expires_at = ? WHERE session_id = ?");
-      extend.bind(1, TimeToSql(clock_() + kPushSessionTtl));
+      extend.bind(1, TimeToSql(clock_() + push_session_ttl()));
       extend.bind(2, session_key);
       extend.exec();
       if (!Exists("SELECT 1 FROM push_session_pending WHERE session_id = ?", session_key)) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/core/file_util.h"
 #include "flwr/core/logging.h"
@@ -290,6 +291,16 @@ int Run(const Flags& f) {
       !(f.disable_dependency_installation || (env && std::string(env) == "1"));
   options.enable_supernode_auth = f.enable_supernode_auth;
   options.superexec_auth_secret = *superexec_auth_secret;
+  // A test hook, not a stock setting: the fault tests wait out a push session's expiry.
+  if (const char* ttl = std::getenv("FLWR_TEST_PUSH_SESSION_TTL_S"); ttl != nullptr) {
+    double seconds = 0;
+    if (!absl::SimpleAtod(ttl, &seconds) || seconds <= 0) {
+      std::cerr << "flower-superlink: FLWR_TEST_PUSH_SESSION_TTL_S must be a positive number of "
+                   "seconds\n";
+      return 2;
+    }
+    options.push_session_ttl = absl::Seconds(seconds);
+  }
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(std::move(options));
   if (!server.ok()) {
     core::LogError(std::string(server.status().message()));

@@ -33,6 +33,7 @@ absl::Status Server::StartAll() {
                         absl::StrCat("Cannot open the database: ", state.status().message()));
   }
   state_ = *std::move(state);
+  state_->set_push_session_ttl(options_.push_session_ttl);
   fleet_ = std::make_unique<FleetService>(state_.get(), options_.enable_supernode_auth);
   control_ = std::make_unique<ControlService>(state_.get());
   runtime_ = std::make_unique<RuntimeService>(state_.get());

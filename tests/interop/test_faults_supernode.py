@@ -13,7 +13,8 @@ What a user relies on, as stock Flower does (1.36 and 1.42 alike):
 - the round ends as the strategy says (aggregate the replies that came) and does not hang: the
   ServerApp got the half-uploaded reply (the SuperLink hands a reply out once it is pushed; its
   objects follow) and pulls its objects with retries for up to 2 h, but once the reply's object
-  push session expires (180 s after its last object came), the SuperLink drops the reply and
+  push session expires (180 s after its last object came; this test's SuperLink is given
+  PUSH_SESSION_TTL_S instead, through a test hook), the SuperLink drops the reply and
   its objects at the next pull of a missing one (flwr's LinkState.get_object) and the pull
   answers "not found": the ServerApp's grid turns the reply into a MESSAGE_UNAVAILABLE error;
 - the next round's instruction to the killed node gets a "Node Unavailable" error reply (its
@@ -54,6 +55,7 @@ from test_supernode import faulty_app  # noqa: F401  (fixture)
 # 5 M float32 = 20 MB of reply objects (four 5 MiB ArrayChunks); the proxy lets half through.
 ARRAY_SIZE = 5_000_000
 FORWARD_LIMIT = 10_000_000
+PUSH_SESSION_TTL_S = 15  # stock: 180 s (flwr.common.constant), kPushSessionTtl
 
 
 class StallingProxy:
@@ -122,8 +124,9 @@ def online_nodes(metrics_port: int) -> int:
     return 0
 
 
-# One line: the expiry is the SuperLink's object store, the same for either Fleet transport, and
-# the case waits out the stock 180 s session lifetime (3.5 min per line).
+# One line: the expiry is the SuperLink's object store, the same for either Fleet transport. The
+# SuperLink's push sessions live PUSH_SESSION_TTL_S instead of stock's 180 s (a test hook), so
+# the case does not wait out 3 minutes; the expiry path is the same.
 @pytest.mark.parametrize("line", [PRIMARY], ids=str)
 def test_kill_9_of_a_supernode_mid_upload(line: Line, tmp_path: Path, build_dir: Path, faulty_app: Path) -> None:  # noqa: F811
     flwr_home = tmp_path / "flwr_home"
@@ -144,7 +147,8 @@ def test_kill_9_of_a_supernode_mid_upload(line: Line, tmp_path: Path, build_dir:
 
     try:
         argv = superlink_argv("cpp", ports, ":flwr-in-memory:", build_dir / "superlink/flower-superlink", line)
-        link = procs.start("superlink", argv + ["--metrics-address", f"127.0.0.1:{metrics}"])
+        link = procs.start("superlink", argv + ["--metrics-address", f"127.0.0.1:{metrics}"],
+                           env={"FLWR_TEST_PUSH_SESSION_TTL_S": str(PUSH_SESSION_TTL_S)})
         for port in (ports.control_for(line), fleet, metrics):
             wait_for_port(port, proc=link)
         proxy = StallingProxy(fleet, FORWARD_LIMIT)
@@ -162,8 +166,8 @@ def test_kill_9_of_a_supernode_mid_upload(line: Line, tmp_path: Path, build_dir:
         victim.wait()
         killed = time.monotonic()
 
-        # The push session expires 180 s after the victim's last object; then the ServerApp's
-        # next pull (its backoff is at most 10 s) ends its wait.
+        # The push session expires PUSH_SESSION_TTL_S after the victim's last object; then the
+        # ServerApp's next pull (its backoff is at most 10 s) ends its wait.
         run = wait_for_status(env, run_id, "finished", timeout=300)
         assert run["status"] == "finished:completed", (run, procs.logs())
         assert link.poll() is None, procs.logs()

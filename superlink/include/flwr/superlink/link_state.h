@@ -186,8 +186,12 @@ class LinkState {
 
   // --- Object push sessions ------------------------------------------------------------------
 
-  // A new push session for `run_id`, expiring kPushSessionTtl after its last use.
+  // A new push session for `run_id`, expiring push_session_ttl() after its last use.
   virtual std::string StartPushSession(uint64_t run_id) = 0;
+  // How long a push session lives after its last use: kPushSessionTtl (stock's 180 s) unless
+  // set before the state is used (tests shorten it: ServerOptions::push_session_ttl).
+  void set_push_session_ttl(absl::Duration ttl) { push_session_ttl_ = ttl; }
+  absl::Duration push_session_ttl() const { return push_session_ttl_; }
   // Preregisters `tree` under `run_id` and records its missing objects as pending in the
   // session. Returns the missing IDs (post order).
   virtual absl::StatusOr<std::vector<std::string>> PreregisterObjectTree(
@@ -239,6 +243,7 @@ class LinkState {
 
   const std::unique_ptr<core::TaskStore> tasks_;
   absl::Mutex message_tree_mu_;
+  absl::Duration push_session_ttl_ = kPushSessionTtl;
 };
 
 }  // namespace flwr::superlink

@@ -10,10 +10,12 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "flwr/core/app_launcher.h"
 #include "flwr/core/metrics.h"
 #include "flwr/core/object_store.h"
 #include "flwr/core/runtime_http_api.h"
+#include "flwr/core/task.h"
 #include "flwr/superlink/control_service.h"
 #include "flwr/superlink/fleet_service.h"
 #include "flwr/superlink/grpc_servicers.h"
@@ -55,6 +57,9 @@ struct ServerOptions {
   // `--superexec-auth-secret-file`'s bytes (with `--isolation process`): the Runtime API's
   // task-claiming routes require the SuperExec's signature. Empty: open.
   std::string superexec_auth_secret;
+  // How long an object push session lives after its last object (stock: 180 s, a constant).
+  // Only tests change it, through FLWR_TEST_PUSH_SESSION_TTL_S (see main.cc).
+  absl::Duration push_session_ttl = core::kPushSessionTtl;
 };
 
 class Server {
