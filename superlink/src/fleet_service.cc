@@ -1,5 +1,7 @@
 #include "flwr/superlink/fleet_service.h"
 
+#include <time.h>
+
 #include "absl/strings/str_cat.h"
 #include "flwr/core/flower_error.h"
 #include "flwr/core/logging.h"
@@ -14,13 +16,24 @@ constexpr uint64_t kReconnectSeconds = 5;
 
 }  // namespace
 
+namespace {
+
+int64_t ThreadCpuNanos() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
 absl::Status FleetService::Authenticate(const NodeCredentials& credentials,
                                         std::optional<uint64_t> claimed_node_id) {
-  if (absl::Status s = core::CheckSignedRequest(credentials.public_key, credentials.timestamp,
-                                                credentials.signature, clock_());
-      !s.ok()) {
-    return s;
-  }
+  const int64_t cpu_start = ThreadCpuNanos();
+  absl::Status checked = core::CheckSignedRequest(credentials.public_key, credentials.timestamp,
+                                                  credentials.signature, clock_());
+  signature_check_cpu_ns_.fetch_add(ThreadCpuNanos() - cpu_start, std::memory_order_relaxed);
+  signature_checks_.fetch_add(1, std::memory_order_relaxed);
+  if (!checked.ok()) return checked;
   if (!claimed_node_id) return absl::OkStatus();
   std::optional<uint64_t> node_id = state_->GetNodeIdByPublicKey(credentials.public_key);
   if (!node_id || *node_id != *claimed_node_id) {

@@ -128,6 +128,19 @@ void Server::AddMetrics() {
     return std::vector<core::ServerMetrics::Sample>{
         {{}, static_cast<double>(state->object_store().Size())}};
   });
+  FleetService* fleet = fleet_.get();
+  metrics_->AddGauge("fleet_signature_checks",
+                     "Signature checks of Fleet calls (both transports) since the start", [fleet] {
+                       return std::vector<core::ServerMetrics::Sample>{
+                           {{}, static_cast<double>(fleet->signature_checks())}};
+                     });
+  metrics_->AddGauge(
+      "fleet_signature_check_cpu_seconds",
+      "CPU time the signature checks of Fleet calls took, on their threads, since the start",
+      [fleet] {
+        return std::vector<core::ServerMetrics::Sample>{
+            {{}, absl::ToDoubleSeconds(fleet->signature_check_cpu())}};
+      });
 }
 
 // The built-in executor starts each run's ServerApp (the stock SuperLink starts a

@@ -4,6 +4,7 @@
 #ifndef FLWR_SUPERLINK_FLEET_SERVICE_H_
 #define FLWR_SUPERLINK_FLEET_SERVICE_H_
 
+#include <atomic>
 #include <optional>
 
 #include "absl/status/statusor.h"
@@ -36,6 +37,12 @@ class FleetService {
   // node's. Unauthenticated with flwr's plain-text message otherwise.
   absl::Status Authenticate(const NodeCredentials& credentials,
                             std::optional<uint64_t> claimed_node_id);
+  // The signature checks Authenticate made so far and the CPU time they took on their threads:
+  // the share of the SuperLink's CPU that no transport can save (the benchmark's floor).
+  uint64_t signature_checks() const { return signature_checks_.load(); }
+  absl::Duration signature_check_cpu() const {
+    return absl::Nanoseconds(signature_check_cpu_ns_.load());
+  }
 
   // A SuperNode registering itself: FlowerError 2001 with enable_supernode_auth, 23 for a key
   // already in use.
@@ -69,6 +76,8 @@ class FleetService {
   LinkState* state_;
   bool enable_supernode_auth_;
   Clock clock_;
+  std::atomic<uint64_t> signature_checks_{0};
+  std::atomic<int64_t> signature_check_cpu_ns_{0};
 };
 
 }  // namespace flwr::superlink
