@@ -62,16 +62,16 @@ int RunAppProcess(const AppProcess& process, int argc, char** argv) {
   LogInfo(absl::StrCat("Start `", process.program, "` process"));
   if (process.after_start_line) process.after_start_line();
   if (auto tls = CheckAppTls(app_args); tls.has_value()) {
-    Exit(LogAppExit(tls->first, tls->second));
+    Exit(LogFlwrExit(tls->first, tls->second));
   }
   AppRuntimeClientOptions options;
   options.http.tls = !app_args.insecure;
   if (const std::string path = AppRootCertificatesPath(app_args); !path.empty()) {
     absl::StatusOr<std::string> pem = ReadFile(path);
     if (!pem.ok()) {
-      Exit(LogAppExit(app_exit_code::kPathInvalid,
-                      absl::StrCat("Failed to read root certificates from '", path,
-                                   "': ", pem.status().message())));
+      Exit(LogFlwrExit(exit_code::kPathInvalid,
+                       absl::StrCat("Failed to read root certificates from '", path,
+                                    "': ", pem.status().message())));
     }
     options.http.root_certificates = *std::move(pem);
   }
@@ -85,7 +85,7 @@ int RunAppProcess(const AppProcess& process, int argc, char** argv) {
       AppRuntimeClient::Create(std::move(options));
   if (!created.ok()) {
     LogError(absl::StrCat(process.app_name, " raised an exception\n", created.status().ToString()));
-    Exit(LogAppExit(process.client_error_code, ""));
+    Exit(LogFlwrExit(process.client_error_code, ""));
   }
   AppRuntimeClient& client = **created;
 
@@ -101,12 +101,12 @@ int RunAppProcess(const AppProcess& process, int argc, char** argv) {
 
   const int code = process.run(client, output);
   if (process.log_exit_before_output) {
-    const int exit_status = LogAppExit(code, "");
+    const int exit_status = LogFlwrExit(code, "");
     guard->RunExitHandler();
     Exit(exit_status);
   }
   guard->RunExitHandler();
-  Exit(LogAppExit(code, ""));
+  Exit(LogFlwrExit(code, ""));
 }
 
 }  // namespace flwr::core

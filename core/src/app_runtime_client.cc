@@ -358,71 +358,6 @@ Message MakeReply(const Message& instruction, std::optional<RecordDict> content,
   return reply;
 }
 
-// ---- Exit messages -----------------------------------------------------------------------
-
-namespace {
-
-absl::string_view ExitCodeHelp(int code) {
-  switch (code) {
-    case app_exit_code::kServerAppStrategyPreconditionUnmet:
-      return "The strategy received replies that cannot be aggregated. Please ensure all "
-             "replies returned by ClientApps have one `ArrayRecord` (none when replies are "
-             "from a round of federated evaluation, i.e. when message type is "
-             "`MessageType.EVALUATE`) and one `MetricRecord`. The records in all replies "
-             "must use identical keys. In addition, if the strategy expects a key to "
-             "perform weighted average (e.g. in FedAvg) please ensure the returned "
-             "MetricRecord from ClientApps do include this key.";
-    case app_exit_code::kServerAppException:
-      return "An unhandled exception occurred in the ServerApp.";
-    case app_exit_code::kServerAppStrategyAggregationError:
-      return "The strategy encountered an error during aggregation. Please check the logs "
-             "for more details.";
-    case app_exit_code::kClientAppCommunicationError:
-      return "The ClientApp could not communicate with the Runtime API.";
-    case app_exit_code::kTlsRootCertificatesIncompatible:
-      return "The '--root-certificates' option cannot be used together with '--insecure'.";
-    case app_exit_code::kPathInvalid:
-      return "The provided path is invalid or does not point to the expected file.";
-    case app_exit_code::kTaskProcException:
-      return "An unhandled exception occurred in a task process.";
-    default:
-      return "";
-  }
-}
-
-bool IsErrorExitCode(int code) { return !(code >= 0 && code < 100); }
-
-}  // namespace
-
-std::string AppExitMessage(int code, absl::string_view message) {
-  const bool is_error = IsErrorExitCode(code);
-  std::string text = is_error ? absl::StrCat("Exit Code: ", code, "\n") : "";
-  absl::StrAppend(&text, message);
-  if (absl::string_view help = ExitCodeHelp(code); !help.empty()) {
-    absl::StrAppend(&text, "\n", help);
-  }
-  if (is_error) {
-    // "<major>.<minor>" of the pinned version, as flwr's _get_code_url.
-    absl::string_view version = PinnedFlowerVersion();
-    const size_t first_dot = version.find('.');
-    const size_t second_dot =
-        first_dot == absl::string_view::npos ? first_dot : version.find('.', first_dot + 1);
-    absl::StrAppend(&text, "\n\nFor more information, visit: <https://flower.ai/docs/framework/",
-                    version.substr(0, second_dot), "/en/ref-exit-codes/", code, ".html>");
-  }
-  return text;
-}
-
-int LogAppExit(int code, absl::string_view message) {
-  const std::string text = AppExitMessage(code, message);
-  if (IsErrorExitCode(code)) {
-    LogError(text);
-    return 1;
-  }
-  LogInfo(text);
-  return 0;
-}
-
 // ---- argv --------------------------------------------------------------------------------
 
 namespace {
@@ -597,14 +532,14 @@ AppArgsResult ParseAppArgs(absl::string_view program, absl::string_view default_
 std::optional<std::pair<int, std::string>> CheckAppTls(const AppArgs& args) {
   if (args.insecure) {
     if (args.root_certificates.has_value()) {
-      return std::make_pair(app_exit_code::kTlsRootCertificatesIncompatible,
+      return std::make_pair(exit_code::kTlsRootCertificatesIncompatible,
                             std::string("Conflicting options: The '--insecure' flag disables "
                                         "TLS, but '--root-certificates' was also specified."));
     }
     return std::nullopt;
   }
   if (args.root_certificates.has_value() && !IsRegularFile(ExpandUser(*args.root_certificates))) {
-    return std::make_pair(app_exit_code::kPathInvalid,
+    return std::make_pair(exit_code::kPathInvalid,
                           std::string("Path argument `--root-certificates` does not point to a "
                                       "file."));
   }
@@ -684,9 +619,9 @@ void AppSignalGuard::SignalLoop() {
   int signal_number = 0;
   while (sigwait(&set, &signal_number) != 0) {
   }
-  const int code = signal_number == SIGINT    ? app_exit_code::kGracefulExitSigint
-                   : signal_number == SIGQUIT ? app_exit_code::kGracefulExitSigquit
-                                              : app_exit_code::kGracefulExitSigterm;
+  const int code = signal_number == SIGINT    ? exit_code::kGracefulExitSigint
+                   : signal_number == SIGQUIT ? exit_code::kGracefulExitSigquit
+                                              : exit_code::kGracefulExitSigterm;
   std::function<void()> handler;
   {
     absl::MutexLock lock(&mu_);
@@ -695,7 +630,7 @@ void AppSignalGuard::SignalLoop() {
       handler = handler_;
     }
   }
-  LogAppExit(code, exit_message_);
+  LogFlwrExit(code, exit_message_);
   if (handler) handler();
   std::fflush(stdout);
   std::fflush(stderr);

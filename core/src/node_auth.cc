@@ -22,9 +22,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "flwr/core/iso_time.h"
+#include "openssh_internal.h"
 
 namespace flwr::core {
 namespace {
+
+using openssh_internal::DecodeBase64Lenient;
+using openssh_internal::SshReader;
 
 template <typename T, void (*Free)(T*)>
 struct Deleter {
@@ -247,79 +251,6 @@ absl::StatusOr<std::shared_ptr<EVP_PKEY>> LoadEcPublicKey(absl::string_view pem)
 // ---------------------------------------------------------------------------------------------
 // OpenSSH private keys, as `cryptography`'s `load_ssh_private_key(data, password=None)` reads
 // them (cryptography/hazmat/primitives/serialization/ssh.py), restricted to ECDSA keys.
-
-// binascii.a2b_base64 in its default, non-strict mode: characters outside the alphabet are
-// skipped and a complete padding ends the input.
-bool DecodeBase64Lenient(absl::string_view text, std::string* out) {
-  out->clear();
-  int quad_pos = 0, pads = 0;
-  uint32_t left = 0;
-  for (char ch : text) {
-    if (ch == '=') {
-      if (quad_pos >= 2 && quad_pos + ++pads >= 4) return true;
-      continue;
-    }
-    int v;
-    if (ch >= 'A' && ch <= 'Z') {
-      v = ch - 'A';
-    } else if (ch >= 'a' && ch <= 'z') {
-      v = ch - 'a' + 26;
-    } else if (ch >= '0' && ch <= '9') {
-      v = ch - '0' + 52;
-    } else if (ch == '+') {
-      v = 62;
-    } else if (ch == '/') {
-      v = 63;
-    } else {
-      continue;
-    }
-    switch (quad_pos) {
-      case 0:
-        quad_pos = 1;
-        left = v;
-        break;
-      case 1:
-        quad_pos = 2;
-        out->push_back(static_cast<char>((left << 2) | (v >> 4)));
-        left = v & 0x0f;
-        break;
-      case 2:
-        quad_pos = 3;
-        out->push_back(static_cast<char>((left << 4) | (v >> 2)));
-        left = v & 0x03;
-        break;
-      default:
-        quad_pos = 0;
-        out->push_back(static_cast<char>((left << 6) | v));
-        left = 0;
-        break;
-    }
-  }
-  return quad_pos == 0;
-}
-
-class SshReader {
- public:
-  explicit SshReader(absl::string_view data) : data_(data) {}
-  bool U32(uint32_t* value) {
-    if (data_.size() < 4) return false;
-    const auto* b = reinterpret_cast<const unsigned char*>(data_.data());
-    *value = (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
-    data_.remove_prefix(4);
-    return true;
-  }
-  bool String(absl::string_view* value) {
-    uint32_t n = 0;
-    if (!U32(&n) || n > data_.size()) return false;
-    *value = data_.substr(0, n);
-    data_.remove_prefix(n);
-    return true;
-  }
-  absl::string_view rest() const { return data_; }
-
- private:
-  absl::string_view data_;
-};
 
 struct SshEcdsaFormat {
   absl::string_view key_type;

@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   process.app_name = "ServerApp";
   process.stop_message = "Task stopped by user.";
   process.failure_details = "Task failed with unknown error.";
-  process.client_error_code = flwr::core::app_exit_code::kServerAppException;
+  process.client_error_code = flwr::core::exit_code::kServerAppException;
   process.log_exit_before_output = true;
   process.before_threads = [&] {
     captured = LogUploader::CaptureOutput();
@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   };
   process.run = [&](AppRuntimeClient& client, AppTaskOutput& output) {
     absl::Status status = RunServerApp(client, output, logs.get(), uploading);
-    if (status.ok()) return flwr::core::app_exit_code::kSuccess;
+    if (status.ok()) return flwr::core::exit_code::kSuccess;
     flwr::core::LogError(absl::StrCat("ServerApp raised an exception\n", status.ToString()));
     output.SetOutcome("failed",
                       absl::StrCat("ServerApp failed with exception: ", status.message()));

@@ -192,7 +192,8 @@ absl::StatusOr<std::string> FleetClient::PullObjectWithBackoff(uint64_t run_id,
   return absl::CancelledError("object pull stopped after another object failed");
 }
 
-absl::StatusOr<std::optional<PulledMessage>> FleetClient::PullMessage(bool inflate) {
+absl::StatusOr<std::optional<PulledMessage>> FleetClient::PullMessage(
+    bool inflate, const BeforeObjects& before_objects) {
   if (absl::Status s = EnsureConnected(); !s.ok()) return s;
   proto::PullMessagesRequest request;
   request.mutable_node()->set_node_id(node_id_.load());
@@ -213,6 +214,9 @@ absl::StatusOr<std::optional<PulledMessage>> FleetClient::PullMessage(bool infla
   LogRunHeader(wire.metadata().run_id(), wire.metadata().group_id());
   core::LogInfo(absl::StrCat("Receiving: ", wire.metadata().message_type(),
                              " message (ID: ", message_id, ")"));
+  if (before_objects && !before_objects(pulled.wire_message)) {
+    return std::optional<PulledMessage>(std::move(pulled));
+  }
 
   const absl::Time start = absl::Now();
   absl::StatusOr<core::ObjectContents> contents = core::PullObjectTree(
@@ -272,10 +276,6 @@ absl::StatusOr<proto::Run> FleetClient::GetRun(uint64_t run_id) {
 }
 
 absl::StatusOr<proto::Fab> FleetClient::GetFab(absl::string_view hash_str, uint64_t run_id) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (auto it = fabs_.find(hash_str); it != fabs_.end()) return it->second;
-  }
   if (absl::Status s = EnsureConnected(); !s.ok()) return s;
   proto::GetFabRequest request;
   request.mutable_node()->set_node_id(node_id_.load());
@@ -289,8 +289,7 @@ absl::StatusOr<proto::Fab> FleetClient::GetFab(absl::string_view hash_str, uint6
     return absl::DataLossError(
         absl::StrCat("The FAB's SHA-256 does not match its hash ", hash_str));
   }
-  absl::MutexLock lock(&mu_);
-  return fabs_.try_emplace(std::string(hash_str), response.fab()).first->second;
+  return std::move(*response.mutable_fab());
 }
 
 absl::StatusOr<std::string> FleetClient::PushReply(const core::Message& reply,

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "flwr/core/flwr_exit.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/malloc_tuning.h"
 #include "flwr/core/node_auth.h"
@@ -17,6 +18,7 @@
 #include "flwr/core/user_config.h"
 #include "flwr/supernode/fleet_client.h"
 #include "flwr/supernode/server.h"
+#include "flwr/supernode/trusted_entities.h"
 
 namespace flwr::supernode {
 namespace {
@@ -44,12 +46,12 @@ struct Flags {
   std::string ssl_keyfile;
   std::string ssl_ca_certfile;
   std::string superexec_auth_secret_file;
+  std::string trusted_entities;
 };
 
 // Flags of the Python SuperNode this one recognises but does not implement: using one is an
 // error, never silently ignored.
 constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
-    {"--trusted-entities", "YAML file of trusted entities for FAB verification (not supported)."},
     // The Python SuperNode's own words for an option it has retired.
     {"--clientappio-api-address",
      "this option is no longer supported; use `--host` and `--port` instead", /*retired=*/true},
@@ -123,6 +125,11 @@ void AddFlags(CLI::App& app, Flags& f) {
                                     name.substr(std::string("--appio-").size()), "` instead."));
     });
   }
+  app.add_option("--trusted-entities", f.trusted_entities,
+                 "Path to a YAML file defining trusted entities. The file must map public key "
+                 "IDs to public keys. Example: { fpk_UUID1: 'ssh-ed25519 <key1> [comment1]', "
+                 "fpk_UUID2: 'ssh-ed25519 <key2> [comment2]' }")
+      ->type_name("YAML_FILE");
   core::AddSuperExecAuthSecretFlag(app, f.superexec_auth_secret_file);
   app.add_flag("--allow-runtime-dependency-installation", f.allow_dependency_installation,
                "Allow runtime installation of app dependencies via `uv sync`.");
@@ -141,6 +148,16 @@ int Run(const Flags& f) {
                  "--grpc-rere for a Flower 1.36 SuperLink, or no transport flag for the HTTP "
                  "Fleet API of Flower 1.42\n";
     return 2;
+  }
+  // Read first, as stock reads it first.
+  TrustedEntities trusted_entities;
+  if (!f.trusted_entities.empty()) {
+    absl::StatusOr<TrustedEntities> loaded = LoadTrustedEntities(f.trusted_entities);
+    if (!loaded.ok()) {
+      return core::LogFlwrExit(core::exit_code::kSupernodeInvalidTrustedEntities,
+                               loaded.status().message());
+    }
+    trusted_entities = *std::move(loaded);
   }
   if (f.insecure && !f.root_certificates.empty()) {
     std::cerr << "Conflicting options: The '--insecure' flag disables HTTPS, but "
@@ -236,6 +253,7 @@ int Run(const Flags& f) {
   ServerOptions options;
   options.fleet = std::move(fleet_options);
   options.node.node_config = *std::move(node_config);
+  options.node.trusted_entities = std::move(trusted_entities);
   options.runtime_host = f.host;
   options.runtime_port = f.port;
   options.runtime_tls_cert_file = f.ssl_certfile;

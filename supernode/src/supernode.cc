@@ -33,7 +33,15 @@ absl::Status SuperNode::Run() {
 }
 
 absl::StatusOr<bool> SuperNode::ReceiveOne() {
-  absl::StatusOr<std::optional<PulledMessage>> pulled = fleet_->PullMessage(/*inflate=*/false);
+  // As stock: a run's first message fetches the run and its FAB (and verifies it) before the
+  // message's objects are pulled.
+  absl::Status prepared;
+  bool fab_refused = false;
+  absl::StatusOr<std::optional<PulledMessage>> pulled =
+      fleet_->PullMessage(/*inflate=*/false, [&](const proto::Message& message) {
+        prepared = PrepareRun(message.metadata().run_id(), &fab_refused);
+        return prepared.ok() && !fab_refused;
+      });
   if (!pulled.ok()) {
     const absl::Status& s = pulled.status();
     // The SuperLink rejects this node, or stays unreachable beyond --max-retries /
@@ -50,7 +58,6 @@ absl::StatusOr<bool> SuperNode::ReceiveOne() {
   PulledMessage& m = **pulled;
   const proto::Metadata& meta = m.wire_message.metadata();
 
-  absl::Status prepared = PrepareRun(m.run_id);
   if (IsNodeRejected(prepared)) return prepared;
   if (IsRunNotRunning(prepared)) {
     core::LogInfo(absl::StrCat("Run ID ", m.run_id,
@@ -58,13 +65,18 @@ absl::StatusOr<bool> SuperNode::ReceiveOne() {
                                "."));
     return false;
   }
-  if (!prepared.ok()) {
+  if (fab_refused || !prepared.ok()) {
     // Nothing can run this message: answer it with the reason instead of leaving the
     // ServerApp waiting.
-    core::LogError(absl::StrCat("Failed to prepare run ", m.run_id, ": ", prepared.message()));
-    state_->StoreReply(ErrorReplyTo(
-        meta, kLoadClientAppCode,
-        absl::StrCat("The SuperNode cannot run this app: ", prepared.message()), absl::Now()));
+    if (fab_refused) {
+      state_->StoreReply(
+          ErrorReplyTo(meta, kInvalidFabCode, kFabVerificationErrorReason, absl::Now()));
+    } else {
+      core::LogError(absl::StrCat("Failed to prepare run ", m.run_id, ": ", prepared.message()));
+      state_->StoreReply(ErrorReplyTo(
+          meta, kLoadClientAppCode,
+          absl::StrCat("The SuperNode cannot run this app: ", prepared.message()), absl::Now()));
+    }
     state_->StoreInstruction(m.wire_message);
     return true;
   }
@@ -91,12 +103,32 @@ absl::StatusOr<bool> SuperNode::ReceiveOne() {
   return true;
 }
 
-absl::Status SuperNode::PrepareRun(uint64_t run_id) {
+absl::Status SuperNode::PrepareRun(uint64_t run_id, bool* fab_refused) {
   if (state_->GetRun(run_id)) return absl::OkStatus();
   absl::StatusOr<proto::Run> run = fleet_->GetRun(run_id);
   if (!run.ok()) return run.status();
   absl::StatusOr<proto::Fab> fab = fleet_->GetFab(run->fab_hash(), run_id);
   if (!fab.ok()) return fab.status();
+  if (!options_.trusted_entities.empty()) {
+    // The stock SuperNode's log lines; the run is not stored, so its next message is checked
+    // again.
+    switch (VerifyFab(*fab, options_.trusted_entities)) {
+      case FabVerification::kVerified:
+        break;
+      case FabVerification::kNoLicense:
+        core::LogError(
+            "The FAB could not be verified. App verification is not supported by the connected "
+            "SuperLink.");
+        *fab_refused = true;
+        return absl::OkStatus();
+      case FabVerification::kUnverified:
+        core::LogError(
+            "FAB verification failed: the provided trusted entities could not verify the FAB. "
+            "An error reply has been generated.");
+        *fab_refused = true;
+        return absl::OkStatus();
+    }
+  }
 
   // The run's Context (flwr's get_fused_config_from_fab, then the series' state).
   absl::StatusOr<core::FabInfo> info = core::ParseFab(fab->content());

@@ -347,7 +347,7 @@ TEST(ParseAppArgsTest, StockArgv) {
   EXPECT_EQ(AppRootCertificatesPath(*r.args), "");
   r = Parse({"--token=x", "--root-certificates", "/nonexistent/ca.pem"});
   ASSERT_TRUE(r.args.has_value());
-  EXPECT_EQ(CheckAppTls(*r.args)->first, app_exit_code::kPathInvalid);
+  EXPECT_EQ(CheckAppTls(*r.args)->first, exit_code::kPathInvalid);
   EXPECT_EQ(AppRootCertificatesPath(*r.args), "/nonexistent/ca.pem");
 }
 
@@ -377,14 +377,14 @@ TEST(ParseAppArgsTest, ErrorsAsArgparse) {
   EXPECT_EQ(r.output, "Path argument `--token-file` does not point to a file.\n");
   r = Parse({"--token", "a", "--insecure", "--root-certificates", "ca.pem"});
   ASSERT_TRUE(r.args.has_value());
-  EXPECT_EQ(CheckAppTls(*r.args)->first, app_exit_code::kTlsRootCertificatesIncompatible);
+  EXPECT_EQ(CheckAppTls(*r.args)->first, exit_code::kTlsRootCertificatesIncompatible);
 }
 
-TEST(AppExitMessageTest, AsFlwrExit) {
-  EXPECT_EQ(AppExitMessage(0, ""), "");
+TEST(FlwrExitMessageTest, AsFlwrExit) {
+  EXPECT_EQ(FlwrExitMessage(0, ""), "");
   // The docs link names the primary line, as the stock apps of that line print it.
   const std::vector<absl::string_view> version = absl::StrSplit(PinnedFlowerVersion(), '.');
-  EXPECT_EQ(AppExitMessage(800, ""),
+  EXPECT_EQ(FlwrExitMessage(800, ""),
             absl::StrCat("Exit Code: 800\n\nAn unhandled exception occurred in a task process."
                          "\n\nFor more information, visit: <https://flower.ai/docs/framework/",
                          version.at(0), ".", version.at(1), "/en/ref-exit-codes/800.html>"));

@@ -57,7 +57,7 @@ TEST(NativeClientAppTest, DispatchErrorsAreStockErrorReplies) {
   ClientAppOutcome out =
       RunNativeClientApp(BuiltinClientApps(), fab, Instruction("bogus", {1.0f}), context);
   EXPECT_EQ(out.sub_status, "failed");
-  EXPECT_EQ(out.exit_code, core::app_exit_code::kTaskProcException);
+  EXPECT_EQ(out.exit_code, core::exit_code::kTaskProcException);
   ASSERT_TRUE(out.reply.error.has_value());
   EXPECT_EQ(out.reply.error->code, core::kErrorCodeClientAppRaisedException);
   EXPECT_EQ(out.reply.error->reason, "<class 'ValueError'>:<'Invalid message type: bogus'>");
@@ -104,7 +104,7 @@ TEST(NativeClientAppTest, FabsWithoutAKnownNativeAppGetLoadErrors) {
     EXPECT_NE(out.reply.error->reason.find(needle), std::string::npos) << out.reply.error->reason;
     EXPECT_NE(out.reply.error->reason.find("numpy-echo"), std::string::npos);
     EXPECT_EQ(out.sub_status, "failed");
-    EXPECT_EQ(out.exit_code, core::app_exit_code::kTaskProcException);
+    EXPECT_EQ(out.exit_code, core::exit_code::kTaskProcException);
   }
 }
 
@@ -143,7 +143,7 @@ TEST(NativeClientAppTest, AMissingModuleGivesALoadErrorReply) {
             std::string::npos)
       << reason;
   EXPECT_NE(reason.find("FLWR_CLIENTAPP_CNN_MODULE"), std::string::npos) << reason;
-  EXPECT_EQ(out.exit_code, core::app_exit_code::kTaskProcException);
+  EXPECT_EQ(out.exit_code, core::exit_code::kTaskProcException);
 }
 
 }  // namespace

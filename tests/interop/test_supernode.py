@@ -287,7 +287,7 @@ def test_sigterm_mid_round_stops_the_node_and_its_clientapp(tmp_path: Path, buil
         (["--isolation", "thread"], 2, "--isolation"),
         (["--max-retries", "-1"], 2, "--max-retries"),
         (["--clientappio-api-address", "127.0.0.1:9094"], 2, "use `--host` and `--port` instead"),
-        (["--trusted-entities", "x.yaml"], 2, "is not supported by this SuperNode"),
+        (["--trusted-entities", "x.yaml"], 1, "Path argument `--trusted-entities` does not point to a file."),
         (["--root-certificates", "ca.pem"], 1, "Conflicting options"),
         (["--grpc-adapter"], 2, "use --grpc-rere for a Flower 1.36 SuperLink"),
         (["--superlink", "http://127.0.0.1:8000"], 1, "SuperLink address (http://127.0.0.1:8000) cannot be parsed."),

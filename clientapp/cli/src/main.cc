@@ -14,7 +14,7 @@ namespace {
 
 using flwr::core::AppRuntimeClient;
 using flwr::core::AppTaskOutput;
-namespace exit_code = flwr::core::app_exit_code;
+namespace exit_code = flwr::core::exit_code;
 
 // flwr's reason for an exception raised outside the ClientApp call (RuntimeError).
 std::string RuntimeErrorReason(const absl::Status& status) {

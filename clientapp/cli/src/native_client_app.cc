@@ -163,7 +163,7 @@ ClientAppOutcome RunNativeClientApp(const NativeClientAppRegistry& registry,
     outcome.reply = core::MakeReply(message, std::nullopt, core::Error{code, reason});
     outcome.sub_status = "failed";
     outcome.details = std::move(reason);
-    outcome.exit_code = core::app_exit_code::kTaskProcException;
+    outcome.exit_code = core::exit_code::kTaskProcException;
     return outcome;
   };
   absl::StatusOr<std::unique_ptr<NativeClientApp>> app = LoadNativeClientApp(registry, fab_content);

@@ -43,7 +43,7 @@ struct AppProcess {
   std::string stop_message;     // logged when a signal ends the process
   std::string failure_details;  // see AppTaskOutput
   // The exit code when the Runtime API client cannot be created.
-  int client_error_code = app_exit_code::kTaskProcException;
+  int client_error_code = exit_code::kTaskProcException;
   // Log the exit message before pushing the output (the ServerApp's order, so the message
   // reaches the run log), not after.
   bool log_exit_before_output = false;

@@ -48,6 +48,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "flwr/core/fab.h"
+#include "flwr/core/flwr_exit.h"
 #include "flwr/core/heartbeat_sender.h"
 #include "flwr/core/http_proto_client.h"
 #include "flwr/core/message.h"
@@ -195,28 +196,6 @@ Message MakeReply(const Message& instruction, std::optional<RecordDict> content,
                   std::optional<Error> error = std::nullopt);
 
 // ---- What both app executables share -----------------------------------------------------
-
-// Stock exit codes (flwr/supercore/exit/exit_code.py) the app processes use.
-namespace app_exit_code {
-inline constexpr int kSuccess = 0;
-inline constexpr int kGracefulExitSigint = 1;
-inline constexpr int kGracefulExitSigquit = 2;
-inline constexpr int kGracefulExitSigterm = 3;
-inline constexpr int kServerAppStrategyPreconditionUnmet = 200;
-inline constexpr int kServerAppException = 201;
-inline constexpr int kServerAppStrategyAggregationError = 202;
-inline constexpr int kClientAppCommunicationError = 250;
-inline constexpr int kTlsRootCertificatesIncompatible = 603;
-inline constexpr int kPathInvalid = 604;
-inline constexpr int kTaskProcException = 800;
-}  // namespace app_exit_code
-
-// The text flwr_exit logs for `code` and `message`: "Exit Code: <code>\n" for error codes
-// (100 and above), the message, the code's short help and the help URL.
-std::string AppExitMessage(int code, absl::string_view message);
-// Logs AppExitMessage (ERROR for error codes, INFO otherwise) and returns the process exit
-// status flwr_exit uses: 1 for error codes, 0 otherwise.
-int LogAppExit(int code, absl::string_view message);
 
 // The argv of the stock `flwr-clientapp` / `flwr-serverapp` (flwr/common/args.py
 // add_args_flwr_app_common).

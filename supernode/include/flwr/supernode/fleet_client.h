@@ -141,11 +141,18 @@ class FleetClient {
   // stock, the SuperLink does not redeliver an instruction whose pull failed.
   // With `inflate` false, `message` is left empty: the objects are only checked against their
   // IDs (the SuperNode hands them on to the ClientApp as they are, as stock does).
-  absl::StatusOr<std::optional<PulledMessage>> PullMessage(bool inflate = true);
+  // `before_objects`, when set, is called with the message as PullMessages returned it, before
+  // any object is pulled (where the stock SuperNode fetches the run and checks its FAB): false
+  // returns the message at once, its objects neither pulled nor confirmed (`objects` empty).
+  using BeforeObjects = std::function<bool(const proto::Message& message)>;
+  absl::StatusOr<std::optional<PulledMessage>> PullMessage(
+      bool inflate = true, const BeforeObjects& before_objects = nullptr);
 
   // GetRun, cached by run ID forever (stock never refreshes it).
   absl::StatusOr<proto::Run> GetRun(uint64_t run_id);
-  // GetFab, cached by hash. The content's SHA-256 must equal `hash_str` (else DataLoss).
+  // GetFab, not cached: as stock, each run's FAB comes with the verification records the
+  // SuperLink holds for it now (`--trusted-entities`). The content's SHA-256 must equal
+  // `hash_str` (else DataLoss).
   absl::StatusOr<proto::Fab> GetFab(absl::string_view hash_str, uint64_t run_id);
 
   // Deflates `reply`, sends PushMessages (the reply with an empty RecordDict as content, or
@@ -203,7 +210,6 @@ class FleetClient {
   // Replaced by each Connect; stopped, not destroyed, by Disconnect.
   std::unique_ptr<core::HeartbeatSender> heartbeat_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, proto::Run> runs_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, proto::Fab> fabs_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace flwr::supernode

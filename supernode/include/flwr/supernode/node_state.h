@@ -40,6 +40,10 @@ inline constexpr int64_t kClientAppCrashedCode = 8;
 inline constexpr absl::string_view kClientAppCrashedReason = "ClientApp stopped responding.";
 // flwr's LOAD_CLIENT_APP_EXCEPTION: the ClientApp could not be loaded.
 inline constexpr int64_t kLoadClientAppCode = 1;
+// flwr's INVALID_FAB, with the stock SuperNode's FAB_VERIFICATION_ERROR reason: the run's FAB
+// failed `--trusted-entities` verification.
+inline constexpr int64_t kInvalidFabCode = 7;
+inline constexpr absl::string_view kFabVerificationErrorReason = "The FAB could not be verified.";
 
 // An error reply from this node to instruction `ins`, as flwr's
 // `Message(Error(code, reason), reply_to=ins)`, with its message ID set.

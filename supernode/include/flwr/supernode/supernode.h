@@ -1,8 +1,8 @@
 // SuperNode: the Fleet loop of `flower-supernode`, as the stock start_client_internal
-// (docs/flower-1.36-supernode-protocol.md §2.4): one instruction at a time — pull it with its
-// objects, on a run's first message fetch the run and FAB and build the run's Context, hand
-// the instruction to a ClientApp through NodeState (one task per message), wait for the reply
-// and push it to the SuperLink.
+// (docs/flower-1.36-supernode-protocol.md §2.4): one instruction at a time — pull it, on a run's
+// first message fetch the run and FAB (verify it with `--trusted-entities`) and build the run's
+// Context, then pull the instruction's objects, hand it to a ClientApp through NodeState (one
+// task per message), wait for the reply and push it to the SuperLink.
 #ifndef FLWR_SUPERNODE_SUPERNODE_H_
 #define FLWR_SUPERNODE_SUPERNODE_H_
 
@@ -15,6 +15,7 @@
 #include "flwr/core/message.h"
 #include "flwr/supernode/fleet_client.h"
 #include "flwr/supernode/node_state.h"
+#include "flwr/supernode/trusted_entities.h"
 
 namespace flwr::supernode {
 
@@ -27,6 +28,9 @@ struct SuperNodeOptions {
   absl::Duration reply_poll_interval = absl::Milliseconds(50);
   // How long a reply's objects may take to arrive from the ClientApp (its push session TTL).
   absl::Duration reply_objects_timeout = absl::Seconds(180);
+  // `--trusted-entities`: when not empty, a run's FAB must verify (VerifyFab) before any of
+  // its messages runs; otherwise each of its messages gets an INVALID_FAB error reply.
+  TrustedEntities trusted_entities;
 };
 
 class SuperNode {
@@ -43,8 +47,9 @@ class SuperNode {
  private:
   // Pulls one instruction and hands it to a ClientApp. Returns whether one came.
   absl::StatusOr<bool> ReceiveOne();
-  // Makes sure the run, its FAB and its series Context are in NodeState.
-  absl::Status PrepareRun(uint64_t run_id);
+  // Makes sure the run, its FAB and its series Context are in NodeState. Sets `*fab_refused`
+  // (and stores nothing) when the FAB fails `trusted_entities` verification.
+  absl::Status PrepareRun(uint64_t run_id, bool* fab_refused);
   // Waits for the reply(ies) in NodeState and pushes them to the SuperLink.
   absl::Status ForwardReplies();
   absl::Status ForwardReply(const proto::Message& reply);
