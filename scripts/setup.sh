@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One-time (idempotent) setup on Debian 12: system packages with apt, then one venv per Flower pin
 # of flower-version.txt, made from Debian's python3 with system site-packages: .venv with the
-# primary pin, .venv-<version> with each other one (the stock `flwr` of that line).
+# primary pin, .venv-<version> with each other one (the stock `flwr` of that line, with its
+# `simulation` extra: the Ray that `flower-superlink --simulation` runs simulations on, pinned
+# exactly by that flwr release, ray==2.55.1 for both pins; a 74 MB wheel, 220 MB installed).
 # Used by the README, .ci/run (through scripts/test.sh) and the Dockerfiles' build stage.
 #
 #   scripts/setup.sh            packages + venvs
@@ -53,21 +55,23 @@ flower_pins() { sed -n 's/^flwr==\([^[:space:]]*\).*/\1/p' "$ROOT/flower-version
 [[ "${1:-}" == "--pins" ]] && { flower_pins; exit 0; }
 
 # install_venv DIR VERSION: a venv from Debian's python3 (system site-packages: python3-torch)
-# with flwr==VERSION and the test requirements; skipped when its stamp says it is up to date.
+# with flwr[simulation]==VERSION and the test requirements; skipped when its stamp says it is up
+# to date.
 install_venv() {
   local venv="$1" version="$2"
   local stamp="$venv/.requirements.sha256"
+  local flwr="flwr[simulation]==$version"
   local want
-  want="$({ echo "flwr==$version"; cat "$ROOT/requirements-test.txt"; } | sha256sum | cut -d' ' -f1)"
+  want="$({ echo "$flwr"; cat "$ROOT/requirements-test.txt"; } | sha256sum | cut -d' ' -f1)"
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    echo "setup: venv $(basename "$venv") up to date (flwr==$version)"
+    echo "setup: venv $(basename "$venv") up to date ($flwr)"
     return
   fi
   [[ -x "$venv/bin/python" ]] || /usr/bin/python3 -m venv --system-site-packages "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check \
-    "flwr==$version" -r "$ROOT/requirements-test.txt"
+  "$venv/bin/pip" install -q --disable-pip-version-check "$flwr" -r "$ROOT/requirements-test.txt"
   echo "$want" > "$stamp"
-  echo "setup: venv $(basename "$venv") ready: $("$venv/bin/flwr" --version 2>/dev/null | head -1)"
+  echo "setup: venv $(basename "$venv") ready: $("$venv/bin/flwr" --version 2>/dev/null | head -1)," \
+    "ray $("$venv/bin/python" -c 'import ray; print(ray.__version__)')"
 }
 
 install_venvs() {

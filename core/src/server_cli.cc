@@ -10,7 +10,10 @@
 namespace flwr::core {
 namespace {
 
-std::string NotSupported(absl::string_view component) {
+// Why `flag` fails.
+std::string Refusal(const UnsupportedFlag& flag, absl::string_view component) {
+  if (flag.refusal != nullptr) return flag.refusal;
+  if (flag.retired) return flag.help;
   return absl::StrCat("is not supported by this ", component);
 }
 
@@ -26,20 +29,7 @@ void AddUnsupportedOptions(CLI::App& app, absl::Span<const UnsupportedFlag> flag
   for (const UnsupportedFlag& flag : flags) {
     app.add_option_function<std::string>(
         flag.name,
-        [name = std::string(flag.name),
-         reason = flag.retired ? std::string(flag.help) : NotSupported(component)](
-            const std::string&) { throw CLI::ValidationError(name, reason); },
-        flag.help);
-  }
-}
-
-void AddUnsupportedSwitches(CLI::App& app, absl::Span<const UnsupportedFlag> flags,
-                            absl::string_view component) {
-  for (const UnsupportedFlag& flag : flags) {
-    app.add_flag_callback(
-        flag.name,
-        [name = std::string(flag.name),
-         reason = flag.retired ? std::string(flag.help) : NotSupported(component)] {
+        [name = std::string(flag.name), reason = Refusal(flag, component)](const std::string&) {
           throw CLI::ValidationError(name, reason);
         },
         flag.help);

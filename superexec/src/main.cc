@@ -1,9 +1,9 @@
 // flower-superexec: the C++ drop-in for the pinned Python `flower-superexec` with the
 // subprocess executor. It polls a Runtime API (a SuperLink's for ServerApps, a SuperNode's for
-// ClientApps) for pending tasks, claims them and starts `flwr-serverapp` / `flwr-clientapp` from
-// PATH for each, with the stock argv — the same loop as the stock one
-// (supercore/superexec/run_superexec.py), in a process of a few MiB instead of a Python
-// interpreter. It speaks the Runtime API of either pinned Flower line: Flower 1.36's
+// ClientApps) for pending tasks, claims them and starts `flwr-serverapp` / `flwr-clientapp` (or
+// `flwr-simulation` for a simulation run) from PATH for each, with the stock argv — the same loop
+// as the stock one (supercore/superexec/run_superexec.py), in a process of a few MiB instead of a
+// Python interpreter. It speaks the Runtime API of either pinned Flower line: Flower 1.36's
 // pull-pending-tasks + claim-task, or Flower 1.42's acquire-task, following the server's line.
 // In our container images, PATH holds our native executables.
 #include <signal.h>
@@ -21,6 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "flwr/core/app_launcher.h"
 #include "flwr/core/flower_error.h"
@@ -166,8 +167,8 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--runtime-api-address", f.runtime_api_address, "Address of the Runtime API");
   app.add_option("--plugin-type", f.plugin_type,
                  "The type of plugin to use: the apps to launch (required by Flower 1.36, "
-                 "ignored by Flower 1.42). Without it, this SuperExec launches ClientApps and "
-                 "ServerApps, as the 1.42 one launches every task type it can.")
+                 "ignored by Flower 1.42). Without it, this SuperExec launches ClientApps, "
+                 "ServerApps and simulations, as the 1.42 one launches every task type it can.")
       ->check(CLI::IsMember({"clientapp", "serverapp", "simulation", "serverapp-ephemeral"}));
   app.add_flag("--insecure", f.insecure,
                "Connect to the Runtime API without TLS. Data transmitted between the client and "
@@ -201,20 +202,20 @@ bool SplitAddress(const std::string& address, std::string* host, int* port) {
   return absl::SimpleAtoi(address.substr(colon + 1), port) && *port > 0 && *port < 65536;
 }
 
-// A launcher of the apps of `plugin_type` ("clientapp", "serverapp") from `source`.
+// A launcher of the tasks of `task_type` (core/task.h) from `source`: `flwr-clientapp`,
+// `flwr-serverapp` or `flwr-simulation` from PATH, the program named as the task type.
 std::unique_ptr<core::AppLauncher> StartLauncher(core::AppTaskSource& source,
-                                                 const std::string& plugin_type, const Flags& f) {
+                                                 absl::string_view task_type, const Flags& f) {
   core::AppLauncherOptions options;
-  options.task_type =
-      std::string(plugin_type == "clientapp" ? core::kClientAppTaskType : core::kServerAppTaskType);
-  options.native_key = plugin_type;
+  options.task_type = std::string(task_type);
+  options.native_key = std::string(absl::StripPrefix(task_type, "flwr-"));
   options.runtime_api_address = f.runtime_api_address;
   options.root_certificates = f.root_certificates;
-  options.default_program = absl::StrCat("flwr-", plugin_type);
+  options.default_program = std::string(task_type);
   options.allow_runtime_dependency_installation = f.allow_dependency_installation;
-  // As the stock plugins: ServerApp output is discarded (it reaches `flwr log`), ClientApp
-  // output shows.
-  options.discard_output = plugin_type == "serverapp";
+  // As the stock plugins: ServerApp and simulation output is discarded (it reaches `flwr log`),
+  // ClientApp output shows.
+  options.discard_output = task_type != core::kClientAppTaskType;
   options.poll_interval = absl::Seconds(1);
   if (const char* env = std::getenv("FLWR_SUPEREXEC_TASK_POLL_INTERVAL")) {
     double seconds = 0;
@@ -227,7 +228,14 @@ std::unique_ptr<core::AppLauncher> StartLauncher(core::AppTaskSource& source,
   return launcher;
 }
 
-int Run(const Flags& f) {
+int Run(Flags f) {
+  if (f.plugin_type == "simulation") {
+    // Flower 1.36's words; it then runs the ServerApp plugin, which runs simulations too.
+    core::LogWarning(
+        "The 'simulation' plugin type is deprecated and will be removed in a future release. "
+        "Please use 'serverapp' instead, which supports both simulation and deployment.");
+    f.plugin_type = "serverapp";
+  }
   if (!f.plugin_type.empty() && f.plugin_type != "clientapp" && f.plugin_type != "serverapp") {
     std::cerr << "flower-superexec: --plugin-type " << f.plugin_type
               << " is not supported by this SuperExec\n";
@@ -288,10 +296,14 @@ int Run(const Flags& f) {
   if (!health) return 1;
 
   RuntimeApiTaskSource source(host, port, std::move(http), std::move(auth_secret));
+  // The task types of the stock plugin: the ClientApp one's, the ServerApp one's (ServerApps
+  // and simulations), or (1.42, no plugin type) all of them.
   std::vector<std::unique_ptr<core::AppLauncher>> launchers;
-  for (const char* plugin_type : {"clientapp", "serverapp"}) {
+  for (auto [plugin_type, task_type] : {std::pair{"clientapp", core::kClientAppTaskType},
+                                        std::pair{"serverapp", core::kServerAppTaskType},
+                                        std::pair{"serverapp", core::kSimulationTaskType}}) {
     if (f.plugin_type.empty() || f.plugin_type == plugin_type) {
-      launchers.push_back(StartLauncher(source, plugin_type, f));
+      launchers.push_back(StartLauncher(source, task_type, f));
     }
   }
 

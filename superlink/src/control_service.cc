@@ -51,6 +51,30 @@ absl::Status ValidateNodeLocation(absl::string_view location) {
 
 }  // namespace
 
+proto::SimulationConfig DefaultSimulationConfig() {
+  proto::SimulationConfig config;
+  config.set_num_supernodes(2);
+  config.set_client_resources_num_cpus(2);
+  config.set_client_resources_num_gpus(0.0);
+  config.set_backend("ray");
+  config.set_verbose(false);
+  config.set_init_args_logging_level("WARNING");
+  config.set_init_args_log_to_driver(true);
+  return config;
+}
+
+ControlService::ControlService(LinkState* state, FederationRuntime runtime, Clock clock)
+    : state_(state),
+      runtime_(runtime),
+      clock_(std::move(clock)),
+      simulation_config_(DefaultSimulationConfig()) {}
+
+std::optional<proto::SimulationConfig> ControlService::CurrentSimulationConfig() {
+  if (runtime_ != FederationRuntime::kSimulation) return std::nullopt;
+  absl::MutexLock lock(&mu_);
+  return simulation_config_;
+}
+
 absl::StatusOr<proto::StartRunResponse> ControlService::StartRun(
     const proto::StartRunRequest& request) {
   core::LogInfo("ControlServicer.StartRun");
@@ -104,6 +128,11 @@ absl::StatusOr<proto::StartRunResponse> ControlService::StartRun(
   run.fab_version = fab->version;
   run.fab_hash = fab_hash;
   run.override_config = *std::move(overrides);
+  if (std::optional<proto::SimulationConfig> config = CurrentSimulationConfig()) {
+    run.primary_task_type = std::string(kSimulationTaskType);
+    config->MergeFrom(request.override_federation_config());
+    run.federation_config = *std::move(config);
+  }
   absl::StatusOr<CreatedRun> created = state_->CreateRun(run);
   if (!created.ok()) {
     return core::FlowerError(core::api_error::kFailedToCreateRun, created.status().message());
@@ -332,16 +361,6 @@ proto::Member OnlyMember() {
   return member;
 }
 
-// NoOpFederationManager's federation, as list_federations shows it.
-proto::Federation DefaultFederation() {
-  proto::Federation federation;
-  federation.set_name(std::string(kDefaultFederation));
-  federation.set_description(std::string(kDefaultFederationDescription));
-  *federation.add_members() = OnlyMember();
-  federation.set_member_count(1);
-  return federation;
-}
-
 // One or more characters of [A-Za-z0-9_.-], as flwr's APP_ID_PATTERN parts.
 bool IsAppIdPart(absl::string_view part) {
   return !part.empty() && std::all_of(part.begin(), part.end(), [](char c) {
@@ -397,6 +416,17 @@ absl::Status InvalidAutomationRequest(absl::string_view message, absl::string_vi
 
 }  // namespace
 
+// NoOpFederationManager's federation, as list_federations shows it.
+proto::Federation ControlService::DefaultFederation() const {
+  proto::Federation federation;
+  federation.set_name(std::string(kDefaultFederation));
+  federation.set_description(std::string(kDefaultFederationDescription));
+  *federation.add_members() = OnlyMember();
+  federation.set_member_count(1);
+  federation.set_simulation(runtime_ == FederationRuntime::kSimulation);
+  return federation;
+}
+
 absl::StatusOr<proto::GetAuthTokensResponse> ControlService::GetAuthTokens(
     const proto::GetAuthTokensRequest&) {
   core::LogInfo("ControlServicer.GetAuthTokens");
@@ -439,6 +469,9 @@ absl::StatusOr<proto::ShowFederationResponse> ControlService::ShowFederation(
   proto::ShowFederationResponse response;
   proto::Federation* federation = response.mutable_federation();
   *federation = DefaultFederation();
+  if (std::optional<proto::SimulationConfig> config = CurrentSimulationConfig()) {
+    *federation->mutable_config() = *std::move(config);
+  }
   for (proto::NodeInfo& node : state_->ListNodes()) *federation->add_nodes() = std::move(node);
   for (proto::Run& run : state_->ListRuns(kNoAccountId)) *federation->add_runs() = std::move(run);
   response.set_now(core::FormatIsoUtc(clock_()));
@@ -540,9 +573,18 @@ ControlService::ConfigureSimulationFederation(
                              absl::StrCat("Federation '", request.federation_name(),
                                           "' not found or has been archived."));
   }
-  return core::FlowerError(core::api_error::kFederationNotFoundOrNoPermission,
-                           absl::StrCat("Cannot set simulation configuration for federation '",
-                                        kDefaultFederation, "'."));
+  if (runtime_ != FederationRuntime::kSimulation) {
+    return core::FlowerError(core::api_error::kFederationNotFoundOrNoPermission,
+                             absl::StrCat("Cannot set simulation configuration for federation '",
+                                          kDefaultFederation, "'."));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    simulation_config_.MergeFrom(request.config());
+  }
+  proto::ConfigureSimulationFederationResponse response;
+  response.set_federation_name(std::string(kDefaultFederation));
+  return response;
 }
 
 absl::StatusOr<proto::ListAppsResponse> ControlService::ListApps(

@@ -34,7 +34,7 @@ absl::StatusOr<CreatedRun> LinkState::CreateRun(const NewRun& spec) {
   absl::StatusOr<CreatedRun> run = InsertRun(spec, task_id);
   if (!run.ok()) return run.status();
   absl::StatusOr<uint64_t> task = tasks_->CreateTask(
-      core::NewTask{std::string(kServerAppTaskType), run->run_id, spec.fab_hash, task_id});
+      core::NewTask{spec.primary_task_type, run->run_id, spec.fab_hash, task_id});
   if (!task.ok()) return task.status();
   return run;
 }

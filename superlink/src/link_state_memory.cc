@@ -21,6 +21,7 @@ namespace {
 struct RunRecord {
   proto::Run run;  // status and timestamps live on the primary task
   proto::Context context;
+  std::optional<proto::SimulationConfig> federation_config;
   uint64_t created = 0;  // creation order
 };
 
@@ -191,11 +192,12 @@ class InMemoryLinkState : public LinkState {
     }
     run.set_flwr_aid(spec.flwr_aid);
     run.set_federation(spec.federation);
-    run.set_primary_task_type(std::string(kServerAppTaskType));
+    run.set_primary_task_type(spec.primary_task_type);
     run.set_primary_task_id(task_id);
     run.set_series_id(series_id);
     run.set_account_name(spec.account_name);
     record.context = InitialContext(run_id, series_id);
+    record.federation_config = spec.federation_config;
     record.created = ++runs_created_;
     return CreatedRun{run_id, series_id, task_id};
   }
@@ -253,6 +255,13 @@ class InMemoryLinkState : public LinkState {
     if (it != runs_.end()) {
       it->second.run.set_clientapp_runtime(it->second.run.clientapp_runtime() + seconds);
     }
+  }
+
+  std::optional<proto::SimulationConfig> GetFederationConfig(uint64_t run_id) override {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(run_id);
+    if (it == runs_.end()) return std::nullopt;
+    return it->second.federation_config;
   }
 
   std::optional<proto::Context> GetRunContext(uint64_t run_id) override {

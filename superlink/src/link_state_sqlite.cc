@@ -34,8 +34,8 @@ namespace {
 
 // PRAGMA user_version of a database with this schema (0: a new database). The task tables
 // are the TaskStore's (core/src/task_store_sqlite.cc). Version 2 added the node's name and
-// location; a version-1 database is migrated when opened.
-constexpr int kSchemaVersion = 2;
+// location, version 3 the run's federation config; an older database is migrated when opened.
+constexpr int kSchemaVersion = 3;
 
 // The LinkState's tables and the TaskStore's.
 constexpr const char* kTables[] = {
@@ -76,7 +76,8 @@ CREATE TABLE IF NOT EXISTS run (
   primary_task_id INTEGER NOT NULL,
   series_id INTEGER NOT NULL,
   account_name TEXT NOT NULL,
-  context BLOB NOT NULL
+  context BLOB NOT NULL,
+  federation_config BLOB
 );
 CREATE INDEX IF NOT EXISTS run_by_account ON run (flwr_aid);
 
@@ -389,8 +390,8 @@ class SqliteLinkState : public LinkState {
       SQLite::Statement run(*db_,
                             "INSERT INTO run (run_id, fab_id, fab_version, fab_hash, "
                             "override_config, flwr_aid, federation, primary_task_type, "
-                            "primary_task_id, series_id, account_name, context) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                            "primary_task_id, series_id, account_name, context, "
+                            "federation_config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       BindId(run, 1, run_id);
       run.bind(2, spec.fab_id);
       run.bind(3, spec.fab_version);
@@ -398,11 +399,16 @@ class SqliteLinkState : public LinkState {
       BindBlob(run, 5, Serialize(config));
       run.bind(6, spec.flwr_aid);
       run.bind(7, spec.federation);
-      BindText(run, 8, kServerAppTaskType);
+      run.bind(8, spec.primary_task_type);
       BindId(run, 9, task_id);
       BindId(run, 10, series_id);
       run.bind(11, spec.account_name);
       BindBlob(run, 12, Serialize(InitialContext(run_id, series_id)));
+      if (spec.federation_config) {
+        BindBlob(run, 13, Serialize(*spec.federation_config));
+      } else {
+        run.bind(13);
+      }
       run.exec();
       return CreatedRun{run_id, series_id, task_id};
     });
@@ -481,16 +487,13 @@ class SqliteLinkState : public LinkState {
     });
   }
 
+  std::optional<proto::SimulationConfig> GetFederationConfig(uint64_t run_id) override {
+    return LoadRunProto<proto::SimulationConfig>("GetFederationConfig", run_id, "federation_config",
+                                                 "run federation config");
+  }
+
   std::optional<proto::Context> GetRunContext(uint64_t run_id) override {
-    return Quiet<std::optional<proto::Context>>(
-        "GetRunContext", std::nullopt,
-        [&]() -> std::optional<proto::Context> {
-          SQLite::Statement q(*db_, "SELECT context FROM run WHERE run_id = ?");
-          BindId(q, 1, run_id);
-          if (!q.executeStep()) return std::nullopt;
-          return ParseBlob<proto::Context>(q.getColumn(0), "run context");
-        },
-        kRead);
+    return LoadRunProto<proto::Context>("GetRunContext", run_id, "context", "run context");
   }
 
   void SetRunContext(uint64_t run_id, const proto::Context& context) override {
@@ -891,6 +894,22 @@ class SqliteLinkState : public LinkState {
                                           [&](const std::string&) { return on_error; });
   }
 
+  // The protobuf in the run's `column` (`what`, for a corrupt one's error); nullopt if the run
+  // is unknown or the column NULL.
+  template <typename Proto>
+  std::optional<Proto> LoadRunProto(absl::string_view op, uint64_t run_id, const char* column,
+                                    absl::string_view what) {
+    return Quiet<std::optional<Proto>>(
+        op, std::nullopt,
+        [&]() -> std::optional<Proto> {
+          SQLite::Statement q(*db_, absl::StrCat("SELECT ", column, " FROM run WHERE run_id = ?"));
+          BindId(q, 1, run_id);
+          if (!q.executeStep() || q.isColumnNull(0)) return std::nullopt;
+          return ParseBlob<Proto>(q.getColumn(0), what);
+        },
+        kRead);
+  }
+
   bool Exists(const char* sql, uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     SQLite::Statement q(*db_, sql);
     BindId(q, 1, id);
@@ -1052,8 +1071,11 @@ void PrepareSchema(SQLite::Database& db) {
     }
     db.exec(kSchema);
     db.exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion));
-  } else if (version == 1) {
-    db.exec("ALTER TABLE node ADD COLUMN name TEXT; ALTER TABLE node ADD COLUMN location TEXT;");
+  } else if (version < kSchemaVersion) {
+    if (version < 2) {
+      db.exec("ALTER TABLE node ADD COLUMN name TEXT; ALTER TABLE node ADD COLUMN location TEXT;");
+    }
+    db.exec("ALTER TABLE run ADD COLUMN federation_config BLOB;");
     db.exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion));
   } else if (version != kSchemaVersion) {
     throw std::runtime_error(absl::StrCat("unsupported LinkState schema version ", version,

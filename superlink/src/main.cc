@@ -33,6 +33,7 @@ struct Flags {
   std::string database = std::string(core::kInMemoryDatabase);
   bool disable_dependency_installation = false;
   bool disable_grpc_apis = false;
+  bool simulation = false;
   bool allow_dependency_installation = false;
   std::string host = "127.0.0.1";
   int port = 8000;
@@ -48,20 +49,24 @@ struct Flags {
   std::string superexec_auth_secret_file;
 };
 
+constexpr const char* kDeprecatedArgument =
+    "This argument is deprecated and will be removed in a future release.";
+constexpr const char* kExecutorRefusal =
+    "The arguments `--executor`, `--executor-dir`, and `--executor-config` are deprecated and "
+    "will be removed in a future release. To run SuperLink with the simulation runtime, please "
+    "use `--simulation`.";
+
 // Flags of the Python SuperLink this one recognises but does not implement: using one is an
 // error, never silently ignored.
 constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
-    {"--auth-list-public-keys",
-     "This argument is deprecated and will be removed in a future release."},
-    {"--executor", "This argument is deprecated and will be removed in a future release."},
-    {"--executor-dir", "This argument is deprecated and will be removed in a future release."},
-    {"--executor-config", "This argument is deprecated and will be removed in a future release."},
+    {"--auth-list-public-keys", kDeprecatedArgument},
+    // Flower 1.36's (1.42 has none), refused in its words.
+    {"--executor", kDeprecatedArgument, /*retired=*/true, kExecutorRefusal},
+    {"--executor-dir", kDeprecatedArgument, /*retired=*/true, kExecutorRefusal},
+    {"--executor-config", kDeprecatedArgument, /*retired=*/true, kExecutorRefusal},
     // The Python SuperLink's own words for an option it has retired.
     {"--serverappio-api-address",
      "this option is no longer supported; use --host and --port instead", /*retired=*/true},
-};
-constexpr core::UnsupportedFlag kUnsupportedSwitches[] = {
-    {"--simulation", "Enable simulation runtime behavior (not supported)."},
 };
 
 void AddFlags(CLI::App& app, Flags& f) {
@@ -141,6 +146,7 @@ void AddFlags(CLI::App& app, Flags& f) {
                ">= 1.42 does: no gRPC Fleet API (--fleet-api-address) and no gRPC Control API "
                "(--control-api-address). Flower 1.36 CLIs and SuperNodes need them. (An "
                "extension of this runtime.)");
+  app.add_flag("--simulation", f.simulation, "Enable simulation runtime behavior.");
   app.add_option("--health-server-address", f.health_server_address,
                  "Health service gRPC server address (IPv4, IPv6, or a domain name). Disabled "
                  "when not set.");
@@ -148,7 +154,6 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "Serve Prometheus metrics at http://ADDRESS/metrics (HOST:PORT). Disabled when "
                  "not set. (An extension of this runtime; stock Flower has no such option.)");
   core::AddUnsupportedOptions(app, kUnsupportedFlags, "SuperLink");
-  core::AddUnsupportedSwitches(app, kUnsupportedSwitches, "SuperLink");
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const Flags& f) {
@@ -261,6 +266,11 @@ int Run(const Flags& f) {
               << core::PinnedFlowerVersion() << "/en/how-to-authenticate-supernodes.html\n";
     return 2;
   }
+  if (f.enable_supernode_auth && f.simulation) {
+    core::LogWarning(
+        "SuperNode authentication is not applicable with the simulation runtime as no SuperNodes "
+        "can connect to this SuperLink. Proceeding...");
+  }
   if (!f.enable_supernode_auth) {
     core::LogWarning(
         "SuperNode authentication is disabled. The SuperLink will accept connections from any "
@@ -286,6 +296,7 @@ int Run(const Flags& f) {
   options.health_server_address = f.health_server_address;
   options.metrics_address = f.metrics_address;
   options.launch_server_apps = f.isolation == "subprocess";
+  options.simulation = f.simulation;
   const char* env = std::getenv("FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION");
   options.allow_runtime_dependency_installation =
       !(f.disable_dependency_installation || (env && std::string(env) == "1"));

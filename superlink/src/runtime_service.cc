@@ -40,6 +40,10 @@ absl::StatusOr<proto::PullTaskInputResponse> RuntimeService::PullTaskInput(
   *response.mutable_context() = *std::move(context);
   *response.mutable_run() = *state_->GetRun(task.run_id());
   *response.mutable_fab() = *std::move(fab);
+  // A simulation run's: what its `flwr-simulation` simulates (as flwr's get_federation_config).
+  if (std::optional<proto::SimulationConfig> config = state_->GetFederationConfig(task.run_id())) {
+    *response.mutable_federation_config() = *std::move(config);
+  }
   response.set_task_id(task.task_id());
   return response;
 }

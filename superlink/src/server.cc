@@ -35,7 +35,9 @@ absl::Status Server::StartAll() {
   state_ = *std::move(state);
   state_->set_push_session_ttl(options_.push_session_ttl);
   fleet_ = std::make_unique<FleetService>(state_.get(), options_.enable_supernode_auth);
-  control_ = std::make_unique<ControlService>(state_.get());
+  control_ = std::make_unique<ControlService>(state_.get(), options_.simulation
+                                                                ? FederationRuntime::kSimulation
+                                                                : FederationRuntime::kDeployment);
   runtime_ = std::make_unique<RuntimeService>(state_.get());
 
   core::LogInfo(absl::StrCat("Starting the SuperLink Runtime HTTP API on ", options_.runtime_host,
@@ -68,7 +70,7 @@ absl::Status Server::StartAll() {
                    &control_port_, "Control API"},
         std::tuple{&options_.fleet_api_address, static_cast<grpc::Service*>(fleet_servicer_.get()),
                    &fleet_server_, &fleet_port_, "Fleet API (gRPC-rere)"}}) {
-    if (address->empty()) continue;
+    if (address->empty() || (server == &fleet_server_ && options_.simulation)) continue;
     core::LogInfo(absl::StrCat("Flower Deployment Runtime: Starting ", name, " on ", *address));
     grpc::ServerBuilder builder;
     builder.SetMaxReceiveMessageSize(INT32_MAX);
@@ -143,24 +145,32 @@ void Server::AddMetrics() {
       });
 }
 
-// The built-in executor starts each run's ServerApp (the stock SuperLink starts a
-// `flower-superexec --plugin-type serverapp` child for this).
+// The built-in executor starts each run's ServerApp, or with `simulation` its stock
+// `flwr-simulation` (the stock SuperLink starts a `flower-superexec` child, whose plugin does
+// the same for both task types).
 void Server::StartLauncher() {
   LinkState* st = state_.get();
   launcher_source_.emplace(st->tasks(), [st](absl::string_view hash) { return st->GetFab(hash); });
   core::AppLauncherOptions options;
-  options.task_type = std::string(kServerAppTaskType);
-  options.native_key = "serverapp";
   options.runtime_api_address = absl::StrCat(
       options_.runtime_host == "0.0.0.0" ? "127.0.0.1" : options_.runtime_host, ":", http_->port());
   options.root_certificates = options_.http_tls_ca_file;
-  options.default_program = "flwr-serverapp";
-  options.native_program_env = "FLWR_NATIVE_SERVERAPP";
-  options.native_program =
-      core::FindNativeProgram(options.native_program_env, "flwr-serverapp", "serverapp");
+  if (options_.simulation) {
+    // Python only: no native executable simulates a federation.
+    options.task_type = std::string(kSimulationTaskType);
+    options.native_key = "simulation";
+    options.default_program = "flwr-simulation";
+  } else {
+    options.task_type = std::string(kServerAppTaskType);
+    options.native_key = "serverapp";
+    options.default_program = "flwr-serverapp";
+    options.native_program_env = "FLWR_NATIVE_SERVERAPP";
+    options.native_program =
+        core::FindNativeProgram(options.native_program_env, "flwr-serverapp", "serverapp");
+  }
   options.allow_runtime_dependency_installation = options_.allow_runtime_dependency_installation;
-  // As the stock ServerApp plugin: the ServerApp's output does not go to the SuperLink's
-  // console (it reaches `flwr log` through PushLogs).
+  // As the stock ServerApp plugin: the app's output does not go to the SuperLink's console (it
+  // reaches `flwr log` through PushLogs).
   options.discard_output = true;
   launcher_.emplace(*launcher_source_, std::move(options));
   launcher_->Start();

@@ -10,6 +10,7 @@ import functools
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -318,6 +319,14 @@ def flwr(env: dict[str, str], *args: str, timeout: float = 120.0, cwd: Path | No
         text=True,
         timeout=timeout,
     )
+
+
+def normalise_cli_output(text: str, port: int) -> str:
+    """`flwr` CLI output with the SuperLink's port, times and whitespace made comparable between
+    two SuperLinks."""
+    text = text.replace(str(port), "PORT")
+    text = re.sub(r"\d{4}-\d\d-\d\d[T ][\d:.]+(\+00:00|Z)?", "TIME", text)
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def list_runs(env: dict[str, str], venv_bin: Path | None = None) -> list[dict]:

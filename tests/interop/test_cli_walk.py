@@ -6,13 +6,12 @@ no account auth, no artifact provider)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
-from harness import LINES, Line, Ports, Processes, base_env, flwr, superlink_argv, wait_for_superlink, \
-    write_cli_config
+from harness import LINES, Line, Ports, Processes, base_env, flwr, normalise_cli_output, superlink_argv, \
+    wait_for_superlink, write_cli_config
 
 DEFAULT = "@none/default"
 COMMANDS = [
@@ -65,16 +64,10 @@ def superlinks(request, tmp_path_factory, build_dir: Path):
     procs.stop_all()
 
 
-def normalise(text: str, port: int) -> str:
-    text = text.replace(str(port), "PORT")
-    text = re.sub(r"\d{4}-\d\d-\d\d[T ][\d:.]+(\+00:00|Z)?", "TIME", text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_cli_command_answers_as_the_stock_superlink(command: tuple[str, ...], superlinks) -> None:
     answers = {}
     for kind, (env, port, _, _) in superlinks.items():
         result = flwr(env, *command, timeout=60)
-        answers[kind] = (result.returncode, normalise(result.stdout + result.stderr, port))
+        answers[kind] = (result.returncode, normalise_cli_output(result.stdout + result.stderr, port))
     assert answers["cpp"] == answers["python"], command

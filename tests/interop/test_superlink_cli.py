@@ -47,7 +47,7 @@ def test_version_is_the_pinned_flower_version(build_dir: Path, pinned_flwr_versi
     [
         (["--no-such-flag"], "--no-such-flag"),
         (["--insecure", "--isolation", "thread"], "--isolation"),
-        (["--insecure", "--simulation"], "not supported"),
+        (["--insecure", "--executor", "x"], "please use `--simulation`"),
         (["--insecure", "--enable-supernode-auth"], "requires encrypted TLS"),
         (["--insecure", "--serverappio-api-address", "127.0.0.1:9091"], "use --host and --port"),
         (["--insecure", "--port", "70000"], "--port"),

@@ -199,5 +199,38 @@ TEST_F(ControlServiceTest, federation_management_answers_as_flwrs_noop_manager) 
   EXPECT_EQ(control.ListApps(apps)->apps_size(), 1);  // flwr's built-in Flower Agent entry
 }
 
+TEST_F(ControlServiceTest, only_a_simulation_federation_has_a_simulation_config) {
+  ControlService deployment(state_.get());
+  EXPECT_FALSE(deployment.ListFederations({})->federations(0).simulation());
+  proto::ShowFederationRequest show;
+  show.set_federation_name(std::string(kDefaultFederation));
+  EXPECT_FALSE(deployment.ShowFederation(show)->federation().has_config());
+  proto::ConfigureSimulationFederationRequest configure;
+  configure.mutable_config()->set_num_supernodes(5);
+  EXPECT_EQ(core::FlowerErrorCode(deployment.ConfigureSimulationFederation(configure).status()),
+            core::api_error::kFederationNotFoundOrNoPermission);
+
+  // flwr's NoOpFederationManager(simulation=True): DEFAULT_SIMULATION_CONFIG, merged into.
+  ControlService simulation(state_.get(), FederationRuntime::kSimulation);
+  EXPECT_TRUE(simulation.ListFederations({})->federations(0).simulation());
+  EXPECT_FALSE(simulation.ListFederations({})->federations(0).has_config());
+  proto::Federation shown = simulation.ShowFederation(show)->federation();
+  EXPECT_TRUE(shown.simulation());
+  EXPECT_EQ(shown.config().num_supernodes(), 2u);
+  EXPECT_EQ(shown.config().client_resources_num_cpus(), 2u);
+  EXPECT_EQ(shown.config().backend(), "ray");
+  EXPECT_FALSE(shown.config().has_init_args_num_cpus());
+  absl::StatusOr<proto::ConfigureSimulationFederationResponse> configured =
+      simulation.ConfigureSimulationFederation(configure);  // no federation: the default one
+  ASSERT_TRUE(configured.ok()) << configured.status();
+  EXPECT_EQ(configured->federation_name(), kDefaultFederation);
+  shown = simulation.ShowFederation(show)->federation();
+  EXPECT_EQ(shown.config().num_supernodes(), 5u);
+  EXPECT_EQ(shown.config().client_resources_num_cpus(), 2u);
+  configure.set_federation_name("@alice/other");
+  EXPECT_EQ(core::FlowerErrorCode(simulation.ConfigureSimulationFederation(configure).status()),
+            core::api_error::kFederationNotFoundOrNoPermission);
+}
+
 }  // namespace
 }  // namespace flwr::superlink

@@ -462,6 +462,30 @@ TEST_P(LinkStateTest, run_keeps_its_spec_counters_context_and_fab) {
   EXPECT_FALSE(state_->GetFab(std::string(64, 'd')).has_value());
 }
 
+TEST_P(LinkStateTest, a_simulation_run_has_a_simulation_task_and_its_federation_config) {
+  NewRun spec;
+  spec.fab_hash = std::string(64, 'c');
+  spec.primary_task_type = std::string(kSimulationTaskType);
+  spec.federation_config.emplace();
+  spec.federation_config->set_num_supernodes(3);
+  spec.federation_config->set_backend("ray");
+  CreatedRun sim = *state_->CreateRun(spec);
+  CreatedRun plain = *state_->CreateRun(NewRun{});
+  EXPECT_EQ(state_->GetRun(sim.run_id)->primary_task_type(), "flwr-simulation");
+  EXPECT_EQ(state_->tasks().GetTask(sim.task_id)->type(), "flwr-simulation");
+  std::optional<proto::SimulationConfig> config = state_->GetFederationConfig(sim.run_id);
+  ASSERT_TRUE(config.has_value());
+  EXPECT_EQ(config->num_supernodes(), 3u);
+  EXPECT_EQ(config->backend(), "ray");
+  EXPECT_FALSE(config->has_verbose());
+  EXPECT_FALSE(state_->GetFederationConfig(plain.run_id).has_value());
+  EXPECT_FALSE(state_->GetFederationConfig(4242).has_value());
+  if (GetParam() != "sqlite") return;
+  Reopen();
+  EXPECT_EQ(state_->GetFederationConfig(sim.run_id)->num_supernodes(), 3u);
+  EXPECT_EQ(state_->GetRun(sim.run_id)->primary_task_type(), "flwr-simulation");
+}
+
 TEST_P(LinkStateTest, nodes_are_listed_by_ascending_id) {
   for (int i = 0; i < 12; ++i) OnlineNode("key" + std::to_string(i));
   std::vector<uint64_t> listed;
@@ -826,12 +850,15 @@ TEST_P(SqliteLinkStateTest, a_schema_version_1_database_gains_node_details) {
   uint64_t old_node = *state_->CreateNode("old", 0);
   state_.reset();
   {
-    // What schema version 1 was: the node table without name and location.
+    // What schema version 1 was: the node table without name and location, the run table
+    // without the federation config.
     SQLite::Database db(path_.string(), SQLite::OPEN_READWRITE);
     db.exec("ALTER TABLE node DROP COLUMN name; ALTER TABLE node DROP COLUMN location;");
+    db.exec("ALTER TABLE run DROP COLUMN federation_config;");
     db.exec("PRAGMA user_version = 1");
   }
   Reopen();
+  EXPECT_TRUE(state_->CreateRun(NewRun{}).ok());
   NodeDetails details;
   details.name = "new";
   uint64_t new_node = *state_->CreateNode("new", 30, details);
@@ -841,6 +868,24 @@ TEST_P(SqliteLinkStateTest, a_schema_version_1_database_gains_node_details) {
     EXPECT_EQ(info.has_name(), info.node_id() == new_node);
     EXPECT_TRUE(info.node_id() == old_node || info.node_id() == new_node);
   }
+}
+
+TEST_P(SqliteLinkStateTest, a_schema_version_2_database_gains_run_federation_configs) {
+  CreatedRun old_run = *state_->CreateRun(NewRun{});
+  state_.reset();
+  {
+    // What schema version 2 was: the run table without the federation config.
+    SQLite::Database db(path_.string(), SQLite::OPEN_READWRITE);
+    db.exec("ALTER TABLE run DROP COLUMN federation_config;");
+    db.exec("PRAGMA user_version = 2");
+  }
+  Reopen();
+  EXPECT_FALSE(state_->GetFederationConfig(old_run.run_id).has_value());
+  NewRun spec;
+  spec.primary_task_type = std::string(kSimulationTaskType);
+  spec.federation_config.emplace().set_num_supernodes(2);
+  CreatedRun sim = *state_->CreateRun(spec);
+  EXPECT_EQ(state_->GetFederationConfig(sim.run_id)->num_supernodes(), 2u);
 }
 
 TEST_P(SqliteLinkStateTest, two_states_on_one_file_share_it_safely) {

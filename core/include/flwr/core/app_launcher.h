@@ -71,10 +71,11 @@ class LocalAppTaskSource final : public AppTaskSource {
 };
 
 struct AppLauncherOptions {
-  // The task type to launch ("flwr-serverapp", "flwr-clientapp"); others are left alone.
+  // The task type to launch ("flwr-serverapp", "flwr-clientapp", "flwr-simulation"); others
+  // are left alone.
   std::string task_type;
   // The key of [tool.flwr.app.native] that selects the native executable ("serverapp",
-  // "clientapp").
+  // "clientapp"); also what the launcher's messages call the app ("simulation").
   std::string native_key;
   // Address the apps reach the Runtime API on ("127.0.0.1:9094").
   std::string runtime_api_address;

@@ -19,11 +19,13 @@
 namespace flwr::core {
 
 // A stock flag this binary refuses. Using it is a usage error: "<name> is not supported by
-// this <component>", or, for a flag stock itself has retired, stock's own words (`help`).
+// this <component>", or, for a flag stock itself has retired, stock's own words: `refusal`
+// where stock refuses it with words other than its help, else `help`.
 struct UnsupportedFlag {
   const char* name;
   const char* help;
   bool retired = false;
+  const char* refusal = nullptr;
 };
 
 // `-V,--version`, printing "Flower version: <pinned version>" as stock.
@@ -31,9 +33,6 @@ void AddVersionFlag(CLI::App& app);
 // Options (taking a value) that fail as UnsupportedFlag says; `component` is "SuperLink", ...
 void AddUnsupportedOptions(CLI::App& app, absl::Span<const UnsupportedFlag> flags,
                            absl::string_view component);
-// Switches (no value) that fail the same way.
-void AddUnsupportedSwitches(CLI::App& app, absl::Span<const UnsupportedFlag> flags,
-                            absl::string_view component);
 
 // argparse's `_positive_int` of the stock SuperLink: an integer >= 1, else "value must be >= 1"
 // (or "invalid _positive_int value: '<text>'").

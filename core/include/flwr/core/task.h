@@ -20,6 +20,9 @@ inline constexpr absl::string_view kSubStatusStopped = "stopped";
 
 inline constexpr absl::string_view kServerAppTaskType = "flwr-serverapp";
 inline constexpr absl::string_view kClientAppTaskType = "flwr-clientapp";
+// A run of a simulation federation (`flower-superlink --simulation`): `flwr-simulation` runs
+// its ServerApp and ClientApps in one process, the ClientApps on simulated SuperNodes.
+inline constexpr absl::string_view kSimulationTaskType = "flwr-simulation";
 
 // A claimed task must start (or heartbeat) within this time, else it is pending again.
 inline constexpr absl::Duration kTaskClaimTimeout = absl::Seconds(30);

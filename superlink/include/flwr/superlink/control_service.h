@@ -1,6 +1,9 @@
 // ControlService: the Control API logic (the `flwr` CLI <-> SuperLink) of flwr's control
 // handlers, transport-free. Without account authentication every caller is the "<id:none>"
-// account of the single federation "@none/default", as the stock SuperLink's NoOp plugins.
+// account of the single federation "@none/default", as the stock SuperLink's NoOp plugins. With
+// `flower-superlink --simulation` that federation is a simulation one, as flwr's
+// NoOpFederationManager(simulation=True): it has a simulation config, and its runs are
+// `flwr-simulation` tasks.
 #ifndef FLWR_SUPERLINK_CONTROL_SERVICE_H_
 #define FLWR_SUPERLINK_CONTROL_SERVICE_H_
 
@@ -13,21 +16,33 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "flwr/proto/control.pb.h"
+#include "flwr/proto/federation_config.pb.h"
 #include "flwr/superlink/link_state.h"
 
 namespace flwr::superlink {
+
+// What the SuperLink's federation runs on (flwr's RunTime): SuperNodes, or simulated ones.
+enum class FederationRuntime { kDeployment, kSimulation };
+
+// flwr's DEFAULT_SIMULATION_CONFIG: a simulation federation's config until
+// ConfigureSimulationFederation changes it.
+proto::SimulationConfig DefaultSimulationConfig();
 
 class ControlService {
  public:
   // How often StreamLogs looks for new log lines.
   static constexpr absl::Duration kLogPollInterval = absl::Milliseconds(500);
 
-  ControlService(LinkState* state, Clock clock = absl::Now) : state_(state), clock_(clock) {}
+  explicit ControlService(LinkState* state,
+                          FederationRuntime runtime = FederationRuntime::kDeployment,
+                          Clock clock = absl::Now);
 
-  // Stores the FAB and creates a pending run with its ServerApp task. InvalidArgument for a
-  // FAB whose declared hash is not its SHA-256; FlowerError 15 for a FAB that is not a valid
-  // Flower App or an override key the app does not define; 2 for an unknown federation. A FAB
-  // above 10 MiB gets an empty response, as flwr answers.
+  // Stores the FAB and creates a pending run with its ServerApp task; in a simulation
+  // federation a `flwr-simulation` task, the run keeping the federation's simulation config
+  // with the request's `override_federation_config` merged in. InvalidArgument for a FAB whose
+  // declared hash is not its SHA-256; FlowerError 15 for a FAB that is not a valid Flower App or
+  // an override key the app does not define; 2 for an unknown federation. A FAB above 10 MiB
+  // gets an empty response, as flwr answers.
   absl::StatusOr<proto::StartRunResponse> StartRun(const proto::StartRunRequest& request);
 
   // Streams the log of the run's ServerApp after `request.after_timestamp` until the run has
@@ -109,7 +124,9 @@ class ControlService {
       const proto::RejectInvitationRequest& request);
   absl::StatusOr<proto::RevokeInvitationResponse> RevokeInvitation(
       const proto::RevokeInvitationRequest& request);
-  // The default federation is not a simulation one: FlowerError 2.
+  // Merges the request's config into the simulation config of the federation (the default
+  // one where the request names none). FlowerError 2 for another federation, or where the
+  // federation is not a simulation one.
   absl::StatusOr<proto::ConfigureSimulationFederationResponse> ConfigureSimulationFederation(
       const proto::ConfigureSimulationFederationRequest& request);
 
@@ -166,10 +183,18 @@ class ControlService {
   std::vector<proto::RunSeries> RunSeries();
   std::optional<proto::RunSeries> FindRunSeries(uint64_t series_id);
 
+  // The federation as ListFederations shows it.
+  proto::Federation DefaultFederation() const;
+  // The simulation federation's config; nullopt in a deployment one.
+  std::optional<proto::SimulationConfig> CurrentSimulationConfig();
+
   LinkState* state_;
+  const FederationRuntime runtime_;
   Clock clock_;
   absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, std::string> series_descriptions_ ABSL_GUARDED_BY(mu_);
+  // flwr keeps it in memory too (NoOpFederationManager): a restart forgets changes.
+  proto::SimulationConfig simulation_config_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace flwr::superlink

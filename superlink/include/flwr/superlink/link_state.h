@@ -24,6 +24,7 @@
 #include "flwr/core/task.h"
 #include "flwr/core/task_store.h"
 #include "flwr/proto/fab.pb.h"
+#include "flwr/proto/federation_config.pb.h"
 #include "flwr/proto/message.pb.h"
 #include "flwr/proto/node.pb.h"
 #include "flwr/proto/run.pb.h"
@@ -41,6 +42,7 @@ inline constexpr absl::string_view kNoAccountName = "none";
 // Task and run statuses as `flwr ls` shows them, and the task timing rules (core/task.h).
 using core::kPushSessionTtl;
 using core::kServerAppTaskType;
+using core::kSimulationTaskType;
 using core::kStatusFinished;
 using core::kStatusPending;
 using core::kStatusRunning;
@@ -72,6 +74,12 @@ struct NewRun {
   std::string account_name = std::string(kNoAccountName);
   // The run config the run's ServerApp starts with (the FAB's defaults fused with overrides).
   core::UserConfig run_config;
+  // The type of the run's primary task: kServerAppTaskType, or kSimulationTaskType in a
+  // simulation federation.
+  std::string primary_task_type = std::string(kServerAppTaskType);
+  // A simulation run's federation config (the federation's, merged with the run's overrides),
+  // which its `flwr-simulation` pulls with its inputs; none for other runs.
+  std::optional<proto::SimulationConfig> federation_config;
 };
 
 // What a SuperNode's registration through the Control API (`flwr supernode register`) may add
@@ -130,7 +138,8 @@ class LinkState {
   // IDs of the nodes that are online now.
   virtual std::vector<uint64_t> GetOnlineNodeIds() = 0;
 
-  // The tasks of the runs (one `flwr-serverapp` task per run, its primary task) and their logs.
+  // The tasks of the runs (one task per run, its primary task: `flwr-serverapp`, or
+  // `flwr-simulation` in a simulation federation) and their logs.
   core::TaskStore& tasks() { return *tasks_; }
 
   // --- Runs ----------------------------------------------------------------------------------
@@ -148,6 +157,10 @@ class LinkState {
   virtual void CleanupRun(uint64_t run_id) = 0;
   virtual void StoreTraffic(uint64_t run_id, uint64_t bytes_sent, uint64_t bytes_recv) = 0;
   virtual void AddClientAppRuntime(uint64_t run_id, double seconds) = 0;
+
+  // A simulation run's federation config (NewRun::federation_config); nullopt for other runs
+  // and unknown ones.
+  virtual std::optional<proto::SimulationConfig> GetFederationConfig(uint64_t run_id) = 0;
 
   // The context a run's ServerApp starts from, and its replacement when the ServerApp ends.
   virtual std::optional<proto::Context> GetRunContext(uint64_t run_id) = 0;

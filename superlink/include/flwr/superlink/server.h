@@ -40,13 +40,18 @@ struct ServerOptions {
   std::string http_tls_key_file;
   std::string http_tls_ca_file;
   // The gRPC Fleet and Control APIs of Flower 1.36 peers; empty: not served (Flower 1.42
-  // peers use the HTTP port).
+  // peers use the HTTP port). With `simulation` no gRPC Fleet API is served.
   std::string fleet_api_address = "0.0.0.0:9092";
   std::string control_api_address = "0.0.0.0:9093";
   // Empty: no health server.
   std::string health_server_address;
-  // `--isolation subprocess`: start each run's ServerApp here.
+  // `--isolation subprocess`: start each run's ServerApp here (with `simulation`, each run's
+  // stock `flwr-simulation`).
   bool launch_server_apps = true;
+  // `--simulation`: the federation is a simulation one (ControlService), whose runs the stock
+  // `flwr-simulation` runs on simulated SuperNodes; as the stock SuperLink, no gRPC Fleet API
+  // (no SuperNode has anything to do).
+  bool simulation = false;
   // `--metrics-address` (HOST:PORT, port 0: any free port): Prometheus metrics at /metrics.
   // Empty: none.
   std::string metrics_address;
