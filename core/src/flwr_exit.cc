@@ -10,6 +10,9 @@ namespace {
 
 absl::string_view ExitCodeHelp(int code) {
   switch (code) {
+    case exit_code::kSuperlinkInvalidArgs:
+      return "Invalid arguments provided to SuperLink. Use `--help` check for the correct usage. "
+             "Alternatively, check the documentation.";
     case exit_code::kServerAppStrategyPreconditionUnmet:
       return "The strategy received replies that cannot be aggregated. Please ensure all "
              "replies returned by ClientApps have one `ArrayRecord` (none when replies are "
@@ -28,6 +31,8 @@ absl::string_view ExitCodeHelp(int code) {
     case exit_code::kSupernodeInvalidTrustedEntities:
       return "Failed to read the trusted entities YAML file. Please ensure that a valid file is "
              "provided using the `--trusted-entities` option.";
+    case exit_code::kSuperExecInvalidExecutorConfig:
+      return "Failed to select, load, or apply the SuperExec executor configuration.";
     case exit_code::kTlsRootCertificatesIncompatible:
       return "The '--root-certificates' option cannot be used together with '--insecure'.";
     case exit_code::kPathInvalid:

@@ -25,6 +25,7 @@
 #include "absl/synchronization/notification.h"
 #include "flwr/core/app_launcher.h"
 #include "flwr/core/flower_error.h"
+#include "flwr/core/flwr_exit.h"
 #include "flwr/core/health_server.h"
 #include "flwr/core/http_proto_client.h"
 #include "flwr/core/logging.h"
@@ -40,11 +41,13 @@ namespace {
 
 struct Flags {
   std::string runtime_api_address = "127.0.0.1:9091";
+  std::string appio_api_address;  // its deprecated name
   std::string plugin_type;
   bool insecure = false;
   std::string root_certificates;
   std::optional<int> parent_pid;
   std::string executor = "subprocess";
+  std::string executor_config;
   std::string health_server_address;
   bool allow_dependency_installation = false;
   std::string superexec_auth_secret_file;
@@ -157,14 +160,11 @@ class RuntimeApiTaskSource final : public core::AppTaskSource {
   std::atomic<bool> failing_{false};
 };
 
-constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
-    {"--executor-config", "Path to a YAML config file for the selected executor (not supported)."},
-    {"--appio-api-address", "Deprecated alias of --runtime-api-address (not supported)."},
-};
-
 void AddFlags(CLI::App& app, Flags& f) {
   core::AddVersionFlag(app);
   app.add_option("--runtime-api-address", f.runtime_api_address, "Address of the Runtime API");
+  // Hidden, as stock's (argparse.SUPPRESS); main() refuses it beside --runtime-api-address.
+  app.add_option("--appio-api-address", f.appio_api_address)->group("");
   app.add_option("--plugin-type", f.plugin_type,
                  "The type of plugin to use: the apps to launch (required by Flower 1.36, "
                  "ignored by Flower 1.42). Without it, this SuperExec launches ClientApps, "
@@ -182,13 +182,14 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--executor", f.executor,
                  "The executor used to run task processes, for example as local subprocesses.")
       ->check(CLI::IsMember({"subprocess", "kubernetes"}));
+  app.add_option("--executor-config", f.executor_config,
+                 "Path to a YAML config file for the selected executor.");
   app.add_option("--health-server-address", f.health_server_address,
                  "Health service gRPC server address (IPv4, IPv6, or a domain name) with no TLS. "
                  "If not set, the health server will not be started.");
   app.add_flag("--allow-runtime-dependency-installation", f.allow_dependency_installation,
                "Allow runtime installation of app dependencies via `uv sync`.");
   core::AddSuperExecAuthSecretFlag(app, f.superexec_auth_secret_file);
-  core::AddUnsupportedOptions(app, kUnsupportedFlags, "SuperExec");
 }
 
 // "host:port" (IPv6 in brackets) -> host, port.
@@ -229,6 +230,12 @@ std::unique_ptr<core::AppLauncher> StartLauncher(core::AppTaskSource& source,
 }
 
 int Run(Flags f) {
+  if (!f.appio_api_address.empty()) {
+    core::LogWarning(
+        "The `--appio-api-address` argument has been renamed to `--runtime-api-address`. Please "
+        "update your command; the old name will be removed in a future release.");
+    f.runtime_api_address = f.appio_api_address;
+  }
   if (f.plugin_type == "simulation") {
     // Flower 1.36's words; it then runs the ServerApp plugin, which runs simulations too.
     core::LogWarning(
@@ -275,6 +282,15 @@ int Run(Flags f) {
     }
     http.tls = true;
     http.root_certificates = *std::move(pem);
+  }
+  // Stock's load_executor_config: the subprocess executor takes no config (the Kubernetes one,
+  // which would, is refused above).
+  if (!f.executor_config.empty()) {
+    return core::LogFlwrExit(
+        core::exit_code::kSuperExecInvalidExecutorConfig,
+        absl::StrCat("Failed to load executor config from '", f.executor_config,
+                     "': subprocess executor does not support "
+                     "--executor-config."));
   }
   std::string auth_secret;
   if (!f.superexec_auth_secret_file.empty()) {
@@ -331,6 +347,12 @@ int main(int argc, char** argv) {
   flwr::superexec::AddFlags(app, flags);
   if (std::optional<int> exit_status = flwr::core::ParseServerArgs(app, argc, argv)) {
     return *exit_status;
+  }
+  if (app.count("--runtime-api-address") > 0 && app.count("--appio-api-address") > 0) {
+    // Stock's mutually exclusive argparse group.
+    std::cerr << "flower-superexec: error: argument --appio-api-address: not allowed with "
+                 "argument --runtime-api-address\n";
+    return 2;
   }
   return flwr::superexec::Run(flags);
 }

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/core/file_util.h"
+#include "flwr/core/flwr_exit.h"
 #include "flwr/core/logging.h"
 #include "flwr/core/malloc_tuning.h"
 #include "flwr/core/object_store.h"
@@ -26,6 +27,7 @@ namespace {
 struct Flags {
   bool insecure = false;
   bool enable_supernode_auth = false;
+  std::string auth_list_public_keys;  // refused as stock refuses it
   std::string ssl_certfile, ssl_keyfile, ssl_ca_certfile;
   // Flower 1.36's TLS of the Runtime API alone (the HTTP port), apart from --ssl-*.
   std::string appio_ssl_certfile, appio_ssl_keyfile, appio_ssl_ca_certfile;
@@ -59,7 +61,6 @@ constexpr const char* kExecutorRefusal =
 // Flags of the Python SuperLink this one recognises but does not implement: using one is an
 // error, never silently ignored.
 constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
-    {"--auth-list-public-keys", kDeprecatedArgument},
     // Flower 1.36's (1.42 has none), refused in its words.
     {"--executor", kDeprecatedArgument, /*retired=*/true, kExecutorRefusal},
     {"--executor-dir", kDeprecatedArgument, /*retired=*/true, kExecutorRefusal},
@@ -96,6 +97,7 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--appio-ssl-ca-certfile", f.appio_ssl_ca_certfile,
                  "Path to the PEM-encoded CA certificate file used by SuperExec to verify the "
                  "Runtime API server certificate. This is not a client certificate for mTLS.");
+  app.add_option("--auth-list-public-keys", f.auth_list_public_keys, kDeprecatedArgument);
   app.add_flag("--enable-supernode-auth", f.enable_supernode_auth,
                "Enable supernode authentication.");
   app.add_option("--isolation", f.isolation,
@@ -256,15 +258,18 @@ int Run(const Flags& f) {
         "Option `--insecure` was set. Starting insecure HTTP server with unencrypted "
         "communication (TLS disabled). Proceed only if you understand the risks.");
   }
+  // Stock's refusals, through flwr_exit (SUPERLINK_INVALID_ARGS).
+  const std::string auth_docs =
+      absl::StrCat("https://flower.ai/docs/framework/v", core::PinnedFlowerVersion(),
+                   "/en/how-to-authenticate-supernodes.html");
   if (f.enable_supernode_auth && f.insecure) {
-    // Stock's words (it exits through flwr_exit with code 104, SUPERLINK_INVALID_ARGS).
-    std::cerr << "flower-superlink: The `--enable-supernode-auth` flag requires encrypted TLS "
-                 "communications. Please provide TLS certificates using the `--ssl-certfile`, "
-                 "`--ssl-keyfile` and `--ssl-ca-certfile` arguments to your SuperLink. Please "
-                 "refer to the Flower documentation for more information: "
-                 "https://flower.ai/docs/framework/v"
-              << core::PinnedFlowerVersion() << "/en/how-to-authenticate-supernodes.html\n";
-    return 2;
+    return core::LogFlwrExit(
+        core::exit_code::kSuperlinkInvalidArgs,
+        absl::StrCat("The `--enable-supernode-auth` flag requires encrypted TLS communications. "
+                     "Please provide TLS certificates using the `--ssl-certfile`, `--ssl-keyfile` "
+                     "and `--ssl-ca-certfile` arguments to your SuperLink. Please refer to the "
+                     "Flower documentation for more information: ",
+                     auth_docs));
   }
   if (f.enable_supernode_auth && f.simulation) {
     core::LogWarning(
@@ -275,6 +280,15 @@ int Run(const Flags& f) {
     core::LogWarning(
         "SuperNode authentication is disabled. The SuperLink will accept connections from any "
         "SuperNode.");
+  }
+  if (!f.auth_list_public_keys.empty()) {
+    return core::LogFlwrExit(
+        core::exit_code::kSuperlinkInvalidArgs,
+        absl::StrCat("The `--auth-list-public-keys` argument is no longer supported. To enable "
+                     "SuperNode authentication,  use the `--enable-supernode-auth` flag and use "
+                     "the Flower CLI to register SuperNodes by supplying their public keys. "
+                     "Please refer to the Flower documentation for more information: ",
+                     auth_docs));
   }
   core::LogInfo("Starting Flower SuperLink");
 

@@ -11,6 +11,7 @@ import pytest
 
 from harness import (
     LINES,
+    Line,
     Ports,
     Processes,
     base_env,
@@ -48,7 +49,6 @@ def test_version_is_the_pinned_flower_version(build_dir: Path, pinned_flwr_versi
         (["--no-such-flag"], "--no-such-flag"),
         (["--insecure", "--isolation", "thread"], "--isolation"),
         (["--insecure", "--executor", "x"], "please use `--simulation`"),
-        (["--insecure", "--enable-supernode-auth"], "requires encrypted TLS"),
         (["--insecure", "--serverappio-api-address", "127.0.0.1:9091"], "use --host and --port"),
         (["--insecure", "--port", "70000"], "--port"),
         (["--insecure", "--log-rotation-interval-hours", "0"], "value must be >= 1"),
@@ -60,6 +60,27 @@ def test_bad_flags_are_a_one_line_error_and_exit_2(build_dir: Path, args: list[s
     out = run(build_dir, *args)
     assert out.returncode == 2, out
     assert message in out.stderr + out.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["--insecure", "--enable-supernode-auth"],
+    ["--insecure", "--auth-list-public-keys", "keys.csv"],
+], ids=["supernode-auth-without-tls", "auth-list-public-keys"])
+def test_invalid_args_exit_as_stock_with_code_104(flwr_line: str, build_dir: Path, tmp_path: Path,
+                                                   args: list[str]) -> None:
+    """Stock refuses these through flwr_exit(SUPERLINK_INVALID_ARGS): exit status 1 and the same
+    "Exit Code: 104" text (the docs' version in the links aside)."""
+    line = Line(flwr_line)
+    answers = {}
+    for kind, program in (("cpp", str(build_dir / "superlink/flower-superlink")),
+                          ("python", str(line.venv_bin / "flower-superlink"))):
+        out = subprocess.run([program, *args], capture_output=True, text=True, timeout=60,
+                             env=base_env(tmp_path / kind, line))
+        text = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)
+        exit_text = text[text.find("Exit Code: "):] if "Exit Code: " in text else text
+        answers[kind] = (out.returncode, re.sub(r"v?\d+\.\d+(\.\d+)?(?=/en/)", "VERSION", exit_text))
+    assert answers["cpp"] == answers["python"], answers
+    assert answers["cpp"][0] == 1 and answers["cpp"][1].startswith("Exit Code: 104\n"), answers
 
 
 @pytest.mark.parametrize("appio, message", [
