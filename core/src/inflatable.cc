@@ -430,8 +430,10 @@ class Inflater {
     if (std::find(referenced.begin(), referenced.end(), false) != referenced.end()) {
       return Invalid(id, "Array has a child it does not reference");
     }
-    out.data.reserve(total);
-    for (absl::string_view slice : slices) out.data.append(slice.data(), slice.size());
+    std::string data;
+    data.reserve(total);
+    for (absl::string_view slice : slices) data.append(slice.data(), slice.size());
+    out.data = std::move(data);
     return out;
   }
 

@@ -306,7 +306,7 @@ absl::StatusOr<proto::Array> ArrayToProto(const Array& array) {
     out.add_shape(static_cast<int32_t>(dim));
   }
   out.set_stype(array.stype);
-  out.set_data(array.data);
+  out.set_data(array.data.str());
   return out;
 }
 

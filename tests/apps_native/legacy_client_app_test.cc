@@ -53,12 +53,12 @@ core::Message Legacy(const std::string& type, core::RecordDict content) {
 
 // np.save bytes of a float32 / float64 array.
 std::string F32(std::vector<float> values, std::vector<int64_t> shape) {
-  return core::Array::FromFloats(values, std::move(shape))->data;
+  return core::Array::FromFloats(values, std::move(shape))->data.str();
 }
 std::string F64(std::vector<double> values, std::vector<int64_t> shape) {
   const std::string raw(reinterpret_cast<const char*>(values.data()),
                         values.size() * sizeof(double));
-  return core::Array::FromRaw("float64", std::move(shape), raw)->data;
+  return core::Array::FromRaw("float64", std::move(shape), raw)->data.str();
 }
 
 // flwr's parameters_to_arrayrecord(ndarrays_to_parameters(...)).

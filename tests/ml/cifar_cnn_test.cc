@@ -94,7 +94,7 @@ TEST(CnnParametersTest, ValidateNamesTheFirstMismatch) {
   EXPECT_NE(ValidateCnnArrays(extra).message().find("fc4.weight"), absl::string_view::npos);
 
   core::ArrayRecord corrupt = InitialCnnArrays(0);
-  corrupt.Find("conv2.weight")->data.resize(100);
+  corrupt.Find("conv2.weight")->data = corrupt.Find("conv2.weight")->data.str().substr(0, 100);
   EXPECT_EQ(ValidateCnnArrays(corrupt).code(), absl::StatusCode::kInvalidArgument);
 }
 

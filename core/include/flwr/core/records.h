@@ -4,6 +4,7 @@
 #define FLWR_CORE_RECORDS_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -25,13 +26,45 @@ struct Bytes {
   friend bool operator==(const Bytes&, const Bytes&) = default;
 };
 
+// Immutable bytes that copies share: a model sent to N SuperNodes is N messages with one copy
+// of its arrays' bytes, as Python's messages share their Array objects.
+class SharedBytes {
+ public:
+  SharedBytes() = default;
+  SharedBytes(std::string bytes)  // NOLINT(google-explicit-constructor): a value type
+      : bytes_(std::make_shared<const std::string>(std::move(bytes))) {}
+  SharedBytes(absl::string_view bytes)  // NOLINT(google-explicit-constructor)
+      : SharedBytes(std::string(bytes)) {}
+  SharedBytes(const char* bytes)  // NOLINT(google-explicit-constructor)
+      : SharedBytes(std::string(bytes)) {}
+
+  const std::string& str() const { return bytes_ ? *bytes_ : Empty(); }
+  operator absl::string_view() const { return str(); }  // NOLINT(google-explicit-constructor)
+  const char* data() const { return str().data(); }
+  size_t size() const { return str().size(); }
+  bool empty() const { return str().empty(); }
+
+  friend bool operator==(const SharedBytes& a, const SharedBytes& b) { return a.str() == b.str(); }
+  friend bool operator==(const SharedBytes& a, absl::string_view b) { return a.str() == b; }
+  friend bool operator==(const SharedBytes& a, const std::string& b) { return a.str() == b; }
+  friend bool operator==(const SharedBytes& a, const char* b) { return a.str() == b; }
+
+ private:
+  static const std::string& Empty() {
+    static const std::string* const empty = new std::string();
+    return *empty;
+  }
+
+  std::shared_ptr<const std::string> bytes_;
+};
+
 // A serialised tensor: `data` holds its bytes in the format named by `stype`
-// (for "numpy.ndarray": the output of np.save). Mirrors `flwr.app.Array`.
+// (for "numpy.ndarray": the output of np.save). Mirrors `flwr.app.Array`. Copies share `data`.
 struct Array {
   std::string dtype;           // as str(ndarray.dtype): "float32", "int64", ...
   std::vector<int64_t> shape;  // as ndarray.shape
   std::string stype;           // serialisation of `data`
-  std::string data;
+  SharedBytes data;
 
   // Builds a numpy Array from C-order element bytes of `dtype_name`. Returns
   // InvalidArgument for an unknown dtype or data that does not match the shape.
