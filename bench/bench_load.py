@@ -6,7 +6,8 @@ stock `flwr` CLI of the primary line, with our C++ SuperNodes (`--isolation subp
 native apps of tests/apps/native_numpy_app (numpy-fedavg ServerApp, numpy-echo ClientApp), so
 that the machine's memory and CPU go to the SuperLink under test rather than to app processes:
 
-1. **Model** (`--model-gb`, `--model-nodes`, `--model-rounds`): one float32 array of that size,
+1. **Model** (`--model-gb`, `--model-nodes`, `--model-rounds`): one float32 array of that size
+   (random values, through the native `fedavg` ServerApp),
    trained by every node each round (fraction-train 1, no evaluation). The SuperLink's VmRSS is
    sampled every 0.1 s from /proc. Reported: idle RSS before the run, the peak (VmHWM), the
    lowest RSS between rounds, and the RSS once the run is finished and its objects delivered.
@@ -29,6 +30,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -133,16 +135,29 @@ class Federation:
         tail = self.procs.log("superlink")[-3000:]
         return BenchError(f"{LABELS[self.impl]} SuperLink: {what}\nlogs: {self.work}\n{tail}")
 
-    def start_nodes(self, count: int, timeout: float) -> float:
+    def start_node(self, i: int, count: int, attempt: int = 0) -> subprocess.Popen:
+        argv = supernode_argv(self.ports.fleet_for(PRIMARY), free_port(),
+                              f"partition-id={i} num-partitions={count}", kind="cpp",
+                              build_dir=self.build_dir, line=PRIMARY)
+        return self.procs.start(f"node{i}" + (f"-retry{attempt}" if attempt else ""), argv)
+
+    def start_nodes(self, count: int, timeout: float, port_retries: int = 3) -> float:
         """Start `count` C++ SuperNodes; return seconds until `flwr supernode list` shows all
-        of them online."""
+        of them online. A node whose Runtime API port was taken between free_port() and its
+        bind (hundreds of processes open connections meanwhile) starts again on a new port."""
         start = time.monotonic()
-        for i in range(count):
-            argv = supernode_argv(self.ports.fleet_for(PRIMARY), free_port(),
-                                  f"partition-id={i} num-partitions={count}", kind="cpp",
-                                  build_dir=self.build_dir, line=PRIMARY)
-            self.procs.start(f"node{i}", argv)
+        nodes = [self.start_node(i, count) for i in range(count)]
+        retries = [0] * count
         while self.online_nodes() < count:
+            for i, proc in enumerate(nodes):
+                if proc.poll() is None:
+                    continue
+                name = f"node{i}" + (f"-retry{retries[i]}" if retries[i] else "")
+                if "cannot listen" not in self.procs.log(name) or retries[i] == port_retries:
+                    raise self.fail(f"SuperNode {i} exited with {proc.returncode}: "
+                                    f"{self.procs.log(name)[-500:]}")
+                retries[i] += 1
+                nodes[i] = self.start_node(i, count, retries[i])
             if time.monotonic() - start > timeout:
                 raise self.fail(f"{self.online_nodes()} of {count} nodes online after {timeout:.0f}s")
             time.sleep(1.0)
@@ -189,8 +204,6 @@ class Federation:
 
 def stop_all(procs: Processes) -> None:
     """SIGTERM every process group at once, SIGKILL what is left after 10 s."""
-    import signal  # noqa: PLC0415
-
     for _, proc in procs.procs:
         if proc.poll() is None:
             try:
@@ -223,22 +236,41 @@ class ModelResult:
     after_mib: float  # once the run is finished and the objects delivered
     round_s: list[float]
     traffic_mb: float
+    superlink_cpu_s: float  # over the run
+
+
+def random_model(path: Path, gigabytes: float) -> Path:
+    """Write an .npz of one float32 array of random values (every 5 MiB chunk distinct, so
+    that no object is stored once for many, as an all-zero model would be), once."""
+    if not path.exists():
+        import numpy as np  # noqa: PLC0415
+
+        values = np.random.default_rng(0).random(int(gigabytes * 1e9 / 4), dtype=np.float32)
+        np.savez(path, w=values)
+    return path
 
 
 def measure_model(impl: str, args: argparse.Namespace, work: Path) -> ModelResult:
-    size = int(args.model_gb * 1e9 / 4)
+    model = random_model(work.parent / "model.npz", args.model_gb)
     config = (f"num-server-rounds={args.model_rounds} min-available-nodes={args.model_nodes} "
-              f"array-size={size} fraction-train=1.0 fraction-evaluate=0.0 "
+              f"initial-arrays='{model}' fraction-train=1.0 fraction-evaluate=0.0 "
               f"artifacts-dir='{work / 'artifacts'}'")
     with Federation(impl, work, args.build_dir) as fed:
+        # The native "fedavg" ServerApp starts from `initial-arrays` (numpy-fedavg from zeros).
+        pyproject = fed.app / "pyproject.toml"
+        text = pyproject.read_text().replace('serverapp = "numpy-fedavg"', 'serverapp = "fedavg"')
+        pyproject.write_text(text.replace("[tool.flwr.app.config]\n",
+                                          '[tool.flwr.app.config]\ninitial-arrays = ""\n'))
         fed.start_nodes(args.model_nodes, args.nodes_timeout)
         pid = fed.superlink.pid
         time.sleep(args.settle)
         idle = status_kib(pid, "VmRSS")
         sampler = RssSampler(pid)
+        cpu = cpu_seconds(pid)
         try:
             submitted = time.monotonic()
             _, lines, run = fed.run(config, args.run_timeout)
+            cpu = cpu_seconds(pid) - cpu
             time.sleep(args.settle)
             after = status_kib(pid, "VmRSS")
         finally:
@@ -256,6 +288,7 @@ def measure_model(impl: str, args: argparse.Namespace, work: Path) -> ModelResul
             after_mib=after / 1024,
             round_s=round_times(submitted, rounds),
             traffic_mb=int(run["network-traffic"]["total-bytes"]) / 1e6,
+            superlink_cpu_s=cpu,
         )
 
 
@@ -332,8 +365,11 @@ def report(args: argparse.Namespace, model: list[ModelResult], nodes: NodesResul
     out += [f"- Date: {started}; machine: nproc = {os.cpu_count()}, {platform.machine()}; "
             f"load average at the end: {load}",
             f"- flwr {PRIMARY.version} (stock CLI; stock SuperLink for the Python column); our "
-            "SuperLink, SuperNodes (HTTP Fleet, `--isolation subprocess`) and native apps "
-            "(numpy-fedavg, numpy-echo) from build/",
+            "SuperLink, SuperNodes (HTTP Fleet, `--isolation subprocess`) and native apps from "
+            "build/: the ServerApp `fedavg` (model part: from a random float32 `initial-arrays` "
+            ".npz) or `numpy-fedavg` (nodes part), the ClientApp `numpy-echo` (replies every "
+            "array + 1: the nodes' replies are alike, so a content-addressed object store, "
+            "ours as stock's, keeps one copy of them while the transfers still move each)",
             f"- Command: `{' '.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])}`", ""]
     if model:
         out += [f"## {args.model_gb:g} GB model, {args.model_nodes} C++ SuperNodes, "
@@ -342,10 +378,11 @@ def report(args: argparse.Namespace, model: list[ModelResult], nodes: NodesResul
         for m in model:
             rows.append([LABELS[m.impl], m.status, f"{m.idle_mib:.0f}", f"{m.peak_mib:.0f}",
                          f"{m.between_rounds_mib:.0f}", f"{m.after_mib:.0f}",
-                         " / ".join(f"{s:.0f}" for s in m.round_s), f"{m.traffic_mb:.0f}"])
+                         " / ".join(f"{s:.0f}" for s in m.round_s), f"{m.superlink_cpu_s:.1f}",
+                         f"{m.traffic_mb:.0f}"])
         out += [table(["SuperLink", "run", "idle RSS (MiB)", "peak RSS, VmHWM (MiB)",
                        "lowest RSS between rounds (MiB)", "RSS after the run (MiB)",
-                       "round wall (s)", "traffic (MB)"], rows), ""]
+                       "round wall (s)", "SuperLink CPU, run (s)", "traffic (MB)"], rows), ""]
         byimpl = {m.impl: m for m in model}
         if {"python", "cpp"} <= byimpl.keys():
             out += [f"- Peak RSS Python/C++: {byimpl['python'].peak_mib / byimpl['cpp'].peak_mib:.1f}x", ""]
@@ -398,6 +435,7 @@ def main() -> int:
     parser.add_argument("--build-dir", type=Path, default=REPO_ROOT / "build")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results" / "load.md")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the processes on the way out
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     logs = Path(tempfile.mkdtemp(prefix="bench_load_"))
     print(f"logs: {logs}", flush=True)
