@@ -359,8 +359,9 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 def report(args: argparse.Namespace, model: list[ModelResult], nodes: NodesResult | None,
            failures: list[str], started: str) -> str:
-    out = [f"# Load: a {args.model_gb:g} GB model to {args.model_nodes} SuperNodes, and "
-           f"{args.nodes} SuperNodes", ""]
+    parts = ([f"a {args.model_gb:g} GB model to {args.model_nodes} SuperNodes"] if model else []) + (
+        [f"{args.nodes} SuperNodes"] if nodes else [])
+    out = [f"# Load: {' and '.join(parts) or 'nothing measured'}", ""]
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     out += [f"- Date: {started}; machine: nproc = {os.cpu_count()}, {platform.machine()}; "
             f"load average at the end: {load}",
