@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -45,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -58,15 +60,12 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 IMPLS = ("python", "cpp")
 LABELS = {"python": "Python", "cpp": "C++"}
 ROUND_LINE = re.compile(rb"round (\d+): (\d+) replies")
-# The Fleet calls both SuperLinks log at INFO on every call (flwr's fleet_servicer.py):
-# counted in the SuperLink's log. Heartbeats, object pushes/pulls and confirmations are not
-# logged, so the count is a lower bound of the calls served.
+# The Pull/PushMessages calls the stock 1.36 SuperLink logs at INFO, one line per call (flwr's
+# fleet_servicer.py); the stock 1.42 one logs none of its HTTP Fleet calls, so its calls are not
+# counted there. Ours is counted on its /metrics (--metrics-address): every Fleet call by route,
+# and its signature checks with their CPU time (see Calls).
 FLEET_LOG_LINE = re.compile(rb"\[Fleet\.(?:PullMessages|PushMessages)\]")
-# At DEBUG, both SuperLinks log every Fleet call but heartbeats (flwr's fleet_servicer.py). The
-# C++ SuperLink runs at DEBUG in the rounds benchmark (a few microseconds per call) so that all
-# the calls it serves are counted; the stock one stays at INFO (its DEBUG lines serialise every
-# request to a dict, which would inflate its CPU time).
-FLEET_DEBUG_LINE = re.compile(rb"\[Fleet\.\w+\]")
+MESSAGES_ROUTE = re.compile(r'route="(?:PullMessages|PushMessages|pull-messages|push-messages)"')
 T = TypeVar("T")
 
 # The interop tests' harness gives the environment Flower processes need; share it.
@@ -302,14 +301,34 @@ def flower_env(flwr_home: Path) -> dict[str, str]:
 
 
 @dataclass
+class Calls:
+    """Fleet calls a SuperLink served so far (None: not countable for that SuperLink)."""
+
+    messages: int | None = None  # PullMessages/PushMessages
+    all: int | None = None  # every Fleet call, heartbeats included (C++ only)
+    checks: int | None = None  # signature checks of Fleet calls (C++ only)
+    check_cpu_s: float | None = None  # the CPU time of those checks, on their threads
+
+
+def scrape(text: str, name: str, *labels: re.Pattern[str]) -> float:
+    """Return the sum of the samples of metric `name` in a /metrics page whose labels match
+    every pattern of `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        if (line.split("{", 1)[0].split(" ", 1)[0] == name
+                and all(label.search(line) for label in labels)):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@dataclass
 class LogLine:
     """A line of `flwr log --stream` output, when it arrived and the SuperLink's CPU then."""
 
     time: float
     superlink_cpu: float
     text: bytes
-    fleet_calls: int = 0  # PullMessages/PushMessages logged so far (round lines only)
-    all_fleet_calls: int = 0  # Fleet calls but heartbeats logged so far (C++, round lines)
+    calls: Calls = field(default_factory=Calls)  # served so far (round lines only)
 
 
 class Federation:
@@ -352,6 +371,7 @@ class Federation:
         self.procs = Processes(work_dir, self.env)
         self.superlink: subprocess.Popen | None = None
         self.supernodes: list[subprocess.Popen] = []
+        self.metrics_port = free_port() if impl == "cpp" else None
 
     def __enter__(self) -> Federation:
         """Return self."""
@@ -373,17 +393,19 @@ class Federation:
         return BenchError(f"{LABELS[self.impl]} SuperLink: {what}\nlogs: {self.work_dir}{tails}")
 
     def start_superlink(self, timeout: float = 120.0, count_calls: bool = False) -> float:
-        """Start the SuperLink; return seconds from exec until all three ports accept.
+        """Start the SuperLink; return seconds from exec until all its ports accept.
 
-        count_calls: the C++ SuperLink logs at DEBUG (see FLEET_DEBUG_LINE).
+        count_calls: ours also serves /metrics (Calls), at its log level of INFO.
         """
         program = str(self.superlink_bin if self.impl == "cpp" else LINE.venv_bin / "flower-superlink")
         argv = superlink_argv(self.impl, program, self.ports.fleet, self.ports.control,
                               self.ports.runtime)
-        debug = {"FLWR_LOG_LEVEL": "DEBUG"} if count_calls and self.impl == "cpp" else None
-        start = time.perf_counter()
-        self.superlink = self.procs.start("superlink", argv, extra_env=debug)
         waiting = {self.ports.fleet_for(LINE), self.ports.control_for(LINE), self.ports.runtime}
+        if count_calls and self.metrics_port is not None:
+            argv += ["--metrics-address", f"127.0.0.1:{self.metrics_port}"]
+            waiting.add(self.metrics_port)
+        start = time.perf_counter()
+        self.superlink = self.procs.start("superlink", argv)
         while waiting:
             waiting = {port for port in waiting if not accepts(port)}
             if not waiting:
@@ -490,7 +512,7 @@ class Federation:
                     try:
                         line = LogLine(time.monotonic(), cpu_seconds(pid), text)
                         if ROUND_LINE.search(text):
-                            line.fleet_calls, line.all_fleet_calls = self.fleet_calls()
+                            line.calls = self.fleet_calls()
                         lines.append(line)
                     except BenchError as err:
                         errors.append(err)
@@ -506,11 +528,28 @@ class Federation:
             raise self.fail(f"`flwr log` exited {proc.returncode}", "flwr-log")
         return lines
 
-    def fleet_calls(self) -> tuple[int, int]:
-        """Return the Pull/PushMessages calls and all Fleet calls (FLEET_DEBUG_LINE) the
-        SuperLink has logged so far."""
+    def fleet_calls(self) -> Calls:
+        """Return the Fleet calls the SuperLink served so far: ours from its /metrics, the
+        stock one's Pull/PushMessages from its log where it logs them (1.36)."""
+        if self.metrics_port is not None:
+            url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    page = response.read().decode()
+            except OSError as err:
+                raise self.fail(f"{url}: {err}") from err
+            fleet = re.compile(r'api="fleet"')
+            return Calls(
+                messages=round(scrape(page, "flwr_superlink_requests_total", fleet,
+                                      MESSAGES_ROUTE)),
+                all=round(scrape(page, "flwr_superlink_requests_total", fleet)),
+                checks=round(scrape(page, "flwr_superlink_fleet_signature_checks")),
+                check_cpu_s=scrape(page, "flwr_superlink_fleet_signature_check_cpu_seconds"),
+            )
+        if LINE.http_fleet:
+            return Calls()
         log = (self.work_dir / "superlink.log").read_bytes()
-        return len(FLEET_LOG_LINE.findall(log)), len(FLEET_DEBUG_LINE.findall(log))
+        return Calls(messages=len(FLEET_LOG_LINE.findall(log)))
 
     def finished_run(self, run_id: str, timeout: float = 120.0) -> dict:
         """Poll `flwr ls` until the run is finished; return its entry."""
@@ -548,9 +587,9 @@ class AppRun:
     round_cpu_s: list[float]  # SuperLink CPU in the same intervals
     run_cpu_s: float  # SuperLink CPU from `flwr run` until `flwr log` ended
     idle_cpu_ms_per_s: float  # SuperLink CPU with the SuperNodes connected, no run
-    idle_calls_per_s: float  # PullMessages/PushMessages logged in the same window
-    round_calls: list[int]  # PullMessages/PushMessages logged in each round interval
-    round_all_calls: list[int]  # C++: all Fleet calls but heartbeats in each round interval
+    idle_window_s: float  # the idle window
+    idle_calls: Calls  # served in the idle window
+    round_calls: list[Calls]  # served in each round interval (rounds 2..R)
     hwm_kib: int  # SuperLink VmHWM at the end of the run
     traffic_bytes: int  # network-traffic total-bytes as the SuperLink reports it
 
@@ -562,17 +601,31 @@ class AppRun:
         """Return the SuperLink's CPU time over rounds 2..R divided by R-1, in seconds."""
         return sum(self.round_cpu_s) / len(self.round_cpu_s)
 
-    def calls_per_round(self) -> float:
-        """Return the PullMessages/PushMessages calls per round (rounds 2..R)."""
-        return sum(self.round_calls) / len(self.round_calls)
-
-    def all_calls_per_round(self) -> float:
-        """Return the Fleet calls but heartbeats per round (rounds 2..R; C++ only)."""
-        return sum(self.round_all_calls) / len(self.round_all_calls)
+    def per_round(self, get: Callable[[Calls], float | None]) -> float:
+        """Return a Calls value per round (rounds 2..R); NaN where it was not counted."""
+        values = [get(calls) for calls in self.round_calls]
+        return math.nan if None in values else sum(values) / len(values)
 
     def idle_cpu_per_call_ms(self) -> float:
-        """Return the idle SuperLink CPU divided by the calls it served then (ms per call)."""
-        return self.idle_cpu_ms_per_s / self.idle_calls_per_s if self.idle_calls_per_s else 0.0
+        """Return the idle SuperLink CPU divided by the Pull/PushMessages calls it served then
+        (ms per call); NaN where they were not counted."""
+        if not self.idle_calls.messages:
+            return math.nan
+        return self.idle_cpu_ms_per_s * self.idle_window_s / self.idle_calls.messages
+
+    def cpu_per_check_cpu(self) -> float:
+        """Return the SuperLink's CPU per round over the CPU its signature checks took in the
+        same rounds (C++; NaN otherwise): how close to the in-process floor it runs."""
+        check_cpu = self.per_round(lambda c: c.check_cpu_s)
+        return self.cpu_per_round() / check_cpu if check_cpu else math.nan
+
+
+def calls_between(a: Calls, b: Calls) -> Calls:
+    """Return the calls served between two readings (None where either was not counted)."""
+    def delta(x: float | None, y: float | None) -> float | None:
+        return None if x is None or y is None else y - x
+    return Calls(delta(a.messages, b.messages), delta(a.all, b.all), delta(a.checks, b.checks),
+                 delta(a.check_cpu_s, b.check_cpu_s))
 
 
 def measure_startup(impl: str, work_dir: Path, superlink_bin: Path, idle_wait: float) -> Startup:
@@ -605,10 +658,10 @@ def run_app(
         fed.start_supernodes(nodes, args.nodes_timeout)
         time.sleep(args.settle)
         pid = fed.superlink_pid()
-        idle_start, idle_calls = cpu_seconds(pid), fed.fleet_calls()[0]
+        idle_start, idle_calls = cpu_seconds(pid), fed.fleet_calls()
         time.sleep(args.idle_window)
         idle = (cpu_seconds(pid) - idle_start) / args.idle_window * 1000
-        idle_calls = (fed.fleet_calls()[0] - idle_calls) / args.idle_window
+        idle_calls = calls_between(idle_calls, fed.fleet_calls())
 
         submit_cpu = cpu_seconds(pid)
         run_id = fed.submit(rounds, nodes, array_size)
@@ -632,10 +685,9 @@ def run_app(
             round_cpu_s=[b.superlink_cpu - a.superlink_cpu for a, b in zip(marks, marks[1:])],
             run_cpu_s=run_cpu,
             idle_cpu_ms_per_s=idle,
-            idle_calls_per_s=idle_calls,
-            round_calls=[b.fleet_calls - a.fleet_calls for a, b in zip(marks, marks[1:])],
-            round_all_calls=[b.all_fleet_calls - a.all_fleet_calls
-                             for a, b in zip(marks, marks[1:])],
+            idle_window_s=args.idle_window,
+            idle_calls=idle_calls,
+            round_calls=[calls_between(a.calls, b.calls) for a, b in zip(marks, marks[1:])],
             hwm_kib=hwm,
             traffic_bytes=int(run["network-traffic"]["total-bytes"]),
         )
@@ -719,8 +771,10 @@ def render(header: list[str], rows: list[list[str]], markdown: bool, left: int =
 def cells(values: dict[str, float | None], digits: int) -> list[str]:
     """Return the Python and C++ cells and the Python/C++ ratio for one metric."""
     py, cpp = values.get("python"), values.get("cpp")
-    out = ["failed" if v is None else f"{v:.{digits}f}" for v in (py, cpp)]
-    out.append(f"{py / cpp:.1f}x" if py is not None and cpp else "n/a")
+    out = ["failed" if v is None else "n/a" if math.isnan(v) else f"{v:.{digits}f}"
+           for v in (py, cpp)]
+    countable = py is not None and cpp and not math.isnan(py) and not math.isnan(cpp)
+    out.append(f"{py / cpp:.1f}x" if countable else "n/a")
     return out
 
 
@@ -782,7 +836,7 @@ def rounds_table(results: Results, rounds: int, markdown: bool) -> str:
             ["", "  per Pull/PushMessages call (ms)",
              *cells(per_impl(runs, AppRun.idle_cpu_per_call_ms), 2)],
             ["", "Pull/PushMessages calls per round",
-             *cells(per_impl(runs, AppRun.calls_per_round), 0)],
+             *cells(per_impl(runs, lambda r: r.per_round(lambda c: c.messages)), 0)],
         ]  # fmt: skip
     header = ["nodes", f"metric ({rounds} rounds per run)", "Python", "C++", "Python/C++"]
     return render(header, rows, markdown, left=2)
@@ -809,14 +863,24 @@ def verify_table(results: Results, markdown: bool) -> str:
     for nodes, runs in results.rounds.items():
         if None in runs.values():
             continue
-        calls = runs["cpp"].all_calls_per_round()
-        floor = calls * results.verify_us["cpp"] / 1000
-        rows.append([f"{nodes} nodes: Fleet calls per round (C++ log, all but heartbeats)", "",
-                     f"{calls:.0f}", ""])
-        rows.append([f"{nodes} nodes: verification alone, per round (ms)", "", f"{floor:.0f}",
-                     ""])
-        rows.append([f"{nodes} nodes: Python CPU per round / C++ verification alone", "", "",
-                     f"{runs['python'].cpu_per_round() * 1000 / floor:.1f}x" if floor else "n/a"])
+        cpp = runs["cpp"]
+        checks = cpp.per_round(lambda c: c.checks)
+        check_cpu_ms = cpp.per_round(lambda c: c.check_cpu_s) * 1000
+        floor = checks * results.verify_us["cpp"] / 1000
+        cpu_ms = cpp.cpu_per_round() * 1000
+        rows += [
+            [f"{nodes} nodes: Fleet calls per round (all, heartbeats too)", "",
+             f"{cpp.per_round(lambda c: c.all):.0f}", ""],
+            ["  signature checks per round", "", f"{checks:.0f}", ""],
+            ["  floor: checks x one verify (ms per round)", "", f"{floor:.0f}", ""],
+            ["  the checks' own CPU in the SuperLink (ms per round)", "", f"{check_cpu_ms:.0f}",
+             ""],
+            ["  C++ CPU per round / floor", "", f"{cpu_ms / floor:.2f}x" if floor else "n/a", ""],
+            ["  C++ CPU per round / the checks' own CPU", "",
+             f"{cpp.cpu_per_check_cpu():.2f}x", ""],
+            ["  Python CPU per round / floor", "", "",
+             f"{runs['python'].cpu_per_round() * 1000 / floor:.1f}x" if floor else "n/a"],
+        ]  # fmt: skip
     return render(["metric", "Python", "C++", "Python/C++"], rows, markdown)
 
 
@@ -842,6 +906,17 @@ def goal_lines(results: Results) -> list[str]:
             f"{cpu_ratio:.1f}x (goal >= 5x, {verdict}); wall per round Python/C++ = "
             f"{wall['python'] / wall['cpp']:.2f}x (dominated by the stock components)"
         )
+        cpp = runs["cpp"]
+        checks = cpp.per_round(lambda c: c.checks)
+        if results.verify_us and not math.isnan(checks) and checks:
+            floor = checks * results.verify_us["cpp"] / 1e6
+            over_floor = cpp.cpu_per_round() / floor
+            lines.append(
+                f"Per-round CPU at {nodes} nodes against the signature-check floor: C++ CPU per "
+                f"round / (checks x one verify) = {over_floor:.2f}x (goal <= 1.5x, "
+                f"{'met' if over_floor <= 1.5 else 'NOT met'}); against the checks' own CPU in "
+                f"the SuperLink: {cpp.cpu_per_check_cpu():.2f}x"
+            )
     return lines
 
 
@@ -874,11 +949,12 @@ def definitions(args: argparse.Namespace) -> list[str]:
         "'per round' above (a first round cannot be timed from the log lines apart from the "
         "ServerApp start-up); VmHWM is the SuperLink's peak RSS since its start; traffic is "
         "network-traffic total-bytes from `flwr ls`.",
-        "Pull/PushMessages calls: the [Fleet.PullMessages] and [Fleet.PushMessages] lines both "
-        "SuperLinks log at INFO, one per call (heartbeats, object pushes/pulls and "
-        "confirmations are not logged: a lower bound of the Fleet calls served). 'per call' "
-        "divides the idle CPU by the calls logged in that window, so it includes the idle "
-        "SuperLink's own background work and the unlogged heartbeats.",
+        "Pull/PushMessages calls: ours counted on its /metrics (flwr_superlink_requests_total, "
+        "api fleet, those routes; it runs at its default log level, INFO, with "
+        "--metrics-address); the stock SuperLink's from the [Fleet.PullMessages] and "
+        "[Fleet.PushMessages] lines it logs at INFO on the gRPC line (1.36), n/a on the HTTP "
+        "line (1.42 logs none). 'per call' divides the idle CPU by those calls in that window, "
+        "so it includes the idle SuperLink's own background work and its heartbeats.",
         "Per-call floor: every Fleet call of a stock SuperNode carries a fresh timestamp signed "
         "with its ECDSA P-384 key, and both SuperLinks verify it on every call (flwr's "
         "NodeAuthServerInterceptor; it cannot be cached: the timestamp changes). Timed on "
@@ -887,11 +963,14 @@ def definitions(args: argparse.Namespace) -> list[str]:
         "OpenSSL bundled with the `cryptography` wheel), C++ with core::VerifyNodeSignature "
         "(Debian's OpenSSL 3.0, parsed keys cached; build/bench/bench_node_auth); median of "
         f"{args.verify_repeats} passes. 'verification alone' = C++ Fleet calls per round x the "
-        "C++ time per check, where the calls are all those the C++ SuperLink logs at DEBUG in "
-        "the rounds benchmark (every Fleet call but heartbeats: about one more per "
-        "node every 30 s): CPU the C++ SuperLink cannot avoid, so Python's CPU per round "
-        "divided by it bounds the per-round ratio any C++ SuperLink on this OpenSSL could "
-        "reach, before the gRPC transport and the kernel (which both pay) are counted.",
+        "C++ time per check, where the checks are those the C++ SuperLink counts on its "
+        "/metrics (flwr_superlink_fleet_signature_checks: every Fleet call, heartbeats "
+        "included) in the rounds benchmark: CPU the C++ SuperLink cannot avoid, so Python's "
+        "CPU per round divided by it bounds the per-round ratio any C++ SuperLink on this "
+        "OpenSSL could reach, before the transport and the kernel (which both pay) are "
+        "counted. 'The checks' own CPU' is the thread CPU time the SuperLink measures around "
+        "each check (flwr_superlink_fleet_signature_check_cpu_seconds): the same floor "
+        "measured in place, under the run's load and cache pressure.",
     ]
 
 
