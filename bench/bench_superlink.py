@@ -65,7 +65,7 @@ ROUND_LINE = re.compile(rb"round (\d+): (\d+) replies")
 # counted there. Ours is counted on its /metrics (--metrics-address): every Fleet call by route,
 # and its signature checks with their CPU time (see Calls).
 FLEET_LOG_LINE = re.compile(rb"\[Fleet\.(?:PullMessages|PushMessages)\]")
-MESSAGES_ROUTE = re.compile(r'route="(?:PullMessages|PushMessages|pull-messages|push-messages)"')
+MESSAGES_ROUTE = re.compile(r'route="(?:[^"]*/)?(?:PullMessages|PushMessages|pull-messages|push-messages)"')
 T = TypeVar("T")
 
 # The interop tests' harness gives the environment Flower processes need; share it.
