@@ -129,7 +129,7 @@ class Federation:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        stop_all(self.procs)
+        self.procs.stop_all_at_once()
 
     def fail(self, what: str) -> BenchError:
         tail = self.procs.log("superlink")[-3000:]
@@ -200,26 +200,6 @@ class Federation:
                 return run_id, lines, run
             time.sleep(1.0)
         raise self.fail(f"run {run_id} not finished {timeout:.0f}s after it started")
-
-
-def stop_all(procs: Processes) -> None:
-    """SIGTERM every process group at once, SIGKILL what is left after 10 s."""
-    for _, proc in procs.procs:
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + 10
-    for _, proc in procs.procs:
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
 
 
 # ------------------------------------------------------------------------------------------

@@ -167,32 +167,6 @@ class Bench:
         return status, per_round, total
 
 
-def stop_all(procs: Processes) -> None:
-    """SIGTERM every process group at once, SIGKILL what is left after 10 s (the stock
-    SuperNode's graceful exit retries the SuperLink; one at a time would take minutes)."""
-    import signal
-
-    for _, proc in procs.procs:
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + 10
-    for _, proc in procs.procs:
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-    for _, proc in procs.procs:
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-
-
 def median(values: list[float]) -> float:
     values = sorted(values)
     return values[len(values) // 2] if values else float("nan")
@@ -257,7 +231,7 @@ def pair(bench: Bench, args, array_size: int, out) -> None:
         status, per_round, _ = bench.run(procs, env, bench.app_copy("pair"), 2, args.rounds, array_size, args.run_timeout)
         peak = {k: tree_kib(p.pid, "VmHWM") for k, p in nodes.items()}
     finally:
-        stop_all(procs)
+        procs.stop_all_at_once()
     out("## One node of each kind")
     out()
     out(f"| metric | Python | C++ | Python/C++ |")
@@ -313,7 +287,7 @@ def capacity(bench: Bench, args, node_counts: list[int], out) -> None:
                     best[kind] = max(best[kind], n)
                 out(f"| {n} | {LABELS[kind]} | {len(started)} | {startup:.0f} | {rss:.0f} | {anon:.0f} | {status} | {median(per_round):.2f} |")
             finally:
-                stop_all(procs)
+                procs.stop_all_at_once()
     out()
     out(f"Most nodes that completed {args.rounds} rounds here: Python {best['python']}, C++ {best['cpp']} "
         f"(capped by the N tried).")
