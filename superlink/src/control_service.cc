@@ -642,7 +642,7 @@ ControlService::ConfigureSimulationFederation(
 }
 
 absl::StatusOr<proto::ListAppsResponse> ControlService::ListApps(
-    const proto::ListAppsRequest& request) {
+    const proto::ListAppsRequest& request, absl::string_view caller_line) {
   if (absl::Status s = CheckMembership(request.federation_id()); !s.ok()) return s;
   std::optional<size_t> limit;
   if (request.has_limit()) limit = request.limit();
@@ -662,7 +662,14 @@ absl::StatusOr<proto::ListAppsResponse> ControlService::ListApps(
     agent.set_description("Chat with Flower Agent");
     agent.set_color("yellow");
   }
-  for (proto::AppInfo& app : apps) *response.add_apps() = std::move(app);
+  for (proto::AppInfo& app : apps) {
+    if (!core::ControlLineShowsAppDetails(caller_line)) {
+      app.clear_display_name();
+      app.clear_description();
+      app.clear_color();
+    }
+    *response.add_apps() = std::move(app);
+  }
   return response;
 }
 
@@ -770,6 +777,8 @@ ControlService::UpdateRunSeriesDescription(
                                           kMaxDescriptionLength, " characters."));
   }
   state_->SetRunSeriesDescription(request.series_id(), description);
+  // flwr answers the stored series, without the status of its latest run.
+  series->clear_last_run_status();
   series->set_description(description);
   proto::UpdateRunSeriesDescriptionResponse response;
   *response.mutable_series() = *std::move(series);

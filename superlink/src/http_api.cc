@@ -125,7 +125,9 @@ void AddControlRoutes(core::HttpProtoServer& server, ControlService* s) {
   AddControlRoute(server, s, "unregister-node", &S::UnregisterNode);
   AddControlRoute(server, s, "list-nodes", &S::ListNodes);
   AddControlRoute(server, s, "list-federations", &S::ListFederations);
-  AddControlRoute(server, s, "list-apps", &S::ListApps);
+  AddControlRoute<proto::ListAppsRequest, proto::ListAppsResponse>(
+      server, "list-apps",
+      [s](const auto& request, absl::string_view line) { return s->ListApps(request, line); });
   AddControlRoute(server, s, "list-app-associations", &S::ListAppAssociations);
   AddControlRoute(server, s, "add-app", &S::AddApp);
   AddControlRoute(server, s, "remove-app", &S::RemoveApp);

@@ -198,10 +198,11 @@ TEST_F(ControlServiceTest, federation_management_answers_as_flwrs_noop_manager) 
 
   proto::ListAppsRequest apps;
   apps.set_federation_id("@alice/other");
-  EXPECT_EQ(core::FlowerErrorCode(control.ListApps(apps).status()),
+  EXPECT_EQ(core::FlowerErrorCode(control.ListApps(apps, "1.42.0").status()),
             core::api_error::kFederationNotFound);
   apps.set_federation_id(std::string(kDefaultFederation));
-  EXPECT_EQ(control.ListApps(apps)->apps_size(), 1);  // flwr's built-in Flower Agent entry
+  EXPECT_EQ(control.ListApps(apps, "1.42.0")->apps_size(),
+            1);  // flwr's built-in Flower Agent entry
 }
 
 TEST_F(ControlServiceTest, only_a_simulation_federation_has_a_simulation_config) {
@@ -293,7 +294,7 @@ clientapp = "app.client_app:app"
   std::vector<std::string> AppIds() {
     proto::ListAppsRequest request;
     request.set_federation_id(std::string(kDefaultFederation));
-    const proto::ListAppsResponse listed = *control_->ListApps(request);
+    const proto::ListAppsResponse listed = *control_->ListApps(request, "1.42.0");
     std::vector<std::string> ids;
     for (const proto::AppInfo& app : listed.apps()) ids.push_back(app.app_id());
     return ids;
@@ -317,7 +318,7 @@ TEST_P(ControlServiceStateTest, a_runs_app_is_listed_before_the_agent_until_remo
   proto::ListAppsRequest limited;
   limited.set_federation_id(std::string(kDefaultFederation));
   limited.set_limit(2);
-  const proto::ListAppsResponse two = *control_->ListApps(limited);
+  const proto::ListAppsResponse two = *control_->ListApps(limited, "1.42.0");
   ASSERT_EQ(two.apps_size(), 2);
   EXPECT_EQ(two.apps(0).app_id(), "@flwrlabs/second");
   EXPECT_EQ(two.apps(0).app_type(), "flwr-serverapp");
@@ -326,6 +327,9 @@ TEST_P(ControlServiceStateTest, a_runs_app_is_listed_before_the_agent_until_remo
   EXPECT_FALSE(two.apps(0).is_hub_app());
   EXPECT_EQ(two.apps(0).fab_hash().size(), 64u);
   EXPECT_EQ(two.apps(1).app_id(), "@flwrlabs/flwr-agent");
+  const proto::ListAppsResponse plain = *control_->ListApps(limited, "1.36.0");
+  EXPECT_EQ(plain.apps(0).display_name(), "");  // 1.36's AppInfo has no details
+  EXPECT_EQ(plain.apps(1).color(), "");
 
   proto::ListAppAssociationsRequest associations;
   associations.set_app_id("@flwrlabs/first");

@@ -134,10 +134,12 @@ class ControlService {
       const proto::ConfigureSimulationFederationRequest& request);
 
   // Apps: a federation lists the apps of its runs, most recently added first, then flwr's
-  // built-in Flower Agent entry (all within `limit`); RemoveApp forgets one (its FAB stays).
-  // Adding one from Flower Hub fails as an offline stock SuperLink's does (FlowerError 33 for
-  // a bad app spec, else 34).
-  absl::StatusOr<proto::ListAppsResponse> ListApps(const proto::ListAppsRequest& request);
+  // built-in Flower Agent entry (all within `limit`); only a caller of the 1.42 line
+  // (`caller_line`) gets their display names, descriptions and colors. RemoveApp forgets one
+  // (its FAB stays). Adding one from Flower Hub fails as an offline stock SuperLink's does
+  // (FlowerError 33 for a bad app spec, else 34).
+  absl::StatusOr<proto::ListAppsResponse> ListApps(const proto::ListAppsRequest& request,
+                                                   absl::string_view caller_line);
   absl::StatusOr<proto::ListAppAssociationsResponse> ListAppAssociations(
       const proto::ListAppAssociationsRequest& request);
   absl::StatusOr<proto::AddAppResponse> AddApp(const proto::AddAppRequest& request);
