@@ -788,21 +788,54 @@ ControlService::UpdateRunSeriesDescription(
 absl::StatusOr<proto::ListRunSeriesEventsResponse> ControlService::ListRunSeriesEvents(
     const proto::ListRunSeriesEventsRequest& request) {
   core::LogInfo("ControlServicer.ListRunSeriesEvents");
-  if (!FindRunSeries(request.series_id())) return RunSeriesNotFound(request.series_id());
-  return proto::ListRunSeriesEventsResponse();
+  std::optional<proto::RunSeries> series = FindRunSeries(request.series_id());
+  if (!series) return RunSeriesNotFound(request.series_id());
+  std::vector<uint64_t> run_ids;
+  std::vector<uint64_t> task_ids;
+  for (uint64_t run_id : series->run_ids()) {
+    if (std::optional<proto::Run> run = state_->GetRun(run_id)) {
+      run_ids.push_back(run_id);
+      task_ids.push_back(run->primary_task_id());
+    }
+  }
+  proto::ListRunSeriesEventsResponse response;
+  for (proto::TaskEvent& event : state_->tasks().GetTaskEvents(run_ids, task_ids, 0)) {
+    *response.add_events() = std::move(event);
+  }
+  return response;
 }
 
-absl::Status ControlService::StreamRunEvents(const proto::StreamRunEventsRequest& request,
-                                             const std::function<bool()>& cancelled) {
+absl::Status ControlService::StreamRunEvents(
+    const proto::StreamRunEventsRequest& request,
+    const std::function<bool(const proto::StreamRunEventsResponse&)>& write,
+    const std::function<bool()>& cancelled) {
   core::LogInfo("ControlServicer.StreamRunEvents");
-  if (!state_->GetRun(request.run_id())) {
+  std::optional<proto::Run> run = state_->GetRun(request.run_id());
+  if (!run) {
     return core::FlowerError(
         core::api_error::kRunIdNotFound,
         absl::StrCat("Run ", request.run_id(), " not found while streaming run events."));
   }
+  const uint64_t task_id = run->primary_task_id();
+  uint64_t after = request.after_task_event_id();
   while (!cancelled()) {
-    std::optional<proto::Run> run = state_->GetRun(request.run_id());
-    if (!run || run->status().status() == kStatusFinished) break;
+    // Finished before this batch: the batch holds the last events.
+    const bool last_batch = run->status().status() == kStatusFinished;
+    for (const proto::TaskEvent& event :
+         state_->tasks().GetTaskEvents({request.run_id()}, {task_id}, after)) {
+      after = event.id();
+      proto::StreamRunEventsResponse response;
+      *response.mutable_task_event() = event;
+      if (!write(response)) return absl::OkStatus();
+    }
+    if (last_batch) {
+      core::LogInfo(absl::StrCat("All events for run ID `", request.run_id(), "` returned"));
+      break;
+    }
+    run = state_->GetRun(request.run_id());
+    if (!run) break;
+    // Finished meanwhile: fetch the last batch at once.
+    if (run->status().status() == kStatusFinished) continue;
     std::this_thread::sleep_for(absl::ToChronoMilliseconds(kLogPollInterval));
   }
   return absl::OkStatus();

@@ -153,8 +153,8 @@ void AddControlRoutes(core::HttpProtoServer& server, ControlService* s) {
   server.AddServerStream<proto::StreamRunEventsRequest, proto::StreamRunEventsResponse>(
       absl::StrCat(kControlPathPrefix, "stream-run-events"),
       [s](const proto::StreamRunEventsRequest& request, const HttpRequestContext& context,
-          std::function<bool(const proto::StreamRunEventsResponse&)>) {
-        return s->StreamRunEvents(request, [&context] { return context.cancelled(); });
+          std::function<bool(const proto::StreamRunEventsResponse&)> write) {
+        return s->StreamRunEvents(request, write, [&context] { return context.cancelled(); });
       });
 }
 

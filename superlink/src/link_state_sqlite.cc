@@ -34,15 +34,15 @@ namespace {
 
 // PRAGMA user_version of a database with this schema (0: a new database). The task tables
 // are the TaskStore's (core/src/task_store_sqlite.cc). Version 2 added the node's name and
-// location, version 3 the run's federation config, version 4 the run series, apps and
-// automations; an older database is migrated when opened.
+// location, version 3 the run's federation config, version 4 the run series, apps,
+// automations and task events; an older database is migrated when opened.
 constexpr int kSchemaVersion = 4;
 
 // The LinkState's tables and the TaskStore's.
 constexpr const char* kTables[] = {
     "node",        "run",         "task",         "task_log",          "fab",
     "message_ins", "message_res", "push_session", "push_session_root", "push_session_pending",
-    "run_series",  "app",         "automation"};
+    "run_series",  "app",         "automation",   "task_event"};
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS node (

@@ -7,7 +7,8 @@ directly, with the line's wire format.
 Both SuperLinks run with `--isolation process` and no SuperExec, so runs stay pending. The stock
 SuperLink starts the runs of due automations when a SuperExec asks for tasks; the test asks as
 one would (1.36: pull-pending-tasks, 1.42: acquire-task for no task type, which claims nothing)
-until both have run them; ours schedules them itself."""
+until both have run them; ours schedules them itself. For run events the test claims a run's
+task as a SuperExec would and pushes events as its app would."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ import httpx
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from flwr.proto import control_pb2, control_pb2_grpc, fab_pb2
+from google.protobuf.internal.decoder import _DecodeVarint
+from google.protobuf.internal.encoder import _VarintBytes
+
+from flwr.proto import control_pb2, control_pb2_grpc, fab_pb2, runtime_pb2, task_pb2
 
 from harness import APPS, LINES, Line, Ports, Processes, base_env, superlink_argv, wait_for_superlink
 
@@ -34,7 +38,7 @@ DEFAULT = "@none/default"
 APP_ID = "@flwrcpp/numpy-app"
 PROTOBUF = {"content-type": "application/protobuf"}
 # Fields whose values differ between two SuperLinks (random IDs, times).
-ID_FIELDS = {"run_id", "series_id", "run_ids"}
+ID_FIELDS = {"run_id", "series_id", "run_ids", "task_id"}
 TIME = re.compile(r"\d{4}-\d\d-\d\d[T ][\d:.]+(\+00:00|Z)?")
 
 
@@ -90,12 +94,63 @@ class Link:
         except grpc.RpcError as err:
             return "error", err.code().name, err.details()
 
+    def runtime(self, route: str, body: bytes, token: str | None = None) -> bytes:
+        headers = {**PROTOBUF, **self.superexec_headers, **({"flwr-task-token": token} if token else {})}
+        reply = httpx.post(f"{self.url}/v1/runtime/{route}", content=body, headers=headers, timeout=30)
+        assert reply.status_code == 200, reply.text
+        return reply.content
+
+    def claim(self, run_id: int) -> str:
+        """The token of the run's task, claimed as the line's SuperExec claims it (1.42's
+        acquire-task takes the oldest pending task first: older runs' tasks are claimed too)."""
+        if self.line.minor >= 42:
+            while True:
+                acquired = runtime_pb2.AcquireTaskResponse.FromString(self.runtime(
+                    "acquire-task", runtime_pb2.AcquireTaskRequest(
+                        supported_task_types=["flwr-serverapp"]).SerializeToString()))
+                assert acquired.token, f"run {run_id} has no pending task"
+                if acquired.task.run_id == run_id:
+                    return acquired.token
+        # 1.36's PullPendingTasksResponse{repeated Task tasks = 1} and ClaimTask{task_id = 1} ->
+        # {token = 1}, which the primary line's stubs lack.
+        tasks = [task_pb2.Task.FromString(value)
+                 for _, value in fields(self.runtime("pull-pending-tasks", b""))]
+        task_id = next(task.task_id for task in tasks if task.run_id == run_id)
+        return dict(fields(self.runtime("claim-task", b"\x08" + _VarintBytes(task_id))))[1].decode()
+
+    def stream_run_events(self, run_id: int) -> list[dict]:
+        """The events StreamRunEvents streams for a finished run."""
+        request = control_pb2.StreamRunEventsRequest(run_id=run_id)
+        if not self.line.http_control:
+            replies = list(self.stub.StreamRunEvents(request, timeout=30))
+        else:
+            body = httpx.post(f"{self.url}/v1/control/stream-run-events", content=request.SerializeToString(),
+                              headers=PROTOBUF, timeout=30).content
+            replies, pos = [], 0
+            while pos < len(body):  # frames: a 4-byte big-endian size, then the message
+                size = int.from_bytes(body[pos:pos + 4], "big")
+                replies.append(control_pb2.StreamRunEventsResponse.FromString(body[pos + 4:pos + 4 + size]))
+                pos += 4 + size
+        return [normalise(MessageToDict(r, preserving_proto_field_name=True)) for r in replies]
+
     def ask_for_tasks(self) -> None:
         """What a SuperExec's poll does: the stock SuperLink starts due automations' runs."""
         route, body = ("acquire-task", b"") if self.line.minor >= 42 else ("pull-pending-tasks", b"")
         reply = httpx.post(f"{self.url}/v1/runtime/{route}", content=body,
                            headers={**PROTOBUF, **self.superexec_headers}, timeout=30)
         assert reply.status_code == 200, reply.text
+
+
+def fields(data: bytes) -> list[tuple[int, bytes | int]]:
+    """The fields of an encoded protobuf message with varint and length-delimited fields."""
+    out, pos = [], 0
+    while pos < len(data):
+        key, pos = _DecodeVarint(data, pos)
+        value, pos = _DecodeVarint(data, pos)
+        if key & 7 == 2:
+            value, pos = data[pos:pos + value], pos + value
+        out.append((key >> 3, value))
+    return out
 
 
 def answer(result: tuple):
@@ -251,3 +306,26 @@ def test_a_stopped_automation_starts_no_runs(links) -> None:
 def test_an_invalid_automation_is_refused_as_stock_refuses_it(links, request_fields) -> None:
     assert_same(both(links, "StartAutomation", control_pb2.StartAutomationRequest(
         start_run_request=control_pb2.StartRunRequest(series_id=1), **request_fields)))
+
+
+def test_a_runs_task_events_are_listed_and_streamed(links) -> None:
+    started = start_run(links)
+    for kind, link in links.items():
+        token = link.claim(started[kind].run_id)
+        events = [task_pb2.TaskEvent(event="message", data=json.dumps({"n": n})) for n in (1, 2)]
+        link.runtime("push-task-events", runtime_pb2.PushTaskEventsRequest(events=events).SerializeToString(),
+                     token)
+        # A batch with one invalid data is dropped whole (logged), as stock drops it.
+        invalid = [task_pb2.TaskEvent(event="message", data="{}"), task_pb2.TaskEvent(event="x", data="[]")]
+        link.runtime("push-task-events", runtime_pb2.PushTaskEventsRequest(events=invalid).SerializeToString(),
+                     token)
+    if links["cpp"].line.minor >= 42:  # ListRunSeriesEvents is Flower 1.42's
+        listed = {kind: link.call("ListRunSeriesEvents", control_pb2.ListRunSeriesEventsRequest(
+            series_id=started[kind].series_id)) for kind, link in links.items()}
+        assert_same(listed)
+        assert [e.data for e in listed["cpp"][1].events] == ['{"n": 1}', '{"n": 2}']
+    assert_same({kind: link.call("StopRun", control_pb2.StopRunRequest(run_id=started[kind].run_id))
+                 for kind, link in links.items()})
+    streamed = {kind: link.stream_run_events(started[kind].run_id) for kind, link in links.items()}
+    assert streamed["cpp"] == streamed["python"]
+    assert len(streamed["cpp"]) == 2

@@ -473,6 +473,54 @@ TEST_P(ControlServiceStateTest, finite_automations_complete_or_fail_with_their_r
   EXPECT_EQ(control_->GetRunSeries(get)->series().run_ids_size(), 3);
 }
 
+TEST_P(ControlServiceStateTest, a_runs_task_events_are_listed_and_streamed_until_it_finishes) {
+  const proto::StartRunResponse first = *control_->StartRun(RunRequest("app"));
+  proto::StartRunRequest again = RunRequest("app");
+  again.set_series_id(first.series_id());
+  const proto::StartRunResponse second = *control_->StartRun(again);
+  auto event_of = [&](uint64_t run_id, const std::string& data) {
+    proto::TaskEvent event;
+    event.set_run_id(run_id);
+    event.set_task_id(state_->GetRun(run_id)->primary_task_id());
+    event.set_event("message");
+    event.set_data(data);
+    return event;
+  };
+  ASSERT_TRUE(state_->tasks().StoreTaskEvents(
+      {event_of(first.run_id(), R"({"n": 1})"), event_of(second.run_id(), R"({"n": 2})")}));
+  proto::TaskEvent other_task = event_of(first.run_id(), "{}");
+  other_task.set_task_id(other_task.task_id() + 1);
+  ASSERT_TRUE(state_->tasks().StoreTaskEvents({other_task}));
+
+  proto::ListRunSeriesEventsRequest list;
+  list.set_series_id(first.series_id());
+  const proto::ListRunSeriesEventsResponse listed = *control_->ListRunSeriesEvents(list);
+  ASSERT_EQ(listed.events_size(), 2);
+  EXPECT_EQ(listed.events(0).data(), R"({"n": 1})");
+  EXPECT_EQ(listed.events(1).data(), R"({"n": 2})");
+  list.set_series_id(first.series_id() + 1);
+  EXPECT_EQ(core::FlowerErrorCode(control_->ListRunSeriesEvents(list).status()),
+            core::api_error::kRunSeriesIdNotFound);
+
+  // A finished run's stream ends once its events are written.
+  ASSERT_TRUE(state_->StopRun(first.run_id()));
+  proto::StreamRunEventsRequest stream;
+  stream.set_run_id(first.run_id());
+  std::vector<std::string> written;
+  auto write = [&](const proto::StreamRunEventsResponse& r) {
+    written.push_back(r.task_event().data());
+    return true;
+  };
+  ASSERT_TRUE(control_->StreamRunEvents(stream, write, [] { return false; }).ok());
+  EXPECT_EQ(written, std::vector<std::string>{R"({"n": 1})"});
+  stream.set_after_task_event_id(listed.events(0).id());
+  ASSERT_TRUE(control_->StreamRunEvents(stream, write, [] { return false; }).ok());
+  EXPECT_EQ(written.size(), 1u);
+  stream.set_run_id(4242);
+  EXPECT_EQ(core::FlowerErrorCode(control_->StreamRunEvents(stream, write, [] { return false; })),
+            core::api_error::kRunIdNotFound);
+}
+
 TEST_P(ControlServiceStateTest, apps_series_descriptions_and_automations_survive_a_restart) {
   if (path_.empty()) GTEST_SKIP() << "in-memory state";
   const proto::StartRunResponse run = *control_->StartRun(RunRequest("app"));

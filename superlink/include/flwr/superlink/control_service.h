@@ -154,13 +154,18 @@ class ControlService {
       const proto::GetRunSeriesRequest& request);
   absl::StatusOr<proto::UpdateRunSeriesDescriptionResponse> UpdateRunSeriesDescription(
       const proto::UpdateRunSeriesDescriptionRequest& request);
-  // No task events are recorded: an empty list for a known series.
+  // The task events (Runtime PushTaskEvents) of the primary tasks of the series' runs, in
+  // order. FlowerError 17 for an unknown series.
   absl::StatusOr<proto::ListRunSeriesEventsResponse> ListRunSeriesEvents(
       const proto::ListRunSeriesEventsRequest& request);
-  // FlowerError 16 for an unknown run; else no events, until the run has finished or
-  // `cancelled()` returns true.
-  absl::Status StreamRunEvents(const proto::StreamRunEventsRequest& request,
-                               const std::function<bool()>& cancelled);
+  // flwr's stream_run_events: writes the events of the run's primary task after
+  // `after_task_event_id`, as they come, until the run has finished (all its events written),
+  // `write` returns false or `cancelled()` returns true; polls every kLogPollInterval.
+  // FlowerError 16 for an unknown run.
+  absl::Status StreamRunEvents(
+      const proto::StreamRunEventsRequest& request,
+      const std::function<bool(const proto::StreamRunEventsResponse&)>& write,
+      const std::function<bool()>& cancelled);
 
   // Automations (flwr's start_automation): stores the StartRun request to run at `start_at`
   // (now if unset), then every `fixed_interval` seconds, `max_runs` times (unbounded with an
