@@ -143,7 +143,8 @@ absl::StatusOr<proto::StartRunResponse> ControlService::StartRun(
     proto::AppInfo app;
     app.set_app_id(fab->app_id());
     app.set_fab_hash(fab_hash);
-    app.set_app_type(fab->is_agentapp() ? "flwr-agentapp" : std::string(kServerAppTaskType));
+    app.set_app_type(
+        std::string(fab->is_agentapp() ? core::kAgentAppTaskType : kServerAppTaskType));
     app.set_is_hub_app(false);
     app.set_display_name(fab->display_name);
     app.set_description(fab->description);
@@ -656,7 +657,7 @@ absl::StatusOr<proto::ListAppsResponse> ControlService::ListApps(
     if (limit && apps.size() > *limit - 1) apps.resize(*limit - 1);
     proto::AppInfo& agent = apps.emplace_back();
     agent.set_app_id(std::string(kFlowerAgentAppId));
-    agent.set_app_type("flwr-agentapp");
+    agent.set_app_type(std::string(core::kAgentAppTaskType));
     agent.set_is_hub_app(true);
     agent.set_display_name("Flower Agent");
     agent.set_description("Chat with Flower Agent");

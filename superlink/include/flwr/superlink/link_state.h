@@ -1,7 +1,8 @@
 // LinkState: everything a SuperLink remembers — nodes, runs and their tasks, messages in
-// flight, FABs, run contexts and object push sessions — as flwr's LinkState (flwr/server/
-// superlink/linkstate) of the pinned version. Its tasks and their logs live in the TaskStore it
-// owns (tasks()), as flwr's CoreState: a run's status and timestamps are its primary task's.
+// flight, FABs, run contexts, object push sessions, run series, the federation's apps and
+// automations — as flwr's LinkState (flwr/server/superlink/linkstate) and CoreState
+// (flwr/supercore/corestate) of the pinned version. Its tasks, their logs and their events
+// live in the TaskStore it owns (tasks()): a run's status and timestamps are its primary task's.
 //
 // Two implementations pass one test suite: in memory (`:flwr-in-memory:`) and SQLite (a file).
 // All methods are thread-safe. Time comes from the injected clock, so tests can move it.
