@@ -487,6 +487,13 @@ absl::StatusOr<FabInfo> ParseFabConfig(absl::string_view pyproject) {
       if (native->items[i].is_string()) info.native.Set(native->keys[i], native->items[i].string);
     }
   }
+  const auto non_empty_string = [](const TomlValue& table, absl::string_view key) {
+    const TomlValue* value = table.Find(key);
+    return value != nullptr && value->is_string() ? value->string : std::string();
+  };
+  info.display_name = non_empty_string(*sections.app, "display-name");
+  info.description = non_empty_string(*sections.project, "description");
+  info.color = non_empty_string(*sections.app, "color");
   if (sections.config != nullptr) {
     if (absl::Status status = internal::FlattenTomlTable(*sections.config, &info.default_config);
         !status.ok()) {

@@ -182,6 +182,13 @@ bool IsPythonSpace(char32_t c) {
   }
 }
 
+bool IsStrictJsonObject(absl::string_view text) {
+  // nlohmann's parser, as json.loads with parse_constant rejecting them, knows no NaN or
+  // Infinity.
+  const nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return value.is_object();
+}
+
 absl::string_view PythonStrip(absl::string_view text) {
   std::vector<CodePoint> cps;
   if (!DecodeUtf8(text, &cps).ok()) return text;

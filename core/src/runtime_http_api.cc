@@ -73,6 +73,8 @@ RuntimeHttpApi::RuntimeHttpApi(RuntimeService* s, absl::string_view component_na
   FLWR_TASK_ROUTE("/v1/runtime/push-task-output", PushTaskOutputRequest, PushTaskOutputResponse,
                   PushTaskOutput);
   FLWR_TASK_ROUTE("/v1/runtime/push-logs", PushLogsRequest, PushLogsResponse, PushLogs);
+  FLWR_TASK_ROUTE("/v1/runtime/push-task-events", PushTaskEventsRequest, PushTaskEventsResponse,
+                  PushTaskEvents);
   FLWR_TASK_ROUTE("/v1/runtime/get-nodes", GetNodesRequest, GetNodesResponse, GetNodes);
   FLWR_TASK_ROUTE("/v1/runtime/push-messages", PushAppMessagesRequest, PushAppMessagesResponse,
                   PushMessages);

@@ -4,7 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "flwr/core/flower_error.h"
+#include "flwr/core/logging.h"
 
 namespace flwr::core {
 
@@ -50,6 +52,21 @@ absl::StatusOr<proto::SendTaskHeartbeatResponse> RuntimeService::SendTaskHeartbe
   proto::SendTaskHeartbeatResponse response;
   response.set_success(tasks_.AcknowledgeTaskHeartbeat(task.task_id()));
   return response;
+}
+
+absl::StatusOr<proto::PushTaskEventsResponse> RuntimeService::PushTaskEvents(
+    const proto::Task& task, const proto::PushTaskEventsRequest& request) {
+  if (request.events().empty()) return proto::PushTaskEventsResponse();
+  std::vector<proto::TaskEvent> events(request.events().begin(), request.events().end());
+  for (proto::TaskEvent& event : events) {
+    event.set_run_id(task.run_id());
+    event.set_task_id(task.task_id());
+  }
+  if (!tasks_.StoreTaskEvents(std::move(events))) {
+    LogError(absl::StrCat("Task events could not be stored for task ", task.task_id(), " of run ",
+                          task.run_id(), "."));
+  }
+  return proto::PushTaskEventsResponse();
 }
 
 }  // namespace flwr::core

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "flwr/core/python_compat.h"
+
 namespace flwr::core {
 
 // As flwr's acquire_task handler: the pending tasks oldest first, claiming the first eligible
@@ -20,6 +22,23 @@ std::optional<AcquiredTask> TaskStore::AcquireTask(absl::Span<const std::string>
     }
   }
   return std::nullopt;
+}
+
+bool TaskStore::StoreTaskEvents(std::vector<proto::TaskEvent> events) {
+  if (events.empty() || !std::all_of(events.begin(), events.end(), [](const proto::TaskEvent& e) {
+        return IsStrictJsonObject(e.data());
+      })) {
+    return false;
+  }
+  InsertTaskEvents(events);
+  return true;
+}
+
+bool TaskStore::EventMatches(const proto::TaskEvent& event, absl::Span<const uint64_t> run_ids,
+                             absl::Span<const uint64_t> task_ids, uint64_t after_id) {
+  return event.id() > after_id &&
+         std::find(run_ids.begin(), run_ids.end(), event.run_id()) != run_ids.end() &&
+         std::find(task_ids.begin(), task_ids.end(), event.task_id()) != task_ids.end();
 }
 
 }  // namespace flwr::core

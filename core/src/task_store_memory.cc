@@ -152,6 +152,28 @@ class InMemoryTaskStore : public TaskStore {
     return std::vector<TaskLogEntry>(first, log.end());
   }
 
+  std::vector<proto::TaskEvent> GetTaskEvents(absl::Span<const uint64_t> run_ids,
+                                              absl::Span<const uint64_t> task_ids,
+                                              uint64_t after_id) override {
+    absl::MutexLock lock(&mu_);
+    std::vector<proto::TaskEvent> out;
+    for (const proto::TaskEvent& event : events_) {
+      if (EventMatches(event, run_ids, task_ids, after_id)) out.push_back(event);
+    }
+    return out;
+  }
+
+ protected:
+  void InsertTaskEvents(std::vector<proto::TaskEvent>& events) override {
+    absl::MutexLock lock(&mu_);
+    const std::string now = FormatIsoUtc(clock_());
+    for (proto::TaskEvent& event : events) {
+      event.set_id(events_.size() + 1);
+      event.set_timestamp(now);
+      events_.push_back(event);
+    }
+  }
+
  private:
   // Runs `fn` under the lock after applying lapsed claims and heartbeats, then tells the
   // listener about the tasks that finished meanwhile.
@@ -207,6 +229,7 @@ class InMemoryTaskStore : public TaskStore {
   absl::flat_hash_map<std::string, uint64_t> token_to_task_ ABSL_GUARDED_BY(mu_);
   // Tasks finished under the lock, for the listener once it is released.
   std::vector<proto::Task> finished_ ABSL_GUARDED_BY(mu_);
+  std::vector<proto::TaskEvent> events_ ABSL_GUARDED_BY(mu_);  // in ID order
 };
 
 }  // namespace

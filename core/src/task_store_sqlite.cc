@@ -26,7 +26,8 @@ using sqlite::kWrite;
 using sqlite::TimeFromSql;
 using sqlite::TimeToSql;
 
-// The tables of LinkState schema version 1, unchanged.
+// The tables of LinkState schema version 1, unchanged, and task_event (version 4), created
+// when missing.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS task (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -56,6 +57,16 @@ CREATE TABLE IF NOT EXISTS task_log (
   text BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS task_log_by_task ON task_log (task_id, timestamp);
+
+CREATE TABLE IF NOT EXISTS task_event (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id INTEGER NOT NULL,
+  task_id INTEGER NOT NULL,
+  timestamp TEXT NOT NULL,
+  event TEXT NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS task_event_by_run ON task_event (run_id, id);
 )sql";
 
 constexpr const char* kTaskColumns =
@@ -248,6 +259,64 @@ class SqliteTaskStore : public TaskStore {
           return out;
         },
         /*expire=*/false, kRead);
+  }
+
+  std::vector<proto::TaskEvent> GetTaskEvents(absl::Span<const uint64_t> run_ids,
+                                              absl::Span<const uint64_t> task_ids,
+                                              uint64_t after_id) override {
+    return Quiet<std::vector<proto::TaskEvent>>(
+        "GetTaskEvents", {},
+        [&] {
+          SQLite::Statement q(*db_,
+                              "SELECT id, run_id, task_id, timestamp, event, data FROM task_event "
+                              "WHERE run_id = ? AND id > ? ORDER BY id");
+          std::vector<proto::TaskEvent> out;
+          for (uint64_t run_id : run_ids) {
+            BindId(q, 1, run_id);
+            BindId(q, 2, after_id);
+            while (q.executeStep()) {
+              proto::TaskEvent event;
+              event.set_id(Id(q.getColumn(0)));
+              event.set_run_id(Id(q.getColumn(1)));
+              event.set_task_id(Id(q.getColumn(2)));
+              event.set_timestamp(Bytes(q.getColumn(3)));
+              event.set_event(Bytes(q.getColumn(4)));
+              event.set_data(Bytes(q.getColumn(5)));
+              if (EventMatches(event, run_ids, task_ids, after_id)) out.push_back(event);
+            }
+            q.reset();
+          }
+          std::sort(out.begin(), out.end(),
+                    [](const auto& a, const auto& b) { return a.id() < b.id(); });
+          return out;
+        },
+        /*expire=*/false, kRead);
+  }
+
+ protected:
+  void InsertTaskEvents(std::vector<proto::TaskEvent>& events) override {
+    Quiet<bool>(
+        "StoreTaskEvents", false,
+        [&] {
+          SQLite::Statement insert(
+              *db_,
+              "INSERT INTO task_event (run_id, task_id, timestamp, event, data) "
+              "VALUES (?, ?, ?, ?, ?)");
+          const std::string now = FormatIsoUtc(clock_());
+          for (proto::TaskEvent& event : events) {
+            BindId(insert, 1, event.run_id());
+            BindId(insert, 2, event.task_id());
+            insert.bind(3, now);
+            BindText(insert, 4, event.event());
+            BindText(insert, 5, event.data());
+            insert.exec();
+            insert.reset();
+            event.set_id(static_cast<uint64_t>(db_->getLastInsertRowid()));
+            event.set_timestamp(now);
+          }
+          return true;
+        },
+        /*expire=*/false);
   }
 
  private:

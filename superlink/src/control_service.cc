@@ -27,6 +27,15 @@ namespace {
 
 constexpr absl::string_view kDefaultFederationDescription =
     "A federation for testing and development purposes.";
+// flwr's FLOWER_AGENT_APP_ID, the built-in app every federation lists.
+constexpr absl::string_view kFlowerAgentAppId = "@flwrlabs/flwr-agent";
+
+// The app ID of a valid app spec ("@account/app" or "@account/app==x.y.z").
+absl::string_view AppIdOf(absl::string_view spec) {
+  return std::pair<absl::string_view, absl::string_view>(
+             absl::StrSplit(spec, absl::MaxSplits("==", 1)))
+      .first;
+}
 
 // flwr.supercore.utils.validate_node_location (1.42): "<latitude>,<longitude>", two finite
 // numbers in range. The error's message is flwr's, which the caller sees.
@@ -83,21 +92,24 @@ absl::StatusOr<proto::StartRunResponse> ControlService::StartRun(
         core::api_error::kFederationNotFoundOrNoPermission,
         absl::StrCat("Federation '", request.federation(), "' not found or has been archived."));
   }
-  if (!request.app_spec().empty() || request.fab().content().empty()) {
+  absl::StatusOr<std::optional<proto::Fab>> stored_app = StoredAppFab(request);
+  if (!stored_app.ok()) return stored_app.status();
+  if (!*stored_app && (!request.app_spec().empty() || request.fab().content().empty())) {
     return core::FlowerError(core::api_error::kFabDownloadFailure,
                              "App or FAB not found in the requested federation.");
   }
-  const std::string& content = request.fab().content();
+  const proto::Fab& request_fab = *stored_app ? **stored_app : request.fab();
+  const std::string& content = request_fab.content();
   if (content.size() > core::kFabMaxSize) {
     core::LogError(
         absl::StrCat("FAB size exceeds maximum allowed size of ", core::kFabMaxSize, " bytes."));
     return proto::StartRunResponse();
   }
   const std::string fab_hash = core::Sha256Hex(content);
-  if (!request.fab().hash_str().empty() && request.fab().hash_str() != fab_hash) {
+  if (!request_fab.hash_str().empty() && request_fab.hash_str() != fab_hash) {
     return absl::InvalidArgumentError(
         absl::StrCat("FAB hash mismatch: the request says ",
-                     absl::CHexEscape(request.fab().hash_str().substr(0, 80)),
+                     absl::CHexEscape(request_fab.hash_str().substr(0, 80)),
                      " but the content hashes to ", fab_hash));
   }
   const std::string context = absl::StrCat("Could not start run for flwr_aid=", kNoAccountId,
@@ -117,17 +129,35 @@ absl::StatusOr<proto::StartRunResponse> ControlService::StartRun(
     return core::FlowerError(core::api_error::kInvalidRunConfig,
                              absl::StrCat(context, fused.status().message()));
   }
-  proto::Fab stored;
-  stored.set_hash_str(fab_hash);
-  stored.set_content(content);
-  *stored.mutable_verifications() = request.fab().verifications();
-  state_->StoreFab(stored);
+  if (*stored_app && AppIdOf(request.app_spec()) != fab->app_id()) {
+    return core::FlowerError(core::api_error::kInvalidAppSpec,
+                             "Stored app ID does not match the request");
+  }
+  if (!*stored_app) {
+    proto::Fab stored;
+    stored.set_hash_str(fab_hash);
+    stored.set_content(content);
+    *stored.mutable_verifications() = request_fab.verifications();
+    state_->StoreFab(stored);
+    // start_run's store_app: the run's app joins the federation's apps.
+    proto::AppInfo app;
+    app.set_app_id(fab->app_id());
+    app.set_fab_hash(fab_hash);
+    app.set_app_type(
+        std::string(fab->is_agentapp() ? core::kAgentAppTaskType : kServerAppTaskType));
+    app.set_is_hub_app(false);
+    app.set_display_name(fab->display_name);
+    app.set_description(fab->description);
+    app.set_color(fab->color);
+    state_->StoreApp(kDefaultFederation, app, kNoAccountId);
+  }
 
   NewRun run;
   run.fab_id = fab->fab_id;
   run.fab_version = fab->version;
   run.fab_hash = fab_hash;
   run.override_config = *std::move(overrides);
+  if (request.has_series_id()) run.series_id = request.series_id();
   if (std::optional<proto::SimulationConfig> config = CurrentSimulationConfig()) {
     run.primary_task_type = std::string(kSimulationTaskType);
     config->MergeFrom(request.override_federation_config());
@@ -135,7 +165,13 @@ absl::StatusOr<proto::StartRunResponse> ControlService::StartRun(
   }
   absl::StatusOr<CreatedRun> created = state_->CreateRun(run);
   if (!created.ok()) {
-    return core::FlowerError(core::api_error::kFailedToCreateRun, created.status().message());
+    core::LogError(created.status().message());
+    return core::FlowerError(
+        core::api_error::kFailedToCreateRun,
+        absl::StrCat("Failed to create or initialize run for flwr_aid=", kNoAccountId,
+                     ", federation_id=", kDefaultFederation, ", fab_id=", run.fab_id,
+                     ", fab_version=", run.fab_version, ", fab_hash=", fab_hash,
+                     ", primary_task_type=", run.primary_task_type, "."));
   }
   core::LogInfo(
       absl::StrCat("Created run ", created->run_id, " in federation ", kDefaultFederation));
@@ -416,6 +452,25 @@ absl::Status InvalidAutomationRequest(absl::string_view message, absl::string_vi
 
 }  // namespace
 
+absl::StatusOr<std::optional<proto::Fab>> ControlService::StoredAppFab(
+    const proto::StartRunRequest& request) {
+  if (!request.app_spec().empty() && !IsValidAppSpec(request.app_spec())) {
+    return core::FlowerError(core::api_error::kInvalidAppSpec,
+                             absl::StrCat("Invalid app specification: ", request.app_spec()));
+  }
+  if (request.fab().hash_str().empty() || !request.fab().content().empty()) return std::nullopt;
+  const absl::Status not_found = core::FlowerError(
+      core::api_error::kFabDownloadFailure, "App or FAB not found in the requested federation.");
+  if (request.app_spec().empty()) return not_found;
+  for (const proto::AppInfo& app : state_->ListApps(kDefaultFederation, std::nullopt)) {
+    if (app.app_id() != AppIdOf(request.app_spec()) || app.fab_hash() != request.fab().hash_str()) {
+      continue;
+    }
+    if (std::optional<proto::Fab> fab = state_->GetFab(app.fab_hash())) return fab;
+  }
+  return not_found;
+}
+
 // NoOpFederationManager's federation, as list_federations shows it.
 proto::Federation ControlService::DefaultFederation() const {
   proto::Federation federation;
@@ -588,23 +643,50 @@ ControlService::ConfigureSimulationFederation(
 }
 
 absl::StatusOr<proto::ListAppsResponse> ControlService::ListApps(
-    const proto::ListAppsRequest& request) {
+    const proto::ListAppsRequest& request, absl::string_view caller_line) {
   if (absl::Status s = CheckMembership(request.federation_id()); !s.ok()) return s;
+  std::optional<size_t> limit;
+  if (request.has_limit()) limit = request.limit();
   proto::ListAppsResponse response;
-  if (request.has_limit() && request.limit() == 0) return response;
-  proto::AppInfo* agent = response.add_apps();
-  agent->set_app_id("@flwrlabs/flwr-agent");
-  agent->set_app_type("flwr-agentapp");
-  agent->set_is_hub_app(true);
-  agent->set_display_name("Flower Agent");
-  agent->set_description("Chat with Flower Agent");
-  agent->set_color("yellow");
+  std::vector<proto::AppInfo> apps = state_->ListApps(request.federation_id(), limit);
+  // flwr's built-in Flower Agent is listed last unless the federation stores it.
+  const bool has_agent = std::any_of(apps.begin(), apps.end(), [](const proto::AppInfo& app) {
+    return app.app_id() == kFlowerAgentAppId;
+  });
+  if ((!limit || *limit > 0) && !has_agent) {
+    if (limit && apps.size() > *limit - 1) apps.resize(*limit - 1);
+    proto::AppInfo& agent = apps.emplace_back();
+    agent.set_app_id(std::string(kFlowerAgentAppId));
+    agent.set_app_type(std::string(core::kAgentAppTaskType));
+    agent.set_is_hub_app(true);
+    agent.set_display_name("Flower Agent");
+    agent.set_description("Chat with Flower Agent");
+    agent.set_color("yellow");
+  }
+  for (proto::AppInfo& app : apps) {
+    if (!core::ControlLineShowsAppDetails(caller_line)) {
+      app.clear_display_name();
+      app.clear_description();
+      app.clear_color();
+    }
+    *response.add_apps() = std::move(app);
+  }
   return response;
 }
 
 absl::StatusOr<proto::ListAppAssociationsResponse> ControlService::ListAppAssociations(
-    const proto::ListAppAssociationsRequest&) {
-  return proto::ListAppAssociationsResponse();
+    const proto::ListAppAssociationsRequest& request) {
+  // flwr's list_app_associations over the caller's one federation: the Flower Agent is in
+  // every federation, another app where the federation stores it.
+  proto::ListAppAssociationsResponse response;
+  if (request.app_id().empty()) return response;
+  const std::vector<proto::AppInfo> apps = state_->ListApps(kDefaultFederation, std::nullopt);
+  if (request.app_id() == kFlowerAgentAppId ||
+      std::any_of(apps.begin(), apps.end(),
+                  [&](const proto::AppInfo& app) { return app.app_id() == request.app_id(); })) {
+    response.add_federation_ids(std::string(kDefaultFederation));
+  }
+  return response;
 }
 
 absl::StatusOr<proto::AddAppResponse> ControlService::AddApp(const proto::AddAppRequest& request) {
@@ -622,23 +704,18 @@ absl::StatusOr<proto::AddAppResponse> ControlService::AddApp(const proto::AddApp
 absl::StatusOr<proto::RemoveAppResponse> ControlService::RemoveApp(
     const proto::RemoveAppRequest& request) {
   if (absl::Status s = CheckMembership(request.federation_id()); !s.ok()) return s;
+  state_->DeleteApp(request.federation_id(), request.app_id());
   return proto::RemoveAppResponse();
 }
 
 std::vector<proto::RunSeries> ControlService::RunSeries() {
-  std::vector<proto::RunSeries> entries;
-  absl::MutexLock lock(&mu_);
-  for (const proto::Run& run : state_->ListRuns(kNoAccountId)) {
-    proto::RunSeries& series = entries.emplace_back();
-    series.set_series_id(run.series_id());
-    series.set_federation(run.federation());
-    if (auto it = series_descriptions_.find(run.series_id()); it != series_descriptions_.end()) {
-      series.set_description(it->second);
+  std::vector<proto::RunSeries> entries = state_->ListRunSeries();
+  // _with_last_run_statuses: the status of each series' latest run.
+  for (proto::RunSeries& series : entries) {
+    if (series.run_ids().empty()) continue;
+    if (std::optional<proto::Run> run = state_->GetRun(*series.run_ids().rbegin())) {
+      *series.mutable_last_run_status() = run->status();
     }
-    series.set_created_at(run.pending_at());
-    series.set_updated_at(run.pending_at());
-    *series.mutable_last_run_status() = run.status();
-    series.add_run_ids(run.run_id());
   }
   return entries;
 }
@@ -700,10 +777,9 @@ ControlService::UpdateRunSeriesDescription(
                              absl::StrCat("Run series description must contain between 1 and ",
                                           kMaxDescriptionLength, " characters."));
   }
-  {
-    absl::MutexLock lock(&mu_);
-    series_descriptions_[request.series_id()] = description;
-  }
+  state_->SetRunSeriesDescription(request.series_id(), description);
+  // flwr answers the stored series, without the status of its latest run.
+  series->clear_last_run_status();
   series->set_description(description);
   proto::UpdateRunSeriesDescriptionResponse response;
   *response.mutable_series() = *std::move(series);
@@ -713,21 +789,54 @@ ControlService::UpdateRunSeriesDescription(
 absl::StatusOr<proto::ListRunSeriesEventsResponse> ControlService::ListRunSeriesEvents(
     const proto::ListRunSeriesEventsRequest& request) {
   core::LogInfo("ControlServicer.ListRunSeriesEvents");
-  if (!FindRunSeries(request.series_id())) return RunSeriesNotFound(request.series_id());
-  return proto::ListRunSeriesEventsResponse();
+  std::optional<proto::RunSeries> series = FindRunSeries(request.series_id());
+  if (!series) return RunSeriesNotFound(request.series_id());
+  std::vector<uint64_t> run_ids;
+  std::vector<uint64_t> task_ids;
+  for (uint64_t run_id : series->run_ids()) {
+    if (std::optional<proto::Run> run = state_->GetRun(run_id)) {
+      run_ids.push_back(run_id);
+      task_ids.push_back(run->primary_task_id());
+    }
+  }
+  proto::ListRunSeriesEventsResponse response;
+  for (proto::TaskEvent& event : state_->tasks().GetTaskEvents(run_ids, task_ids, 0)) {
+    *response.add_events() = std::move(event);
+  }
+  return response;
 }
 
-absl::Status ControlService::StreamRunEvents(const proto::StreamRunEventsRequest& request,
-                                             const std::function<bool()>& cancelled) {
+absl::Status ControlService::StreamRunEvents(
+    const proto::StreamRunEventsRequest& request,
+    const std::function<bool(const proto::StreamRunEventsResponse&)>& write,
+    const std::function<bool()>& cancelled) {
   core::LogInfo("ControlServicer.StreamRunEvents");
-  if (!state_->GetRun(request.run_id())) {
+  std::optional<proto::Run> run = state_->GetRun(request.run_id());
+  if (!run) {
     return core::FlowerError(
         core::api_error::kRunIdNotFound,
         absl::StrCat("Run ", request.run_id(), " not found while streaming run events."));
   }
+  const uint64_t task_id = run->primary_task_id();
+  uint64_t after = request.after_task_event_id();
   while (!cancelled()) {
-    std::optional<proto::Run> run = state_->GetRun(request.run_id());
-    if (!run || run->status().status() == kStatusFinished) break;
+    // Finished before this batch: the batch holds the last events.
+    const bool last_batch = run->status().status() == kStatusFinished;
+    for (const proto::TaskEvent& event :
+         state_->tasks().GetTaskEvents({request.run_id()}, {task_id}, after)) {
+      after = event.id();
+      proto::StreamRunEventsResponse response;
+      *response.mutable_task_event() = event;
+      if (!write(response)) return absl::OkStatus();
+    }
+    if (last_batch) {
+      core::LogInfo(absl::StrCat("All events for run ID `", request.run_id(), "` returned"));
+      break;
+    }
+    run = state_->GetRun(request.run_id());
+    if (!run) break;
+    // Finished meanwhile: fetch the last batch at once.
+    if (run->status().status() == kStatusFinished) continue;
     std::this_thread::sleep_for(absl::ToChronoMilliseconds(kLogPollInterval));
   }
   return absl::OkStatus();
@@ -765,7 +874,64 @@ absl::StatusOr<proto::StartAutomationResponse> ControlService::StartAutomation(
         "`fixed_interval` is required for automations with multiple runs.",
         "`fixed_interval` is required for automations with multiple runs.");
   }
-  return absl::UnimplementedError("This SuperLink does not run automations.");
+  std::string next_run_at = core::FormatIsoUtc(clock_());
+  if (request.has_start_at()) {
+    absl::StatusOr<absl::Time> start_at = core::ParseIsoTime(request.start_at());
+    if (!start_at.ok()) {
+      return InvalidAutomationRequest(
+          absl::StrCat("Invalid automation start_at value: ", request.start_at()),
+          "The automation start_at value must be a valid ISO 8601 timestamp with a timezone.");
+    }
+    next_run_at = core::FormatIsoUtc(*start_at);
+  }
+  const proto::StartRunRequest& run_request = request.start_run_request();
+  proto::Automation automation;
+  automation.set_federation(run_request.federation().empty() ? std::string(kDefaultFederation)
+                                                             : run_request.federation());
+  automation.set_series_id(run_request.series_id());
+  automation.set_flwr_aid(std::string(kNoAccountId));
+  automation.set_next_run_at(next_run_at);
+  // One-run automations do not recur: no interval.
+  const uint64_t max_runs = request.has_max_runs() ? request.max_runs() : (has_interval ? 0 : 1);
+  if (max_runs > 0) automation.set_remaining_runs(max_runs);
+  if (has_interval && max_runs != 1) automation.set_fixed_interval(request.fixed_interval());
+  proto::StartRunRequest stored_request = run_request;
+  stored_request.set_federation(automation.federation());
+  automation = state_->StoreAutomation(std::move(automation), stored_request);
+  proto::StartAutomationResponse response;
+  response.set_automation_id(automation.automation_id());
+  response.set_series_id(automation.series_id());
+  response.set_next_run_at(automation.next_run_at());
+  return response;
+}
+
+size_t ControlService::ProcessDueAutomations(size_t limit) {
+  AutomationFilter due;
+  due.statuses = {std::string(kAutomationActive)};
+  due.due_before = clock_();
+  due.order_by_next_run_at = true;
+  due.limit = limit;
+  size_t dispatched = 0;
+  for (const proto::Automation& automation : state_->ListAutomations(due)) {
+    absl::StatusOr<absl::Time> previous = core::ParseIsoTime(automation.next_run_at());
+    if (!previous.ok()) continue;
+    const std::string next_run_at =
+        core::FormatIsoUtc(*previous + absl::Seconds(automation.fixed_interval()));
+    std::optional<std::pair<proto::StartRunRequest, std::string>> claimed =
+        state_->ClaimAutomation(automation.automation_id(), automation.next_run_at(), next_run_at);
+    if (!claimed) continue;
+    ++dispatched;
+    absl::StatusOr<proto::StartRunResponse> started = StartRun(claimed->first);
+    if (!started.ok()) {
+      state_->FinishAutomation(automation.automation_id(), kAutomationFailed);
+      core::LogError(absl::StrCat("Failing automation ", automation.automation_id(), ": ",
+                                  started.status().message()));
+      continue;
+    }
+    state_->FinishAutomation(automation.automation_id(),
+                             started->has_run_id() ? kAutomationCompleted : kAutomationFailed);
+  }
+  return dispatched;
 }
 
 absl::StatusOr<proto::ListAutomationsResponse> ControlService::ListAutomations(
@@ -774,12 +940,25 @@ absl::StatusOr<proto::ListAutomationsResponse> ControlService::ListAutomations(
   if (!request.federation().empty()) {
     if (absl::Status s = CheckMembership(request.federation()); !s.ok()) return s;
   }
-  return proto::ListAutomationsResponse();
+  AutomationFilter filter;
+  filter.federations = {std::string(kDefaultFederation)};
+  proto::ListAutomationsResponse response;
+  for (proto::Automation& automation : state_->ListAutomations(filter)) {
+    *response.add_automations() = std::move(automation);
+  }
+  return response;
 }
 
 absl::StatusOr<proto::StopAutomationResponse> ControlService::StopAutomation(
-    const proto::StopAutomationRequest&) {
+    const proto::StopAutomationRequest& request) {
   core::LogInfo("ControlServicer.StopAutomation");
+  AutomationFilter filter;
+  filter.automation_ids = {request.automation_id()};
+  std::vector<proto::Automation> found = state_->ListAutomations(filter);
+  if (!found.empty()) {
+    if (absl::Status s = CheckMembership(found.front().federation()); !s.ok()) return s;
+  }
+  state_->StopAutomation(request.automation_id());
   return proto::StopAutomationResponse();
 }
 

@@ -115,8 +115,10 @@ grpc::Status ControlGrpcServicer::StreamLogs(
 
 grpc::Status ControlGrpcServicer::StreamRunEvents(
     grpc::ServerContext* context, const proto::StreamRunEventsRequest* request,
-    grpc::ServerWriter<proto::StreamRunEventsResponse>*) {
-  absl::Status status = service_->StreamRunEvents(*request, [&] { return context->IsCancelled(); });
+    grpc::ServerWriter<proto::StreamRunEventsResponse>* writer) {
+  absl::Status status = service_->StreamRunEvents(
+      *request, [&](const proto::StreamRunEventsResponse& r) { return writer->Write(r); },
+      [&] { return context->IsCancelled(); });
   if (!status.ok()) {
     core::LogError(absl::StrCat("[/flwr.proto.Control/StreamRunEvents] ", status.message()));
     return core::ToGrpcStatus(status);

@@ -125,7 +125,9 @@ void AddControlRoutes(core::HttpProtoServer& server, ControlService* s) {
   AddControlRoute(server, s, "unregister-node", &S::UnregisterNode);
   AddControlRoute(server, s, "list-nodes", &S::ListNodes);
   AddControlRoute(server, s, "list-federations", &S::ListFederations);
-  AddControlRoute(server, s, "list-apps", &S::ListApps);
+  AddControlRoute<proto::ListAppsRequest, proto::ListAppsResponse>(
+      server, "list-apps",
+      [s](const auto& request, absl::string_view line) { return s->ListApps(request, line); });
   AddControlRoute(server, s, "list-app-associations", &S::ListAppAssociations);
   AddControlRoute(server, s, "add-app", &S::AddApp);
   AddControlRoute(server, s, "remove-app", &S::RemoveApp);
@@ -151,8 +153,8 @@ void AddControlRoutes(core::HttpProtoServer& server, ControlService* s) {
   server.AddServerStream<proto::StreamRunEventsRequest, proto::StreamRunEventsResponse>(
       absl::StrCat(kControlPathPrefix, "stream-run-events"),
       [s](const proto::StreamRunEventsRequest& request, const HttpRequestContext& context,
-          std::function<bool(const proto::StreamRunEventsResponse&)>) {
-        return s->StreamRunEvents(request, [&context] { return context.cancelled(); });
+          std::function<bool(const proto::StreamRunEventsResponse&)> write) {
+        return s->StreamRunEvents(request, write, [&context] { return context.cancelled(); });
       });
 }
 

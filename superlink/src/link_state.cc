@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "flwr/core/ids.h"
+#include "flwr/core/iso_time.h"
 #include "link_state_util.h"
 
 namespace flwr::superlink {
@@ -73,6 +74,111 @@ bool LinkState::AddPrimaryTaskStatus(proto::Run& run) {
   run.mutable_status()->set_sub_status(task->status().sub_status());
   run.mutable_status()->set_details(task->status().details());
   return true;
+}
+
+proto::Automation LinkState::StoreAutomation(proto::Automation automation,
+                                             const proto::StartRunRequest& request) {
+  const std::string now = core::FormatIsoUtc(Now());
+  automation.set_status(std::string(kAutomationActive));
+  automation.set_created_at(now);
+  automation.set_updated_at(now);
+  automation.set_automation_id(InsertAutomation(automation, request));
+  return automation;
+}
+
+std::optional<std::pair<proto::StartRunRequest, std::string>> LinkState::ClaimAutomation(
+    uint64_t automation_id, absl::string_view previous_next_run_at,
+    std::optional<std::string> next_run_at) {
+  proto::StartRunRequest request;
+  std::string flwr_aid;
+  const bool claimed = UpdateAutomation(
+      automation_id,
+      [&](proto::Automation& automation) {
+        if (automation.status() != kAutomationActive ||
+            automation.next_run_at() != previous_next_run_at ||
+            (automation.has_remaining_runs() && automation.remaining_runs() == 0)) {
+          return false;
+        }
+        if (!next_run_at && (!automation.has_remaining_runs() || automation.remaining_runs() > 1)) {
+          return false;
+        }
+        automation.set_updated_at(core::FormatIsoUtc(Now()));
+        if (automation.has_remaining_runs()) {
+          automation.set_remaining_runs(automation.remaining_runs() - 1);
+        }
+        if (next_run_at) automation.set_next_run_at(*next_run_at);
+        flwr_aid = automation.flwr_aid();
+        return true;
+      },
+      &request);
+  if (!claimed) return std::nullopt;
+  return std::make_pair(std::move(request), std::move(flwr_aid));
+}
+
+std::vector<proto::Automation> LinkState::ListAutomations(const AutomationFilter& filter) {
+  const auto matches = [](const auto& allowed, const auto& value) {
+    return !allowed || std::find(allowed->begin(), allowed->end(), value) != allowed->end();
+  };
+  // flwr compares ISO strings; ours are all UTC with microseconds or none, so compare times.
+  const auto time_of = [](const std::string& iso) {
+    absl::StatusOr<absl::Time> t = core::ParseIsoTime(iso);
+    return t.ok() ? *t : absl::InfiniteFuture();
+  };
+  std::vector<proto::Automation> out;
+  for (proto::Automation& automation : LoadAutomations()) {
+    if (!matches(filter.automation_ids, automation.automation_id()) ||
+        !matches(filter.federations, automation.federation()) ||
+        !matches(filter.statuses, automation.status())) {
+      continue;
+    }
+    if (filter.due_before &&
+        (time_of(automation.next_run_at()) > *filter.due_before ||
+         (automation.has_remaining_runs() && automation.remaining_runs() == 0))) {
+      continue;
+    }
+    out.push_back(std::move(automation));
+  }
+  if (filter.order_by_next_run_at) {
+    std::stable_sort(out.begin(), out.end(), [&](const auto& a, const auto& b) {
+      return time_of(a.next_run_at()) < time_of(b.next_run_at());
+    });
+  } else {
+    std::stable_sort(out.begin(), out.end(), [&](const auto& a, const auto& b) {
+      return time_of(a.updated_at()) > time_of(b.updated_at());
+    });
+  }
+  if (filter.limit && out.size() > *filter.limit) out.resize(*filter.limit);
+  return out;
+}
+
+bool LinkState::StopAutomation(uint64_t automation_id) {
+  return UpdateAutomation(
+      automation_id,
+      [this](proto::Automation& automation) {
+        if (automation.status() != kAutomationActive) return false;
+        const std::string now = core::FormatIsoUtc(Now());
+        automation.set_status(std::string(kAutomationStopped));
+        automation.set_updated_at(now);
+        automation.set_stopped_at(now);
+        return true;
+      },
+      nullptr);
+}
+
+bool LinkState::FinishAutomation(uint64_t automation_id, absl::string_view status) {
+  return UpdateAutomation(
+      automation_id,
+      [&](proto::Automation& automation) {
+        if (automation.status() != kAutomationActive) return false;
+        if (status == kAutomationCompleted &&
+            (!automation.has_remaining_runs() || automation.remaining_runs() != 0)) {
+          return false;
+        }
+        automation.set_status(std::string(status));
+        automation.set_updated_at(core::FormatIsoUtc(Now()));
+        return true;
+      },
+      nullptr);
 }
 
 absl::StatusOr<std::vector<std::string>> LinkState::StoreMessageWithObjectTree(

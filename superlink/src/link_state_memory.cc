@@ -25,6 +25,23 @@ struct RunRecord {
   uint64_t created = 0;  // creation order
 };
 
+struct SeriesRecord {
+  proto::RunSeries series;  // without last_run_status
+  absl::Time updated_at;
+  uint64_t created = 0;  // creation order
+};
+
+struct AppRecord {
+  proto::AppInfo info;
+  std::string added_by;
+  absl::Time added_at;
+};
+
+struct AutomationRecord {
+  proto::Automation automation;
+  proto::StartRunRequest request;
+};
+
 struct MessageRecord {
   proto::Message message;
   std::string delivered_at;  // ISO time, empty until handed out
@@ -41,7 +58,7 @@ class InMemoryLinkState : public LinkState {
  public:
   InMemoryLinkState(std::unique_ptr<core::ObjectStore> store,
                     std::unique_ptr<core::TaskStore> tasks, Clock clock)
-      : LinkState(std::move(tasks)), store_(std::move(store)), clock_(std::move(clock)) {}
+      : LinkState(std::move(tasks), clock), store_(std::move(store)), clock_(std::move(clock)) {}
 
   core::ObjectStore& object_store() override { return *store_; }
 
@@ -176,7 +193,8 @@ class InMemoryLinkState : public LinkState {
     do {
       run_id = RandomId();
     } while (run_id == 0 || runs_.contains(run_id));
-    const uint64_t series_id = RandomId();
+    absl::StatusOr<uint64_t> series_id = JoinSeries(spec, run_id);
+    if (!series_id.ok()) return series_id.status();
 
     RunRecord& record = runs_[run_id];
     proto::Run& run = record.run;
@@ -194,12 +212,12 @@ class InMemoryLinkState : public LinkState {
     run.set_federation(spec.federation);
     run.set_primary_task_type(spec.primary_task_type);
     run.set_primary_task_id(task_id);
-    run.set_series_id(series_id);
+    run.set_series_id(*series_id);
     run.set_account_name(spec.account_name);
-    record.context = InitialContext(run_id, series_id);
+    record.context = InitialContext(run_id, *series_id);
     record.federation_config = spec.federation_config;
     record.created = ++runs_created_;
-    return CreatedRun{run_id, series_id, task_id};
+    return CreatedRun{run_id, *series_id, task_id};
   }
 
   std::optional<proto::Run> LoadRun(uint64_t run_id) override {
@@ -278,6 +296,96 @@ class InMemoryLinkState : public LinkState {
   }
 
   // --- FABs ----------------------------------------------------------------------------------
+
+  // --- Run series --------------------------------------------------------------------------
+
+  std::vector<proto::RunSeries> ListRunSeries() override {
+    absl::ReaderMutexLock lock(&mu_);
+    std::vector<const SeriesRecord*> found;
+    for (const auto& [id, record] : series_) found.push_back(&record);
+    std::sort(found.begin(), found.end(), [](const SeriesRecord* a, const SeriesRecord* b) {
+      return a->updated_at != b->updated_at ? a->updated_at > b->updated_at
+                                            : a->created < b->created;
+    });
+    std::vector<proto::RunSeries> out;
+    for (const SeriesRecord* record : found) out.push_back(record->series);
+    return out;
+  }
+
+  bool SetRunSeriesDescription(uint64_t series_id, absl::string_view description) override {
+    absl::MutexLock lock(&mu_);
+    auto it = series_.find(series_id);
+    if (it == series_.end()) return false;
+    it->second.series.set_description(std::string(description));
+    return true;
+  }
+
+  // --- Apps --------------------------------------------------------------------------------
+
+  void StoreApp(absl::string_view federation, const proto::AppInfo& app,
+                absl::string_view added_by) override {
+    absl::MutexLock lock(&mu_);
+    auto [it, added] = apps_.try_emplace({std::string(federation), app.app_id()});
+    if (added) {
+      it->second.added_by = std::string(added_by);
+      it->second.added_at = clock_();
+    }
+    it->second.info = app;
+  }
+
+  std::vector<proto::AppInfo> ListApps(absl::string_view federation,
+                                       std::optional<size_t> limit) override {
+    absl::ReaderMutexLock lock(&mu_);
+    std::vector<const AppRecord*> found;
+    for (const auto& [key, record] : apps_) {
+      if (key.first == federation) found.push_back(&record);
+    }
+    std::sort(found.begin(), found.end(), [](const AppRecord* a, const AppRecord* b) {
+      return a->added_at != b->added_at ? a->added_at > b->added_at
+                                        : a->info.app_id() > b->info.app_id();
+    });
+    if (limit && found.size() > *limit) found.resize(*limit);
+    std::vector<proto::AppInfo> out;
+    for (const AppRecord* record : found) out.push_back(record->info);
+    return out;
+  }
+
+  bool DeleteApp(absl::string_view federation, absl::string_view app_id) override {
+    absl::MutexLock lock(&mu_);
+    return apps_.erase({std::string(federation), std::string(app_id)}) > 0;
+  }
+
+  // --- Automations -------------------------------------------------------------------------
+
+  uint64_t InsertAutomation(const proto::Automation& automation,
+                            const proto::StartRunRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    const uint64_t id = automations_.size() + 1;
+    AutomationRecord& record = automations_[id];
+    record.automation = automation;
+    record.automation.set_automation_id(id);
+    record.request = request;
+    return id;
+  }
+
+  std::vector<proto::Automation> LoadAutomations() override {
+    absl::ReaderMutexLock lock(&mu_);
+    std::vector<proto::Automation> out;
+    for (const auto& [id, record] : automations_) out.push_back(record.automation);
+    return out;
+  }
+
+  bool UpdateAutomation(uint64_t automation_id, absl::FunctionRef<bool(proto::Automation&)> update,
+                        proto::StartRunRequest* request) override {
+    absl::MutexLock lock(&mu_);
+    auto it = automations_.find(automation_id);
+    if (it == automations_.end()) return false;
+    proto::Automation automation = it->second.automation;
+    if (!update(automation)) return false;
+    it->second.automation = std::move(automation);
+    if (request != nullptr) *request = it->second.request;
+    return true;
+  }
 
   void StoreFab(const proto::Fab& fab) override {
     absl::MutexLock lock(&mu_);
@@ -518,6 +626,38 @@ class InMemoryLinkState : public LinkState {
   }
 
  private:
+  // Adds the new run to the series `spec` names (updating it), or to a new series.
+  absl::StatusOr<uint64_t> JoinSeries(const NewRun& spec, uint64_t run_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const absl::Time now = clock_();
+    if (spec.series_id) {
+      auto it = series_.find(*spec.series_id);
+      if (absl::Status s = CheckSeriesJoinable(
+              *spec.series_id, it == series_.end() ? nullptr : &it->second.series.federation(),
+              spec.federation);
+          !s.ok()) {
+        return s;
+      }
+      it->second.series.add_run_ids(run_id);
+      it->second.series.set_updated_at(core::FormatIsoUtc(now));
+      it->second.updated_at = now;
+      return *spec.series_id;
+    }
+    uint64_t series_id;
+    do {
+      series_id = RandomId();
+    } while (series_id == 0 || series_.contains(series_id));
+    SeriesRecord& record = series_[series_id];
+    record.series.set_series_id(series_id);
+    record.series.set_federation(spec.federation);
+    record.series.set_created_at(core::FormatIsoUtc(now));
+    record.series.set_updated_at(record.series.created_at());
+    record.series.add_run_ids(run_id);
+    record.updated_at = now;
+    record.created = runs_created_ + 1;
+    return series_id;
+  }
+
   // Erases the push sessions `drop` selects, with their messages; returns their roots, for the
   // caller to delete from the object store once it has let go of mu_.
   std::vector<std::string> DropSessionsLocked(absl::FunctionRef<bool(const PushSession&)> drop)
@@ -569,6 +709,9 @@ class InMemoryLinkState : public LinkState {
   absl::flat_hash_map<std::string, uint64_t> node_by_key_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, RunRecord> runs_ ABSL_GUARDED_BY(mu_);
   uint64_t runs_created_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint64_t, SeriesRecord> series_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, AppRecord> apps_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, AutomationRecord> automations_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, proto::Fab> fabs_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, MessageRecord> message_ins_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> ins_order_ ABSL_GUARDED_BY(mu_);

@@ -34,13 +34,15 @@ namespace {
 
 // PRAGMA user_version of a database with this schema (0: a new database). The task tables
 // are the TaskStore's (core/src/task_store_sqlite.cc). Version 2 added the node's name and
-// location, version 3 the run's federation config; an older database is migrated when opened.
-constexpr int kSchemaVersion = 3;
+// location, version 3 the run's federation config, version 4 the run series, apps,
+// automations and task events; an older database is migrated when opened.
+constexpr int kSchemaVersion = 4;
 
 // The LinkState's tables and the TaskStore's.
 constexpr const char* kTables[] = {
     "node",        "run",         "task",         "task_log",          "fab",
-    "message_ins", "message_res", "push_session", "push_session_root", "push_session_pending"};
+    "message_ins", "message_res", "push_session", "push_session_root", "push_session_pending",
+    "run_series",  "app",         "automation",   "task_event"};
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS node (
@@ -130,6 +132,45 @@ CREATE TABLE IF NOT EXISTS push_session_pending (
   PRIMARY KEY (session_id, object_id)
 );
 CREATE INDEX IF NOT EXISTS push_session_pending_by_object ON push_session_pending (object_id);
+)sql"
+                                R"sql(
+CREATE INDEX IF NOT EXISTS run_by_series ON run (series_id);
+
+-- updated_ns orders the series (nanoseconds since the epoch; a migrated series has its run's
+-- seq, older than any other).
+CREATE TABLE IF NOT EXISTS run_series (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  series_id INTEGER NOT NULL UNIQUE,
+  federation TEXT NOT NULL,
+  description TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  updated_ns INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS app (
+  federation TEXT NOT NULL,
+  app_id TEXT NOT NULL,
+  info BLOB NOT NULL,
+  added_by TEXT NOT NULL,
+  added_ns INTEGER NOT NULL,
+  PRIMARY KEY (federation, app_id)
+);
+
+CREATE TABLE IF NOT EXISTS automation (
+  automation_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  automation BLOB NOT NULL,
+  request BLOB NOT NULL
+);
+)sql";
+
+// Version 4's run series for the runs of an older database: one per run.
+constexpr const char* kMigrateRunSeries = R"sql(
+INSERT OR IGNORE INTO run_series (series_id, federation, description, created_at, updated_at,
+                                  updated_ns)
+SELECT r.series_id, r.federation, '', COALESCE(t.pending_at, ''), COALESCE(t.pending_at, ''),
+       r.seq
+FROM run r LEFT JOIN task t ON t.task_id = r.primary_task_id ORDER BY r.seq;
 )sql";
 
 constexpr const char* kNodeColumns =
@@ -218,7 +259,7 @@ class SqliteLinkState : public LinkState {
  public:
   SqliteLinkState(std::unique_ptr<SQLite::Database> db, std::unique_ptr<core::ObjectStore> store,
                   std::unique_ptr<core::TaskStore> tasks, Clock clock)
-      : LinkState(std::move(tasks)),
+      : LinkState(std::move(tasks), clock),
         store_(std::move(store)),
         clock_(std::move(clock)),
         db_(std::move(db)) {
@@ -379,7 +420,8 @@ class SqliteLinkState : public LinkState {
       do {
         run_id = RandomId();
       } while (run_id == 0 || Exists("SELECT 1 FROM run WHERE run_id = ?", run_id));
-      const uint64_t series_id = RandomId();
+      absl::StatusOr<uint64_t> series_id = JoinSeries(spec, run_id);
+      if (!series_id.ok()) return series_id.status();
 
       proto::Run config;
       if (absl::Status s =
@@ -401,16 +443,16 @@ class SqliteLinkState : public LinkState {
       run.bind(7, spec.federation);
       run.bind(8, spec.primary_task_type);
       BindId(run, 9, task_id);
-      BindId(run, 10, series_id);
+      BindId(run, 10, *series_id);
       run.bind(11, spec.account_name);
-      BindBlob(run, 12, Serialize(InitialContext(run_id, series_id)));
+      BindBlob(run, 12, Serialize(InitialContext(run_id, *series_id)));
       if (spec.federation_config) {
         BindBlob(run, 13, Serialize(*spec.federation_config));
       } else {
         run.bind(13);
       }
       run.exec();
-      return CreatedRun{run_id, series_id, task_id};
+      return CreatedRun{run_id, *series_id, task_id};
     });
   }
 
@@ -507,6 +549,140 @@ class SqliteLinkState : public LinkState {
   }
 
   // --- FABs ----------------------------------------------------------------------------------
+
+  // --- Run series --------------------------------------------------------------------------
+
+  std::vector<proto::RunSeries> ListRunSeries() override {
+    return Quiet<std::vector<proto::RunSeries>>(
+        "ListRunSeries", {},
+        [&] {
+          SQLite::Statement q(*db_,
+                              "SELECT series_id, federation, description, created_at, updated_at "
+                              "FROM run_series ORDER BY updated_ns DESC, seq");
+          SQLite::Statement runs(*db_, "SELECT run_id FROM run WHERE series_id = ? ORDER BY seq");
+          std::vector<proto::RunSeries> out;
+          while (q.executeStep()) {
+            proto::RunSeries& series = out.emplace_back();
+            series.set_series_id(Id(q.getColumn(0)));
+            series.set_federation(Bytes(q.getColumn(1)));
+            series.set_description(Bytes(q.getColumn(2)));
+            series.set_created_at(Bytes(q.getColumn(3)));
+            series.set_updated_at(Bytes(q.getColumn(4)));
+            BindId(runs, 1, series.series_id());
+            while (runs.executeStep()) series.add_run_ids(Id(runs.getColumn(0)));
+            runs.reset();
+          }
+          return out;
+        },
+        kRead);
+  }
+
+  bool SetRunSeriesDescription(uint64_t series_id, absl::string_view description) override {
+    return Quiet<bool>("SetRunSeriesDescription", false, [&] {
+      SQLite::Statement update(*db_, "UPDATE run_series SET description = ? WHERE series_id = ?");
+      BindText(update, 1, description);
+      BindId(update, 2, series_id);
+      return update.exec() > 0;
+    });
+  }
+
+  // --- Apps --------------------------------------------------------------------------------
+
+  void StoreApp(absl::string_view federation, const proto::AppInfo& app,
+                absl::string_view added_by) override {
+    Quiet<bool>("StoreApp", false, [&] {
+      SQLite::Statement upsert(
+          *db_,
+          "INSERT INTO app (federation, app_id, info, added_by, added_ns) VALUES (?, ?, ?, ?, ?) "
+          "ON CONFLICT (federation, app_id) DO UPDATE SET info = excluded.info");
+      BindText(upsert, 1, federation);
+      upsert.bind(2, app.app_id());
+      BindBlob(upsert, 3, Serialize(app));
+      BindText(upsert, 4, added_by);
+      upsert.bind(5, TimeToSql(clock_()));
+      upsert.exec();
+      return true;
+    });
+  }
+
+  std::vector<proto::AppInfo> ListApps(absl::string_view federation,
+                                       std::optional<size_t> limit) override {
+    return Quiet<std::vector<proto::AppInfo>>(
+        "ListApps", {},
+        [&] {
+          SQLite::Statement q(*db_,
+                              "SELECT info FROM app WHERE federation = ? "
+                              "ORDER BY added_ns DESC, app_id DESC LIMIT ?");
+          BindText(q, 1, federation);
+          q.bind(2, limit ? static_cast<int64_t>(*limit) : int64_t{-1});
+          std::vector<proto::AppInfo> out;
+          while (q.executeStep()) out.push_back(ParseBlob<proto::AppInfo>(q.getColumn(0), "app"));
+          return out;
+        },
+        kRead);
+  }
+
+  bool DeleteApp(absl::string_view federation, absl::string_view app_id) override {
+    return Quiet<bool>("DeleteApp", false, [&] {
+      SQLite::Statement del(*db_, "DELETE FROM app WHERE federation = ? AND app_id = ?");
+      BindText(del, 1, federation);
+      BindText(del, 2, app_id);
+      return del.exec() > 0;
+    });
+  }
+
+  // --- Automations -------------------------------------------------------------------------
+
+  uint64_t InsertAutomation(const proto::Automation& automation,
+                            const proto::StartRunRequest& request) override {
+    return Quiet<uint64_t>("StoreAutomation", 0, [&] {
+      SQLite::Statement insert(*db_, "INSERT INTO automation (automation, request) VALUES (?, ?)");
+      BindBlob(insert, 1, Serialize(automation));
+      BindBlob(insert, 2, Serialize(request));
+      insert.exec();
+      return static_cast<uint64_t>(db_->getLastInsertRowid());
+    });
+  }
+
+  std::vector<proto::Automation> LoadAutomations() override {
+    return Quiet<std::vector<proto::Automation>>(
+        "ListAutomations", {},
+        [&] {
+          SQLite::Statement q(*db_,
+                              "SELECT automation_id, automation FROM automation "
+                              "ORDER BY automation_id");
+          std::vector<proto::Automation> out;
+          while (q.executeStep()) {
+            proto::Automation& automation =
+                out.emplace_back(ParseBlob<proto::Automation>(q.getColumn(1), "automation"));
+            automation.set_automation_id(Id(q.getColumn(0)));
+          }
+          return out;
+        },
+        kRead);
+  }
+
+  bool UpdateAutomation(uint64_t automation_id, absl::FunctionRef<bool(proto::Automation&)> update,
+                        proto::StartRunRequest* request) override {
+    return Quiet<bool>("UpdateAutomation", false, [&] {
+      SQLite::Statement q(*db_,
+                          "SELECT automation, request FROM automation WHERE automation_id = ?");
+      BindId(q, 1, automation_id);
+      if (!q.executeStep()) return false;
+      proto::Automation automation = ParseBlob<proto::Automation>(q.getColumn(0), "automation");
+      automation.set_automation_id(automation_id);
+      if (!update(automation)) return false;
+      if (request != nullptr) {
+        *request = ParseBlob<proto::StartRunRequest>(q.getColumn(1), "automation request");
+      }
+      q.reset();
+      SQLite::Statement store(*db_, "UPDATE automation SET automation = ? WHERE automation_id = ?");
+      BindBlob(store, 1, Serialize(automation));
+      BindId(store, 2, automation_id);
+      store.exec();
+      return true;
+    });
+  }
 
   void StoreFab(const proto::Fab& fab) override {
     Quiet<bool>("StoreFab", false, [&] {
@@ -879,6 +1055,45 @@ class SqliteLinkState : public LinkState {
   // Runs `fn` under the mutex in one transaction, committed whatever `fn` returns. A database
   // error rolls the transaction back and becomes an Internal status (R is absl::Status or
   // absl::StatusOr<T>).
+  // Adds the new run `run_id` to the series `spec` names (updating it), or to a new series;
+  // inside InsertRun's transaction.
+  absl::StatusOr<uint64_t> JoinSeries(const NewRun& spec, uint64_t run_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const absl::Time now = clock_();
+    if (spec.series_id) {
+      SQLite::Statement q(*db_, "SELECT federation FROM run_series WHERE series_id = ?");
+      BindId(q, 1, *spec.series_id);
+      std::optional<std::string> federation;
+      if (q.executeStep()) federation = Bytes(q.getColumn(0));
+      if (absl::Status s = CheckSeriesJoinable(*spec.series_id, federation ? &*federation : nullptr,
+                                               spec.federation);
+          !s.ok()) {
+        return s;
+      }
+      SQLite::Statement update(
+          *db_, "UPDATE run_series SET updated_at = ?, updated_ns = ? WHERE series_id = ?");
+      update.bind(1, core::FormatIsoUtc(now));
+      update.bind(2, TimeToSql(now));
+      BindId(update, 3, *spec.series_id);
+      update.exec();
+      return *spec.series_id;
+    }
+    uint64_t series_id;
+    do {
+      series_id = RandomId();
+    } while (series_id == 0 || Exists("SELECT 1 FROM run_series WHERE series_id = ?", series_id));
+    SQLite::Statement insert(*db_,
+                             "INSERT INTO run_series (series_id, federation, description, "
+                             "created_at, updated_at, updated_ns) VALUES (?, ?, '', ?, ?, ?)");
+    BindId(insert, 1, series_id);
+    insert.bind(2, spec.federation);
+    insert.bind(3, core::FormatIsoUtc(now));
+    insert.bind(4, core::FormatIsoUtc(now));
+    insert.bind(5, TimeToSql(now));
+    insert.exec();
+    return series_id;
+  }
+
   template <typename R, typename Fn>
   R Checked(absl::string_view op, Fn fn, SQLite::TransactionBehavior behavior = kWrite) {
     return core::sqlite::InTransaction<R>(
@@ -1075,7 +1290,9 @@ void PrepareSchema(SQLite::Database& db) {
     if (version < 2) {
       db.exec("ALTER TABLE node ADD COLUMN name TEXT; ALTER TABLE node ADD COLUMN location TEXT;");
     }
-    db.exec("ALTER TABLE run ADD COLUMN federation_config BLOB;");
+    if (version < 3) db.exec("ALTER TABLE run ADD COLUMN federation_config BLOB;");
+    db.exec(kSchema);
+    db.exec(kMigrateRunSeries);
     db.exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion));
   } else if (version != kSchemaVersion) {
     throw std::runtime_error(absl::StrCat("unsupported LinkState schema version ", version,

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "flwr/core/flower_error.h"
 #include "flwr/core/inflatable.h"
@@ -48,6 +49,19 @@ absl::Status CheckHeartbeatInterval(double heartbeat_interval) {
         core::api_error::kFleetInvalidHeartbeatInterval,
         absl::StrFormat("Heartbeat interval %g is outside [%g, %g]", heartbeat_interval,
                         kMinHeartbeatInterval, kMaxHeartbeatInterval));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSeriesJoinable(uint64_t series_id, const std::string* series_federation,
+                                 absl::string_view federation) {
+  if (series_federation == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat("Run series ", series_id, " not found"));
+  }
+  if (*series_federation != federation) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("Run series ", series_id, " belongs to federation '", *series_federation,
+                     "', not '", federation, "'"));
   }
   return absl::OkStatus();
 }

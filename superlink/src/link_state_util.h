@@ -42,6 +42,12 @@ proto::Context InitialContext(uint64_t run_id, uint64_t series_id);
 absl::Status CheckReplyMatchesInstruction(const proto::Metadata& instruction,
                                           const proto::Metadata& reply);
 
+// Whether a new run of `federation` may join the run series `series_id`, whose federation is
+// `series_federation` (nullptr: no such series): FailedPrecondition saying why not, as flwr's
+// store_run_in_series logs it.
+absl::Status CheckSeriesJoinable(uint64_t series_id, const std::string* series_federation,
+                                 absl::string_view federation);
+
 // Marks an online node whose liveness lapsed (online_until <= now) offline. True if changed.
 bool ExpireNode(proto::NodeInfo& info, absl::Time now);
 // Marks a node online for 2 x `heartbeat_interval` from `now`.

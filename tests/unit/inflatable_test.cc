@@ -213,7 +213,8 @@ TEST(InflateLimitsTest, repeated_record_references_cannot_exceed_the_element_bud
   };
   auto refs = [](absl::string_view prefix, const std::string& id, int k) {
     std::string body = "{";
-    for (int i = 0; i < k; ++i) absl::StrAppend(&body, i ? ", " : "", "\"", prefix, i, "\": \"", id, "\"");
+    for (int i = 0; i < k; ++i)
+      absl::StrAppend(&body, i ? ", " : "", "\"", prefix, i, "\": \"", id, "\"");
     return body + "}";
   };
   auto array = object("Array", "",

@@ -486,6 +486,109 @@ TEST_P(LinkStateTest, a_simulation_run_has_a_simulation_task_and_its_federation_
   EXPECT_EQ(state_->GetRun(sim.run_id)->primary_task_type(), "flwr-simulation");
 }
 
+TEST_P(LinkStateTest, a_run_series_grows_with_the_runs_that_join_it) {
+  CreatedRun first = *state_->CreateRun(NewRun{});
+  now_ += absl::Seconds(1);
+  CreatedRun other = *state_->CreateRun(NewRun{});
+  now_ += absl::Seconds(1);
+  NewRun join;
+  join.series_id = first.series_id;
+  CreatedRun joined = *state_->CreateRun(join);
+  EXPECT_EQ(joined.series_id, first.series_id);
+  join.federation = "@alice/other";
+  EXPECT_TRUE(absl::IsFailedPrecondition(state_->CreateRun(join).status()));
+  join.series_id = 1;
+  EXPECT_TRUE(absl::IsFailedPrecondition(state_->CreateRun(join).status()));
+
+  std::vector<proto::RunSeries> series = state_->ListRunSeries();
+  ASSERT_EQ(series.size(), 2u);  // most recently updated first
+  EXPECT_EQ(series[0].series_id(), first.series_id);
+  EXPECT_EQ(series[0].federation(), kDefaultFederation);
+  EXPECT_EQ(series[0].created_at(), "2026-01-01T00:00:00+00:00");
+  EXPECT_EQ(series[0].updated_at(), "2026-01-01T00:00:02+00:00");
+  EXPECT_EQ(std::vector<uint64_t>(series[0].run_ids().begin(), series[0].run_ids().end()),
+            (std::vector<uint64_t>{first.run_id, joined.run_id}));
+  EXPECT_EQ(series[1].series_id(), other.series_id);
+  EXPECT_EQ(state_->GetRun(joined.run_id)->series_id(), first.series_id);
+
+  EXPECT_TRUE(state_->SetRunSeriesDescription(other.series_id, "described"));
+  EXPECT_FALSE(state_->SetRunSeriesDescription(1, "unknown"));
+  EXPECT_EQ(state_->ListRunSeries()[1].description(), "described");
+}
+
+TEST_P(LinkStateTest, apps_keep_when_they_were_first_added) {
+  proto::AppInfo app;
+  app.set_app_id("@a/one");
+  app.set_fab_hash("h1");
+  state_->StoreApp(kDefaultFederation, app, kNoAccountId);
+  now_ += absl::Seconds(1);
+  app.set_app_id("@a/two");
+  state_->StoreApp(kDefaultFederation, app, kNoAccountId);
+  now_ += absl::Seconds(1);
+  app.set_app_id("@a/one");
+  app.set_fab_hash("h2");
+  state_->StoreApp(kDefaultFederation, app, kNoAccountId);
+  state_->StoreApp("@alice/other", app, kNoAccountId);
+
+  std::vector<proto::AppInfo> apps = state_->ListApps(kDefaultFederation, std::nullopt);
+  ASSERT_EQ(apps.size(), 2u);
+  EXPECT_EQ(apps[0].app_id(), "@a/two");
+  EXPECT_EQ(apps[1].app_id(), "@a/one");
+  EXPECT_EQ(apps[1].fab_hash(), "h2");
+  EXPECT_EQ(state_->ListApps(kDefaultFederation, 1).size(), 1u);
+  EXPECT_TRUE(state_->DeleteApp(kDefaultFederation, "@a/two"));
+  EXPECT_FALSE(state_->DeleteApp(kDefaultFederation, "@a/two"));
+  EXPECT_EQ(state_->ListApps(kDefaultFederation, std::nullopt).size(), 1u);
+  EXPECT_EQ(state_->ListApps("@alice/other", std::nullopt).size(), 1u);
+}
+
+TEST_P(LinkStateTest, an_automation_occurrence_is_claimed_once) {
+  proto::Automation spec;
+  spec.set_federation(std::string(kDefaultFederation));
+  spec.set_series_id(9);
+  spec.set_flwr_aid(std::string(kNoAccountId));
+  spec.set_next_run_at("2026-01-01T00:00:00+00:00");
+  spec.set_remaining_runs(2);
+  spec.set_fixed_interval(60);
+  proto::StartRunRequest request;
+  request.set_series_id(9);
+  const proto::Automation stored = state_->StoreAutomation(spec, request);
+  EXPECT_EQ(stored.automation_id(), 1u);
+  EXPECT_EQ(stored.status(), kAutomationActive);
+  EXPECT_EQ(stored.created_at(), "2026-01-01T00:00:00+00:00");
+
+  // The last occurrence only may keep its due time; a stale due time claims nothing.
+  EXPECT_FALSE(state_->ClaimAutomation(1, stored.next_run_at(), std::nullopt));
+  auto claimed = state_->ClaimAutomation(1, stored.next_run_at(), "2026-01-01T00:01:00+00:00");
+  ASSERT_TRUE(claimed);
+  EXPECT_EQ(claimed->first.series_id(), 9u);
+  EXPECT_EQ(claimed->second, kNoAccountId);
+  EXPECT_FALSE(state_->ClaimAutomation(1, stored.next_run_at(), "2026-01-01T00:01:00+00:00"));
+  EXPECT_FALSE(state_->FinishAutomation(1, kAutomationCompleted));  // a run is left
+
+  AutomationFilter due;
+  due.due_before = now_ + absl::Seconds(59);
+  EXPECT_TRUE(state_->ListAutomations(due).empty());
+  due.due_before = now_ + absl::Seconds(60);
+  ASSERT_EQ(state_->ListAutomations(due).size(), 1u);
+  EXPECT_TRUE(state_->ClaimAutomation(1, "2026-01-01T00:01:00+00:00", std::nullopt));
+  EXPECT_TRUE(state_->ListAutomations(due).empty());  // no runs left
+  EXPECT_TRUE(state_->FinishAutomation(1, kAutomationCompleted));
+  EXPECT_FALSE(state_->StopAutomation(1));
+  EXPECT_FALSE(state_->StopAutomation(2));
+
+  const uint64_t second = state_->StoreAutomation(spec, request).automation_id();
+  EXPECT_EQ(second, 2u);
+  now_ += absl::Seconds(5);
+  EXPECT_TRUE(state_->StopAutomation(second));
+  AutomationFilter stopped;
+  stopped.statuses = {std::string(kAutomationStopped)};
+  std::vector<proto::Automation> listed = state_->ListAutomations(stopped);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].stopped_at(), "2026-01-01T00:00:05+00:00");
+  EXPECT_EQ(state_->ListAutomations({}).front().automation_id(), second);  // latest update
+}
+
 TEST_P(LinkStateTest, nodes_are_listed_by_ascending_id) {
   for (int i = 0; i < 12; ++i) OnlineNode("key" + std::to_string(i));
   std::vector<uint64_t> listed;
@@ -886,6 +989,32 @@ TEST_P(SqliteLinkStateTest, a_schema_version_2_database_gains_run_federation_con
   spec.federation_config.emplace().set_num_supernodes(2);
   CreatedRun sim = *state_->CreateRun(spec);
   EXPECT_EQ(state_->GetFederationConfig(sim.run_id)->num_supernodes(), 2u);
+}
+
+TEST_P(SqliteLinkStateTest, a_schema_version_3_database_gains_run_series_apps_and_automations) {
+  CreatedRun old_run = *state_->CreateRun(NewRun{});
+  state_.reset();
+  {
+    // What schema version 3 was: no run series, apps or automations.
+    SQLite::Database db(path_.string(), SQLite::OPEN_READWRITE);
+    db.exec("DROP TABLE run_series; DROP TABLE app; DROP TABLE automation;");
+    db.exec("PRAGMA user_version = 3");
+  }
+  Reopen();
+  now_ += absl::Seconds(1);
+  CreatedRun new_run = *state_->CreateRun(NewRun{});
+  std::vector<proto::RunSeries> series = state_->ListRunSeries();
+  ASSERT_EQ(series.size(), 2u);
+  EXPECT_EQ(series[0].series_id(), new_run.series_id);
+  EXPECT_EQ(series[1].series_id(), old_run.series_id);
+  EXPECT_EQ(series[1].created_at(), "2026-01-01T00:00:00+00:00");  // its run's pending_at
+  ASSERT_EQ(series[1].run_ids_size(), 1);
+  EXPECT_EQ(series[1].run_ids(0), old_run.run_id);
+  NewRun join;
+  join.series_id = old_run.series_id;
+  EXPECT_TRUE(state_->CreateRun(join).ok());
+  EXPECT_TRUE(state_->ListApps(kDefaultFederation, std::nullopt).empty());
+  EXPECT_TRUE(state_->ListAutomations({}).empty());
 }
 
 TEST_P(SqliteLinkStateTest, two_states_on_one_file_share_it_safely) {

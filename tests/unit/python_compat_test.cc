@@ -50,6 +50,17 @@ TEST(PythonCompatTest, check_utf8_reports_cpython_unicode_decode_errors) {
             "'utf-8' codec can't decode bytes in position 0-2: invalid continuation byte");
 }
 
+TEST(PythonCompatTest, strict_json_object_is_a_json_dict_without_nan_or_infinity) {
+  EXPECT_TRUE(IsStrictJsonObject("{}"));
+  EXPECT_TRUE(IsStrictJsonObject(R"( {"a": [1, 2.5, null], "b": {"c": "d"}} )"));
+  EXPECT_FALSE(IsStrictJsonObject("[]"));
+  EXPECT_FALSE(IsStrictJsonObject("\"text\""));
+  EXPECT_FALSE(IsStrictJsonObject(R"({"a": NaN})"));
+  EXPECT_FALSE(IsStrictJsonObject(R"({"a": Infinity})"));
+  EXPECT_FALSE(IsStrictJsonObject("{"));
+  EXPECT_FALSE(IsStrictJsonObject(""));
+}
+
 TEST(PythonCompatTest, decode_utf8_gives_code_points_and_their_byte_ranges) {
   std::vector<CodePoint> cps;
   ASSERT_TRUE(DecodeUtf8("a\xC3\xA9\xF0\x9F\x98\x80", &cps).ok());

@@ -1,5 +1,6 @@
 // superlink::Server and supernode::Server started in process on 127.0.0.1 with port 0: they
-// serve their APIs, the SuperNode joins the SuperLink, and both stop cleanly.
+// serve their APIs, the SuperLink starts the runs of due automations, the SuperNode joins the
+// SuperLink, and both stop cleanly.
 #include "flwr/superlink/server.h"
 
 #include <arpa/inet.h>
@@ -15,6 +16,7 @@
 #include "flwr/proto/runtime.pb.h"
 #include "flwr/supernode/server.h"
 #include "grpcpp/grpcpp.h"
+#include "test_zip.h"
 
 namespace flwr {
 namespace {
@@ -61,6 +63,59 @@ TEST(ServerTest, superlink_binds_port_zero_serves_control_and_runtime_and_stops)
   server->Stop();
   server->Stop();  // idempotent
   EXPECT_FALSE(RuntimeApiAnswers(runtime_port));
+}
+
+TEST(ServerTest, superlink_starts_the_runs_of_due_automations) {
+  absl::Mutex mu;
+  absl::Time now = absl::FromUnixSeconds(1767225600);
+  superlink::ServerOptions options;
+  options.runtime_port = 0;
+  options.fleet_api_address = "";
+  options.control_api_address = "";
+  options.launch_server_apps = false;
+  options.clock = [&] {
+    absl::MutexLock lock(&mu);
+    return now;
+  };
+  options.automation_interval = absl::Milliseconds(10);
+  absl::StatusOr<std::unique_ptr<superlink::Server>> server =
+      superlink::Server::Start(std::move(options));
+  ASSERT_TRUE(server.ok()) << server.status();
+  superlink::LinkState& state = (*server)->state();
+
+  proto::Automation automation;
+  automation.set_federation(std::string(superlink::kDefaultFederation));
+  automation.set_flwr_aid(std::string(superlink::kNoAccountId));
+  automation.set_next_run_at("2026-01-01T00:01:00+00:00");
+  automation.set_remaining_runs(1);
+  proto::StartRunRequest request;
+  request.mutable_fab()->set_content(test_zip::MakeZip({{"pyproject.toml", R"([project]
+name = "app"
+version = "1.0.0"
+
+[tool.flwr.app]
+publisher = "flwrlabs"
+
+[tool.flwr.app.components]
+serverapp = "app.server_app:app"
+clientapp = "app.client_app:app"
+)"}}));
+  const uint64_t id = state.StoreAutomation(automation, request).automation_id();
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_TRUE(state.ListRuns(superlink::kNoAccountId).empty());  // not due yet
+
+  {
+    absl::MutexLock lock(&mu);
+    now += absl::Minutes(1);
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (state.ListRuns(superlink::kNoAccountId).empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(state.ListRuns(superlink::kNoAccountId).size(), 1u);
+  superlink::AutomationFilter filter;
+  filter.automation_ids = {id};
+  EXPECT_EQ(state.ListAutomations(filter).front().status(), superlink::kAutomationCompleted);
 }
 
 TEST(ServerTest, superlink_refuses_a_taken_port) {

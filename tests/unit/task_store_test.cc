@@ -215,6 +215,35 @@ TEST_P(TaskStoreTest, task_log_stays_strictly_ordered_and_ignores_unknown_tasks)
   EXPECT_TRUE(store_->GetTaskLog(4242, 0).empty());
 }
 
+TEST_P(TaskStoreTest, task_events_get_ids_and_times_and_invalid_batches_are_refused) {
+  auto event = [](uint64_t run_id, uint64_t task_id, const std::string& data) {
+    proto::TaskEvent e;
+    e.set_run_id(run_id);
+    e.set_task_id(task_id);
+    e.set_event("message");
+    e.set_data(data);
+    return e;
+  };
+  EXPECT_FALSE(store_->StoreTaskEvents({}));
+  EXPECT_FALSE(store_->StoreTaskEvents({event(1, 10, "{}"), event(1, 10, "[1]")}));
+  EXPECT_FALSE(store_->StoreTaskEvents({event(1, 10, R"({"x": NaN})")}));
+  EXPECT_TRUE(store_->StoreTaskEvents({event(1, 10, R"({"a": 1})"), event(2, 20, "{}")}));
+  now_ += absl::Seconds(1);
+  EXPECT_TRUE(store_->StoreTaskEvents({event(1, 11, "{}"), event(1, 10, R"({"b": 2})")}));
+
+  std::vector<proto::TaskEvent> events = store_->GetTaskEvents({1}, {10}, 0);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].id(), 1u);
+  EXPECT_EQ(events[0].data(), R"({"a": 1})");
+  EXPECT_EQ(events[0].event(), "message");
+  EXPECT_EQ(events[0].timestamp(), "2026-01-01T00:00:00+00:00");
+  EXPECT_EQ(events[1].id(), 4u);
+  EXPECT_EQ(events[1].timestamp(), "2026-01-01T00:00:01+00:00");
+  EXPECT_EQ(store_->GetTaskEvents({1}, {10}, 1).size(), 1u);
+  EXPECT_EQ(store_->GetTaskEvents({1, 2}, {10, 11, 20}, 0).size(), 4u);
+  EXPECT_TRUE(store_->GetTaskEvents({}, {10}, 0).empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Implementations, TaskStoreTest, ::testing::Values("memory", "sqlite"),
                          [](const auto& info) { return info.param; });
 

@@ -69,6 +69,11 @@ struct FabInfo {
   OrderedMap<std::string> native;
   // [tool.flwr.app.config] flattened with '.', in document order: the default run config.
   UserConfig default_config;
+  // flwr's get_app_presentation_metadata (1.42): [tool.flwr.app] display-name and color and
+  // [project] description, each only when a non-empty string (else empty).
+  std::string display_name;
+  std::string description;
+  std::string color;
   // [tool.flwr.app] fab-format-version (0 when absent) and the compatibility metadata flwr
   // derives from it: the normalised highest `>=` bound of the "flwr" dependency, and for
   // format 1 the normalised flwr-version-target.

@@ -49,6 +49,10 @@ std::string DecodeLatin1(absl::string_view bytes);
 // str.isspace() of the one-character string `c` (also what `\s` matches in a str regex).
 bool IsPythonSpace(char32_t c);
 
+// Whether flwr's strict_json_loads(text) (json.loads without NaN and Infinity) is a JSON
+// object (a dict), as flwr's validate_task_event_data requires of a task event's data.
+bool IsStrictJsonObject(absl::string_view text);
+
 // str.strip() with no argument: `text` without leading and trailing whitespace. `text` must
 // be valid UTF-8; invalid input is returned unchanged.
 absl::string_view PythonStrip(absl::string_view text);

@@ -41,6 +41,10 @@ class RuntimeService {
 
   absl::StatusOr<proto::SendTaskHeartbeatResponse> SendTaskHeartbeat(
       const proto::Task& task, const proto::SendTaskHeartbeatRequest& request);
+  // flwr's push_task_events: stores the events as the task's (its run and task IDs); events
+  // the store refuses (a data that is not a JSON object) are logged and dropped, as flwr does.
+  absl::StatusOr<proto::PushTaskEventsResponse> PushTaskEvents(
+      const proto::Task& task, const proto::PushTaskEventsRequest& request);
 
   // Task-scoped calls of the process that holds `task`'s token (AuthenticateTask's answer).
   virtual absl::StatusOr<proto::PullTaskInputResponse> PullTaskInput(

@@ -94,6 +94,10 @@ bool ControlLinePagesRuns(absl::string_view version);
 // `location` (Flower 1.42).
 bool ControlLineNamesNodes(absl::string_view version);
 
+// Whether the Control API of `version`'s line shows an app's display name, description and
+// color (AppInfo; Flower 1.42).
+bool ControlLineShowsAppDetails(absl::string_view version);
+
 // The minor release number of a PEP 440 version ("1.42.0" -> 42), or -1 if it does not parse.
 int FlowerMinorVersion(absl::string_view version);
 

@@ -23,6 +23,8 @@ inline constexpr absl::string_view kClientAppTaskType = "flwr-clientapp";
 // A run of a simulation federation (`flower-superlink --simulation`): `flwr-simulation` runs
 // its ServerApp and ClientApps in one process, the ClientApps on simulated SuperNodes.
 inline constexpr absl::string_view kSimulationTaskType = "flwr-simulation";
+// An AgentApp's task type (flwr's TaskType.AGENT_APP), also the type of its app.
+inline constexpr absl::string_view kAgentAppTaskType = "flwr-agentapp";
 
 // A claimed task must start (or heartbeat) within this time, else it is pending again.
 inline constexpr absl::Duration kTaskClaimTimeout = absl::Seconds(30);

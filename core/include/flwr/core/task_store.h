@@ -92,6 +92,23 @@ class TaskStore {
   virtual void AddTaskLog(uint64_t task_id, absl::string_view text) = 0;
   // Log entries of `task_id` strictly after `after` (epoch seconds).
   virtual std::vector<TaskLogEntry> GetTaskLog(uint64_t task_id, double after) = 0;
+
+  // flwr's store_task_events: stores the events (their run_id, task_id, event and data) with
+  // new IDs (1, 2, ... in store order) and the current time as timestamp. False, storing none,
+  // if there are none or one's data is not a JSON object.
+  bool StoreTaskEvents(std::vector<proto::TaskEvent> events);
+  // The events of the runs `run_ids` produced by the tasks `task_ids`, with IDs above
+  // `after_id`, in ID order.
+  virtual std::vector<proto::TaskEvent> GetTaskEvents(absl::Span<const uint64_t> run_ids,
+                                                      absl::Span<const uint64_t> task_ids,
+                                                      uint64_t after_id) = 0;
+
+ protected:
+  // Stores valid events, setting their IDs and timestamps.
+  virtual void InsertTaskEvents(std::vector<proto::TaskEvent>& events) = 0;
+  // Whether GetTaskEvents(run_ids, task_ids, after_id) answers `event`.
+  static bool EventMatches(const proto::TaskEvent& event, absl::Span<const uint64_t> run_ids,
+                           absl::Span<const uint64_t> task_ids, uint64_t after_id);
 };
 
 }  // namespace flwr::core

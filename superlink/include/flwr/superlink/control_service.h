@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "flwr/proto/control.pb.h"
@@ -37,12 +36,16 @@ class ControlService {
                           FederationRuntime runtime = FederationRuntime::kDeployment,
                           Clock clock = absl::Now);
 
-  // Stores the FAB and creates a pending run with its ServerApp task; in a simulation
+  // Stores the FAB, files its app under the federation's apps (flwr's store_app) and creates a
+  // pending run with its ServerApp task, in a new run series or the request's `series_id`
+  // (FlowerError 14 if that series is unknown or of another federation); in a simulation
   // federation a `flwr-simulation` task, the run keeping the federation's simulation config
   // with the request's `override_federation_config` merged in. InvalidArgument for a FAB whose
   // declared hash is not its SHA-256; FlowerError 15 for a FAB that is not a valid Flower App or
   // an override key the app does not define; 2 for an unknown federation. A FAB above 10 MiB
-  // gets an empty response, as flwr answers.
+  // gets an empty response, as flwr answers. A request with an `app_spec` and only a FAB hash
+  // starts the stored app of that ID and hash (FlowerError 35 if there is none, 33 for an
+  // invalid app spec); other app specs would need Flower Hub (FlowerError 35).
   absl::StatusOr<proto::StartRunResponse> StartRun(const proto::StartRunRequest& request);
 
   // Streams the log of the run's ServerApp after `request.after_timestamp` until the run has
@@ -130,37 +133,53 @@ class ControlService {
   absl::StatusOr<proto::ConfigureSimulationFederationResponse> ConfigureSimulationFederation(
       const proto::ConfigureSimulationFederationRequest& request);
 
-  // Apps: this SuperLink stores no apps, so a federation lists only flwr's built-in Flower
-  // Agent entry (within `limit`); adding one from Flower Hub fails as an offline stock
-  // SuperLink's does (FlowerError 33 for a bad app spec, else 34).
-  absl::StatusOr<proto::ListAppsResponse> ListApps(const proto::ListAppsRequest& request);
+  // Apps: a federation lists the apps of its runs, most recently added first, then flwr's
+  // built-in Flower Agent entry (all within `limit`); only a caller of the 1.42 line
+  // (`caller_line`) gets their display names, descriptions and colors. RemoveApp forgets one
+  // (its FAB stays). Adding one from Flower Hub fails as an offline stock SuperLink's does
+  // (FlowerError 33 for a bad app spec, else 34).
+  absl::StatusOr<proto::ListAppsResponse> ListApps(const proto::ListAppsRequest& request,
+                                                   absl::string_view caller_line);
   absl::StatusOr<proto::ListAppAssociationsResponse> ListAppAssociations(
       const proto::ListAppAssociationsRequest& request);
   absl::StatusOr<proto::AddAppResponse> AddApp(const proto::AddAppRequest& request);
   absl::StatusOr<proto::RemoveAppResponse> RemoveApp(const proto::RemoveAppRequest& request);
 
-  // Run series: each run is its own series (StartRun makes a new one), newest first.
-  // FlowerError 17 for an unknown series, 43 for a description that is empty or over 80
-  // characters once stripped. Descriptions live in this service (not in the state).
+  // Run series, as the state keeps them (most recently updated first), each with its latest
+  // run's status. FlowerError 17 for an unknown series, 43 for a description that is empty or
+  // over 80 characters once stripped.
   absl::StatusOr<proto::ListRunSeriesResponse> ListRunSeries(
       const proto::ListRunSeriesRequest& request);
   absl::StatusOr<proto::GetRunSeriesResponse> GetRunSeries(
       const proto::GetRunSeriesRequest& request);
   absl::StatusOr<proto::UpdateRunSeriesDescriptionResponse> UpdateRunSeriesDescription(
       const proto::UpdateRunSeriesDescriptionRequest& request);
-  // No task events are recorded: an empty list for a known series.
+  // The task events (Runtime PushTaskEvents) of the primary tasks of the series' runs, in
+  // order. FlowerError 17 for an unknown series.
   absl::StatusOr<proto::ListRunSeriesEventsResponse> ListRunSeriesEvents(
       const proto::ListRunSeriesEventsRequest& request);
-  // FlowerError 16 for an unknown run; else no events, until the run has finished or
-  // `cancelled()` returns true.
-  absl::Status StreamRunEvents(const proto::StreamRunEventsRequest& request,
-                               const std::function<bool()>& cancelled);
+  // flwr's stream_run_events: writes the events of the run's primary task after
+  // `after_task_event_id`, as they come, until the run has finished (all its events written),
+  // `write` returns false or `cancelled()` returns true; polls every kLogPollInterval.
+  // FlowerError 16 for an unknown run.
+  absl::Status StreamRunEvents(
+      const proto::StreamRunEventsRequest& request,
+      const std::function<bool(const proto::StreamRunEventsResponse&)>& write,
+      const std::function<bool()>& cancelled);
 
-  // Automations: flwr's request checks (FlowerError 42 with public details); a valid request
-  // is Unimplemented, as this SuperLink schedules no runs. None are listed; stopping one is a
-  // no-op.
+  // Automations (flwr's start_automation): stores the StartRun request to run at `start_at`
+  // (now if unset), then every `fixed_interval` seconds, `max_runs` times (unbounded with an
+  // interval and no max_runs, once without an interval). FlowerError 42 with public details
+  // for a request flwr refuses. The series is checked only when a run starts.
   absl::StatusOr<proto::StartAutomationResponse> StartAutomation(
       const proto::StartAutomationRequest& request);
+  // flwr's process_due_automations: claims up to `limit` active automations due now (earliest
+  // first) and starts each one's run through StartRun; an automation whose run could not start
+  // fails, one without runs left completes. Returns how many were claimed. The SuperLink calls
+  // it periodically (Server's automation scheduler).
+  size_t ProcessDueAutomations(size_t limit);
+  // The automations of the caller's federation, most recently updated first; StopAutomation
+  // stops an active one (no-op otherwise; FlowerError 25 if it is of another federation).
   absl::StatusOr<proto::ListAutomationsResponse> ListAutomations(
       const proto::ListAutomationsRequest& request);
   absl::StatusOr<proto::StopAutomationResponse> StopAutomation(
@@ -179,9 +198,13 @@ class ControlService {
       const proto::CompleteConnectorOAuthRequest& request);
 
  private:
-  // The caller's run series, newest first, and the one of `series_id`.
+  // The caller's run series, most recently updated first, and the one of `series_id`.
   std::vector<proto::RunSeries> RunSeries();
   std::optional<proto::RunSeries> FindRunSeries(uint64_t series_id);
+
+  // The stored FAB of a StartRun request naming a stored app (`app_spec` and a FAB hash
+  // without content); nullopt for a request with FAB content or without a hash.
+  absl::StatusOr<std::optional<proto::Fab>> StoredAppFab(const proto::StartRunRequest& request);
 
   // The federation as ListFederations shows it.
   proto::Federation DefaultFederation() const;
@@ -192,7 +215,6 @@ class ControlService {
   const FederationRuntime runtime_;
   Clock clock_;
   absl::Mutex mu_;
-  absl::flat_hash_map<uint64_t, std::string> series_descriptions_ ABSL_GUARDED_BY(mu_);
   // flwr keeps it in memory too (NoOpFederationManager): a restart forgets changes.
   proto::SimulationConfig simulation_config_ ABSL_GUARDED_BY(mu_);
 };

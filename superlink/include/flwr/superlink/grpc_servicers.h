@@ -72,7 +72,7 @@ class FleetGrpcServicer final : public proto::Fleet::Service {
   RPC(UnregisterNode)                          \
   RPC(ListNodes)                               \
   RPC(ListFederations)                         \
-  RPC(ListApps)                                \
+  LINE_RPC(ListApps)                           \
   RPC(ListAppAssociations)                     \
   RPC(AddApp)                                  \
   RPC(RemoveApp)                               \

@@ -1,7 +1,8 @@
 // LinkState: everything a SuperLink remembers — nodes, runs and their tasks, messages in
-// flight, FABs, run contexts and object push sessions — as flwr's LinkState (flwr/server/
-// superlink/linkstate) of the pinned version. Its tasks and their logs live in the TaskStore it
-// owns (tasks()), as flwr's CoreState: a run's status and timestamps are its primary task's.
+// flight, FABs, run contexts, object push sessions, run series, the federation's apps and
+// automations — as flwr's LinkState (flwr/server/superlink/linkstate) and CoreState
+// (flwr/supercore/corestate) of the pinned version. Its tasks, their logs and their events
+// live in the TaskStore it owns (tasks()): a run's status and timestamps are its primary task's.
 //
 // Two implementations pass one test suite: in memory (`:flwr-in-memory:`) and SQLite (a file).
 // All methods are thread-safe. Time comes from the injected clock, so tests can move it.
@@ -13,8 +14,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -23,11 +26,13 @@
 #include "flwr/core/object_store.h"
 #include "flwr/core/task.h"
 #include "flwr/core/task_store.h"
+#include "flwr/proto/control.pb.h"
 #include "flwr/proto/fab.pb.h"
 #include "flwr/proto/federation_config.pb.h"
 #include "flwr/proto/message.pb.h"
 #include "flwr/proto/node.pb.h"
 #include "flwr/proto/run.pb.h"
+#include "flwr/proto/runseries.pb.h"
 #include "flwr/proto/task.pb.h"
 
 namespace flwr::superlink {
@@ -80,6 +85,28 @@ struct NewRun {
   // A simulation run's federation config (the federation's, merged with the run's overrides),
   // which its `flwr-simulation` pulls with its inputs; none for other runs.
   std::optional<proto::SimulationConfig> federation_config;
+  // The run series the run joins (StartRunRequest.series_id): it must exist and be of the
+  // run's federation. Without one the run starts a new series.
+  std::optional<uint64_t> series_id;
+};
+
+// Automation statuses (flwr's AutomationStatus).
+inline constexpr absl::string_view kAutomationActive = "active";
+inline constexpr absl::string_view kAutomationStopped = "stopped";
+inline constexpr absl::string_view kAutomationCompleted = "completed";
+inline constexpr absl::string_view kAutomationFailed = "failed";
+
+// Which automations ListAutomations returns (flwr's list_automations filters): an unset
+// filter matches all, a set one any of its values (an empty list none).
+struct AutomationFilter {
+  std::optional<std::vector<uint64_t>> automation_ids;
+  std::optional<std::vector<std::string>> federations;
+  std::optional<std::vector<std::string>> statuses;
+  // Only automations due at or before this time that have runs left.
+  std::optional<absl::Time> due_before;
+  // Ascending next_run_at (the scheduler's order), else descending updated_at.
+  bool order_by_next_run_at = false;
+  std::optional<size_t> limit;
 };
 
 // What a SuperNode's registration through the Control API (`flwr supernode register`) may add
@@ -166,6 +193,48 @@ class LinkState {
   virtual std::optional<proto::Context> GetRunContext(uint64_t run_id) = 0;
   virtual void SetRunContext(uint64_t run_id, const proto::Context& context) = 0;
 
+  // --- Run series (flwr's CoreState run series) ----------------------------------------------
+
+  // Every run series with its runs (oldest first), most recently updated first. A series is
+  // created with its first run and updated when another run joins it.
+  virtual std::vector<proto::RunSeries> ListRunSeries() = 0;
+  // Sets the series' description; false if the series is unknown.
+  virtual bool SetRunSeriesDescription(uint64_t series_id, absl::string_view description) = 0;
+
+  // --- Apps (flwr's federation-app associations) -----------------------------------------------
+
+  // Associates `app` (its FAB stored with StoreFab) with `federation`, replacing the app of
+  // the same ID but keeping who added it first and when.
+  virtual void StoreApp(absl::string_view federation, const proto::AppInfo& app,
+                        absl::string_view added_by) = 0;
+  // The federation's apps, most recently added first (ties: greater app ID first), at most
+  // `limit`.
+  virtual std::vector<proto::AppInfo> ListApps(absl::string_view federation,
+                                               std::optional<size_t> limit) = 0;
+  // Removes the association (the FAB stays); false if there was none.
+  virtual bool DeleteApp(absl::string_view federation, absl::string_view app_id) = 0;
+
+  // --- Automations (flwr's CoreState automations) ---------------------------------------------
+
+  // Stores an active automation: `automation`'s federation, series_id, flwr_aid, next_run_at,
+  // fixed_interval and remaining_runs, with a new ID (1, 2, ...) and the current time as
+  // created_at and updated_at. `request` is the StartRun request each occurrence runs.
+  proto::Automation StoreAutomation(proto::Automation automation,
+                                    const proto::StartRunRequest& request);
+  // Claims the occurrence due at `previous_next_run_at` of an active automation with runs left:
+  // one run fewer left, next_run_at moved to `next_run_at` (kept if nullopt, allowed only for
+  // the last run). Returns the StartRun request and the account to run it as; nullopt if the
+  // claim failed (another claimed it first, the automation stopped, ...).
+  std::optional<std::pair<proto::StartRunRequest, std::string>> ClaimAutomation(
+      uint64_t automation_id, absl::string_view previous_next_run_at,
+      std::optional<std::string> next_run_at);
+  std::vector<proto::Automation> ListAutomations(const AutomationFilter& filter);
+  // active -> stopped (with stopped_at). False otherwise.
+  bool StopAutomation(uint64_t automation_id);
+  // active -> kAutomationCompleted (only once no runs are left) or kAutomationFailed. False
+  // otherwise.
+  bool FinishAutomation(uint64_t automation_id, absl::string_view status);
+
   // --- FABs ----------------------------------------------------------------------------------
 
   virtual void StoreFab(const proto::Fab& fab) = 0;
@@ -240,7 +309,8 @@ class LinkState {
   }
 
  protected:
-  explicit LinkState(std::unique_ptr<core::TaskStore> tasks) : tasks_(std::move(tasks)) {}
+  LinkState(std::unique_ptr<core::TaskStore> tasks, Clock clock)
+      : tasks_(std::move(tasks)), clock_(std::move(clock)) {}
 
   // Stores a new run whose primary task will be `task_id`; returns its IDs.
   virtual absl::StatusOr<CreatedRun> InsertRun(const NewRun& run, uint64_t task_id) = 0;
@@ -249,12 +319,28 @@ class LinkState {
   // The stored runs of `flwr_aid`, most recently created first.
   virtual std::vector<proto::Run> LoadRuns(absl::string_view flwr_aid) = 0;
 
+  // Stores a new automation as given (its automation_id unset) with its StartRun request;
+  // returns its ID (1, 2, ...).
+  virtual uint64_t InsertAutomation(const proto::Automation& automation,
+                                    const proto::StartRunRequest& request) = 0;
+  // Every stored automation, in ID order.
+  virtual std::vector<proto::Automation> LoadAutomations() = 0;
+  // Atomically reads the automation, applies `update` and stores the result if `update`
+  // returns true. Returns what `update` returned, false for an unknown automation; `request`
+  // (if given) receives the automation's StartRun request.
+  virtual bool UpdateAutomation(uint64_t automation_id,
+                                absl::FunctionRef<bool(proto::Automation&)> update,
+                                proto::StartRunRequest* request) = 0;
+  // The current time, from the state's clock.
+  absl::Time Now() const { return clock_(); }
+
  private:
   // Sets the run's status and timestamps from its primary task; false while it has none (the
   // run is being created).
   bool AddPrimaryTaskStatus(proto::Run& run);
 
   const std::unique_ptr<core::TaskStore> tasks_;
+  const Clock clock_;
   absl::Mutex message_tree_mu_;
   absl::Duration push_session_ttl_ = kPushSessionTtl;
 };

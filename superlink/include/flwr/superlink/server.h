@@ -1,15 +1,18 @@
 // Server: a running SuperLink — its LinkState, the Fleet and Control APIs (gRPC), the Runtime
-// API (HTTP), the optional health server and, with `launch_server_apps`, the built-in executor
-// that starts each run's ServerApp. What `flower-superlink` runs, and what tests start in
-// process (port 0 everywhere, bound ports read back after Start).
+// API (HTTP), the optional health server, the automation scheduler and, with
+// `launch_server_apps`, the built-in executor that starts each run's ServerApp. What
+// `flower-superlink` runs, and what tests start in process (port 0 everywhere, bound ports read
+// back after Start).
 #ifndef FLWR_SUPERLINK_SERVER_H_
 #define FLWR_SUPERLINK_SERVER_H_
 
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "flwr/core/app_launcher.h"
 #include "flwr/core/metrics.h"
@@ -65,6 +68,11 @@ struct ServerOptions {
   // How long an object push session lives after its last object (stock: 180 s, a constant).
   // Only tests change it, through FLWR_TEST_PUSH_SESSION_TTL_S (see main.cc).
   absl::Duration push_session_ttl = core::kPushSessionTtl;
+  // The state's and the Control API's clock (tests move it).
+  Clock clock = absl::Now;
+  // How often the automation scheduler starts the runs of due automations (stock does it
+  // whenever a SuperExec asks for a task, about once a second).
+  absl::Duration automation_interval = absl::Seconds(1);
 };
 
 class Server {
@@ -95,6 +103,8 @@ class Server {
   void StartLauncher();
 
   void AddMetrics();
+  // Runs ControlService::ProcessDueAutomations every options_.automation_interval until Stop.
+  void RunAutomationScheduler();
 
   const ServerOptions options_;
   std::unique_ptr<LinkState> state_;
@@ -112,6 +122,8 @@ class Server {
   std::unique_ptr<grpc::Server> health_;
   std::optional<core::LocalAppTaskSource> launcher_source_;
   std::optional<core::AppLauncher> launcher_;
+  absl::Notification stopping_;
+  std::thread automation_scheduler_;
   bool stopped_ = false;
 };
 
