@@ -52,7 +52,7 @@ from harness import (  # noqa: E402
     list_runs,
     superlink_argv,
     supernode_argv,
-    wait_for_port,
+    wait_for_superlink,
     write_cli_config,
 )
 
@@ -115,17 +115,16 @@ class Bench:
         # The stock SuperExec runs `flwr-clientapp` from PATH: ours, as our SuperNode does.
         env["PATH"] = f"{self.native_bin}:{env['PATH']}"
         ports = Ports()
-        write_cli_config(home, ports.control)
+        write_cli_config(home, ports.control_for())
         logs = self.work / name
         logs.mkdir(parents=True, exist_ok=True)
         procs = Processes(logs, env)
         link = procs.start("superlink", superlink_argv("cpp", ports, ":flwr-in-memory:", self.build_dir / "superlink/flower-superlink"))
-        wait_for_port(ports.control, proc=link)
-        wait_for_port(ports.fleet, proc=link)
+        wait_for_superlink(ports, link)
         return procs, env, ports
 
     def start_node(self, procs, ports, kind: str, i: int, n: int):
-        argv = supernode_argv(ports.fleet, free_port(), f"partition-id={i} num-partitions={n}", kind=kind, build_dir=self.build_dir)
+        argv = supernode_argv(ports.fleet_for(), free_port(), f"partition-id={i} num-partitions={n}", kind=kind, build_dir=self.build_dir)
         return procs.start(f"{kind}-node{i}", argv)
 
     def app_copy(self, name: str) -> Path:
