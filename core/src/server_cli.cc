@@ -12,7 +12,6 @@ namespace {
 
 // Why `flag` fails.
 std::string Refusal(const UnsupportedFlag& flag, absl::string_view component) {
-  if (flag.refusal != nullptr) return flag.refusal;
   if (flag.retired) return flag.help;
   return absl::StrCat("is not supported by this ", component);
 }

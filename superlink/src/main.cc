@@ -28,6 +28,7 @@ struct Flags {
   bool insecure = false;
   bool enable_supernode_auth = false;
   std::string auth_list_public_keys;  // refused as stock refuses it
+  std::string executor;               // Flower 1.36's --executor*: refused as it refuses them
   std::string ssl_certfile, ssl_keyfile, ssl_ca_certfile;
   // Flower 1.36's TLS of the Runtime API alone (the HTTP port), apart from --ssl-*.
   std::string appio_ssl_certfile, appio_ssl_keyfile, appio_ssl_ca_certfile;
@@ -61,10 +62,6 @@ constexpr const char* kExecutorRefusal =
 // Flags of the Python SuperLink this one recognises but does not implement: using one is an
 // error, never silently ignored.
 constexpr core::UnsupportedFlag kUnsupportedFlags[] = {
-    // Flower 1.36's (1.42 has none), refused in its words.
-    {"--executor", kDeprecatedArgument, /*retired=*/true, kExecutorRefusal},
-    {"--executor-dir", kDeprecatedArgument, /*retired=*/true, kExecutorRefusal},
-    {"--executor-config", kDeprecatedArgument, /*retired=*/true, kExecutorRefusal},
     // The Python SuperLink's own words for an option it has retired.
     {"--serverappio-api-address",
      "this option is no longer supported; use --host and --port instead", /*retired=*/true},
@@ -98,6 +95,9 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "Path to the PEM-encoded CA certificate file used by SuperExec to verify the "
                  "Runtime API server certificate. This is not a client certificate for mTLS.");
   app.add_option("--auth-list-public-keys", f.auth_list_public_keys, kDeprecatedArgument);
+  for (const char* name : {"--executor", "--executor-dir", "--executor-config"}) {
+    app.add_option(name, f.executor, kDeprecatedArgument);
+  }
   app.add_flag("--enable-supernode-auth", f.enable_supernode_auth,
                "Enable supernode authentication.");
   app.add_option("--isolation", f.isolation,
@@ -252,6 +252,10 @@ int Run(const Flags& f) {
     std::cerr << "flower-superlink: --fleet-api-type " << f.fleet_api_type
               << " is not supported by this SuperLink\n";
     return 2;
+  }
+  // Flower 1.36 refuses its retired --executor* first, through flwr_exit.
+  if (!f.executor.empty()) {
+    return core::LogFlwrExit(core::exit_code::kSuperlinkInvalidArgs, kExecutorRefusal);
   }
   if (f.insecure) {
     core::LogWarning(

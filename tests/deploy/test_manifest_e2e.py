@@ -147,9 +147,10 @@ def _container_spec(rendered: list[dict[str, Any]], workload: str, container: st
     ("client", "clientapp", lambda c: c.update(command=["flwr-clientapp"],
                                                 args=["--supernode", "127.0.0.1:9094", "--insecure"]),
      "one of the arguments --token --token-file is required"),
-    # A SuperLink flag ours does not implement is an error, never ignored.
-    ("server", "superlink", lambda c: c["args"].extend(["--executor", "subprocess"]),
-     "--executor: is not supported by this SuperLink"),
+    # A SuperLink flag stock has retired is an error, never ignored.
+    ("server", "superlink",
+     lambda c: c["args"].extend(["--serverappio-api-address", "127.0.0.1:9091"]),
+     "this option is no longer supported; use --host and --port instead"),
 ])
 def test_manifest_args_our_binaries_reject_fail_the_e2e(rendered, scratch, build_dir, synthetic_cifar,
                                                         netns_capable, workload, container, mutate,

@@ -19,13 +19,11 @@
 namespace flwr::core {
 
 // A stock flag this binary refuses. Using it is a usage error: "<name> is not supported by
-// this <component>", or, for a flag stock itself has retired, stock's own words: `refusal`
-// where stock refuses it with words other than its help, else `help`.
+// this <component>", or, for a flag stock itself has retired, stock's own words (`help`).
 struct UnsupportedFlag {
   const char* name;
   const char* help;
   bool retired = false;
-  const char* refusal = nullptr;
 };
 
 // `-V,--version`, printing "Flower version: <pinned version>" as stock.
