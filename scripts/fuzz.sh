@@ -43,7 +43,7 @@ if ! [[ "$LONG_SECONDS" =~ ^[1-9][0-9]*$ ]]; then
 fi
 BUILD="$ROOT/build-fuzz"
 CORPUS="$ROOT/tests/fuzz/corpus"
-ALL_TARGETS="fuzz_npy fuzz_object_head fuzz_inflate fuzz_proto fuzz_fab fuzz_pyproject fuzz_user_config fuzz_node_auth fuzz_http"
+ALL_TARGETS="fuzz_npy fuzz_object_head fuzz_inflate fuzz_proto fuzz_fab fuzz_pyproject fuzz_user_config fuzz_node_auth fuzz_http fuzz_trusted_entities"
 TARGETS=(${FUZZ_TARGETS:-$ALL_TARGETS})
 SEED="${FLWR_FUZZ_SEED:-1}"
 
@@ -59,6 +59,7 @@ ci_runs() {
     fuzz_user_config) echo 150000 ;;
     fuzz_node_auth) echo 25000 ;;
     fuzz_http) echo 40000 ;;
+    fuzz_trusted_entities) echo 20000 ;;
     *) echo 20000 ;;
   esac
 }

@@ -21,6 +21,7 @@ TARGETS = (
     "fuzz_user_config",
     "fuzz_node_auth",
     "fuzz_http",
+    "fuzz_trusted_entities",
 )
 
 
