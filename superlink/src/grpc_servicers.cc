@@ -95,7 +95,15 @@ FLWR_FLEET_RPC(ConfirmMessageReceived, ConfirmMessageReceivedRequest,
   }
 #define FLWR_CONTROL_RPC(Rpc) FLWR_CONTROL_RPC_WITH(Rpc)
 #define FLWR_CONTROL_LINE_RPC(Rpc) FLWR_CONTROL_RPC_WITH(Rpc, , CallerLine(*context))
-FLWR_CONTROL_UNARY_RPCS(FLWR_CONTROL_RPC, FLWR_CONTROL_LINE_RPC)
+// What the stock 1.36 SuperLink answers for an rpc it does not have (its interceptor raises).
+#define FLWR_CONTROL_NEW_RPC(Rpc)                                                         \
+  grpc::Status ControlGrpcServicer::Rpc(grpc::ServerContext*, const proto::Rpc##Request*, \
+                                        proto::Rpc##Response*) {                          \
+    return grpc::Status(grpc::StatusCode::UNKNOWN,                                        \
+                        std::string(core::kServiceHandlerErrorMessage));                  \
+  }
+FLWR_CONTROL_UNARY_RPCS(FLWR_CONTROL_RPC, FLWR_CONTROL_LINE_RPC, FLWR_CONTROL_NEW_RPC)
+#undef FLWR_CONTROL_NEW_RPC
 #undef FLWR_CONTROL_LINE_RPC
 #undef FLWR_CONTROL_RPC_WITH
 #undef FLWR_CONTROL_RPC

@@ -329,3 +329,15 @@ def test_a_runs_task_events_are_listed_and_streamed(links) -> None:
     streamed = {kind: link.stream_run_events(started[kind].run_id) for kind, link in links.items()}
     assert streamed["cpp"] == streamed["python"]
     assert len(streamed["cpp"]) == 2
+
+
+@pytest.mark.parametrize("method", ["UpdateRunSeriesDescription", "ListRunSeriesEvents",
+                                    "ListAppAssociations", "SetFederationIcon"])
+def test_rpcs_flower_142_added_answer_as_each_lines_stock(links, method: str) -> None:
+    """Empty requests of the rpcs 1.42 added: on 1.42 both SuperLinks answer alike (an error
+    about the missing IDs, or an answer); the stock 1.36 SuperLink has none of them and answers
+    UNKNOWN "Error in service handler!" over gRPC, and so does ours to a 1.36 caller."""
+    results = both(links, method, getattr(control_pb2, f"{method}Request")())
+    assert_same(results)
+    if links["cpp"].line.minor < 42:
+        assert results["cpp"] == ("error", "UNKNOWN", "Error in service handler!"), results

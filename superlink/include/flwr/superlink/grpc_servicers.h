@@ -50,44 +50,46 @@ class FleetGrpcServicer final : public proto::Fleet::Service {
 
 // The unary Control rpcs, each served by ControlService's method of the same name: RPC(Rpc)
 // with the request, LINE_RPC(Rpc) also with the caller's Flower line (the answer depends on it).
-#define FLWR_CONTROL_UNARY_RPCS(RPC, LINE_RPC) \
-  RPC(StartRun)                                \
-  RPC(StopRun)                                 \
-  RPC(StartAutomation)                         \
-  RPC(ListAutomations)                         \
-  RPC(StopAutomation)                          \
-  LINE_RPC(ListRuns)                           \
-  RPC(ListRunSeries)                           \
-  RPC(GetRunSeries)                            \
-  RPC(UpdateRunSeriesDescription)              \
-  RPC(ListRunSeriesEvents)                     \
-  RPC(GetLoginDetails)                         \
-  RPC(GetAuthTokens)                           \
-  RPC(ListConnectors)                          \
-  RPC(DisconnectConnector)                     \
-  RPC(BeginConnectorOAuth)                     \
-  RPC(CompleteConnectorOAuth)                  \
-  RPC(PullArtifacts)                           \
-  LINE_RPC(RegisterNode)                       \
-  RPC(UnregisterNode)                          \
-  RPC(ListNodes)                               \
-  RPC(ListFederations)                         \
-  LINE_RPC(ListApps)                           \
-  RPC(ListAppAssociations)                     \
-  RPC(AddApp)                                  \
-  RPC(RemoveApp)                               \
-  RPC(ShowFederation)                          \
-  RPC(SetFederationIcon)                       \
-  RPC(CreateFederation)                        \
-  RPC(ArchiveFederation)                       \
-  RPC(AddNodeToFederation)                     \
-  RPC(RemoveNodeFromFederation)                \
-  RPC(RemoveAccountFromFederation)             \
-  RPC(CreateInvitation)                        \
-  RPC(ListInvitations)                         \
-  RPC(AcceptInvitation)                        \
-  RPC(RejectInvitation)                        \
-  RPC(RevokeInvitation)                        \
+// NEW_RPC(Rpc): an rpc Flower 1.42 added, which 1.42 peers call over HTTP; over gRPC (1.36
+// peers only) it answers as the stock 1.36 SuperLink, which does not have it.
+#define FLWR_CONTROL_UNARY_RPCS(RPC, LINE_RPC, NEW_RPC) \
+  RPC(StartRun)                                         \
+  RPC(StopRun)                                          \
+  RPC(StartAutomation)                                  \
+  RPC(ListAutomations)                                  \
+  RPC(StopAutomation)                                   \
+  LINE_RPC(ListRuns)                                    \
+  RPC(ListRunSeries)                                    \
+  RPC(GetRunSeries)                                     \
+  NEW_RPC(UpdateRunSeriesDescription)                   \
+  NEW_RPC(ListRunSeriesEvents)                          \
+  RPC(GetLoginDetails)                                  \
+  RPC(GetAuthTokens)                                    \
+  RPC(ListConnectors)                                   \
+  RPC(DisconnectConnector)                              \
+  RPC(BeginConnectorOAuth)                              \
+  RPC(CompleteConnectorOAuth)                           \
+  RPC(PullArtifacts)                                    \
+  LINE_RPC(RegisterNode)                                \
+  RPC(UnregisterNode)                                   \
+  RPC(ListNodes)                                        \
+  RPC(ListFederations)                                  \
+  LINE_RPC(ListApps)                                    \
+  NEW_RPC(ListAppAssociations)                          \
+  RPC(AddApp)                                           \
+  RPC(RemoveApp)                                        \
+  RPC(ShowFederation)                                   \
+  NEW_RPC(SetFederationIcon)                            \
+  RPC(CreateFederation)                                 \
+  RPC(ArchiveFederation)                                \
+  RPC(AddNodeToFederation)                              \
+  RPC(RemoveNodeFromFederation)                         \
+  RPC(RemoveAccountFromFederation)                      \
+  RPC(CreateInvitation)                                 \
+  RPC(ListInvitations)                                  \
+  RPC(AcceptInvitation)                                 \
+  RPC(RejectInvitation)                                 \
+  RPC(RevokeInvitation)                                 \
   RPC(ConfigureSimulationFederation)
 
 #define FLWR_CONTROL_RPC(Rpc)                                                        \
@@ -99,7 +101,7 @@ class ControlGrpcServicer final : public proto::Control::Service {
  public:
   explicit ControlGrpcServicer(ControlService* service) : service_(service) {}
 
-  FLWR_CONTROL_UNARY_RPCS(FLWR_CONTROL_RPC, FLWR_CONTROL_RPC)
+  FLWR_CONTROL_UNARY_RPCS(FLWR_CONTROL_RPC, FLWR_CONTROL_RPC, FLWR_CONTROL_RPC)
   grpc::Status StreamLogs(grpc::ServerContext* context, const proto::StreamLogsRequest* request,
                           grpc::ServerWriter<proto::StreamLogsResponse>* writer) override;
   grpc::Status StreamRunEvents(grpc::ServerContext* context,
