@@ -215,6 +215,16 @@ class InMemoryLinkState : public LinkState {
     run.set_series_id(*series_id);
     run.set_account_name(spec.account_name);
     record.context = InitialContext(run_id, *series_id);
+    // As flwr's _refresh_run_series_context: a run joining a series starts from the state of
+    // the series' context, i.e. of its latest run before this one.
+    const RunRecord* latest = nullptr;
+    for (const auto& [id, other] : runs_) {
+      if (id != run_id && other.run.series_id() == *series_id &&
+          (latest == nullptr || other.created > latest->created)) {
+        latest = &other;
+      }
+    }
+    if (latest != nullptr) *record.context.mutable_state() = latest->context.state();
     record.federation_config = spec.federation_config;
     record.created = ++runs_created_;
     return CreatedRun{run_id, *series_id, task_id};

@@ -445,7 +445,19 @@ class SqliteLinkState : public LinkState {
       BindId(run, 9, task_id);
       BindId(run, 10, *series_id);
       run.bind(11, spec.account_name);
-      BindBlob(run, 12, Serialize(InitialContext(run_id, *series_id)));
+      // As flwr's _refresh_run_series_context: a run joining a series starts from the state of
+      // the series' context, i.e. of its latest run before this one.
+      proto::Context context = InitialContext(run_id, *series_id);
+      {
+        SQLite::Statement latest(
+            *db_, "SELECT context FROM run WHERE series_id = ? ORDER BY seq DESC LIMIT 1");
+        BindId(latest, 1, *series_id);
+        if (latest.executeStep()) {
+          *context.mutable_state() =
+              ParseBlob<proto::Context>(latest.getColumn(0), "run context").state();
+        }
+      }
+      BindBlob(run, 12, Serialize(context));
       if (spec.federation_config) {
         BindBlob(run, 13, Serialize(*spec.federation_config));
       } else {

@@ -486,6 +486,27 @@ TEST_P(LinkStateTest, a_simulation_run_has_a_simulation_task_and_its_federation_
   EXPECT_EQ(state_->GetRun(sim.run_id)->primary_task_type(), "flwr-simulation");
 }
 
+TEST_P(LinkStateTest, a_run_joining_a_series_starts_from_the_state_its_latest_run_left) {
+  CreatedRun first = *state_->CreateRun(NewRun{});
+  proto::Context left = *state_->GetRunContext(first.run_id);
+  proto::RecordDict::Item* item = left.mutable_state()->add_items();
+  item->set_key("memory");
+  item->mutable_config_record();
+  (*left.mutable_run_config())["rounds"].set_sint64(3);
+  state_->SetRunContext(first.run_id, left);  // the ServerApp's context when it ended
+  CreatedRun alone = *state_->CreateRun(NewRun{});
+  NewRun join;
+  join.series_id = first.series_id;
+  CreatedRun joined = *state_->CreateRun(join);
+
+  proto::Context context = *state_->GetRunContext(joined.run_id);
+  EXPECT_EQ(context.run_id(), joined.run_id);
+  EXPECT_EQ(context.series_id(), first.series_id);
+  EXPECT_EQ(context.state().SerializeAsString(), left.state().SerializeAsString());
+  EXPECT_TRUE(context.run_config().empty());  // as flwr: only the state carries over
+  EXPECT_EQ(state_->GetRunContext(alone.run_id)->state().items_size(), 0);
+}
+
 TEST_P(LinkStateTest, a_run_series_grows_with_the_runs_that_join_it) {
   CreatedRun first = *state_->CreateRun(NewRun{});
   now_ += absl::Seconds(1);
