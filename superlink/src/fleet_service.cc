@@ -14,10 +14,7 @@ namespace {
 // Reconnect hint flwr sends with PushMessages (seconds).
 constexpr uint64_t kReconnectSeconds = 5;
 
-}  // namespace
-
-namespace {
-
+// This thread's CPU time (CLOCK_THREAD_CPUTIME_ID), in nanoseconds.
 int64_t ThreadCpuNanos() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
