@@ -69,6 +69,12 @@ def test_superlink_and_supernode_metrics_after_a_run(tmp_path: Path, build_dir: 
         # One batch of instructions per round: rounds 2 and 3 each end an interval.
         assert link_samples["flwr_superlink_round_seconds_count"] == 2, link_samples
         assert link_samples["flwr_superlink_round_seconds_sum"] > 0, link_samples
+        # Every signed Fleet call was checked once, on either transport, and the checks took
+        # CPU time (each an ECDSA P-384 verification: well over 10 us).
+        fleet_calls = total(link_samples, r'flwr_superlink_requests_total\{api="fleet",.*\}')
+        checks = link_samples["flwr_superlink_fleet_signature_checks"]
+        assert checks == fleet_calls > 0, link_samples
+        assert link_samples["flwr_superlink_fleet_signature_check_cpu_seconds"] > checks * 10e-6, link_samples
 
         for port in node_metrics:
             node_samples = scrape(port)
