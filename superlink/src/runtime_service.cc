@@ -1,5 +1,8 @@
 #include "flwr/superlink/runtime_service.h"
 
+#include <optional>
+#include <vector>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -209,8 +212,27 @@ void RuntimeService::StoreGeneratedReply(uint64_t run_id, const proto::Message& 
   }
 }
 
+void RuntimeService::ForgetEndedRuns(uint64_t current) {
+  std::vector<uint64_t> timed;
+  {
+    absl::MutexLock lock(&batches_mu_);
+    for (const auto& [run_id, at] : last_batch_) {
+      if (run_id != current) timed.push_back(run_id);
+    }
+  }
+  std::vector<uint64_t> ended;
+  for (uint64_t run_id : timed) {
+    std::optional<proto::Run> run = state_->GetRun(run_id);
+    if (!run || run->status().status() == core::kStatusFinished) ended.push_back(run_id);
+  }
+  if (ended.empty()) return;
+  absl::MutexLock lock(&batches_mu_);
+  for (uint64_t run_id : ended) last_batch_.erase(run_id);
+}
+
 void RuntimeService::ObserveBatch(uint64_t run_id) {
   if (!round_observer_) return;
+  ForgetEndedRuns(run_id);
   const absl::Time now = clock_();
   absl::Duration since;
   {

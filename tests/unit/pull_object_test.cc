@@ -119,5 +119,38 @@ TEST_F(PullObjectTest, runtime_pull_messages_hands_out_instructions_to_the_super
   EXPECT_EQ(runtime.PullMessages(task_, {})->messages_list_size(), 0);
 }
 
+// The round timer keeps one entry per running run: a run whose ServerApp died (its task ended
+// without PushTaskOutput) is forgotten at the next batch of another run.
+TEST_F(PullObjectTest, round_timer_forgets_runs_that_ended_without_their_serverapps_output) {
+  RuntimeService runtime(state_.get(), [this] { return now_; });
+  std::vector<absl::Duration> rounds;
+  runtime.set_round_observer([&](absl::Duration d) { rounds.push_back(d); });
+  auto push_batch = [&](const proto::Task& task, uint64_t run_id) {
+    core::Message message = NewMessage(kSuperLinkNodeId, node_, "train");
+    message.metadata.run_id = run_id;
+    message.metadata.message_id = *core::ComputeMessageId(message);
+    proto::PushAppMessagesRequest push;
+    *push.add_messages_list() = *core::MessageToProto(message);
+    *push.add_message_object_trees() = core::DeflateMessage(message)->tree;
+    ASSERT_TRUE(runtime.PushMessages(task, push).ok());
+  };
+  push_batch(task_, run_.run_id);
+  now_ += absl::Seconds(5);
+  push_batch(task_, run_.run_id);
+  EXPECT_EQ(rounds, std::vector<absl::Duration>{absl::Seconds(5)});
+  EXPECT_EQ(runtime.timed_runs(), 1u);
+
+  // The ServerApp of the run dies: its task fails, no output is pushed.
+  ASSERT_TRUE(state_->tasks().FinishTask(run_.task_id, "failed", "the process died"));
+  CreatedRun other = *state_->CreateRun(NewRun{});
+  ASSERT_TRUE(state_->tasks().ClaimTask(other.task_id).has_value());
+  ASSERT_TRUE(state_->tasks().ActivateTask(other.task_id));
+  proto::Task other_task = task_;
+  other_task.set_task_id(other.task_id);
+  other_task.set_run_id(other.run_id);
+  push_batch(other_task, other.run_id);
+  EXPECT_EQ(runtime.timed_runs(), 1u);
+}
+
 }  // namespace
 }  // namespace flwr::superlink

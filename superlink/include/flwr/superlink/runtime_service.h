@@ -23,17 +23,25 @@ class RuntimeService final : public core::RuntimeService {
   void set_round_observer(std::function<void(absl::Duration)> observer) {
     round_observer_ = std::move(observer);
   }
+  // The runs whose last batch time is kept (for tests).
+  size_t timed_runs() const {
+    absl::MutexLock lock(&batches_mu_);
+    return last_batch_.size();
+  }
 
  private:
   // Feeds the round observer with the time since the run's previous batch.
   void ObserveBatch(uint64_t run_id);
+  // Forgets the batch times of runs that ended without their ServerApp pushing its output (it
+  // crashed, or the run was stopped), but `current`.
+  void ForgetEndedRuns(uint64_t current);
   // Stores a SuperLink-made error reply's objects so the ServerApp can pull them.
   void StoreGeneratedReply(uint64_t run_id, const proto::Message& reply);
 
   LinkState* state_;
   Clock clock_;
   std::function<void(absl::Duration)> round_observer_;
-  absl::Mutex batches_mu_;
+  mutable absl::Mutex batches_mu_;
   // When each running ServerApp last pushed a batch of instructions, by run.
   absl::flat_hash_map<uint64_t, absl::Time> last_batch_ ABSL_GUARDED_BY(batches_mu_);
 };
