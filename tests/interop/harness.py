@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import io
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,6 +99,17 @@ def copy_test_app(name: str, dst: Path) -> Path:
     pyproject.toml)."""
     shutil.copytree(APPS / name, dst, ignore=shutil.ignore_patterns("__pycache__"))
     return dst
+
+
+def app_fab_bytes(name: str) -> bytes:
+    """The test app tests/apps/<name> as FAB bytes (its files zipped, sorted, no caches)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        root = APPS / name
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                z.write(path, path.relative_to(root).as_posix())
+    return buf.getvalue()
 
 
 def copy_demo_app(dst: Path, connections: bool = False) -> Path:

@@ -13,12 +13,10 @@ task as a SuperExec would and pushes events as its app would."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import subprocess
 import time
-import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from google.protobuf.internal.encoder import _VarintBytes
 
 from flwr.proto import control_pb2, control_pb2_grpc, fab_pb2, runtime_pb2, task_pb2
 
-from harness import APPS, LINES, Line, Ports, Processes, base_env, superlink_argv, wait_for_superlink
+from harness import LINES, Line, Ports, Processes, app_fab_bytes, base_env, superlink_argv, wait_for_superlink
 
 DEFAULT = "@none/default"
 APP_ID = "@flwrcpp/numpy-app"
@@ -42,17 +40,7 @@ ID_FIELDS = {"run_id", "series_id", "run_ids", "task_id"}
 TIME = re.compile(r"\d{4}-\d\d-\d\d[T ][\d:.]+(\+00:00|Z)?")
 
 
-def numpy_app_fab() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        root = APPS / "numpy_app"
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                z.write(path, path.relative_to(root).as_posix())
-    return buf.getvalue()
-
-
-FAB = numpy_app_fab()
+FAB = app_fab_bytes("numpy_app")
 FAB_HASH = hashlib.sha256(FAB).hexdigest()
 
 

@@ -5,9 +5,7 @@ with the stock SuperNode's interceptor."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import grpc
@@ -22,7 +20,7 @@ from flwr.common.serde import message_to_proto
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects, get_object_tree
 from flwr.supercore.primitives.asymmetric import generate_key_pairs, public_key_to_bytes
 
-from harness import APPS, Ports, Processes, base_env, superlink_argv, wait_for_port
+from harness import Ports, Processes, app_fab_bytes, base_env, superlink_argv, wait_for_port
 
 
 @pytest.fixture
@@ -63,16 +61,6 @@ def flower_error(err: grpc.RpcError) -> dict:
     return json.loads(err.details())
 
 
-def app_fab() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        root = APPS / "numpy_app"
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                z.write(path, path.relative_to(root).as_posix())
-    return buf.getvalue()
-
-
 def start_run(port: int, content: bytes, hash_str: str | None = None):
     fab = fab_pb2.Fab(hash_str=hashlib.sha256(content).hexdigest() if hash_str is None else hash_str,
                       content=content)
@@ -106,7 +94,7 @@ def push_instruction_message(ports: Ports, run_id: int, token: str, msg: Message
 
 def running_run(ports: Ports) -> tuple[int, str]:
     """Start a run and drive it to `running` through the Runtime API, as a SuperExec would."""
-    run_id = start_run(ports.control, app_fab()).run_id
+    run_id = start_run(ports.control, app_fab_bytes("numpy_app")).run_id
     _, tasks = runtime_call(ports.runtime, "pull-pending-tasks", runtime_pb2.PullPendingTasksRequest(), runtime_pb2.PullPendingTasksResponse)
     task = next(t for t in tasks.tasks if t.run_id == run_id)
     _, claimed = runtime_call(ports.runtime, "claim-task", runtime_pb2.ClaimTaskRequest(task_id=task.task_id), runtime_pb2.ClaimTaskResponse)
@@ -153,12 +141,12 @@ def test_bad_fabs_are_refused_and_the_server_keeps_serving(superlink) -> None:
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert flower_error(err.value)["code"] == 15
     with pytest.raises(grpc.RpcError) as err:
-        start_run(ports.control, app_fab(), hash_str="0" * 64)
+        start_run(ports.control, app_fab_bytes("numpy_app"), hash_str="0" * 64)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "hash" in err.value.details()
     assert not start_run(ports.control, b"x" * (10 * 1024 * 1024 + 1)).HasField("run_id")
     assert control_stub(ports.control).ListRuns(control_pb2.ListRunsRequest()).run_dict == {}
-    good = start_run(ports.control, app_fab())
+    good = start_run(ports.control, app_fab_bytes("numpy_app"))
     assert good.HasField("run_id")
     runs = control_stub(ports.control).ListRuns(control_pb2.ListRunsRequest()).run_dict
     assert list(runs) == [good.run_id] and runs[good.run_id].status.status == "pending"
@@ -222,8 +210,8 @@ def acquire_task(port: int, task_types=(), fab_hashes=()) -> tuple[task_pb2.Task
 
 def test_acquire_task_claims_the_oldest_eligible_task(superlink) -> None:
     ports, _, proc = superlink
-    first = start_run(ports.control, app_fab()).run_id
-    other_fab = app_fab() + b"\0"  # another FAB hash (a zip with a trailing byte still opens)
+    first = start_run(ports.control, app_fab_bytes("numpy_app")).run_id
+    other_fab = app_fab_bytes("numpy_app") + b"\0"  # another FAB hash (a zip with a trailing byte still opens)
     second = start_run(ports.control, other_fab).run_id
     assert acquire_task(ports.runtime) == (None, "")
     assert acquire_task(ports.runtime, ["flwr-clientapp"], ["unknown"]) == (None, "")
