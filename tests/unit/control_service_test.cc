@@ -3,7 +3,6 @@
 #include "flwr/superlink/control_service.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 
@@ -13,6 +12,7 @@
 #include "flwr/core/object_store.h"
 #include "flwr/core/runtime_version.h"
 #include "test_zip.h"
+#include "temp_path.h"
 
 namespace flwr::superlink {
 namespace {
@@ -244,9 +244,7 @@ class ControlServiceStateTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     std::string database(core::kInMemoryDatabase);
     if (GetParam() == "sqlite") {
-      path_ = std::filesystem::temp_directory_path() /
-              absl::StrCat("control_service_test_", ::getpid(), "_",
-                           ::testing::UnitTest::GetInstance()->current_test_info()->line(), ".db");
+      path_ = flwr::testing::TempPath("state.db");
       database = path_.string();
     }
     Open(database);
@@ -521,8 +519,10 @@ TEST_P(ControlServiceStateTest, a_runs_task_events_are_listed_and_streamed_until
             core::api_error::kRunIdNotFound);
 }
 
-TEST_P(ControlServiceStateTest, apps_series_descriptions_and_automations_survive_a_restart) {
-  if (path_.empty()) GTEST_SKIP() << "in-memory state";
+// Only SQLite state outlives a restart.
+class ControlServiceRestartTest : public ControlServiceStateTest {};
+
+TEST_P(ControlServiceRestartTest, apps_series_descriptions_and_automations_survive_a_restart) {
   const proto::StartRunResponse run = *control_->StartRun(RunRequest("app"));
   proto::UpdateRunSeriesDescriptionRequest describe;
   describe.set_series_id(run.series_id());
@@ -547,6 +547,8 @@ TEST_P(ControlServiceStateTest, apps_series_descriptions_and_automations_survive
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ControlServiceStateTest, ::testing::Values("memory", "sqlite"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, ControlServiceRestartTest, ::testing::Values("sqlite"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -4,7 +4,6 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -17,6 +16,7 @@
 #include "flwr/core/iso_time.h"
 #include "flwr/core/proto_convert.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "temp_path.h"
 
 namespace flwr::superlink {
 namespace {
@@ -27,10 +27,7 @@ class LinkStateTest : public ::testing::TestWithParam<std::string> {
     now_ = absl::FromUnixSeconds(1767225600);  // 2026-01-01
     std::string database(core::kInMemoryDatabase);
     if (GetParam() == "sqlite") {
-      std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-      std::replace(name.begin(), name.end(), '/', '_');
-      path_ = std::filesystem::temp_directory_path() /
-              ("link_state_test_" + std::to_string(::getpid()) + "_" + name + ".db");
+      path_ = flwr::testing::TempPath("state.db");
       Remove();
       database = path_.string();
     }

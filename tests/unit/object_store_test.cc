@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "flwr/core/inflatable.h"
+#include "temp_path.h"
 
 namespace flwr::core {
 namespace {
@@ -14,10 +15,7 @@ class ObjectStoreTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     if (GetParam()) {
-      std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-      std::replace(name.begin(), name.end(), '/', '_');
-      path_ = std::filesystem::temp_directory_path() /
-              ("object_store_test_" + std::to_string(::getpid()) + "_" + name + ".db");
+      path_ = flwr::testing::TempPath("state.db");
       std::filesystem::remove(path_);
       store_ = *ObjectStore::Open(path_.string());
     } else {
@@ -190,7 +188,7 @@ INSTANTIATE_TEST_SUITE_P(Implementations, ObjectStoreTest, ::testing::Values(fal
                          [](const auto& info) { return info.param ? "Sqlite" : "InMemory"; });
 
 TEST(SqliteObjectStoreTest, objects_survive_reopening_the_file) {
-  auto path = std::filesystem::temp_directory_path() / "object_store_reopen_test.db";
+  auto path = flwr::testing::TempPath("objects.db");
   std::filesystem::remove(path);
   Message m;
   RecordDict content;

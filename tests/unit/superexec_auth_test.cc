@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "flwr/core/flower_error.h"
 #include "flwr/proto/runtime.pb.h"
+#include "temp_path.h"
 
 namespace flwr::core {
 namespace {
@@ -140,14 +141,13 @@ TEST(SuperExecAuthVerifierTest, nonces_are_per_method) {
 }
 
 TEST(LoadSuperExecAuthSecretTest, reads_exact_bytes_and_refuses_empty_or_missing_files) {
-  const std::filesystem::path dir = ::testing::TempDir();
-  const std::string secret = (dir / "superexec.secret").string();
+  const std::string secret = flwr::testing::TempPath("superexec.secret").string();
   std::ofstream(secret, std::ios::binary) << "a shared secret\n";
   EXPECT_EQ(*LoadSuperExecAuthSecret(secret), "a shared secret\n");
   std::ofstream(secret, std::ios::binary | std::ios::trunc).flush();
   EXPECT_EQ(LoadSuperExecAuthSecret(secret).status().message(),
             "SuperExec auth secret must not be empty");
-  const std::string missing = (dir / "missing.secret").string();
+  const std::string missing = flwr::testing::TempPath("missing.secret").string();
   EXPECT_EQ(LoadSuperExecAuthSecret(missing).status().message(),
             absl::StrCat("Failed to read SuperExec auth secret from file '", missing,
                          "': [Errno 2] No such file or directory: '", missing, "'"));

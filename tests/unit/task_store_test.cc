@@ -2,14 +2,13 @@
 #include "flwr/core/task_store.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <thread>
 
 #include "flwr/core/iso_time.h"
+#include "temp_path.h"
 
 namespace flwr::core {
 namespace {
@@ -21,10 +20,7 @@ class TaskStoreTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     now_ = absl::FromUnixSeconds(1767225600);  // 2026-01-01
     if (GetParam() == "sqlite") {
-      std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-      std::replace(name.begin(), name.end(), '/', '_');
-      path_ = std::filesystem::temp_directory_path() /
-              ("task_store_test_" + std::to_string(::getpid()) + "_" + name + ".db");
+      path_ = flwr::testing::TempPath("state.db");
       Remove();
     }
     Reopen();

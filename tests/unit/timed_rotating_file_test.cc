@@ -13,6 +13,7 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "temp_path.h"
 
 namespace flwr::core {
 namespace {
@@ -23,8 +24,7 @@ namespace fs = std::filesystem;
 class TimedRotatingFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    dir_ = flwr::testing::TempPath("logs");
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     path_ = (dir_ / "superlink.log").string();

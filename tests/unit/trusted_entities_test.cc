@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/core/ssh_public_key.h"
+#include "temp_path.h"
 
 namespace flwr::supernode {
 namespace {
@@ -151,8 +152,7 @@ class LoadTrustedEntitiesTest : public ::testing::Test {
  protected:
   std::string Write(absl::string_view text) {
     const std::string path =
-        (std::filesystem::path(::testing::TempDir()) / absl::StrCat("trusted_", ++files_, ".yaml"))
-            .string();
+        flwr::testing::TempPath(absl::StrCat("trusted_", ++files_, ".yaml")).string();
     std::ofstream(path) << text;
     return path;
   }

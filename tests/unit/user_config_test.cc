@@ -1,4 +1,5 @@
 #include "flwr/core/user_config.h"
+#include "temp_path.h"
 
 #include <gtest/gtest.h>
 
@@ -101,7 +102,7 @@ TEST(UserConfigTest, arrays_and_dates_are_rejected_like_flatten_dict) {
 }
 
 TEST(UserConfigTest, toml_file_alone_is_read_and_flattened) {
-  const std::string path = ::testing::TempDir() + "/user_config_test_overrides.toml";
+  const std::string path = flwr::testing::TempPath("overrides.toml").string();
   std::ofstream(path) << "lr = 0.5\n[model]\nlayers = 2\n";
   absl::StatusOr<UserConfig> config = Parse({path});
   ASSERT_TRUE(config.ok()) << config.status();
