@@ -6,12 +6,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "cnn_net.h"
 #include "flwr/cnn/cifar_data.h"
 #include "flwr/cnn/seeded_permutation.h"
@@ -22,12 +20,6 @@ namespace {
 
 using internal::InternalFromException;
 using internal::Net;
-
-// Seeding and constructing must not interleave with another thread's seeding.
-std::mutex& GlobalSeedMutex() {
-  static std::mutex mutex;
-  return mutex;
-}
 
 // Copies validated `arrays` into `net`'s parameters.
 absl::Status LoadArrays(const core::ArrayRecord& arrays, Net& net) {
@@ -97,69 +89,6 @@ void SetThreads(int num_threads) {
 }
 
 }  // namespace
-
-std::vector<std::string> CnnParameterNames() {
-  return {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight",
-          "fc1.bias",     "fc2.weight", "fc2.bias",     "fc3.weight", "fc3.bias"};
-}
-
-std::vector<std::vector<int64_t>> CnnParameterShapes() {
-  return {{6, 3, 5, 5}, {6},       {16, 6, 5, 5}, {16},     {120, 400},
-          {120},        {84, 120}, {84},          {10, 84}, {10}};
-}
-
-core::ArrayRecord InitialCnnArrays(uint64_t seed) {
-  core::ArrayRecord arrays;
-  try {
-    std::lock_guard<std::mutex> lock(GlobalSeedMutex());
-    torch::manual_seed(seed);
-    Net net;
-    // Cannot fail: the parameters are float32 CPU tensors, which numpy has.
-    StoreArrays(net, arrays).IgnoreError();
-  } catch (const std::exception&) {
-    return core::ArrayRecord();  // only on allocation failure; ValidateCnnArrays rejects it
-  }
-  return arrays;
-}
-
-absl::Status ValidateCnnArrays(const core::ArrayRecord& arrays) {
-  const std::vector<std::string> names = CnnParameterNames();
-  const std::vector<std::vector<int64_t>> shapes = CnnParameterShapes();
-  for (size_t i = 0; i < names.size(); ++i) {
-    const core::Array* array = arrays.Find(names[i]);
-    if (array == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the CNN's arrays lack '", names[i], "' (expected ", absl::StrJoin(names, ", "), ")"));
-    }
-    if (array->dtype != "float32") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("array '", names[i], "' has dtype ", array->dtype, ", not float32"));
-    }
-    if (array->shape != shapes[i]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("array '", names[i], "' has shape [", absl::StrJoin(array->shape, ","),
-                       "], the CNN's is [", absl::StrJoin(shapes[i], ","), "]"));
-    }
-    absl::StatusOr<core::NpyArray> npy = array->Numpy();
-    if (!npy.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("array '", names[i], "': ", npy.status().message()));
-    }
-    if (npy->fortran_order && npy->shape.size() > 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("array '", names[i], "' is Fortran-ordered; C order expected"));
-    }
-  }
-  if (arrays.size() != names.size()) {
-    for (const auto& [name, array] : arrays) {
-      if (std::find(names.begin(), names.end(), name) == names.end()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("array '", name, "' is not a parameter of the CNN"));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
 
 struct CifarCnnClient::State {
   torch::Device device = torch::kCPU;

@@ -1,4 +1,4 @@
-// WriteNpz / ReadNpz on libzip.
+// WriteNpz / ReadNpz, and the stored zips of npz and torch_pt, on libzip.
 #include "flwr/core/npz.h"
 
 #include <zip.h>
@@ -6,10 +6,13 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/core/npy.h"
+#include "stored_zip.h"
 
 namespace flwr::core {
 namespace {
@@ -27,8 +30,11 @@ struct ZipFileClose {
 
 }  // namespace
 
-absl::Status WriteNpz(const ArrayRecord& arrays, const std::string& path) {
-  if (arrays.empty()) {
+namespace internal {
+
+absl::Status WriteStoredZip(const std::string& path,
+                            const std::vector<std::pair<std::string, absl::string_view>>& entries) {
+  if (entries.empty()) {
     // libzip deletes an archive left empty; numpy's empty .npz is an end-of-directory record.
     const std::string empty_zip = std::string("PK\x05\x06", 4) + std::string(18, '\0');
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -41,18 +47,14 @@ absl::Status WriteNpz(const ArrayRecord& arrays, const std::string& path) {
   int error = 0;
   std::unique_ptr<zip_t, ZipDiscard> zip(zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error));
   if (zip == nullptr) return absl::InternalError(absl::StrCat("cannot write '", path, "'"));
-  for (const auto& [name, array] : arrays) {
-    if (absl::Status s = array.Numpy().status(); !s.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("Array '", name, "' is not numpy data: ", s.message()));
-    }
-    zip_source_t* source = zip_source_buffer(zip.get(), array.data.data(), array.data.size(), 0);
+  for (const auto& [name, bytes] : entries) {
+    zip_source_t* source = zip_source_buffer(zip.get(), bytes.data(), bytes.size(), 0);
     if (source == nullptr) return absl::InternalError("zip_source_buffer failed");
-    const zip_int64_t index = zip_file_add(zip.get(), absl::StrCat(name, ".npy").c_str(), source,
-                                           ZIP_FL_ENC_UTF_8 | ZIP_FL_OVERWRITE);
+    const zip_int64_t index =
+        zip_file_add(zip.get(), name.c_str(), source, ZIP_FL_ENC_UTF_8 | ZIP_FL_OVERWRITE);
     if (index < 0) {
       zip_source_free(source);
-      return absl::InternalError(absl::StrCat("cannot add '", name, ".npy' to '", path, "'"));
+      return absl::InternalError(absl::StrCat("cannot add '", name, "' to '", path, "'"));
     }
     zip_set_file_compression(zip.get(), static_cast<zip_uint64_t>(index), ZIP_CM_STORE, 0);
   }
@@ -62,6 +64,20 @@ absl::Status WriteNpz(const ArrayRecord& arrays, const std::string& path) {
   }
   zip.release();  // zip_close freed it
   return absl::OkStatus();
+}
+
+}  // namespace internal
+
+absl::Status WriteNpz(const ArrayRecord& arrays, const std::string& path) {
+  std::vector<std::pair<std::string, absl::string_view>> entries;
+  for (const auto& [name, array] : arrays) {
+    if (absl::Status s = array.Numpy().status(); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Array '", name, "' is not numpy data: ", s.message()));
+    }
+    entries.emplace_back(absl::StrCat(name, ".npy"), array.data);
+  }
+  return internal::WriteStoredZip(path, entries);
 }
 
 absl::StatusOr<ArrayRecord> ReadNpz(const std::string& path) {

@@ -5,15 +5,13 @@
 #include <filesystem>
 #include <fstream>
 #include <system_error>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "cnn_module.h"
+#include "flwr/cnn/cnn_weights.h"
 #include "flwr/core/logging.h"
-#include "flwr/core/native_module.h"
 #include "nlohmann/json.hpp"
 
 namespace flwr::serverapp {
@@ -66,22 +64,19 @@ absl::Status GenericFedAvg(Grid& grid, core::Context& context) {
   return RunFedAvgApp(grid, context, *std::move(arrays));
 }
 
-static_assert(std::is_same_v<decltype(&FlwrAddCnnServerApps), void (*)(NativeServerAppRegistry&)>,
-              "the module's entry point is called as AddNativeModuleApps calls it");
+// "fedavg-cifar-cnn": FedAvg from the demo CNN's seeded initial weights (run config "seed",
+// default 42), saving the final model also as `final_model.pt` (torch.load gives the Net's
+// state_dict). Neither needs libtorch (flwr/cnn/cnn_weights.h).
+absl::StatusOr<std::string> WritePt(const core::ArrayRecord& arrays, const std::string& dir) {
+  const std::string path = absl::StrCat(dir, "/final_model.pt");
+  if (absl::Status s = cnn::SaveArraysPt(arrays, path); !s.ok()) return s;
+  return path;
+}
 
-// Runs app `name` of the libtorch module, which is loaded on the first call.
-absl::Status RunCnnModuleApp(absl::string_view name, Grid& grid, core::Context& context) {
-  const core::NativeModule module{.file_name = "flwr-serverapp-cnn.so",
-                                  .env_var = "FLWR_SERVERAPP_CNN_MODULE",
-                                  .build_subdir = "serverapp",
-                                  .entry_point = "FlwrAddCnnServerApps"};
-  NativeServerAppRegistry module_apps;
-  if (absl::Status s = core::AddNativeModuleApps(module, module_apps); !s.ok()) return s;
-  const NativeServerApp* app = module_apps.Find(name);
-  if (app == nullptr) {
-    return absl::InternalError(absl::StrCat(module.file_name, " has no ServerApp '", name, "'"));
-  }
-  return (*app)(grid, context);
+absl::Status CifarCnnFedAvg(Grid& grid, core::Context& context) {
+  absl::StatusOr<int64_t> seed = RunConfigCount(context.run_config, "seed", 42);
+  if (!seed.ok()) return seed.status();
+  return RunFedAvgApp(grid, context, cnn::InitialCnnArrays(static_cast<uint64_t>(*seed)), WritePt);
 }
 
 }  // namespace
@@ -118,9 +113,7 @@ const NativeServerAppRegistry& BuiltinServerApps() {
     auto* apps = new NativeServerAppRegistry;
     apps->Add("numpy-fedavg", NumpyFedAvg);
     apps->Add("fedavg", GenericFedAvg);
-    apps->Add("fedavg-cifar-cnn", [](Grid& grid, core::Context& context) {
-      return RunCnnModuleApp("fedavg-cifar-cnn", grid, context);
-    });
+    apps->Add("fedavg-cifar-cnn", CifarCnnFedAvg);
     return apps;
   }();
   return *registry;

@@ -281,47 +281,25 @@ TEST(LoadNativeServerAppTest, ClearErrorNamesRequestedAndAvailableApps) {
   EXPECT_TRUE(LoadNativeServerApp(BuiltinServerApps(), fab).ok());
 }
 
-// fedavg-cifar-cnn lives in flwr-serverapp-cnn.so, loaded when the app first runs. A run config
-// that FedAvg rejects ends each run before it reaches the grid.
+// No ServerApp of flwr-serverapp loads libtorch, fedavg-cifar-cnn included (its weights come
+// from flwr::cnn_weights). A run config that FedAvg rejects ends each run before it reaches
+// the grid.
 core::Context BadFractionContext() {
   core::Context context;
   context.run_config.Set("fraction-train", std::string("half"));
   return context;
 }
 
-// Stays first of the module tests: the next one loads libtorch (ctest runs each test alone).
-TEST(NativeServerAppModuleTest, NumpyFedAvgNeverMapsLibtorch) {
-  FakeGrid grid(0);
-  core::Context context = BadFractionContext();
-  absl::Status status = (*BuiltinServerApps().Find("numpy-fedavg"))(grid, context);
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+TEST(NativeServerAppTest, NoServerAppMapsLibtorch) {
+  for (const char* name : {"numpy-fedavg", "fedavg-cifar-cnn"}) {
+    FakeGrid grid(0);
+    core::Context context = BadFractionContext();
+    absl::Status status = (*BuiltinServerApps().Find(name))(grid, context);
+    // The app ran: the error is FedAvg's.
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << name << ": " << status;
+    EXPECT_NE(status.message().find("fraction-train"), std::string::npos) << status;
+  }
   EXPECT_FALSE(testutil::MapsFile("libtorch"));
-}
-
-TEST(NativeServerAppModuleTest, FedAvgCifarCnnLoadsItsLibtorchModuleOnDemand) {
-  ASSERT_FALSE(testutil::MapsFile("libtorch"));
-  ::setenv("FLWR_SERVERAPP_CNN_MODULE", FLWR_TEST_SERVERAPP_CNN_MODULE, 1);
-  FakeGrid grid(0);
-  core::Context context = BadFractionContext();
-  absl::Status status = (*BuiltinServerApps().Find("fedavg-cifar-cnn"))(grid, context);
-  // The module's app ran: the error is FedAvg's.
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
-  EXPECT_NE(status.message().find("fraction-train"), std::string::npos) << status;
-  EXPECT_TRUE(testutil::MapsFile("flwr-serverapp-cnn.so"));
-  EXPECT_TRUE(testutil::MapsFile("libtorch"));
-}
-
-TEST(NativeServerAppModuleTest, AMissingModuleFailsTheRunWithAReason) {
-  ::setenv("FLWR_SERVERAPP_CNN_MODULE", "/nonexistent/flwr-serverapp-cnn.so", 1);
-  FakeGrid grid(0);
-  core::Context context = BadFractionContext();
-  absl::Status status = (*BuiltinServerApps().Find("fedavg-cifar-cnn"))(grid, context);
-  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
-  EXPECT_NE(
-      status.message().find("cannot load native app module /nonexistent/flwr-serverapp-cnn.so"),
-      std::string::npos)
-      << status;
-  EXPECT_NE(status.message().find("FLWR_SERVERAPP_CNN_MODULE"), std::string::npos) << status;
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 """Each binary links only what it uses (core/CMakeLists.txt: libraries by who uses them).
 
-The app processes (flwr-clientapp, flwr-serverapp) and their libtorch modules link flwr::app,
-never the server-side flwr::supercore: no SQLite, no gRPC, and the executables no libtorch
-(the modules load it on demand). The servers never load libtorch. Checked twice: what the
+The app processes (flwr-clientapp, flwr-serverapp) and the ClientApp's libtorch module link
+flwr::app, never the server-side flwr::supercore: no SQLite, no gRPC, and the executables no
+libtorch (the ClientApp's module loads it on demand; flwr-serverapp needs none). The servers never load libtorch. Checked twice: what the
 dynamic loader maps (`ldd`), and what each binary links itself: its ELF NEEDED entries and
 what the build asks the linker for (build.ninja's link line), since the toolchain's default
 --as-needed would hide a needless library from `ldd`.
@@ -26,7 +26,6 @@ NOT_LOADED = {
     "clientapp/cli/flwr-clientapp": SQLITE + GRPC_AND_PROMETHEUS + TORCH,
     "serverapp/flwr-serverapp": SQLITE + GRPC_AND_PROMETHEUS + TORCH,
     "clientapp/cli/flwr-clientapp-cnn.so": GRPC_AND_PROMETHEUS,
-    "serverapp/flwr-serverapp-cnn.so": GRPC_AND_PROMETHEUS,
     "superlink/flower-superlink": TORCH,
     "supernode/flower-supernode": TORCH,
     "superexec/flower-superexec": SQLITE + TORCH,
@@ -34,7 +33,6 @@ NOT_LOADED = {
 # Binary -> libraries it must not link itself (build.ninja's link line and ELF NEEDED).
 NOT_LINKED = {binary: forbidden for binary, forbidden in NOT_LOADED.items()}
 NOT_LINKED["clientapp/cli/flwr-clientapp-cnn.so"] = SQLITE + GRPC_AND_PROMETHEUS
-NOT_LINKED["serverapp/flwr-serverapp-cnn.so"] = SQLITE + GRPC_AND_PROMETHEUS
 
 
 def built(build_dir: Path, binary: str) -> Path:

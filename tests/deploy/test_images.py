@@ -85,6 +85,8 @@ def needed_packages(binaries: list[Path]) -> set[str]:
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_runtime_stage_installs_exactly_the_packages_the_binaries_need(dockerfile: Path, build_dir: Path) -> None:
     listed = set(_arg(dockerfile, "RUNTIME_PACKAGES"))
+    if dockerfile.name == "Dockerfile.clientapp":
+        listed |= set(_arg(dockerfile, "LIBTORCH_PACKAGES"))
     binaries = [build_dir / binary for binary in _arg(dockerfile, "FLWR_BINARIES")]
     for path in binaries:
         assert path.is_file(), f"{path} is not built"
@@ -95,12 +97,14 @@ def test_runtime_stage_installs_exactly_the_packages_the_binaries_need(dockerfil
 
 def test_build_and_runtime_stages_are_shared_by_both_dockerfiles() -> None:
     """Same instructions up to what each image ships, so podman/docker reuse the layers: one
-    C++ build and one runtime layer (libtorch and friends) for both sides."""
+    C++ build and one runtime layer for both sides; the client side adds libtorch on top."""
     def prefix(dockerfile: Path) -> list[tuple[str, str]]:
         out = []
         for word, rest in dockerfile_instructions(dockerfile.read_text()):
             if word == "ARG" and rest.startswith("FLWR_BINARIES="):
                 continue  # after the compile step; only the install step differs
+            if "LIBTORCH_PACKAGES" in rest:
+                continue  # the client's own layer, after the shared runtime layer
             if word == "COPY" and rest.startswith("--from=build"):
                 break
             out.append((word, rest))
@@ -207,6 +211,36 @@ def test_image_entrypoint_answers_help_as_its_user(images, stage: str) -> None:
                              capture_output=True, text=True, timeout=60)
         assert ldd.returncode == 0 and "not found" not in ldd.stdout, ldd.stdout + ldd.stderr
     print(f"\n{fs.image}: {fs.size / 1e6:.1f} MB")
+
+
+# Issue 15: the server images carry no libtorch and stay under this (MB = 10^6 bytes, as podman).
+SERVER_IMAGE_LIMIT_MB = 150
+
+
+def _layer_sizes(image: str) -> list[tuple[str, int]]:
+    """(instruction, bytes) of each layer of `image`, as `podman history` reports them."""
+    history = json.loads(subprocess.run(["podman", "history", "--format", "json", image], check=True,
+                                        capture_output=True, text=True).stdout)
+    return [(entry.get("CreatedBy", entry.get("createdBy", "")), int(entry.get("Size", entry.get("size", 0))))
+            for entry in history]
+
+
+@needs_images
+@pytest.mark.timeout(4 * 3600)
+def test_image_sizes(images) -> None:
+    """The server images are under the limit; the client image is that plus its libtorch layer
+    and nothing else of size."""
+    sizes = {stage: fs.size / 1e6 for stage, fs in images.items()}
+    print("\n" + "\n".join(f"{images[s].image}: {mb:.1f} MB" for s, mb in sorted(sizes.items())))
+    for stage in ("superlink", "superexec"):
+        assert sizes[stage] <= SERVER_IMAGE_LIMIT_MB, sizes
+        assert not list((images[stage].root / "usr" / "lib" / "x86_64-linux-gnu").glob("libtorch*"))
+    layers = _layer_sizes(images["clientapp"].image)
+    libtorch = sum(size for created, size in layers if "LIBTORCH_PACKAGES" in created) / 1e6
+    print(f"{images['clientapp'].image}: libtorch layer {libtorch:.1f} MB of {sizes['clientapp']:.1f} MB")
+    assert libtorch > 0, layers
+    for stage in ("supernode", "clientapp"):
+        assert sizes[stage] - libtorch <= SERVER_IMAGE_LIMIT_MB, (sizes, libtorch)
 
 
 def _free_port() -> int:

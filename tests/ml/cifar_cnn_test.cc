@@ -11,6 +11,7 @@
 #include <random>
 #include <string>
 
+#include "cnn_net.h"
 #include "flwr/cnn/cifar_data.h"
 
 namespace flwr::cnn {
@@ -69,6 +70,25 @@ TEST(CnnParametersTest, InitialArraysHaveTheStateDictLayout) {
     ++i;
   }
   EXPECT_TRUE(ValidateCnnArrays(arrays).ok());
+}
+
+// InitialCnnArrays computes without libtorch what `torch::manual_seed(seed); Net()` gives with it,
+// to the bit (seeds beyond 32 bits keep their low 32, as torch's generator does).
+TEST(CnnParametersTest, InitialArraysAreLibtorchsToTheBit) {
+  for (uint64_t seed :
+       {uint64_t{0}, uint64_t{1}, uint64_t{42}, uint64_t{123456789}, (uint64_t{1} << 32) + 7}) {
+    torch::manual_seed(seed);
+    internal::Net net;
+    const core::ArrayRecord arrays = InitialCnnArrays(seed);
+    for (const auto& param : net->named_parameters()) {
+      const core::Array* array = arrays.Find(param.key());
+      ASSERT_NE(array, nullptr) << param.key();
+      const torch::Tensor tensor = param.value().contiguous();
+      const absl::string_view expected(static_cast<const char*>(tensor.data_ptr()),
+                                       tensor.numel() * sizeof(float));
+      EXPECT_EQ(array->Numpy()->data, expected) << "seed " << seed << ", " << param.key();
+    }
+  }
 }
 
 TEST(CnnParametersTest, InitialisationIsSeeded) {

@@ -18,6 +18,7 @@
 #include "cnn_net.h"
 #include "flwr/cnn/cifar_cnn.h"
 #include "flwr/cnn/cifar_data.h"
+#include "flwr/core/npy.h"
 #include "torch_arrays.h"
 
 namespace flwr::cnn {
@@ -149,6 +150,41 @@ TEST(TwinTest, WritesArtifactsForPython) {
   EXPECT_TRUE(SaveArraysPt(python, (g_dir / "artifacts" / "model.pt").string()).ok());
   EXPECT_TRUE(SaveArraysNpz(python, (g_dir / "artifacts" / "model.npz").string()).ok());
   EXPECT_TRUE(SaveArraysNpz({}, (g_dir / "artifacts" / "empty.npz").string()).ok());
+}
+
+// core::WriteTorchPt beyond the CNN: every dtype torch has a storage for, a scalar, an empty
+// array and Fortran order; test_ml_twin.py loads "mixed.pt" with torch.load.
+TEST(TwinTest, WritesTorchFilesOfEveryStorageType) {
+  fs::create_directories(g_dir / "artifacts");
+  auto iota = [](size_t n, size_t width) {
+    std::string raw(n * width, '\0');
+    for (size_t i = 0; i < n; ++i) raw[i * width] = static_cast<char>(i);
+    return raw;
+  };
+  core::ArrayRecord mixed;
+  for (const char* dtype : {"int8", "uint8", "int16", "int32", "int64"}) {
+    const size_t width = core::DTypeFromName(dtype)->itemsize;
+    mixed.Set(dtype, *core::Array::FromRaw(dtype, {2, 3}, iota(6, width)));
+  }
+  mixed.Set("bool", *core::Array::FromRaw("bool", {3}, std::string("\1\0\1", 3)));
+  const double half = 2.5;
+  mixed.Set("float64", *core::Array::FromRaw("float64", {},
+                                             std::string(reinterpret_cast<const char*>(&half), 8)));
+  mixed.Set("float16", *core::Array::FromRaw("float16", {2}, std::string("\x00\x3c\x00\xc0", 4)));
+  mixed.Set("complex64", *core::Array::FromRaw("complex64", {1},
+                                               std::string("\x00\x00\x80\x3f\x00\x00\x00\x40", 8)));
+  mixed.Set("empty", *core::Array::FromFloats({}, {0, 3}));
+  core::Array fortran = *core::Array::FromFloats({0, 1, 2, 3, 4, 5}, {2, 3});
+  std::string npy = fortran.data.str();
+  npy.replace(npy.find("False"), 5, "True ");
+  fortran.data = npy;
+  mixed.Set("fortran", fortran);
+  EXPECT_TRUE(SaveArraysPt(mixed, (g_dir / "artifacts" / "mixed.pt").string()).ok());
+  EXPECT_TRUE(SaveArraysPt({}, (g_dir / "artifacts" / "empty.pt").string()).ok());
+  core::ArrayRecord unsigned_wide;
+  unsigned_wide.Set("u16", *core::Array::FromRaw("uint16", {1}, std::string(2, '\0')));
+  EXPECT_EQ(SaveArraysPt(unsigned_wide, (g_dir / "artifacts" / "u16.pt").string()).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

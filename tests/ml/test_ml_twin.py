@@ -30,7 +30,7 @@ from cifar_app import task  # noqa: E402
 from cifar_app.client_app import app as client_app  # noqa: E402
 from harness import set_task_identity  # noqa: E402  (tests/conftest.py puts it on sys.path)
 
-TWIN_TESTS = 7
+TWIN_TESTS = 8
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,25 @@ def test_cpp_artifacts_load_in_python(fixture_dir: Path,
             np.testing.assert_array_equal(npz[name], tensor.numpy())
     with np.load(fixture_dir / "artifacts" / "empty.npz") as npz:
         assert list(npz.keys()) == []
+
+
+def test_cpp_torch_files_of_every_storage_type_load_in_python(
+        fixture_dir: Path, twin_run: subprocess.CompletedProcess[str]) -> None:
+    """core::WriteTorchPt, which writes .pt files without libtorch, beyond float32."""
+    assert twin_run.returncode == 0
+    iota = np.arange(6).reshape(2, 3)
+    expected = {name: iota.astype(name) for name in ("int8", "uint8", "int16", "int32", "int64")}
+    expected |= {"bool": np.array([True, False, True]), "float64": np.array(2.5),
+                 "float16": np.array([1, -2], dtype=np.float16), "complex64": np.array([1 + 2j], np.complex64),
+                 "empty": np.zeros((0, 3), np.float32),
+                 "fortran": np.arange(6, dtype=np.float32).reshape((2, 3), order="F")}
+    state = torch.load(fixture_dir / "artifacts" / "mixed.pt")
+    assert list(state) == list(expected)
+    for name, array in expected.items():
+        assert state[name].numpy().dtype == array.dtype, name
+        np.testing.assert_array_equal(state[name].numpy(), array, err_msg=name)
+    assert not state["fortran"].is_contiguous() and state["fortran"].stride() == (1, 2)
+    assert torch.load(fixture_dir / "artifacts" / "empty.pt") == {}
 
 
 def test_twin_test_fails_when_python_disagrees(fixture_dir: Path, build_dir: Path,

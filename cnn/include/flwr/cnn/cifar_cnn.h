@@ -1,5 +1,6 @@
 // The demo's CIFAR-10 CNN on libtorch: model weights as Flower ArrayRecords, the node's data
-// partition, local training and evaluation, and the final model as `.pt` / `.npz` artifacts.
+// partition, local training and evaluation (the weights themselves, without libtorch, are
+// cnn_weights.h's).
 //
 // Weights cross this interface only as `core::ArrayRecord`s laid out exactly as flwr's
 // `ArrayRecord(net.state_dict())` holds them, so a C++ and a Python/PyTorch ClientApp exchange
@@ -14,30 +15,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "flwr/cnn/cnn_weights.h"
 #include "flwr/core/records.h"
 
 namespace flwr::cnn {
-
-// The demo's CNN (PyTorch's "60 minute blitz" Net): conv1 3->6 k5, 2x2 max-pool, conv2 6->16
-// k5, fc1 400->120, fc2 120->84, fc3 84->10, ReLU. Its state_dict, in order, all float32:
-// conv1.weight [6,3,5,5], conv1.bias [6], conv2.weight [16,6,5,5], conv2.bias [16],
-// fc1.weight [120,400], fc1.bias [120], fc2.weight [84,120], fc2.bias [84],
-// fc3.weight [10,84], fc3.bias [10].
-std::vector<std::string> CnnParameterNames();
-
-// The shape of each parameter, in CnnParameterNames() order.
-std::vector<std::vector<int64_t>> CnnParameterShapes();
-
-// Freshly initialised weights (PyTorch's default initialisation, from a generator seeded with
-// `seed`: the same seed gives the same bytes) as an ArrayRecord in state_dict order, each
-// Array exactly as flwr's `ArrayRecord(net.state_dict())` holds it: dtype "float32", the
-// parameter's shape, stype "numpy.ndarray", `np.save` bytes.
-core::ArrayRecord InitialCnnArrays(uint64_t seed);
-
-// Checks that `arrays` holds exactly the CNN's parameters: the names of CnnParameterNames() in
-// that order, each float32 with its shape and valid numpy data. Returns InvalidArgument
-// naming the first mismatch.
-absl::Status ValidateCnnArrays(const core::ArrayRecord& arrays);
 
 // Where a node's data lives and which part of it is the node's.
 struct CifarPartitionOptions {
@@ -114,15 +95,6 @@ class CifarCnnClient {
   explicit CifarCnnClient(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
-
-// The final global model as run artifacts. SaveArraysPt writes a file that Python's
-// `torch.load` returns as an OrderedDict of tensors (a state_dict that
-// `Net().load_state_dict` accepts); SaveArraysNpz writes an `.npz` whose `np.load` gives the
-// same arrays by name. Both accept any ArrayRecord of numpy arrays of dtypes torch supports
-// (.pt) / numpy supports (.npz). Returns InvalidArgument for an array that cannot be parsed,
-// Internal when the file cannot be written.
-absl::Status SaveArraysPt(const core::ArrayRecord& arrays, const std::string& path);
-absl::Status SaveArraysNpz(const core::ArrayRecord& arrays, const std::string& path);
 
 }  // namespace flwr::cnn
 

@@ -11,11 +11,9 @@
 //                       the twin of tests/apps/native_numpy_app's Python ServerApp.
 //   "fedavg"            initial arrays from the `.npz` file named by `initial-arrays` (a path
 //                       on the ServerApp's machine).
-//   "fedavg-cifar-cnn"  initial arrays flwr::cnn::InitialCnnArrays(`seed`, default 42); it
-//                       needs libtorch, so it lives in the module flwr-serverapp-cnn.so
-//                       beside flwr-serverapp ($FLWR_SERVERAPP_CNN_MODULE overrides its
-//                       path; core/native_module.h), loaded only when a FAB selects it: a
-//                       missing module fails the run with a reason that names it.
+//   "fedavg-cifar-cnn"  initial arrays flwr::cnn::InitialCnnArrays(`seed`, default 42), the
+//                       demo CNN's as PyTorch initialises them, computed without libtorch
+//                       (flwr/cnn/cnn_weights.h): flwr-serverapp links no libtorch.
 // Run config keys read (stock defaults): num-server-rounds (3), fraction-train (1.0; the
 // legacy fraction-fit is accepted), fraction-evaluate (1.0), min-train-nodes (2),
 // min-evaluate-nodes (2), min-available-nodes (2), round-timeout (3600 s); lr, local-epochs,
