@@ -63,8 +63,13 @@ absl::Status FleetTransport::Call(const google::protobuf::Message& request,
 absl::StatusOr<std::unique_ptr<FleetTransport>> FleetTransport::Create(
     const FleetTransportOptions& options, core::NodeKey key) {
   if (options.address.empty()) return absl::InvalidArgumentError("empty SuperLink address");
-  if (options.kind == FleetTransportKind::kGrpcRere) {
-    return NewGrpcFleetTransport(options, std::move(key));
+  switch (options.kind) {
+    case FleetTransportKind::kGrpcRere:
+      return NewGrpcFleetTransport(options, std::move(key));
+    case FleetTransportKind::kDetect:
+      return NewDetectingFleetTransport(options, std::move(key));
+    case FleetTransportKind::kHttp:
+      break;
   }
   return NewHttpFleetTransport(options, std::move(key));
 }

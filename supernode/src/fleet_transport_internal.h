@@ -1,4 +1,4 @@
-// The two FleetTransport implementations, created by FleetTransport::Create.
+// The FleetTransport implementations, created by FleetTransport::Create.
 #ifndef FLWR_SUPERNODE_SRC_FLEET_TRANSPORT_INTERNAL_H_
 #define FLWR_SUPERNODE_SRC_FLEET_TRANSPORT_INTERNAL_H_
 
@@ -16,6 +16,11 @@ std::unique_ptr<FleetTransport> NewGrpcFleetTransport(const FleetTransportOption
 
 // `/v1/fleet/*` over HTTP(S). InvalidArgument if the address is not "host:port".
 absl::StatusOr<std::unique_ptr<FleetTransport>> NewHttpFleetTransport(
+    const FleetTransportOptions& options, core::NodeKey key);
+
+// HTTP, or gRPC when the SuperLink serves only that (FleetTransportKind::kDetect).
+// InvalidArgument if the address is not "host:port".
+absl::StatusOr<std::unique_ptr<FleetTransport>> NewDetectingFleetTransport(
     const FleetTransportOptions& options, core::NodeKey key);
 
 }  // namespace flwr::supernode

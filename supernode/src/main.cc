@@ -66,9 +66,10 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "Path to a PEM-encoded root CA certificate (or CA bundle) used to verify the "
                  "server's TLS certificate. This is not a client certificate for mTLS.");
   app.add_flag("--grpc-rere", f.grpc_rere,
-               "Speak the gRPC Fleet API of a Flower 1.36 SuperLink (grpc-rere; default "
+               "Speak only the gRPC Fleet API of a Flower 1.36 SuperLink (grpc-rere; default "
                "--superlink 0.0.0.0:9092). Without it, this SuperNode speaks the HTTP Fleet API "
-               "of Flower 1.42, as the stock 1.42 SuperNode. Flower 1.36 users add this flag.");
+               "of Flower 1.42, as the stock 1.42 SuperNode, or gRPC where the SuperLink at "
+               "--superlink answers only that, as the stock 1.36 SuperNode.");
   app.add_flag("--grpc-adapter", f.grpc_adapter,
                "Not supported: the grpc-adapter transport. Use --grpc-rere (Flower 1.36) or "
                "HTTP (the default, Flower 1.42).");
@@ -209,7 +210,9 @@ int Run(const Flags& f) {
     return 2;
   }
   FleetClientOptions fleet_options;
-  fleet_options.transport = f.grpc_rere ? FleetTransportKind::kGrpcRere : FleetTransportKind::kHttp;
+  // Without a transport flag, the stock args of either line: the Fleet API the SuperLink serves.
+  fleet_options.transport =
+      f.grpc_rere ? FleetTransportKind::kGrpcRere : FleetTransportKind::kDetect;
   fleet_options.address = f.superlink.value_or(
       std::string(f.grpc_rere ? kDefaultGrpcRereSuperLink : kDefaultHttpSuperLink));
   fleet_options.insecure = f.insecure;
@@ -308,9 +311,10 @@ int main(int argc, char** argv) {
   flwr::core::LogInfo("Starting Flower SuperNode");
   CLI::App app("Start a Flower SuperNode", "flower-supernode");
   app.footer(
-      "Fleet transport: HTTP (`/v1/fleet/*`, Flower 1.42's only one) unless --grpc-rere is "
-      "given. A Flower 1.36 SuperLink serves only gRPC: start this SuperNode with --grpc-rere "
-      "there, where the stock 1.36 SuperNode used grpc-rere without a flag.");
+      "Fleet transport: HTTP (`/v1/fleet/*`, Flower 1.42's only one), or gRPC grpc-rere when "
+      "the SuperLink at --superlink answers only gRPC (a Flower 1.36 SuperLink's Fleet port, "
+      "where the stock 1.36 SuperNode used grpc-rere without a flag); --grpc-rere speaks only "
+      "gRPC.");
   flwr::supernode::Flags flags;
   flwr::supernode::AddFlags(app, flags);
   if (std::optional<int> exit_status = flwr::core::ParseServerArgs(app, argc, argv)) {

@@ -29,6 +29,16 @@ def kustomization_for(line: Line) -> Path:
     return MANIFESTS if line.http_fleet else OVERLAY_136
 
 
+# A deployment written for the official Flower images (flwr/superlink, flwr/supernode,
+# flwr/superexec) of each line: the fixture of test_dropin.py.
+STOCK_STYLE = Path(__file__).resolve().parent / "stock_style"
+
+
+def stock_style_for(line: Line) -> Path:
+    """The deployment a Flower user writes for the official images of `line`."""
+    return STOCK_STYLE / ("base" if line.http_fleet else "flower-1.36")
+
+
 def control_port_in_pod(line: Line) -> int:
     """The server pod's port that `kubectl port-forward` maps for the line's CLI."""
     return 8000 if line.http_control else 9093

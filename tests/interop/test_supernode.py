@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from harness import (
+    LINES,
     VENV_BIN,
+    Line,
     Ports,
     Processes,
     base_env,
@@ -187,6 +189,27 @@ def test_node_waits_for_a_superlink_that_is_not_up_yet(tmp_path: Path, build_dir
         assert run["status"] == "finished:completed", fed.procs.logs()
     finally:
         fed.procs.stop_all()
+
+
+@pytest.mark.parametrize("link", ["python", "cpp"])
+@pytest.mark.parametrize("line", LINES, ids=str)
+def test_node_given_the_stock_args_speaks_the_fleet_api_its_superlink_serves(
+        line: Line, link: str, tmp_path: Path, build_dir: Path) -> None:
+    """The stock SuperNode of each line names no transport (1.36: gRPC to :9092, 1.42: HTTP to
+    :8000); ours, given the same args, registers over the Fleet API the SuperLink at
+    --superlink serves: the stock one of the line or ours."""
+    ports = Ports()
+    procs = Processes(tmp_path, base_env(tmp_path / "flwr_home", line))
+    try:
+        link_argv = superlink_argv(link, ports, ":flwr-in-memory:", build_dir / "superlink/flower-superlink", line)
+        wait_for_superlink(ports, procs.start("superlink", link_argv), line)
+        procs.start("node", [str(build_dir / "supernode/flower-supernode"), "--insecure", "--superlink",
+                             f"127.0.0.1:{ports.fleet_for(line)}", "--isolation", "process",
+                             "--port", str(free_port())])
+        wait_for_line(procs, "node", "SuperNode ID:")
+        assert ("serves the gRPC Fleet API" in procs.log("node")) != line.http_fleet, procs.logs()
+    finally:
+        procs.stop_all()
 
 
 def test_node_reconnects_to_a_restarted_sqlite_superlink(tmp_path: Path, build_dir: Path, app_dir: Path) -> None:

@@ -144,22 +144,30 @@ TEST(ServerTest, superlink_refuses_a_taken_port) {
             absl::StrCat("Port in server address 127.0.0.1:", port, " is already in use."));
 }
 
-// Over each Fleet transport: 1.42's HTTP on the SuperLink's one port, 1.36's gRPC.
-class SuperNodeServerTest : public ::testing::TestWithParam<supernode::FleetTransportKind> {};
+// Over each Fleet transport: 1.42's HTTP on the SuperLink's one port, 1.36's gRPC, and the
+// detecting one (no transport flag) dialling either port.
+struct FleetCase {
+  supernode::FleetTransportKind kind;
+  bool grpc_port;  // dial the gRPC Fleet port, else the HTTP port
+};
 
-INSTANTIATE_TEST_SUITE_P(Transports, SuperNodeServerTest,
-                         ::testing::Values(supernode::FleetTransportKind::kHttp,
-                                           supernode::FleetTransportKind::kGrpcRere));
+class SuperNodeServerTest : public ::testing::TestWithParam<FleetCase> {};
+
+INSTANTIATE_TEST_SUITE_P(
+    Transports, SuperNodeServerTest,
+    ::testing::Values(FleetCase{supernode::FleetTransportKind::kHttp, false},
+                      FleetCase{supernode::FleetTransportKind::kGrpcRere, true},
+                      FleetCase{supernode::FleetTransportKind::kDetect, false},
+                      FleetCase{supernode::FleetTransportKind::kDetect, true}));
 
 TEST_P(SuperNodeServerTest, joins_the_superlink_serves_its_runtime_api_and_leaves_on_stop) {
   std::unique_ptr<superlink::Server> link = StartSuperLink();
   ASSERT_NE(link, nullptr);
 
   supernode::ServerOptions options;
-  options.fleet.transport = GetParam();
-  options.fleet.address = absl::StrCat(
-      "127.0.0.1:", GetParam() == supernode::FleetTransportKind::kHttp ? link->runtime_port()
-                                                                       : link->fleet_port());
+  options.fleet.transport = GetParam().kind;
+  options.fleet.address =
+      absl::StrCat("127.0.0.1:", GetParam().grpc_port ? link->fleet_port() : link->runtime_port());
   options.fleet.insecure = true;
   options.runtime_port = 0;
   options.launch_client_apps = false;

@@ -60,7 +60,7 @@ inline constexpr int kPullMaxTriesPerObject = 500;
 inline constexpr absl::Duration kPullMaxTime = absl::Seconds(7200);
 
 struct FleetClientOptions {
-  // HTTP (Flower 1.42) or gRPC grpc-rere (Flower 1.36).
+  // HTTP (Flower 1.42), gRPC grpc-rere (Flower 1.36), or the one the SuperLink serves.
   FleetTransportKind transport = FleetTransportKind::kHttp;
   // "host:port" of the SuperLink's Fleet API.
   std::string address;

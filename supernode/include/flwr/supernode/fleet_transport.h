@@ -1,11 +1,12 @@
 // The wire under the SuperNode's FleetClient: the 12 Fleet RPCs, one attempt each, request in,
-// response out, the RPC chosen by the request's type. Two implementations:
+// response out, the RPC chosen by the request's type. Three implementations:
 //   gRPC  `flwr.proto.Fleet` (grpc-rere), as the stock Flower 1.36 SuperNode
 //         (flwr/client/grpc_rere_client/connection.py); node-auth metadata as raw bytes
 //         (`flwr-public-key-bin`, `flwr-signature-bin`).
 //   HTTP  `POST /v1/fleet/<kebab-name>` (protobuf over HTTP/1.1, core/http_proto_client.h),
 //         as the stock Flower 1.42 SuperNode (flwr/supernode/fleet_http_client.py); node-auth
 //         headers base64-encoded (`flwr-public-key`, `flwr-signature`).
+//   detect  HTTP or gRPC, whichever the SuperLink answers (FleetTransportKind::kDetect).
 // Every call carries the runtime version headers of component "SuperNode" and the node-auth
 // headers (core/node_auth.h), signed afresh per call. Retries are the caller's (FleetClient).
 //
@@ -41,9 +42,11 @@
 
 namespace flwr::supernode {
 
-// Which Fleet API the SuperNode speaks: 1.42's HTTP (the default, as the stock 1.42
-// `flower-supernode`) or 1.36's gRPC (`--grpc-rere`).
-enum class FleetTransportKind { kHttp, kGrpcRere };
+// Which Fleet API the SuperNode speaks: 1.42's HTTP, 1.36's gRPC (`--grpc-rere`), or the one
+// the SuperLink serves (`flower-supernode` without a transport flag, taking the stock args of
+// either line): HTTP first and, when no HTTP answer comes, gRPC; the first wire that gets an
+// answer of its own protocol (any status but Unavailable and DeadlineExceeded) is kept.
+enum class FleetTransportKind { kHttp, kGrpcRere, kDetect };
 
 // The SuperLink's default Fleet address for each transport (1.42: the one HTTP port of the
 // SuperLink; 1.36: FLEETAPI_GRPC_RERE_DEFAULT_ADDRESS).
