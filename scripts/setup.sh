@@ -19,7 +19,7 @@ APT_PACKAGES=(
   build-essential g++ cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libsqlite3-dev libsqlitecpp-dev libssl-dev openssl
-  libtomlplusplus-dev libzip-dev libcpp-httplib-dev libcli11-dev libyaml-cpp-dev libtorch-dev
+  libtomlplusplus-dev libzip-dev libcpp-httplib-dev libboost-dev libcli11-dev libyaml-cpp-dev libtorch-dev
   python3-torch python3-torchvision python3-pil python3-matplotlib
   clang clang-format libclang-rt-14-dev
   python3 python3-venv python3-dev python3-pip

@@ -1,13 +1,28 @@
 #include "flwr/core/http_proto_client.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <cstdint>
+#include <limits>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -18,20 +33,19 @@
 #include "flwr/core/proto_convert.h"
 #include "flwr/core/runtime_version.h"
 #include "flwr/core/wire_errors.h"
-#include "httplib_internal.h"
 
 namespace flwr::core {
 namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using ErrorCode = boost::system::error_code;
 
 constexpr size_t kFrameHeaderBytes = 4;
 constexpr uint64_t kMaxFrameBytes = 2147483647;          // MAX_PROTOBUF_STREAM_MESSAGE_LENGTH
 constexpr size_t kMaxErrorBodyBytes = size_t{64} << 10;  // as flwr's client buffers
 constexpr size_t kMaxIdleConnections = 8;
-
-void SetTimeout(absl::Duration d, const std::function<void(time_t, time_t)>& set) {
-  const int64_t micros = absl::ToInt64Microseconds(std::max(d, absl::ZeroDuration()));
-  set(static_cast<time_t>(micros / 1000000), static_cast<time_t>(micros % 1000000));
-}
 
 // Splits a `application/flower-protobuf-stream` body into frames as they arrive.
 class FrameDecoder {
@@ -69,25 +83,138 @@ class FrameDecoder {
   std::string buffer_;
 };
 
-// A certificate store holding every certificate of `pem` (the caller owns it).
-X509_STORE* NewCertificateStore(absl::string_view pem) {
-  X509_STORE* store = X509_STORE_new();
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
-  STACK_OF(X509_INFO)* infos = PEM_X509_INFO_read_bio(bio.get(), nullptr, nullptr, nullptr);
-  if (infos == nullptr) return store;
-  for (int i = 0; i < sk_X509_INFO_num(infos); ++i) {
-    X509_INFO* info = sk_X509_INFO_value(infos, i);
-    if (info->x509 != nullptr) X509_STORE_add_cert(store, info->x509);
-  }
-  sk_X509_INFO_pop_free(infos, X509_INFO_free);
-  return store;
+// Reads of a response body in pieces of this size.
+constexpr size_t kReadPieceBytes = size_t{64} << 10;
+
+std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+  return absl::ToChronoNanoseconds(std::clamp(d, absl::ZeroDuration(), absl::Hours(7 * 24)));
 }
 
-bool IsTlsError(httplib::Error error) {
-  return error == httplib::Error::SSLConnection || error == httplib::Error::SSLLoadingCerts ||
-         error == httplib::Error::SSLServerVerification;
-}
+// One keep-alive connection to the server, plain or TLS, used by one call at a time on the
+// calling thread. Each step is an asynchronous Beast operation run to completion on the
+// connection's own io_context under a deadline, which is how Asio bounds a blocking step:
+// connecting, the TLS handshake, and each write or read of a piece (idle limits, as httpx's
+// connect/read/write timeouts). Nothing here initialises OpenSSL for plain HTTP.
+class Connection {
+ public:
+  explicit Connection(asio::ssl::context* tls) : tcp_(ioc_) {
+    if (tls != nullptr) tls_.emplace(tcp_, *tls);
+  }
+
+  // Connects to the first reachable address of host:port; with TLS, verifies the server's
+  // certificate chain and that it names `host`. `*tls_failed` says whether TLS failed.
+  ErrorCode Connect(const std::string& host, int port, absl::Duration timeout, bool* tls_failed) {
+    ErrorCode ec;
+    asio::ip::tcp::resolver resolver(ioc_);
+    const asio::ip::tcp::resolver::results_type endpoints =
+        resolver.resolve(host, std::to_string(port), ec);
+    if (ec) return ec;
+    tcp_.expires_after(ToChrono(timeout));
+    Run([&](auto done) { tcp_.async_connect(endpoints, [done](ErrorCode e, auto) { done(e); }); },
+        ec);
+    if (ec) return ec;
+    tcp_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+    if (!tls_) return {};
+    ErrorCode not_ip;
+    asio::ip::make_address(host, not_ip);
+    if (not_ip && !SSL_set_tlsext_host_name(tls_->native_handle(), host.c_str())) {
+      *tls_failed = true;
+      return asio::error::invalid_argument;
+    }
+    tls_->set_verify_mode(asio::ssl::verify_peer);
+    tls_->set_verify_callback(asio::ssl::host_name_verification(host));
+    tcp_.expires_after(ToChrono(timeout));
+    Run([&](auto done) { tls_->async_handshake(asio::ssl::stream_base::client, done); }, ec);
+    *tls_failed = static_cast<bool>(ec);
+    return ec;
+  }
+
+  // Writes `request`, each piece within `timeout`.
+  ErrorCode Write(http::request<http::string_body>& request, absl::Duration timeout) {
+    http::request_serializer<http::string_body> serializer(request);
+    ErrorCode ec;
+    while (!ec && !serializer.is_done()) {
+      tcp_.expires_after(ToChrono(timeout));
+      Run([&](auto done) {
+            if (tls_) {
+              http::async_write_some(*tls_, serializer, [done](ErrorCode e, size_t) { done(e); });
+            } else {
+              http::async_write_some(tcp_, serializer, [done](ErrorCode e, size_t) { done(e); });
+            }
+          },
+          ec);
+    }
+    return ec;
+  }
+
+  // Reads the response head into `parser`, then its body piece by piece, each piece within
+  // `timeout`, handing each to `on_body` (false: stop reading; the connection is then not
+  // reusable). `on_head` sees the status first.
+  ErrorCode Read(http::response_parser<http::buffer_body>& parser, absl::Duration timeout,
+                 const std::function<void(int)>& on_head,
+                 const std::function<bool(absl::string_view)>& on_body, bool* stopped) {
+    ErrorCode ec;
+    tcp_.expires_after(ToChrono(timeout));
+    Run([&](auto done) {
+          auto handler = [done](ErrorCode e, size_t) { done(e); };
+          if (tls_) {
+            http::async_read_header(*tls_, buffer_, parser, handler);
+          } else {
+            http::async_read_header(tcp_, buffer_, parser, handler);
+          }
+        },
+        ec);
+    if (ec) return ec;
+    on_head(static_cast<int>(parser.get().result_int()));
+    std::string piece(kReadPieceBytes, '\0');
+    while (!parser.is_done()) {
+      parser.get().body().data = piece.data();
+      parser.get().body().size = piece.size();
+      tcp_.expires_after(ToChrono(timeout));
+      Run([&](auto done) {
+            auto handler = [done](ErrorCode e, size_t) { done(e); };
+            if (tls_) {
+              http::async_read_some(*tls_, buffer_, parser, handler);
+            } else {
+              http::async_read_some(tcp_, buffer_, parser, handler);
+            }
+          },
+          ec);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) return ec;
+      const size_t size = piece.size() - parser.get().body().size;
+      if (size > 0 && !on_body(absl::string_view(piece.data(), size))) {
+        *stopped = true;
+        return {};
+      }
+    }
+    return {};
+  }
+
+  // Whether the server may still take a request here: connected, and nothing (data or its
+  // close) is waiting to be read, as httplib checks a kept-alive socket.
+  bool Reusable() {
+    if (!tcp_.socket().is_open() || buffer_.size() > 0) return false;
+    pollfd fd{tcp_.socket().native_handle(), POLLIN, 0};
+    return ::poll(&fd, 1, 0) == 0;
+  }
+
+ private:
+  // Starts an operation with a completion handler that stores its result in `ec`, and runs
+  // the io_context until it completes (or its deadline cancels it).
+  template <typename Start>
+  void Run(Start start, ErrorCode& ec) {
+    ec = asio::error::would_block;
+    start([&ec](ErrorCode e) { ec = e; });
+    ioc_.restart();
+    ioc_.run();
+  }
+
+  asio::io_context ioc_{1};
+  beast::tcp_stream tcp_;
+  std::optional<beast::ssl_stream<beast::tcp_stream&>> tls_;
+  beast::flat_buffer buffer_;
+};
 
 }  // namespace
 
@@ -149,39 +276,40 @@ class HttpProtoClient::Impl {
     return true;
   }
 
-  std::unique_ptr<httplib::Client> Acquire() {
+  // An idle kept-alive connection, or a new one (connected within `connect_timeout`).
+  absl::StatusOr<std::unique_ptr<Connection>> Acquire(absl::string_view path,
+                                                      absl::Duration connect_timeout) {
     {
       absl::MutexLock lock(&mu_);
-      if (!idle_.empty()) {
-        std::unique_ptr<httplib::Client> client = std::move(idle_.back());
+      while (!idle_.empty()) {
+        std::unique_ptr<Connection> connection = std::move(idle_.back());
         idle_.pop_back();
-        return client;
+        if (connection->Reusable()) return connection;
       }
     }
-    std::unique_ptr<httplib::Client> client = NewClient();
-    client->set_keep_alive(true);
-    return client;
+    return Connect(path, connect_timeout);
   }
 
-  // A client of the server with the connect timeout and TLS settings; read and write
-  // timeouts are the caller's.
-  std::unique_ptr<httplib::Client> NewClient() const {
-    std::unique_ptr<httplib::Client> client;
+  // A new connection to the server.
+  absl::StatusOr<std::unique_ptr<Connection>> Connect(absl::string_view path,
+                                                      absl::Duration timeout) {
+    asio::ssl::context* tls = nullptr;
     if (options_.tls) {
-      const std::string host =
-          absl::StrContains(host_, ':') ? absl::StrCat("[", host_, "]") : host_;
-      client = std::make_unique<httplib::Client>(absl::StrCat("https://", host, ":", port_));
-      client->enable_server_certificate_verification(true);
-      if (!options_.root_certificates.empty()) {
-        client->set_ca_cert_store(NewCertificateStore(options_.root_certificates));
-      }
-    } else {
-      client = std::make_unique<httplib::Client>(host_, port_);
+      absl::StatusOr<asio::ssl::context*> context = TlsContext();
+      if (!context.ok()) return context.status();
+      tls = *context;
     }
-    client->set_tcp_nodelay(true);
-    SetTimeout(options_.connect_timeout,
-               [&](time_t s, time_t us) { client->set_connection_timeout(s, us); });
-    return client;
+    auto connection = std::make_unique<Connection>(tls);
+    bool tls_failed = false;
+    if (ErrorCode ec = connection->Connect(host_, port_, timeout, &tls_failed)) {
+      return TransportError(path, ec, tls_failed);
+    }
+    return connection;
+  }
+
+  void Release(std::unique_ptr<Connection> connection) {
+    absl::MutexLock lock(&mu_);
+    if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(connection));
   }
 
   absl::Status DecodeError(int status, absl::string_view body) const {
@@ -189,28 +317,33 @@ class HttpProtoClient::Impl {
                                  : FromHttpError(status, body);
   }
 
-  void Release(std::unique_ptr<httplib::Client> client) {
-    absl::MutexLock lock(&mu_);
-    if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(client));
-  }
-
-  httplib::Headers RequestHeaders(absl::string_view accept, const Headers& extra) const {
-    httplib::Headers headers;
-    headers.emplace("Accept", std::string(accept));
+  // A POST of `body` to `path`, as flwr's client sends it.
+  http::request<http::string_body> Request(absl::string_view path, absl::string_view accept,
+                                           const Headers& extra, std::string body) const {
+    http::request<http::string_body> request(http::verb::post,
+                                             beast::string_view(path.data(), path.size()), 11);
+    const std::string host =
+        absl::StrContains(host_, ':') ? absl::StrCat("[", host_, "]") : host_;
+    request.set(http::field::host, absl::StrCat(host, ":", port_));
+    request.set(http::field::accept, std::string(accept));
+    request.set(http::field::content_type, std::string(kProtobufMediaType));
     if (options_.send_runtime_version_headers) {
-      for (auto& [name, value] : RuntimeVersionHeaders(component_name_, flower_version())) {
-        headers.emplace(std::move(name), std::move(value));
+      for (const auto& [name, value] : RuntimeVersionHeaders(component_name_, flower_version())) {
+        request.insert(name, value);
       }
     }
-    for (const auto& [name, value] : extra) headers.emplace(name, value);
-    return headers;
+    for (const auto& [name, value] : extra) request.insert(name, value);
+    request.body() = std::move(body);
+    request.prepare_payload();
+    return request;
   }
 
-  absl::Status TransportError(absl::string_view path, httplib::Error error) const {
-    return absl::UnavailableError(absl::StrCat(options_.tls ? "HTTPS" : "HTTP", " request to ",
-                                               host_, ":", port_, path,
-                                               " failed: ", httplib::to_string(error),
-                                               IsTlsError(error) ? " (TLS handshake failed)" : ""));
+  absl::Status TransportError(absl::string_view path, const ErrorCode& ec,
+                              bool tls_failed = false) const {
+    const bool timeout = ec == beast::error::timeout;
+    return absl::UnavailableError(absl::StrCat(
+        options_.tls ? "HTTPS" : "HTTP", " request to ", host_, ":", port_, path,
+        " failed: ", timeout ? "timed out" : ec.message(), tls_failed ? " (TLS handshake failed)" : ""));
   }
 
   const std::string host_;
@@ -221,8 +354,27 @@ class HttpProtoClient::Impl {
   std::atomic<size_t> line_{0};
 
  private:
+  // The TLS settings of every connection: the system's roots and `root_certificates`.
+  absl::StatusOr<asio::ssl::context*> TlsContext() {
+    absl::MutexLock lock(&mu_);
+    if (tls_ == nullptr) {
+      auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+      ErrorCode ec;
+      context->set_default_verify_paths(ec);
+      if (!options_.root_certificates.empty()) {
+        // Invalid PEM adds nothing: the server's certificate then fails verification.
+        context->add_certificate_authority(
+            asio::buffer(options_.root_certificates.data(), options_.root_certificates.size()),
+            ec);
+      }
+      tls_ = std::move(context);
+    }
+    return tls_.get();
+  }
+
   absl::Mutex mu_;
-  std::vector<std::unique_ptr<httplib::Client>> idle_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<asio::ssl::context> tls_ ABSL_GUARDED_BY(mu_);
 };
 
 HttpProtoClient::HttpProtoClient(std::string host, int port, std::string component_name,
@@ -241,21 +393,31 @@ absl::StatusOr<std::string> HttpProtoClient::Post(absl::string_view path,
                                                   const google::protobuf::Message& request,
                                                   const Headers& extra_headers,
                                                   std::optional<absl::Duration> timeout) {
-  std::unique_ptr<httplib::Client> client = impl_->Acquire();
   const absl::Duration call_timeout = timeout.value_or(impl_->options_.timeout);
-  SetTimeout(timeout.value_or(impl_->options_.connect_timeout),
-             [&](time_t s, time_t us) { client->set_connection_timeout(s, us); });
-  SetTimeout(call_timeout, [&](time_t s, time_t us) { client->set_read_timeout(s, us); });
-  SetTimeout(call_timeout, [&](time_t s, time_t us) { client->set_write_timeout(s, us); });
-  httplib::Result result =
-      client->Post(std::string(path), impl_->RequestHeaders(kProtobufMediaType, extra_headers),
-                   SerializeDeterministic(request), std::string(kProtobufMediaType));
-  if (!result) return impl_->TransportError(path, result.error());
-  impl_->Release(std::move(client));
-  if (result->status < 200 || result->status >= 300) {
-    return impl_->DecodeError(result->status, result->body);
+  absl::StatusOr<std::unique_ptr<Connection>> connection =
+      impl_->Acquire(path, timeout.value_or(impl_->options_.connect_timeout));
+  if (!connection.ok()) return connection.status();
+  http::request<http::string_body> req = impl_->Request(path, kProtobufMediaType, extra_headers,
+                                                        SerializeDeterministic(request));
+  if (ErrorCode ec = (*connection)->Write(req, call_timeout)) {
+    return impl_->TransportError(path, ec);
   }
-  return std::move(result->body);
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  int status = 0;
+  std::string body;
+  bool stopped = false;
+  const ErrorCode ec = (*connection)->Read(
+      parser, call_timeout, [&](int s) { status = s; },
+      [&](absl::string_view piece) {
+        body.append(piece.data(), piece.size());
+        return true;
+      },
+      &stopped);
+  if (ec) return impl_->TransportError(path, ec);
+  if (parser.get().keep_alive()) impl_->Release(*std::move(connection));
+  if (status < 200 || status >= 300) return impl_->DecodeError(status, body);
+  return body;
 }
 
 absl::Status HttpProtoClient::CallInto(absl::string_view path,
@@ -280,45 +442,39 @@ absl::Status HttpProtoClient::PostStream(absl::string_view path,
                                          const std::function<bool(absl::string_view)>& on_frame,
                                          const Headers& extra_headers) {
   // A connection of its own: the read timeout is the stream's, and it is not reused.
-  std::unique_ptr<httplib::Client> client = impl_->NewClient();
-  SetTimeout(impl_->options_.timeout,
-             [&](time_t s, time_t us) { client->set_write_timeout(s, us); });
-  SetTimeout(std::min(impl_->options_.stream_read_timeout, absl::Hours(7 * 24)),
-             [&](time_t s, time_t us) { client->set_read_timeout(s, us); });
-
-  httplib::Request req;
-  req.method = "POST";
-  req.path = std::string(path);
-  req.headers = impl_->RequestHeaders(kProtobufStreamMediaType, extra_headers);
-  req.headers.emplace("Accept-Encoding", "identity");
-  req.headers.emplace("Content-Type", std::string(kProtobufMediaType));
-  req.body = SerializeDeterministic(request);
-
+  absl::StatusOr<std::unique_ptr<Connection>> connection =
+      impl_->Connect(path, impl_->options_.connect_timeout);
+  if (!connection.ok()) return connection.status();
+  http::request<http::string_body> req = impl_->Request(
+      path, kProtobufStreamMediaType, extra_headers, SerializeDeterministic(request));
+  req.set(http::field::accept_encoding, "identity");
+  if (ErrorCode ec = (*connection)->Write(req, impl_->options_.timeout)) {
+    return impl_->TransportError(path, ec);
+  }
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   int status = 0;
   std::string error_body;
   FrameDecoder decoder;
   absl::Status frame_error;
   bool stopped = false;
-  req.response_handler = [&](const httplib::Response& response) {
-    status = response.status;
-    return true;
-  };
-  req.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
-    if (status < 200 || status >= 300) {
-      error_body.append(data, std::min(size, kMaxErrorBodyBytes - error_body.size()));
-      return error_body.size() < kMaxErrorBodyBytes;
-    }
-    frame_error = decoder.Feed(absl::string_view(data, size), on_frame, &stopped);
-    return frame_error.ok() && !stopped;
-  };
-
-  httplib::Response response;
-  httplib::Error error = httplib::Error::Success;
-  const bool sent = client->send(req, response, error);
+  const ErrorCode ec = (*connection)->Read(
+      parser, impl_->options_.stream_read_timeout, [&](int s) { status = s; },
+      [&](absl::string_view piece) {
+        if (status < 200 || status >= 300) {
+          error_body.append(piece.data(),
+                            std::min(piece.size(), kMaxErrorBodyBytes - error_body.size()));
+          return error_body.size() < kMaxErrorBodyBytes;
+        }
+        bool frame_stop = false;
+        frame_error = decoder.Feed(piece, on_frame, &frame_stop);
+        return frame_error.ok() && !frame_stop;
+      },
+      &stopped);
   if (!frame_error.ok()) return frame_error;
-  if (stopped) return absl::OkStatus();
   if (status != 0 && (status < 200 || status >= 300)) return impl_->DecodeError(status, error_body);
-  if (!sent) return impl_->TransportError(path, error);
+  if (stopped) return absl::OkStatus();
+  if (ec) return impl_->TransportError(path, ec);
   if (!decoder.empty()) return absl::InternalError("Truncated protobuf stream frame");
   return absl::OkStatus();
 }

@@ -24,19 +24,17 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO_ROOT
-from harness import copy_demo_app
+from harness import Line, copy_demo_app
 from manifest_pods import DOCKERFILES, dockerfile_instructions, parse_dockerfile
 
 # Present in every Debian base image (dependencies of its Essential packages).
 BASE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6"}
-VENV_BIN = Path(sys.executable).parent
 PREFIX = os.environ.get("FLWR_IMAGE_PREFIX", "flwr-cpp")
 TAG = os.environ.get("FLWR_IMAGE_TAG", "0.1.0")
 # image stage -> Dockerfile
@@ -262,10 +260,13 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
 
 @needs_images
 @pytest.mark.timeout(4 * 3600)
-def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path: Path) -> None:
-    """The demo app through the images' own binaries and libraries: finished:completed, both
-    clients' results in the round, the HEALTHCHECK command of the server image passes."""
-    fleet, control, runtime = _free_port(), _free_port(), _free_port()
+def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path: Path, line: Line) -> None:
+    """The demo app through the images' own binaries and libraries, driven by each pinned
+    line's stock CLI: finished:completed, both clients' results in the round, the HEALTHCHECK
+    command of the server image passes. On 1.42 everything goes through the SuperLink's one
+    HTTP port; on 1.36 the SuperNodes and the CLI use the gRPC Fleet and Control APIs."""
+    runtime = _free_port()
+    fleet, control = (runtime, runtime) if line.http_fleet else (_free_port(), _free_port())
     procs: list[tuple[str, subprocess.Popen]] = []
 
     def start(name: str, fs: ImageFs, args: list[str]) -> subprocess.Popen:
@@ -283,18 +284,20 @@ def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path
     data = client_fs.root / "app" / "data"
     shutil.copytree(synthetic_cifar, data)
     try:
+        grpc_apis = (["--disable-grpc-apis"] if line.http_fleet else
+                     ["--fleet-api-address", f"127.0.0.1:{fleet}", "--control-api-address", f"127.0.0.1:{control}"])
         link = start("superlink", images["superlink"], [
-            "--insecure", "--isolation", "process", "--database", "state/state.db",
-            "--fleet-api-address", f"127.0.0.1:{fleet}", "--control-api-address", f"127.0.0.1:{control}",
+            "--insecure", "--isolation", "process", "--database", "state/state.db", *grpc_apis,
             "--host", "127.0.0.1", "--port", str(runtime)])
-        for port in (fleet, control, runtime):
+        for port in {fleet, control, runtime}:
             _wait_port(port, link)
         start("superexec", images["superexec"], ["--insecure", "--plugin-type", "serverapp",
                                                  "--runtime-api-address", f"127.0.0.1:{runtime}"])
         for i in range(2):
             appio = _free_port()
             node = start(f"supernode{i}", images["supernode"], [
-                "--insecure", "--grpc-rere", "--superlink", f"127.0.0.1:{fleet}", "--isolation", "process",
+                "--insecure", *([] if line.http_fleet else ["--grpc-rere"]),
+                "--superlink", f"127.0.0.1:{fleet}", "--isolation", "process",
                 "--host", "127.0.0.1", "--port", str(appio),
                 "--node-config", f'partition-id={i} num-partitions=2 data-path="/app/data"'])
             _wait_port(appio, node)
@@ -314,7 +317,7 @@ def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path
                                           f'address = "127.0.0.1:{control}"\ninsecure = true\n')
         app = copy_demo_app(tmp_path / "app")
         env = {**os.environ, "FLWR_HOME": str(home), "FLWR_TELEMETRY_ENABLED": "0"}
-        flwr = str(VENV_BIN / "flwr")
+        flwr = str(line.venv_bin / "flwr")
         started = subprocess.run([flwr, "run", ".", "images", "--format", "json", "--run-config",
                                   "num-server-rounds=1"], cwd=app, env=env, capture_output=True, text=True,
                                  timeout=120)

@@ -1,4 +1,4 @@
-// SHA-256 (OpenSSL EVP), the hash behind Flower's content-addressed object IDs.
+// SHA-256 (OpenSSL), the hash behind Flower's content-addressed object IDs.
 #ifndef FLWR_CORE_SHA256_H_
 #define FLWR_CORE_SHA256_H_
 
