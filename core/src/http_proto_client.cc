@@ -135,14 +135,8 @@ class Connection {
     ErrorCode ec;
     while (!ec && !serializer.is_done()) {
       tcp_.expires_after(ToChrono(timeout));
-      Run([&](auto done) {
-            if (tls_) {
-              http::async_write_some(*tls_, serializer, [done](ErrorCode e, size_t) { done(e); });
-            } else {
-              http::async_write_some(tcp_, serializer, [done](ErrorCode e, size_t) { done(e); });
-            }
-          },
-          ec);
+      ec = RunOnStream(
+          [&](auto& stream, auto handler) { http::async_write_some(stream, serializer, handler); });
     }
     return ec;
   }
@@ -153,17 +147,10 @@ class Connection {
   ErrorCode Read(http::response_parser<http::buffer_body>& parser, absl::Duration timeout,
                  const std::function<void(int)>& on_head,
                  const std::function<bool(absl::string_view)>& on_body, bool* stopped) {
-    ErrorCode ec;
     tcp_.expires_after(ToChrono(timeout));
-    Run([&](auto done) {
-          auto handler = [done](ErrorCode e, size_t) { done(e); };
-          if (tls_) {
-            http::async_read_header(*tls_, buffer_, parser, handler);
-          } else {
-            http::async_read_header(tcp_, buffer_, parser, handler);
-          }
-        },
-        ec);
+    ErrorCode ec = RunOnStream([&](auto& stream, auto handler) {
+      http::async_read_header(stream, buffer_, parser, handler);
+    });
     if (ec) return ec;
     on_head(static_cast<int>(parser.get().result_int()));
     std::string piece(kReadPieceBytes, '\0');
@@ -171,15 +158,9 @@ class Connection {
       parser.get().body().data = piece.data();
       parser.get().body().size = piece.size();
       tcp_.expires_after(ToChrono(timeout));
-      Run([&](auto done) {
-            auto handler = [done](ErrorCode e, size_t) { done(e); };
-            if (tls_) {
-              http::async_read_some(*tls_, buffer_, parser, handler);
-            } else {
-              http::async_read_some(tcp_, buffer_, parser, handler);
-            }
-          },
-          ec);
+      ec = RunOnStream([&](auto& stream, auto handler) {
+        http::async_read_some(stream, buffer_, parser, handler);
+      });
       if (ec == http::error::need_buffer) ec = {};
       if (ec) return ec;
       const size_t size = piece.size() - parser.get().body().size;
@@ -208,6 +189,23 @@ class Connection {
     start([&ec](ErrorCode e) { ec = e; });
     ioc_.restart();
     ioc_.run();
+  }
+
+  // Run() of `op(stream, handler)` on the TLS stream, or the plain one.
+  template <typename Op>
+  ErrorCode RunOnStream(Op op) {
+    ErrorCode ec;
+    Run(
+        [&](auto done) {
+          auto handler = [done](ErrorCode e, size_t) { done(e); };
+          if (tls_) {
+            op(*tls_, handler);
+          } else {
+            op(tcp_, handler);
+          }
+        },
+        ec);
+    return ec;
   }
 
   asio::io_context ioc_{1};
@@ -322,8 +320,7 @@ class HttpProtoClient::Impl {
                                            const Headers& extra, std::string body) const {
     http::request<http::string_body> request(http::verb::post,
                                              beast::string_view(path.data(), path.size()), 11);
-    const std::string host =
-        absl::StrContains(host_, ':') ? absl::StrCat("[", host_, "]") : host_;
+    const std::string host = absl::StrContains(host_, ':') ? absl::StrCat("[", host_, "]") : host_;
     request.set(http::field::host, absl::StrCat(host, ":", port_));
     request.set(http::field::accept, std::string(accept));
     request.set(http::field::content_type, std::string(kProtobufMediaType));
@@ -341,9 +338,10 @@ class HttpProtoClient::Impl {
   absl::Status TransportError(absl::string_view path, const ErrorCode& ec,
                               bool tls_failed = false) const {
     const bool timeout = ec == beast::error::timeout;
-    return absl::UnavailableError(absl::StrCat(
-        options_.tls ? "HTTPS" : "HTTP", " request to ", host_, ":", port_, path,
-        " failed: ", timeout ? "timed out" : ec.message(), tls_failed ? " (TLS handshake failed)" : ""));
+    return absl::UnavailableError(absl::StrCat(options_.tls ? "HTTPS" : "HTTP", " request to ",
+                                               host_, ":", port_, path,
+                                               " failed: ", timeout ? "timed out" : ec.message(),
+                                               tls_failed ? " (TLS handshake failed)" : ""));
   }
 
   const std::string host_;
@@ -364,8 +362,7 @@ class HttpProtoClient::Impl {
       if (!options_.root_certificates.empty()) {
         // Invalid PEM adds nothing: the server's certificate then fails verification.
         context->add_certificate_authority(
-            asio::buffer(options_.root_certificates.data(), options_.root_certificates.size()),
-            ec);
+            asio::buffer(options_.root_certificates.data(), options_.root_certificates.size()), ec);
       }
       tls_ = std::move(context);
     }
@@ -397,8 +394,8 @@ absl::StatusOr<std::string> HttpProtoClient::Post(absl::string_view path,
   absl::StatusOr<std::unique_ptr<Connection>> connection =
       impl_->Acquire(path, timeout.value_or(impl_->options_.connect_timeout));
   if (!connection.ok()) return connection.status();
-  http::request<http::string_body> req = impl_->Request(path, kProtobufMediaType, extra_headers,
-                                                        SerializeDeterministic(request));
+  http::request<http::string_body> req =
+      impl_->Request(path, kProtobufMediaType, extra_headers, SerializeDeterministic(request));
   if (ErrorCode ec = (*connection)->Write(req, call_timeout)) {
     return impl_->TransportError(path, ec);
   }
@@ -407,13 +404,14 @@ absl::StatusOr<std::string> HttpProtoClient::Post(absl::string_view path,
   int status = 0;
   std::string body;
   bool stopped = false;
-  const ErrorCode ec = (*connection)->Read(
-      parser, call_timeout, [&](int s) { status = s; },
-      [&](absl::string_view piece) {
-        body.append(piece.data(), piece.size());
-        return true;
-      },
-      &stopped);
+  const ErrorCode ec = (*connection)
+                           ->Read(
+                               parser, call_timeout, [&](int s) { status = s; },
+                               [&](absl::string_view piece) {
+                                 body.append(piece.data(), piece.size());
+                                 return true;
+                               },
+                               &stopped);
   if (ec) return impl_->TransportError(path, ec);
   if (parser.get().keep_alive()) impl_->Release(*std::move(connection));
   if (status < 200 || status >= 300) return impl_->DecodeError(status, body);
@@ -458,19 +456,21 @@ absl::Status HttpProtoClient::PostStream(absl::string_view path,
   FrameDecoder decoder;
   absl::Status frame_error;
   bool stopped = false;
-  const ErrorCode ec = (*connection)->Read(
-      parser, impl_->options_.stream_read_timeout, [&](int s) { status = s; },
-      [&](absl::string_view piece) {
-        if (status < 200 || status >= 300) {
-          error_body.append(piece.data(),
-                            std::min(piece.size(), kMaxErrorBodyBytes - error_body.size()));
-          return error_body.size() < kMaxErrorBodyBytes;
-        }
-        bool frame_stop = false;
-        frame_error = decoder.Feed(piece, on_frame, &frame_stop);
-        return frame_error.ok() && !frame_stop;
-      },
-      &stopped);
+  const ErrorCode ec =
+      (*connection)
+          ->Read(
+              parser, impl_->options_.stream_read_timeout, [&](int s) { status = s; },
+              [&](absl::string_view piece) {
+                if (status < 200 || status >= 300) {
+                  error_body.append(piece.data(),
+                                    std::min(piece.size(), kMaxErrorBodyBytes - error_body.size()));
+                  return error_body.size() < kMaxErrorBodyBytes;
+                }
+                bool frame_stop = false;
+                frame_error = decoder.Feed(piece, on_frame, &frame_stop);
+                return frame_error.ok() && !frame_stop;
+              },
+              &stopped);
   if (!frame_error.ok()) return frame_error;
   if (status != 0 && (status < 200 || status >= 300)) return impl_->DecodeError(status, error_body);
   if (stopped) return absl::OkStatus();
