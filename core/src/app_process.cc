@@ -13,7 +13,8 @@
 namespace flwr::core {
 namespace {
 
-[[noreturn]] void Exit(int status) {
+[[noreturn]] void Exit(const AppProcess& process, int status) {
+  if (process.before_exit) process.before_exit();
   std::fflush(stdout);
   std::fflush(stderr);
   ::_exit(status);
@@ -62,16 +63,16 @@ int RunAppProcess(const AppProcess& process, int argc, char** argv) {
   LogInfo(absl::StrCat("Start `", process.program, "` process"));
   if (process.after_start_line) process.after_start_line();
   if (auto tls = CheckAppTls(app_args); tls.has_value()) {
-    Exit(LogFlwrExit(tls->first, tls->second));
+    Exit(process, LogFlwrExit(tls->first, tls->second));
   }
   AppRuntimeClientOptions options;
   options.http.tls = !app_args.insecure;
   if (const std::string path = AppRootCertificatesPath(app_args); !path.empty()) {
     absl::StatusOr<std::string> pem = ReadFile(path);
     if (!pem.ok()) {
-      Exit(LogFlwrExit(exit_code::kPathInvalid,
-                       absl::StrCat("Failed to read root certificates from '", path,
-                                    "': ", pem.status().message())));
+      Exit(process, LogFlwrExit(exit_code::kPathInvalid,
+                                absl::StrCat("Failed to read root certificates from '", path,
+                                             "': ", pem.status().message())));
     }
     options.http.root_certificates = *std::move(pem);
   }
@@ -85,7 +86,7 @@ int RunAppProcess(const AppProcess& process, int argc, char** argv) {
       AppRuntimeClient::Create(std::move(options));
   if (!created.ok()) {
     LogError(absl::StrCat(process.app_name, " raised an exception\n", created.status().ToString()));
-    Exit(LogFlwrExit(process.client_error_code, ""));
+    Exit(process, LogFlwrExit(process.client_error_code, ""));
   }
   AppRuntimeClient& client = **created;
 
@@ -103,10 +104,10 @@ int RunAppProcess(const AppProcess& process, int argc, char** argv) {
   if (process.log_exit_before_output) {
     const int exit_status = LogFlwrExit(code, "");
     guard->RunExitHandler();
-    Exit(exit_status);
+    Exit(process, exit_status);
   }
   guard->RunExitHandler();
-  Exit(LogFlwrExit(code, ""));
+  Exit(process, LogFlwrExit(code, ""));
 }
 
 }  // namespace flwr::core

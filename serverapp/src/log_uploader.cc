@@ -50,7 +50,10 @@ void LogUploader::ReadLoop() {
   while (true) {
     const ssize_t n = ::read(read_fd_, buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
+    if (n <= 0) {
+      reader_done_.Notify();
+      return;
+    }
     WriteAll(original_stderr_, buffer, static_cast<size_t>(n));
     absl::MutexLock lock(&mu_);
     queue_.emplace_back(buffer, static_cast<size_t>(n));
@@ -108,6 +111,16 @@ void LogUploader::Flush(absl::Duration timeout) {
   while (uploader_.joinable() && !Idle() && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(20));
   }
+}
+
+void LogUploader::RestoreOutput() {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  // Replacing 1 and 2 closes the pipe's last write ends: the reader drains it and sees EOF.
+  ::dup2(original_stderr_, STDOUT_FILENO);
+  ::dup2(original_stderr_, STDERR_FILENO);
+  // Bounded: a write end held elsewhere would keep the pipe open.
+  reader_done_.WaitForNotificationWithTimeout(absl::Seconds(1));
 }
 
 void LogUploader::Stop() {

@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "flwr/core/app_runtime_client.h"
 
@@ -33,6 +34,10 @@ class LogUploader {
   void Flush(absl::Duration timeout);
   // Sends what is left and stops the upload thread, waiting up to 3 s for it.
   void Stop();
+  // Puts file descriptors 1 and 2 back on the original stderr once the reader has copied
+  // everything written so far there: before the process exits, so that no output (a reason
+  // for exiting early, say) stays in the pipe.
+  void RestoreOutput();
 
  private:
   LogUploader() = default;
@@ -43,6 +48,7 @@ class LogUploader {
   int read_fd_ = -1;
   int original_stderr_ = -1;
   std::thread reader_;
+  absl::Notification reader_done_;  // the pipe reached EOF
   std::thread uploader_;
   core::AppRuntimeClient* client_ = nullptr;
   uint64_t run_id_ = 0;

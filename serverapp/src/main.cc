@@ -98,6 +98,9 @@ int main(int argc, char** argv) {
   process.after_push = [&] {
     if (logs != nullptr) logs->Stop();
   };
+  process.before_exit = [&] {
+    if (logs != nullptr) logs->RestoreOutput();
+  };
   process.run = [&](AppRuntimeClient& client, AppTaskOutput& output) {
     absl::Status status = RunServerApp(client, output, logs.get(), uploading);
     if (status.ok()) return flwr::core::exit_code::kSuccess;

@@ -50,12 +50,13 @@ struct AppProcess {
 
   // Optional hooks, in the order they run: before any thread starts; after the "Start
   // `<program>` process" line; after the TLS check; in the exit handler before and after the
-  // push.
+  // push; last, right before the process exits (also when it ends before its task starts).
   std::function<void()> before_threads;
   std::function<void()> after_start_line;
   std::function<void(const AppArgs&)> after_tls_check;
   std::function<void()> before_push;
   std::function<void()> after_push;
+  std::function<void()> before_exit;
   // The task. Returns the flwr exit code; records the outcome in `output`.
   std::function<int(AppRuntimeClient& client, AppTaskOutput& output)> run;
 };
