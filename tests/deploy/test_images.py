@@ -281,7 +281,7 @@ def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path
                          for n, _ in procs)
 
     client_fs = images["clientapp"]
-    data = client_fs.root / "app" / "data"
+    data = client_fs.root / "app" / f"data-{line.version}"  # the mount serves both lines' runs
     shutil.copytree(synthetic_cifar, data)
     try:
         grpc_apis = (["--disable-grpc-apis"] if line.http_fleet else
@@ -299,7 +299,7 @@ def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path
                 "--insecure", *([] if line.http_fleet else ["--grpc-rere"]),
                 "--superlink", f"127.0.0.1:{fleet}", "--isolation", "process",
                 "--host", "127.0.0.1", "--port", str(appio),
-                "--node-config", f'partition-id={i} num-partitions=2 data-path="/app/data"'])
+                "--node-config", f'partition-id={i} num-partitions=2 data-path="/app/data-{line.version}"'])
             _wait_port(appio, node)
             start(f"clientapp{i}", client_fs, ["--insecure", "--plugin-type", "clientapp",
                                                "--runtime-api-address", f"127.0.0.1:{appio}"])
