@@ -173,6 +173,10 @@ bool ControlLineShowsAppDetails(absl::string_view version) {
   return FlowerMinorVersion(version) >= 42;
 }
 
+bool ControlLineListsSeriesRuns(absl::string_view version) {
+  return FlowerMinorVersion(version) >= 42;
+}
+
 int FlowerMinorVersion(absl::string_view version) {
   const std::optional<std::pair<std::string, std::string>> major_minor = MajorMinor(version);
   int minor = -1;

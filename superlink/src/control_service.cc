@@ -747,13 +747,19 @@ absl::StatusOr<proto::ListRunSeriesResponse> ControlService::ListRunSeries(
 }
 
 absl::StatusOr<proto::GetRunSeriesResponse> ControlService::GetRunSeries(
-    const proto::GetRunSeriesRequest& request) {
+    const proto::GetRunSeriesRequest& request, absl::string_view caller_line) {
   core::LogInfo("ControlServicer.GetRunSeries");
   std::optional<proto::RunSeries> series = FindRunSeries(request.series_id());
   if (!series) return RunSeriesNotFound(request.series_id());
   proto::GetRunSeriesResponse response;
   for (uint64_t run_id : series->run_ids()) {
-    if (std::optional<proto::Run> run = state_->GetRun(run_id)) *response.add_runs() = *run;
+    std::optional<proto::Run> run = state_->GetRun(run_id);
+    if (run && core::ControlLineListsSeriesRuns(caller_line)) {
+      // As flwr's get_run_series: run_to_proto of the stored run, whose account name only
+      // ListRuns resolves.
+      run->clear_account_name();
+      *response.add_runs() = *std::move(run);
+    }
     if (std::optional<proto::Context> context = state_->GetRunContext(run_id)) {
       *response.mutable_context() = *std::move(context);
     }

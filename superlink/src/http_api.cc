@@ -104,7 +104,9 @@ void AddControlRoutes(core::HttpProtoServer& server, ControlService* s) {
       server, "list-runs",
       [s](const auto& request, absl::string_view line) { return s->ListRuns(request, line); });
   AddControlRoute(server, s, "list-run-series", &S::ListRunSeries);
-  AddControlRoute(server, s, "get-run-series", &S::GetRunSeries);
+  AddControlRoute<proto::GetRunSeriesRequest, proto::GetRunSeriesResponse>(
+      server, "get-run-series",
+      [s](const auto& request, absl::string_view line) { return s->GetRunSeries(request, line); });
   AddControlRoute(server, s, "update-run-series-description", &S::UpdateRunSeriesDescription);
   AddControlRoute(server, s, "list-run-series-events", &S::ListRunSeriesEvents);
   AddControlRoute(server, s, "stop-run", &S::StopRun);

@@ -232,6 +232,9 @@ def test_runs_join_a_series_whose_description_is_kept(links) -> None:
            for kind, link in links.items()}
     assert got["cpp"][0] == "ok", got
     assert (answer(("ok", got["cpp"][1].series)) == answer(("ok", got["python"][1].series)))
+    # The whole answer: the series, its runs and the context a joining run starts from.
+    assert answer(got["cpp"]) == answer(got["python"])
+    assert got["cpp"][1].HasField("context")
     assert len(got["cpp"][1].series.run_ids) == 2
     assert got["cpp"][1].series.description == ("a federated study" if line.minor >= 42 else "")
     assert_same(both(links, "ListRunSeries", control_pb2.ListRunSeriesRequest(federation_id=DEFAULT)))

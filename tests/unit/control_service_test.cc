@@ -11,8 +11,8 @@
 #include "flwr/core/node_auth.h"
 #include "flwr/core/object_store.h"
 #include "flwr/core/runtime_version.h"
-#include "test_zip.h"
 #include "temp_path.h"
+#include "test_zip.h"
 
 namespace flwr::superlink {
 namespace {
@@ -157,11 +157,13 @@ TEST_F(ControlServiceTest, each_run_is_a_run_series_whose_description_can_change
 
   proto::GetRunSeriesRequest get;
   get.set_series_id(series.series_id());
-  const proto::GetRunSeriesResponse got = *control.GetRunSeries(get);
+  const proto::GetRunSeriesResponse got = *control.GetRunSeries(get, "1.42.0");
   ASSERT_EQ(got.runs_size(), 1);
   EXPECT_EQ(got.runs(0).run_id(), series.run_ids(0));
+  EXPECT_EQ(got.runs(0).account_name(), "");  // only ListRuns names the account
+  EXPECT_EQ(control.GetRunSeries(get, "1.36.0")->runs_size(), 0);  // 1.36 has no runs field
   get.set_series_id(series.series_id() + 1);
-  EXPECT_EQ(core::FlowerErrorCode(control.GetRunSeries(get).status()),
+  EXPECT_EQ(core::FlowerErrorCode(control.GetRunSeries(get, "1.42.0").status()),
             core::api_error::kRunSeriesIdNotFound);
 
   proto::UpdateRunSeriesDescriptionRequest update;
@@ -172,7 +174,7 @@ TEST_F(ControlServiceTest, each_run_is_a_run_series_whose_description_can_change
   update.set_description("  a federated study  ");
   ASSERT_TRUE(control.UpdateRunSeriesDescription(update).ok());
   get.set_series_id(series.series_id());
-  EXPECT_EQ(control.GetRunSeries(get)->series().description(), "a federated study");
+  EXPECT_EQ(control.GetRunSeries(get, "1.42.0")->series().description(), "a federated study");
 }
 
 TEST_F(ControlServiceTest, federation_management_answers_as_flwrs_noop_manager) {
@@ -365,7 +367,7 @@ TEST_P(ControlServiceStateTest, a_run_joins_an_existing_series_of_its_federation
 
   proto::GetRunSeriesRequest get;
   get.set_series_id(first.series_id());
-  const proto::RunSeries series = control_->GetRunSeries(get)->series();
+  const proto::RunSeries series = control_->GetRunSeries(get, "1.42.0")->series();
   ASSERT_EQ(series.run_ids_size(), 2);
   EXPECT_EQ(series.run_ids(0), first.run_id());
   EXPECT_EQ(series.run_ids(1), second.run_id());
@@ -407,7 +409,7 @@ TEST_P(ControlServiceStateTest, a_recurring_automation_starts_runs_when_due_unti
   auto series_runs = [&] {
     proto::GetRunSeriesRequest get;
     get.set_series_id(first.series_id());
-    return control_->GetRunSeries(get)->series().run_ids_size();
+    return control_->GetRunSeries(get, "1.42.0")->series().run_ids_size();
   };
   EXPECT_EQ(control_->ProcessDueAutomations(16), 1u);
   EXPECT_EQ(series_runs(), 2);
@@ -468,7 +470,7 @@ TEST_P(ControlServiceStateTest, finite_automations_complete_or_fail_with_their_r
   EXPECT_EQ(control_->ProcessDueAutomations(16), 0u);
   proto::GetRunSeriesRequest get;
   get.set_series_id(first.series_id());
-  EXPECT_EQ(control_->GetRunSeries(get)->series().run_ids_size(), 3);
+  EXPECT_EQ(control_->GetRunSeries(get, "1.42.0")->series().run_ids_size(), 3);
 }
 
 TEST_P(ControlServiceStateTest, a_runs_task_events_are_listed_and_streamed_until_it_finishes) {
@@ -538,11 +540,11 @@ TEST_P(ControlServiceRestartTest, apps_series_descriptions_and_automations_survi
   EXPECT_EQ(AppIds(), (std::vector<std::string>{"@flwrlabs/app", "@flwrlabs/flwr-agent"}));
   proto::GetRunSeriesRequest get;
   get.set_series_id(run.series_id());
-  EXPECT_EQ(control_->GetRunSeries(get)->series().description(), "kept");
+  EXPECT_EQ(control_->GetRunSeries(get, "1.42.0")->series().description(), "kept");
   ASSERT_EQ(control_->ListAutomations({})->automations_size(), 1);
   now_ += absl::Hours(24);
   EXPECT_EQ(control_->ProcessDueAutomations(16), 1u);
-  EXPECT_EQ(control_->GetRunSeries(get)->series().run_ids_size(), 2);
+  EXPECT_EQ(control_->GetRunSeries(get, "1.42.0")->series().run_ids_size(), 2);
   EXPECT_EQ(control_->ListAutomations({})->automations(0).status(), kAutomationCompleted);
 }
 

@@ -98,6 +98,10 @@ bool ControlLineNamesNodes(absl::string_view version);
 // color (AppInfo; Flower 1.42).
 bool ControlLineShowsAppDetails(absl::string_view version);
 
+// Whether the Control API of `version`'s line lists a run series' runs in GetRunSeries
+// (GetRunSeriesResponse.runs; Flower 1.42).
+bool ControlLineListsSeriesRuns(absl::string_view version);
+
 // The minor release number of a PEP 440 version ("1.42.0" -> 42), or -1 if it does not parse.
 int FlowerMinorVersion(absl::string_view version);
 

@@ -150,8 +150,10 @@ class ControlService {
   // over 80 characters once stripped.
   absl::StatusOr<proto::ListRunSeriesResponse> ListRunSeries(
       const proto::ListRunSeriesRequest& request);
+  // GetRunSeries: the series, the context its next run starts from and, for a caller of the
+  // 1.42 line (`caller_line`; 1.36's response has no such field), its runs.
   absl::StatusOr<proto::GetRunSeriesResponse> GetRunSeries(
-      const proto::GetRunSeriesRequest& request);
+      const proto::GetRunSeriesRequest& request, absl::string_view caller_line);
   absl::StatusOr<proto::UpdateRunSeriesDescriptionResponse> UpdateRunSeriesDescription(
       const proto::UpdateRunSeriesDescriptionRequest& request);
   // The task events (Runtime PushTaskEvents) of the primary tasks of the series' runs, in

@@ -60,7 +60,7 @@ class FleetGrpcServicer final : public proto::Fleet::Service {
   RPC(StopAutomation)                                   \
   LINE_RPC(ListRuns)                                    \
   RPC(ListRunSeries)                                    \
-  RPC(GetRunSeries)                                     \
+  LINE_RPC(GetRunSeries)                                \
   NEW_RPC(UpdateRunSeriesDescription)                   \
   NEW_RPC(ListRunSeriesEvents)                          \
   RPC(GetLoginDetails)                                  \
