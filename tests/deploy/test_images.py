@@ -287,7 +287,7 @@ def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path
         grpc_apis = (["--disable-grpc-apis"] if line.http_fleet else
                      ["--fleet-api-address", f"127.0.0.1:{fleet}", "--control-api-address", f"127.0.0.1:{control}"])
         link = start("superlink", images["superlink"], [
-            "--insecure", "--isolation", "process", "--database", "state/state.db", *grpc_apis,
+            "--insecure", "--isolation", "process", "--database", f"state/state-{line.version}.db", *grpc_apis,
             "--host", "127.0.0.1", "--port", str(runtime)])
         for port in {fleet, control, runtime}:
             _wait_port(port, link)
