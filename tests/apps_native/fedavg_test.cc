@@ -1,10 +1,12 @@
 #include "flwr/serverapp/fedavg.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "flwr/serverapp/native_server_app.h"
 #include "process_maps.h"
 
@@ -259,7 +261,8 @@ TEST(FedAvgOptionsFromRunConfigTest, StockDefaultsAndLegacyFractionFit) {
 
 TEST(NpzTest, WriteThenReadRoundTrips) {
   core::ArrayRecord arrays{{"conv.weight", Floats({1.0f, 2.0f})}, {"b", Floats({3.0f})}};
-  const std::string path = ::testing::TempDir() + "/model.npz";
+  // Per process: another checkout's tests may run beside these.
+  const std::string path = absl::StrCat(::testing::TempDir(), "/fedavg_test_", ::getpid(), ".npz");
   ASSERT_TRUE(WriteNpz(arrays, path).ok());
   absl::StatusOr<core::ArrayRecord> read = ReadNpz(path);
   ASSERT_TRUE(read.ok()) << read.status();
