@@ -1,5 +1,4 @@
 #include "flwr/core/user_config.h"
-#include "temp_path.h"
 
 #include <gtest/gtest.h>
 
@@ -7,6 +6,8 @@
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "temp_path.h"
 
 namespace flwr::core {
 namespace {
