@@ -113,9 +113,15 @@ clientapp = "app.client_app:app"
     absl::SleepFor(absl::Milliseconds(10));
   }
   ASSERT_EQ(state.ListRuns(superlink::kNoAccountId).size(), 1u);
+  // The run is stored before the automation is marked finished: wait for that step too.
   superlink::AutomationFilter filter;
   filter.automation_ids = {id};
+  while (state.ListAutomations(filter).front().status() == superlink::kAutomationActive &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   EXPECT_EQ(state.ListAutomations(filter).front().status(), superlink::kAutomationCompleted);
+  EXPECT_EQ(state.ListRuns(superlink::kNoAccountId).size(), 1u);  // and it ran once
 }
 
 TEST(ServerTest, superlink_refuses_a_taken_port) {
