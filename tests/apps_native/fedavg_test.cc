@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "flwr/serverapp/native_server_app.h"
 #include "process_maps.h"
+#include "../temp_path.h"
 
 namespace flwr::serverapp {
 namespace {
@@ -261,8 +262,7 @@ TEST(FedAvgOptionsFromRunConfigTest, StockDefaultsAndLegacyFractionFit) {
 
 TEST(NpzTest, WriteThenReadRoundTrips) {
   core::ArrayRecord arrays{{"conv.weight", Floats({1.0f, 2.0f})}, {"b", Floats({3.0f})}};
-  // Per process: another checkout's tests may run beside these.
-  const std::string path = absl::StrCat(::testing::TempDir(), "/fedavg_test_", ::getpid(), ".npz");
+  const std::string path = testing::TempPath("model.npz").string();
   ASSERT_TRUE(WriteNpz(arrays, path).ok());
   absl::StatusOr<core::ArrayRecord> read = ReadNpz(path);
   ASSERT_TRUE(read.ok()) << read.status();

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "../temp_path.h"
 #include "fab_for_test.h"
 #include "flwr/clientapp/legacy_messages.h"
 #include "flwr/clientapp/native_client_app.h"
@@ -293,8 +294,7 @@ void WriteReply(const fs::path& path, const ClientAppOutcome& out) {
 }
 
 TEST(LegacyClientAppTest, CifarCnnServesTheStockLegacyFedAvg) {
-  const fs::path dir =
-      fs::path(::testing::TempDir()) / absl::StrCat("legacy_client_app_test_", ::getpid());
+  const fs::path dir = testing::TempPath("fixtures");
   fs::remove_all(dir);
   fs::create_directories(dir / "out");
   auto [made, make_output] = RunFixtures("make", dir);

@@ -11,7 +11,7 @@
 #include "flwr/core/node_auth.h"
 #include "flwr/core/object_store.h"
 #include "flwr/core/runtime_version.h"
-#include "temp_path.h"
+#include "../temp_path.h"
 #include "test_zip.h"
 
 namespace flwr::superlink {

@@ -16,7 +16,7 @@
 #include "flwr/core/iso_time.h"
 #include "flwr/core/proto_convert.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "temp_path.h"
+#include "../temp_path.h"
 
 namespace flwr::superlink {
 namespace {

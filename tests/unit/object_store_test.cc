@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "flwr/core/inflatable.h"
-#include "temp_path.h"
+#include "../temp_path.h"
 
 namespace flwr::core {
 namespace {

@@ -8,7 +8,7 @@
 #include "absl/time/time.h"
 #include "flwr/core/flower_error.h"
 #include "flwr/proto/runtime.pb.h"
-#include "temp_path.h"
+#include "../temp_path.h"
 
 namespace flwr::core {
 namespace {

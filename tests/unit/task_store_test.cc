@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "flwr/core/iso_time.h"
-#include "temp_path.h"
+#include "../temp_path.h"
 
 namespace flwr::core {
 namespace {

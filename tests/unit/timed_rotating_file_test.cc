@@ -13,7 +13,7 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
-#include "temp_path.h"
+#include "../temp_path.h"
 
 namespace flwr::core {
 namespace {

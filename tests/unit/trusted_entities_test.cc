@@ -10,7 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/core/ssh_public_key.h"
-#include "temp_path.h"
+#include "../temp_path.h"
 
 namespace flwr::supernode {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "temp_path.h"
+#include "../temp_path.h"
 
 namespace flwr::core {
 namespace {
