@@ -242,6 +242,9 @@ absl::StatusOr<proto::ListRunsResponse> ControlService::ListRuns(
   }
   proto::ListRunsResponse response;
   for (proto::Run& run : runs) {
+    // As flwr's list_runs: the stored run has no account name; the caller's runs carry its
+    // name, and without account auth every run is the NoOp account's.
+    run.set_account_name(std::string(kNoAccountName));
     if (run.status().status() == kStatusFinished) state_->CleanupRun(run.run_id());
     (*response.mutable_run_dict())[run.run_id()] = std::move(run);
   }
@@ -755,9 +758,6 @@ absl::StatusOr<proto::GetRunSeriesResponse> ControlService::GetRunSeries(
   for (uint64_t run_id : series->run_ids()) {
     std::optional<proto::Run> run = state_->GetRun(run_id);
     if (run && core::ControlLineListsSeriesRuns(caller_line)) {
-      // As flwr's get_run_series: run_to_proto of the stored run, whose account name only
-      // ListRuns resolves.
-      run->clear_account_name();
       *response.add_runs() = *std::move(run);
     }
     if (std::optional<proto::Context> context = state_->GetRunContext(run_id)) {

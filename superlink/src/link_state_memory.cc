@@ -213,7 +213,6 @@ class InMemoryLinkState : public LinkState {
     run.set_primary_task_type(spec.primary_task_type);
     run.set_primary_task_id(task_id);
     run.set_series_id(*series_id);
-    run.set_account_name(spec.account_name);
     record.context = InitialContext(run_id, *series_id);
     // As flwr's _refresh_run_series_context: a run joining a series starts from the state of
     // the series' context, i.e. of its latest run before this one.

@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS run (
   primary_task_type TEXT NOT NULL,
   primary_task_id INTEGER NOT NULL,
   series_id INTEGER NOT NULL,
-  account_name TEXT NOT NULL,
+  account_name TEXT NOT NULL,  -- always empty (as flwr's Run), kept so earlier files open
   context BLOB NOT NULL,
   federation_config BLOB
 );
@@ -179,8 +179,8 @@ constexpr const char* kNodeColumns =
 
 constexpr const char* kRunSelect =
     "SELECT run_id, fab_id, fab_version, fab_hash, override_config, flwr_aid, federation, "
-    "bytes_sent, bytes_recv, clientapp_runtime, primary_task_type, primary_task_id, series_id, "
-    "account_name FROM run";
+    "bytes_sent, bytes_recv, clientapp_runtime, primary_task_type, primary_task_id, series_id "
+    "FROM run";
 
 using core::sqlite::BindBlob;
 using core::sqlite::BindId;
@@ -251,7 +251,6 @@ proto::Run RunFromRow(SQLite::Statement& q) {
   run.set_primary_task_type(Bytes(q.getColumn(10)));
   run.set_primary_task_id(Id(q.getColumn(11)));
   run.set_series_id(Id(q.getColumn(12)));
-  run.set_account_name(Bytes(q.getColumn(13)));
   return run;
 }
 
@@ -444,7 +443,7 @@ class SqliteLinkState : public LinkState {
       run.bind(8, spec.primary_task_type);
       BindId(run, 9, task_id);
       BindId(run, 10, *series_id);
-      run.bind(11, spec.account_name);
+      run.bind(11, "");  // as flwr's Run: no account name stored (ListRuns names the caller's)
       // As flwr's _refresh_run_series_context: a run joining a series starts from the state of
       // the series' context, i.e. of its latest run before this one.
       proto::Context context = InitialContext(run_id, *series_id);

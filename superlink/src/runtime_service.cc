@@ -41,7 +41,8 @@ absl::StatusOr<proto::PullTaskInputResponse> RuntimeService::PullTaskInput(
   }
   proto::PullTaskInputResponse response;
   *response.mutable_context() = *std::move(context);
-  *response.mutable_run() = *state_->GetRun(task.run_id());
+  // As flwr's pull_task_input: the run as read before its task started ("starting").
+  *response.mutable_run() = *std::move(run);
   *response.mutable_fab() = *std::move(fab);
   // A simulation run's: what its `flwr-simulation` simulates (as flwr's get_federation_config).
   if (std::optional<proto::SimulationConfig> config = state_->GetFederationConfig(task.run_id())) {

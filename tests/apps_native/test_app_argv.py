@@ -11,14 +11,13 @@ still running" after a short while, for both.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from harness import Line
+from harness import Line, free_port
 
 # Rejected by argparse (exit 2) or by flwr's own checks (exit 1), as the stock executables do.
 REJECTED = [
@@ -51,9 +50,7 @@ ACCEPTED_WAIT_S = 4.0  # the stock executable parses within about a second
 
 
 def closed_address() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
+    return f"127.0.0.1:{free_port()}"
 
 
 def run(argv: list[str], cwd: Path, timeout: float | None = 60) -> tuple[int | None, str]:

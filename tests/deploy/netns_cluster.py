@@ -101,7 +101,6 @@ class NetnsCluster:
         self.namespaces: list[str] = []
         self.running: list[Running] = []
         self.pod_ns: dict[str, str] = {}
-        self.made_etc_netns = not Path("/etc/netns").exists()
 
     # ------------------------------------------------------------------ network
 
@@ -376,8 +375,5 @@ class NetnsCluster:
             if running.proc.poll() is None:
                 running.proc.wait(5)
         self.namespaces.clear()
-        if self.made_etc_netns:
-            try:
-                Path("/etc/netns").rmdir()
-            except OSError:
-                pass  # another run's namespaces are in it
+        # /etc/netns itself stays (iproute2's own directory): removing it when empty could race
+        # with another test process that is making its namespaces' directories in it.

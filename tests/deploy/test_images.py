@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT
-from harness import Line, copy_demo_app
+from harness import Line, copy_demo_app, free_port
 from manifest_pods import DOCKERFILES, dockerfile_instructions, parse_dockerfile
 
 # Present in every Debian base image (dependencies of its Essential packages).
@@ -241,12 +241,6 @@ def test_image_sizes(images) -> None:
         assert sizes[stage] - libtorch <= SERVER_IMAGE_LIMIT_MB, (sizes, libtorch)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -265,8 +259,8 @@ def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path
     line's stock CLI: finished:completed, both clients' results in the round, the HEALTHCHECK
     command of the server image passes. On 1.42 everything goes through the SuperLink's one
     HTTP port; on 1.36 the SuperNodes and the CLI use the gRPC Fleet and Control APIs."""
-    runtime = _free_port()
-    fleet, control = (runtime, runtime) if line.http_fleet else (_free_port(), _free_port())
+    runtime = free_port()
+    fleet, control = (runtime, runtime) if line.http_fleet else (free_port(), free_port())
     procs: list[tuple[str, subprocess.Popen]] = []
 
     def start(name: str, fs: ImageFs, args: list[str]) -> subprocess.Popen:
@@ -294,7 +288,7 @@ def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path
         start("superexec", images["superexec"], ["--insecure", "--plugin-type", "serverapp",
                                                  "--runtime-api-address", f"127.0.0.1:{runtime}"])
         for i in range(2):
-            appio = _free_port()
+            appio = free_port()
             node = start(f"supernode{i}", images["supernode"], [
                 "--insecure", *([] if line.http_fleet else ["--grpc-rere"]),
                 "--superlink", f"127.0.0.1:{fleet}", "--isolation", "process",

@@ -1,7 +1,8 @@
 """Process harness for interop tests: real stock Flower processes and ours on loopback.
 
 Every process runs in its own session with its output in a log file, and is killed (with its
-process group) when the test ends. Ports are taken fresh from the kernel.
+process group) when the test ends. Ports are chosen free at run time (free_port: a range of
+its own for each pytest-xdist worker).
 """
 
 from __future__ import annotations
@@ -125,11 +126,43 @@ def copy_demo_app(dst: Path, connections: bool = False) -> Path:
     return dst
 
 
+# free_port's ports: below the kernel's ephemeral range (net.ipv4.ip_local_port_range, from 32768
+# by default), so that no outgoing connection's source port takes a port handed out, split into
+# one range per pytest-xdist worker, so that two workers never hand out the same port.
+PORT_RANGE = (10000, 32000)
+
+
+def _port_block() -> tuple[int, int]:
+    """[first, last) of this process's ports: worker i of n (PYTEST_XDIST_WORKER=gw<i>,
+    PYTEST_XDIST_WORKER_COUNT=n) gets the i-th of n equal blocks; without xdist, all of them."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), index + 1)
+    size = (PORT_RANGE[1] - PORT_RANGE[0]) // count
+    return PORT_RANGE[0] + index * size, PORT_RANGE[0] + (index + 1) * size
+
+
+_next_port: int | None = None
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, never the same twice in one
+    process: the next of this worker's block (from an offset that depends on the pid, so that
+    two test runs side by side start apart) that a socket can bind."""
+    global _next_port
+    first, last = _port_block()
+    if _next_port is None:
+        _next_port = first + (os.getpid() * 7919) % (last - first)
+    for _ in range(last - first):
+        port = _next_port
+        _next_port = first if _next_port + 1 >= last else _next_port + 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}-{last - 1}")
 
 
 def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:

@@ -322,6 +322,26 @@ def test_a_runs_task_events_are_listed_and_streamed(links) -> None:
     assert len(streamed["cpp"]) == 2
 
 
+def test_a_run_carries_an_account_name_only_in_ls(links) -> None:
+    """As flwr's Run: the stored run has no account name; the run the ServerApp's task pulls
+    (Runtime API pull-task-input) comes without one, and only ListRuns names the caller's account."""
+    started = start_run(links)
+    got = {}
+    for kind, link in links.items():
+        token = link.claim(started[kind].run_id)
+        got[kind] = ("ok", runtime_pb2.PullTaskInputResponse.FromString(
+            link.runtime("pull-task-input", b"", token)).run)
+    ours, theirs = answer(got["cpp"])[1], answer(got["python"])[1]
+    assert ours == theirs, {k: (ours.get(k), theirs.get(k)) for k in {*ours, *theirs} if ours.get(k) != theirs.get(k)}
+    assert got["cpp"][1].run_id == started["cpp"].run_id
+    assert got["cpp"][1].account_name == ""
+    listed = {kind: link.call("ListRuns", control_pb2.ListRunsRequest(run_id=started[kind].run_id))
+              for kind, link in links.items()}
+    assert listed["cpp"][0] == "ok", listed
+    runs = {kind: list(result[1].run_dict.values()) for kind, result in listed.items()}
+    assert [r.account_name for r in runs["cpp"]] == [r.account_name for r in runs["python"]] == ["none"]
+
+
 @pytest.mark.parametrize("method", ["UpdateRunSeriesDescription", "ListRunSeriesEvents",
                                     "ListAppAssociations", "SetFederationIcon"])
 def test_rpcs_flower_142_added_answer_as_each_lines_stock(links, method: str) -> None:

@@ -161,6 +161,11 @@ TEST_F(ControlServiceTest, each_run_is_a_run_series_whose_description_can_change
   ASSERT_EQ(got.runs_size(), 1);
   EXPECT_EQ(got.runs(0).run_id(), series.run_ids(0));
   EXPECT_EQ(got.runs(0).account_name(), "");  // only ListRuns names the account
+  EXPECT_EQ(control.ListRuns(proto::ListRunsRequest(), "1.42.0")
+                ->run_dict()
+                .at(series.run_ids(0))
+                .account_name(),
+            kNoAccountName);
   EXPECT_EQ(control.GetRunSeries(get, "1.36.0")->runs_size(), 0);  // 1.36 has no runs field
   get.set_series_id(series.series_id() + 1);
   EXPECT_EQ(core::FlowerErrorCode(control.GetRunSeries(get, "1.42.0").status()),

@@ -411,7 +411,6 @@ TEST_P(LinkStateTest, run_keeps_its_spec_counters_context_and_fab) {
   spec.fab_hash = std::string(64, 'c');
   spec.override_config = core::UserConfig{{"lr", 0.5}, {"name", std::string("x")}};
   spec.flwr_aid = "aid";
-  spec.account_name = "alice";
   CreatedRun created = *state_->CreateRun(spec);
   state_->StoreTraffic(created.run_id, 10, 20);
   state_->StoreTraffic(created.run_id, 1, 2);
@@ -426,7 +425,7 @@ TEST_P(LinkStateTest, run_keeps_its_spec_counters_context_and_fab) {
   EXPECT_EQ(run.override_config().at("lr").double_(), 0.5);
   EXPECT_EQ(run.flwr_aid(), "aid");
   EXPECT_EQ(run.federation(), "@none/default");
-  EXPECT_EQ(run.account_name(), "alice");
+  EXPECT_EQ(run.account_name(), "");  // as flwr's Run: only ListRuns names the account
   EXPECT_EQ(run.series_id(), created.series_id);
   EXPECT_EQ(run.primary_task_id(), created.task_id);
   EXPECT_EQ(run.primary_task_type(), "flwr-serverapp");

@@ -76,7 +76,6 @@ struct NewRun {
   core::UserConfig override_config;
   std::string federation = std::string(kDefaultFederation);
   std::string flwr_aid = std::string(kNoAccountId);
-  std::string account_name = std::string(kNoAccountName);
   // The run config the run's ServerApp starts with (the FAB's defaults fused with overrides).
   core::UserConfig run_config;
   // The type of the run's primary task: kServerAppTaskType, or kSimulationTaskType in a
