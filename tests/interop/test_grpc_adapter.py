@@ -1,8 +1,9 @@
 """The GrpcAdapter Fleet transport (`flower-superlink --fleet-api-type grpc-adapter`,
 `flower-supernode --grpc-adapter`): stock 1.36 SuperNodes run an app through our SuperLink, our
 SuperNodes run one through the stock SuperLink of each line (1.42 serves it only with
-FLWR_INTERNAL_GRPC_FLEET_API=1), raw SendReceive failures answer as the stock SuperLink's, and
-our SuperNode exits when an answer says "should-exit". Each federation is started once per
+FLWR_INTERNAL_GRPC_FLEET_API=1), raw SendReceive failures answer as the stock SuperLink's, Flower
+Hub apps are refused as stock refuses them on this transport, and our SuperNode exits when an
+answer says "should-exit". Each federation is started once per
 module and shared by the cases that use it."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from harness import (
     copy_test_app,
     flwr,
     free_port,
+    normalise_cli_output,
     superlink_argv,
     supernode_argv,
     wait_for_port,
@@ -132,10 +134,26 @@ def test_send_receive_answers_as_the_stock_superlink(ours: Federation, stock: Fe
     ]
     answers = {fed: [fed.send_receive(*case) for case in cases] for fed in (ours, stock)}
     assert answers[ours] == answers[stock]
-    assert answers[ours][0] == (grpc.StatusCode.UNKNOWN, "Exception calling application: Invalid grpc_message_name: Foo")
+    assert answers[ours][0] == (grpc.StatusCode.UNKNOWN,
+                                "Exception calling application: Invalid grpc_message_name: Foo")
     # The key is taken now: a Fleet error, whose message is each SuperLink's own.
     assert ours.send_receive("RegisterNodeFleetRequest", register)[0] == grpc.StatusCode.UNKNOWN
     assert stock.send_receive("RegisterNodeFleetRequest", register)[0] == grpc.StatusCode.UNKNOWN
+
+
+def test_flower_hub_apps_are_refused_as_the_stock_superlink_refuses_them(
+        ours: Federation, stock: Federation, tmp_path: Path) -> None:
+    """Stock's _get_remote_fab: no Flower Hub on this transport (code 32), through the line's
+    CLI."""
+    home = tmp_path / "flwr_home"
+    write_cli_config(home, ours.ports.control_for(stock.line))
+    outputs = []
+    for env, port in ((base_env(home, stock.line), ours.ports.control_for(stock.line)),
+                      (stock.env, stock.ports.control_for(stock.line))):
+        result = flwr(env, "run", "@flwrlabs/app", "--format", "json", cwd=tmp_path)
+        outputs.append(normalise_cli_output(result.stdout + result.stderr, port))
+    assert outputs[0] == outputs[1]
+    assert "[code: 32]" in outputs[0], outputs[0]
 
 
 class ShouldExit(GrpcAdapterServicer):
