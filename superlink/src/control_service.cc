@@ -94,6 +94,9 @@ absl::StatusOr<proto::StartRunResponse> ControlService::StartRun(
   }
   absl::StatusOr<std::optional<proto::Fab>> stored_app = StoredAppFab(request);
   if (!stored_app.ok()) return stored_app.status();
+  if (!*stored_app && !request.app_spec().empty()) {
+    if (absl::Status s = HubReachable(); !s.ok()) return s;
+  }
   if (!*stored_app && (!request.app_spec().empty() || request.fab().content().empty())) {
     return core::FlowerError(core::api_error::kFabDownloadFailure,
                              "App or FAB not found in the requested federation.");
@@ -474,6 +477,13 @@ absl::StatusOr<std::optional<proto::Fab>> ControlService::StoredAppFab(
   return not_found;
 }
 
+absl::Status ControlService::HubReachable() const {
+  if (hub_transport_supported_) return absl::OkStatus();
+  return core::FlowerError(core::api_error::kUnsupportedFabHubTransport,
+                           "The selected SuperLink transport type is not supported for "
+                           "connecting to Flower Hub.");
+}
+
 // NoOpFederationManager's federation, as list_federations shows it.
 proto::Federation ControlService::DefaultFederation() const {
   proto::Federation federation;
@@ -694,6 +704,7 @@ absl::StatusOr<proto::ListAppAssociationsResponse> ControlService::ListAppAssoci
 
 absl::StatusOr<proto::AddAppResponse> ControlService::AddApp(const proto::AddAppRequest& request) {
   if (absl::Status s = CheckMembership(request.federation_id()); !s.ok()) return s;
+  if (absl::Status s = HubReachable(); !s.ok()) return s;
   if (!IsValidAppSpec(request.app_id())) {
     return core::FlowerError(core::api_error::kInvalidAppSpec,
                              absl::StrCat("Invalid app specification: ", request.app_id()));

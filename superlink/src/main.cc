@@ -248,11 +248,6 @@ int Run(const Flags& f) {
     std::cerr << "flower-superlink: " << http_tls.status().message() << "\n";
     return 1;
   }
-  if (f.fleet_api_type != "grpc-rere") {
-    std::cerr << "flower-superlink: --fleet-api-type " << f.fleet_api_type
-              << " is not supported by this SuperLink\n";
-    return 2;
-  }
   // Flower 1.36 refuses its retired --executor* first, through flwr_exit.
   if (!f.executor.empty()) {
     return core::LogFlwrExit(core::exit_code::kSuperlinkInvalidArgs, kExecutorRefusal);
@@ -305,6 +300,8 @@ int Run(const Flags& f) {
   options.runtime_host = f.host;
   options.runtime_port = f.port;
   options.fleet_api_address = f.fleet_api_address;
+  options.fleet_api_type =
+      f.fleet_api_type == "grpc-adapter" ? FleetApiType::kGrpcAdapter : FleetApiType::kGrpcRere;
   options.control_api_address =
       f.exec_api_address.empty() ? f.control_api_address : f.exec_api_address;
   if (f.disable_grpc_apis) {

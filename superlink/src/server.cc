@@ -40,6 +40,7 @@ absl::Status Server::StartAll() {
       state_.get(),
       options_.simulation ? FederationRuntime::kSimulation : FederationRuntime::kDeployment,
       options_.clock);
+  control_->set_hub_transport_supported(options_.fleet_api_type != FleetApiType::kGrpcAdapter);
   runtime_ = std::make_unique<RuntimeService>(state_.get());
 
   core::LogInfo(absl::StrCat("Starting the SuperLink Runtime HTTP API on ", options_.runtime_host,
@@ -63,15 +64,21 @@ absl::Status Server::StartAll() {
   http_ = *std::move(http);
 
   control_servicer_ = std::make_unique<ControlGrpcServicer>(control_.get());
-  fleet_servicer_ = std::make_unique<FleetGrpcServicer>(fleet_.get());
+  const bool adapter = options_.fleet_api_type == FleetApiType::kGrpcAdapter;
+  if (adapter) {
+    adapter_fleet_ = std::make_unique<FleetService>(state_.get());
+    fleet_servicer_ = std::make_unique<GrpcAdapterServicer>(adapter_fleet_.get());
+  } else {
+    fleet_servicer_ = std::make_unique<FleetGrpcServicer>(fleet_.get());
+  }
   const std::shared_ptr<grpc::ServerCredentials> credentials =
       options_.credentials ? options_.credentials : grpc::InsecureServerCredentials();
   for (auto [address, service, server, bound_port, name] :
        {std::tuple{&options_.control_api_address,
                    static_cast<grpc::Service*>(control_servicer_.get()), &control_server_,
                    &control_port_, "Control API"},
-        std::tuple{&options_.fleet_api_address, static_cast<grpc::Service*>(fleet_servicer_.get()),
-                   &fleet_server_, &fleet_port_, "Fleet API (gRPC-rere)"}}) {
+        std::tuple{&options_.fleet_api_address, fleet_servicer_.get(), &fleet_server_, &fleet_port_,
+                   adapter ? "Fleet API (GrpcAdapter)" : "Fleet API (gRPC-rere)"}}) {
     if (address->empty() || (server == &fleet_server_ && options_.simulation)) continue;
     core::LogInfo(absl::StrCat("Flower Deployment Runtime: Starting ", name, " on ", *address));
     grpc::ServerBuilder builder;

@@ -70,7 +70,8 @@ absl::StatusOr<std::unique_ptr<FleetClient>> FleetClient::Create(FleetClientOpti
       FleetTransport::Create({.kind = options.transport,
                               .address = options.address,
                               .insecure = options.insecure,
-                              .root_certificates = options.root_certificates},
+                              .root_certificates = options.root_certificates,
+                              .on_should_exit = nullptr},  // GrpcAdapter: stock's SIGTERM
                              node_key);
   if (!transport.ok()) return transport.status();
   return std::unique_ptr<FleetClient>(

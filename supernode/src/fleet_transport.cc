@@ -65,6 +65,7 @@ absl::StatusOr<std::unique_ptr<FleetTransport>> FleetTransport::Create(
   if (options.address.empty()) return absl::InvalidArgumentError("empty SuperLink address");
   switch (options.kind) {
     case FleetTransportKind::kGrpcRere:
+    case FleetTransportKind::kGrpcAdapter:
       return NewGrpcFleetTransport(options, std::move(key));
     case FleetTransportKind::kDetect:
       return NewDetectingFleetTransport(options, std::move(key));

@@ -10,7 +10,8 @@
 
 namespace flwr::supernode {
 
-// gRPC `flwr.proto.Fleet` on a channel to `options.address`.
+// gRPC `flwr.proto.Fleet` on a channel to `options.address`; `flwr.proto.GrpcAdapter` if
+// `options.kind` is FleetTransportKind::kGrpcAdapter.
 std::unique_ptr<FleetTransport> NewGrpcFleetTransport(const FleetTransportOptions& options,
                                                       core::NodeKey key);
 

@@ -65,18 +65,22 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--root-certificates", f.root_certificates,
                  "Path to a PEM-encoded root CA certificate (or CA bundle) used to verify the "
                  "server's TLS certificate. This is not a client certificate for mTLS.");
-  app.add_flag("--grpc-rere", f.grpc_rere,
-               "Speak only the gRPC Fleet API of a Flower 1.36 SuperLink (grpc-rere; default "
-               "--superlink 0.0.0.0:9092). Without it, this SuperNode speaks the HTTP Fleet API "
-               "of Flower 1.42, as the stock 1.42 SuperNode, or gRPC where the SuperLink at "
-               "--superlink answers only that, as the stock 1.36 SuperNode.");
+  // Flower 1.36's transport flags (1.42 has none: its SuperNode speaks HTTP only).
+  auto* grpc_rere = app.add_flag(
+      "--grpc-rere", f.grpc_rere,
+      "Speak only the gRPC Fleet API of a Flower 1.36 SuperLink (grpc-rere; default "
+      "--superlink 0.0.0.0:9092). Without it, this SuperNode speaks the HTTP Fleet API of Flower "
+      "1.42, as the stock 1.42 SuperNode, or gRPC where the SuperLink at --superlink answers "
+      "only that, as the stock 1.36 SuperNode.");
   app.add_flag("--grpc-adapter", f.grpc_adapter,
-               "Not supported: the grpc-adapter transport. Use --grpc-rere (Flower 1.36) or "
-               "HTTP (the default, Flower 1.42).");
+               "Use grpc-adapter as a transport layer for the client: the Fleet API of a "
+               "SuperLink started with `--fleet-api-type grpc-adapter` (Flower 1.36; default "
+               "--superlink 0.0.0.0:9092). SuperNode authentication is not supported on it.")
+      ->excludes(grpc_rere);
   app.add_option("--superlink", f.superlink,
                  "SuperLink Fleet API address as host:port (IPv4, IPv6, or a domain name), "
                  "without a URL prefix. HTTPS is enabled by default. Default: 127.0.0.1:8000 "
-                 "(HTTP Fleet API), 0.0.0.0:9092 with --grpc-rere.");
+                 "(HTTP Fleet API), 0.0.0.0:9092 with --grpc-rere or --grpc-adapter.");
   app.add_option("--max-retries", f.max_retries,
                  "The maximum number of times the client will try to reconnect to the SuperLink "
                  "before giving up in case of a connection error. By default, it is set to None, "
@@ -144,12 +148,6 @@ void AddFlags(CLI::App& app, Flags& f) {
 }
 
 int Run(const Flags& f) {
-  if (f.grpc_adapter) {
-    std::cerr << "flower-supernode: --grpc-adapter is not supported by this SuperNode; use "
-                 "--grpc-rere for a Flower 1.36 SuperLink, or no transport flag for the HTTP "
-                 "Fleet API of Flower 1.42\n";
-    return 2;
-  }
   // Read first, as stock reads it first.
   TrustedEntities trusted_entities;
   if (!f.trusted_entities.empty()) {
@@ -211,10 +209,12 @@ int Run(const Flags& f) {
   }
   FleetClientOptions fleet_options;
   // Without a transport flag, the stock args of either line: the Fleet API the SuperLink serves.
-  fleet_options.transport =
-      f.grpc_rere ? FleetTransportKind::kGrpcRere : FleetTransportKind::kDetect;
+  fleet_options.transport = f.grpc_adapter ? FleetTransportKind::kGrpcAdapter
+                            : f.grpc_rere  ? FleetTransportKind::kGrpcRere
+                                           : FleetTransportKind::kDetect;
+  const bool grpc_only = f.grpc_rere || f.grpc_adapter;
   fleet_options.address = f.superlink.value_or(
-      std::string(f.grpc_rere ? kDefaultGrpcRereSuperLink : kDefaultHttpSuperLink));
+      std::string(grpc_only ? kDefaultGrpcRereSuperLink : kDefaultHttpSuperLink));
   fleet_options.insecure = f.insecure;
   fleet_options.max_retries = f.max_retries;
   if (f.max_wait_time.has_value()) fleet_options.max_wait_time = absl::Seconds(*f.max_wait_time);
@@ -235,6 +235,10 @@ int Run(const Flags& f) {
         "release. The public key is now derived from the private key provided by "
         "`--auth-supernode-private-key`.");
   }
+  if (!f.auth_private_key.empty() && f.grpc_adapter) {
+    // As stock 1.36: the key is read but never used (the node registers a fresh one).
+    core::LogWarning("SuperNode Authentication is only supported with the grpc-rere transport.");
+  }
   if (!f.auth_private_key.empty()) {
     absl::StatusOr<std::string> text = core::ReadFile(f.auth_private_key);
     absl::StatusOr<core::NodeKey> key =
@@ -243,11 +247,15 @@ int Run(const Flags& f) {
       core::LogError("Unable to parse the private key file.");
       return 1;
     }
-    fleet_options.key = *std::move(key);
+    if (f.grpc_adapter) {
+      core::LogError("SuperNode authentication is not supported for this transport type.");
+    } else {
+      fleet_options.key = *std::move(key);
+    }
   }
   if (f.insecure) {
     core::LogWarning(absl::StrCat("Option `--insecure` was set. Starting insecure ",
-                                  f.grpc_rere ? "gRPC" : "HTTP", " channel to ",
+                                  grpc_only ? "gRPC" : "HTTP", " channel to ",
                                   fleet_options.address, "."));
   }
 
@@ -289,7 +297,10 @@ int Run(const Flags& f) {
   }).detach();
 
   int rc = 0;
-  if (absl::Status status = server.Wait(); !status.ok() && !signalled.HasBeenNotified()) {
+  absl::Status status = server.Wait();
+  // A "should-exit" answer SIGTERMed this process: let the signal thread take it (shut down).
+  if (IsExitRequested(status)) signalled.WaitForNotificationWithTimeout(absl::Seconds(5));
+  if (!status.ok() && !signalled.HasBeenNotified()) {
     if (IsNodeRejected(status)) {
       core::LogError(absl::StrCat("The SuperLink rejected this SuperNode: ", status.message()));
       core::LogInfo("SuperNode terminated gracefully.");
@@ -314,7 +325,7 @@ int main(int argc, char** argv) {
       "Fleet transport: HTTP (`/v1/fleet/*`, Flower 1.42's only one), or gRPC grpc-rere when "
       "the SuperLink at --superlink answers only gRPC (a Flower 1.36 SuperLink's Fleet port, "
       "where the stock 1.36 SuperNode used grpc-rere without a flag); --grpc-rere speaks only "
-      "gRPC.");
+      "gRPC, --grpc-adapter only GrpcAdapter.");
   flwr::supernode::Flags flags;
   flwr::supernode::AddFlags(app, flags);
   if (std::optional<int> exit_status = flwr::core::ParseServerArgs(app, argc, argv)) {

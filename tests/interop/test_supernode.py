@@ -312,7 +312,7 @@ def test_sigterm_mid_round_stops_the_node_and_its_clientapp(tmp_path: Path, buil
         (["--clientappio-api-address", "127.0.0.1:9094"], 2, "use `--host` and `--port` instead"),
         (["--trusted-entities", "x.yaml"], 1, "Path argument `--trusted-entities` does not point to a file."),
         (["--root-certificates", "ca.pem"], 1, "Conflicting options"),
-        (["--grpc-adapter"], 2, "use --grpc-rere for a Flower 1.36 SuperLink"),
+        (["--grpc-rere", "--grpc-adapter"], 2, "--grpc-rere excludes --grpc-adapter"),
         (["--superlink", "http://127.0.0.1:8000"], 1, "SuperLink address (http://127.0.0.1:8000) cannot be parsed."),
     ],
 )

@@ -6,12 +6,12 @@
 
 #include <filesystem>
 
+#include "../temp_path.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/core/flower_error.h"
 #include "flwr/core/node_auth.h"
 #include "flwr/core/object_store.h"
 #include "flwr/core/runtime_version.h"
-#include "../temp_path.h"
 #include "test_zip.h"
 
 namespace flwr::superlink {
@@ -41,6 +41,21 @@ class ControlServiceTest : public ::testing::Test {
 
   std::unique_ptr<LinkState> state_;
 };
+
+TEST_F(ControlServiceTest, hub_apps_are_code_32_where_the_transport_does_not_reach_the_hub) {
+  // A SuperLink on `--fleet-api-type grpc-adapter`, as flwr's _get_remote_fab refuses it.
+  ControlService control(state_.get());
+  control.set_hub_transport_supported(false);
+  proto::StartRunRequest hub_run;
+  hub_run.set_app_spec("@flwrlabs/app");
+  EXPECT_EQ(core::FlowerErrorCode(control.StartRun(hub_run).status()),
+            core::api_error::kUnsupportedFabHubTransport);
+  proto::AddAppRequest add;
+  add.set_federation_id(std::string(kDefaultFederation));
+  add.set_app_id("not-an-app");  // refused before the spec is read
+  EXPECT_EQ(core::FlowerErrorCode(control.AddApp(add).status()),
+            core::api_error::kUnsupportedFabHubTransport);
+}
 
 TEST_F(ControlServiceTest, list_runs_pages_for_the_http_line_only) {
   proto::ListRunsRequest all;

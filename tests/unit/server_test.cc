@@ -21,10 +21,12 @@
 namespace flwr {
 namespace {
 
-std::unique_ptr<superlink::Server> StartSuperLink() {
+std::unique_ptr<superlink::Server> StartSuperLink(
+    superlink::FleetApiType fleet_api_type = superlink::FleetApiType::kGrpcRere) {
   superlink::ServerOptions options;
   options.runtime_port = 0;
   options.fleet_api_address = "127.0.0.1:0";
+  options.fleet_api_type = fleet_api_type;
   options.control_api_address = "127.0.0.1:0";
   options.launch_server_apps = false;
   absl::StatusOr<std::unique_ptr<superlink::Server>> server =
@@ -150,8 +152,8 @@ TEST(ServerTest, superlink_refuses_a_taken_port) {
             absl::StrCat("Port in server address 127.0.0.1:", port, " is already in use."));
 }
 
-// Over each Fleet transport: 1.42's HTTP on the SuperLink's one port, 1.36's gRPC, and the
-// detecting one (no transport flag) dialling either port.
+// Over each Fleet transport: 1.42's HTTP on the SuperLink's one port, 1.36's gRPC and
+// GrpcAdapter, and the detecting one (no transport flag) dialling either port.
 struct FleetCase {
   supernode::FleetTransportKind kind;
   bool grpc_port;  // dial the gRPC Fleet port, else the HTTP port
@@ -163,11 +165,14 @@ INSTANTIATE_TEST_SUITE_P(
     Transports, SuperNodeServerTest,
     ::testing::Values(FleetCase{supernode::FleetTransportKind::kHttp, false},
                       FleetCase{supernode::FleetTransportKind::kGrpcRere, true},
+                      FleetCase{supernode::FleetTransportKind::kGrpcAdapter, true},
                       FleetCase{supernode::FleetTransportKind::kDetect, false},
                       FleetCase{supernode::FleetTransportKind::kDetect, true}));
 
 TEST_P(SuperNodeServerTest, joins_the_superlink_serves_its_runtime_api_and_leaves_on_stop) {
-  std::unique_ptr<superlink::Server> link = StartSuperLink();
+  const bool adapter = GetParam().kind == supernode::FleetTransportKind::kGrpcAdapter;
+  std::unique_ptr<superlink::Server> link = StartSuperLink(
+      adapter ? superlink::FleetApiType::kGrpcAdapter : superlink::FleetApiType::kGrpcRere);
   ASSERT_NE(link, nullptr);
 
   supernode::ServerOptions options;

@@ -36,6 +36,11 @@ class ControlService {
                           FederationRuntime runtime = FederationRuntime::kDeployment,
                           Clock clock = absl::Now);
 
+  // False on a SuperLink whose Fleet API is GrpcAdapter: as flwr's _get_remote_fab, every
+  // request that would fetch an app from Flower Hub (StartRun with an app spec of no stored
+  // app, AddApp) is FlowerError 32 (UNSUPPORTED_FAB_HUB_TRANSPORT). Set before serving.
+  void set_hub_transport_supported(bool supported) { hub_transport_supported_ = supported; }
+
   // Stores the FAB, files its app under the federation's apps (flwr's store_app) and creates a
   // pending run with its ServerApp task, in a new run series or the request's `series_id`
   // (FlowerError 14 if that series is unknown or of another federation); in a simulation
@@ -45,7 +50,8 @@ class ControlService {
   // an override key the app does not define; 2 for an unknown federation. A FAB above 10 MiB
   // gets an empty response, as flwr answers. A request with an `app_spec` and only a FAB hash
   // starts the stored app of that ID and hash (FlowerError 35 if there is none, 33 for an
-  // invalid app spec); other app specs would need Flower Hub (FlowerError 35).
+  // invalid app spec); other app specs would need Flower Hub (FlowerError 35, or 32 where the
+  // transport does not reach it, see set_hub_transport_supported).
   absl::StatusOr<proto::StartRunResponse> StartRun(const proto::StartRunRequest& request);
 
   // Streams the log of the run's ServerApp after `request.after_timestamp` until the run has
@@ -137,7 +143,8 @@ class ControlService {
   // built-in Flower Agent entry (all within `limit`); only a caller of the 1.42 line
   // (`caller_line`) gets their display names, descriptions and colors. RemoveApp forgets one
   // (its FAB stays). Adding one from Flower Hub fails as an offline stock SuperLink's does
-  // (FlowerError 33 for a bad app spec, else 34).
+  // (FlowerError 33 for a bad app spec, else 34; 32 first where the transport does not reach
+  // Flower Hub).
   absl::StatusOr<proto::ListAppsResponse> ListApps(const proto::ListAppsRequest& request,
                                                    absl::string_view caller_line);
   absl::StatusOr<proto::ListAppAssociationsResponse> ListAppAssociations(
@@ -208,6 +215,9 @@ class ControlService {
   // without content); nullopt for a request with FAB content or without a hash.
   absl::StatusOr<std::optional<proto::Fab>> StoredAppFab(const proto::StartRunRequest& request);
 
+  // FlowerError 32 unless hub_transport_supported_ (flwr's _get_remote_fab's first check).
+  absl::Status HubReachable() const;
+
   // The federation as ListFederations shows it.
   proto::Federation DefaultFederation() const;
   // The simulation federation's config; nullopt in a deployment one.
@@ -216,6 +226,7 @@ class ControlService {
   LinkState* state_;
   const FederationRuntime runtime_;
   Clock clock_;
+  bool hub_transport_supported_ = true;
   absl::Mutex mu_;
   // flwr keeps it in memory too (NoOpFederationManager): a restart forgets changes.
   proto::SimulationConfig simulation_config_ ABSL_GUARDED_BY(mu_);

@@ -1,48 +1,68 @@
 // gRPC adapters of the Fleet and Control services: decode, call, encode, map errors (to
-// Flower's JSON error details). No logic lives here.
+// Flower's JSON error details). No logic lives here. The Fleet service has two: grpc-rere
+// (`flwr.proto.Fleet`) and GrpcAdapter.
 #ifndef FLWR_SUPERLINK_GRPC_SERVICERS_H_
 #define FLWR_SUPERLINK_GRPC_SERVICERS_H_
 
 #include "flwr/proto/control.grpc.pb.h"
 #include "flwr/proto/fleet.grpc.pb.h"
+#include "flwr/proto/grpcadapter.grpc.pb.h"
 #include "flwr/superlink/control_service.h"
 #include "flwr/superlink/fleet_service.h"
 
 namespace flwr::superlink {
 
+// The 12 Fleet rpcs, each served by FleetService's method of the same name: X(Rpc, Request,
+// Response, node_id), `node_id` being the node a call names (an expression of `request`), whose
+// key flwr's NodeAuthServerInterceptor checks (std::nullopt: none).
+#define FLWR_FLEET_RPCS(X)                                                                       \
+  X(RegisterNode, RegisterNodeFleetRequest, RegisterNodeFleetResponse, std::nullopt)             \
+  X(ActivateNode, ActivateNodeRequest, ActivateNodeResponse, std::nullopt)                       \
+  X(DeactivateNode, DeactivateNodeRequest, DeactivateNodeResponse, request->node_id())           \
+  X(UnregisterNode, UnregisterNodeFleetRequest, UnregisterNodeFleetResponse, request->node_id()) \
+  X(SendNodeHeartbeat, SendNodeHeartbeatRequest, SendNodeHeartbeatResponse,                      \
+    request->node().node_id())                                                                   \
+  X(PullMessages, PullMessagesRequest, PullMessagesResponse, request->node().node_id())          \
+  X(PushMessages, PushMessagesRequest, PushMessagesResponse, request->node().node_id())          \
+  X(GetRun, GetRunRequest, GetRunResponse, request->node().node_id())                            \
+  X(GetFab, GetFabRequest, GetFabResponse, request->node().node_id())                            \
+  X(PushObject, PushObjectRequest, PushObjectResponse, request->node().node_id())                \
+  X(PullObject, PullObjectRequest, PullObjectResponse, request->node().node_id())                \
+  X(ConfirmMessageReceived, ConfirmMessageReceivedRequest, ConfirmMessageReceivedResponse,       \
+    request->node().node_id())
+
+#define FLWR_FLEET_RPC(Rpc, Request, Response, node_id)                         \
+  grpc::Status Rpc(grpc::ServerContext* context, const proto::Request* request, \
+                   proto::Response* response) override;
+
+// `flwr.proto.Fleet` (grpc-rere): each call authenticated as flwr's NodeAuthServerInterceptor
+// does (FleetService::Authenticate), then served by FleetService.
 class FleetGrpcServicer final : public proto::Fleet::Service {
  public:
   explicit FleetGrpcServicer(FleetService* service) : service_(service) {}
 
-  grpc::Status RegisterNode(grpc::ServerContext* context,
-                            const proto::RegisterNodeFleetRequest* request,
-                            proto::RegisterNodeFleetResponse* response) override;
-  grpc::Status ActivateNode(grpc::ServerContext* context, const proto::ActivateNodeRequest* request,
-                            proto::ActivateNodeResponse* response) override;
-  grpc::Status DeactivateNode(grpc::ServerContext* context,
-                              const proto::DeactivateNodeRequest* request,
-                              proto::DeactivateNodeResponse* response) override;
-  grpc::Status UnregisterNode(grpc::ServerContext* context,
-                              const proto::UnregisterNodeFleetRequest* request,
-                              proto::UnregisterNodeFleetResponse* response) override;
-  grpc::Status SendNodeHeartbeat(grpc::ServerContext* context,
-                                 const proto::SendNodeHeartbeatRequest* request,
-                                 proto::SendNodeHeartbeatResponse* response) override;
-  grpc::Status PullMessages(grpc::ServerContext* context, const proto::PullMessagesRequest* request,
-                            proto::PullMessagesResponse* response) override;
-  grpc::Status PushMessages(grpc::ServerContext* context, const proto::PushMessagesRequest* request,
-                            proto::PushMessagesResponse* response) override;
-  grpc::Status GetRun(grpc::ServerContext* context, const proto::GetRunRequest* request,
-                      proto::GetRunResponse* response) override;
-  grpc::Status GetFab(grpc::ServerContext* context, const proto::GetFabRequest* request,
-                      proto::GetFabResponse* response) override;
-  grpc::Status PushObject(grpc::ServerContext* context, const proto::PushObjectRequest* request,
-                          proto::PushObjectResponse* response) override;
-  grpc::Status PullObject(grpc::ServerContext* context, const proto::PullObjectRequest* request,
-                          proto::PullObjectResponse* response) override;
-  grpc::Status ConfirmMessageReceived(grpc::ServerContext* context,
-                                      const proto::ConfirmMessageReceivedRequest* request,
-                                      proto::ConfirmMessageReceivedResponse* response) override;
+  FLWR_FLEET_RPCS(FLWR_FLEET_RPC)
+
+ private:
+  FleetService* service_;
+};
+
+#undef FLWR_FLEET_RPC
+
+// `flwr.proto.GrpcAdapter` (`--fleet-api-type grpc-adapter`), as flwr's GrpcAdapterServicer:
+// SendReceive takes a Fleet request in a MessageContainer (flwr/core/grpc_adapter.h), named by
+// its type's name (e.g. "RegisterNodeFleetRequest"), serves it through FleetService without
+// node authentication (stock serves this transport without its node-auth interceptor, and its
+// SuperNode has no key to sign with) and answers the response in a MessageContainer announcing
+// the caller's Flower line. Every failure, an unknown name, content that does not parse or a
+// Fleet error, is UNKNOWN "Exception calling application: <message>": what grpcio answers for
+// the exception the stock servicer raises (it has no error translation either).
+class GrpcAdapterServicer final : public proto::GrpcAdapter::Service {
+ public:
+  explicit GrpcAdapterServicer(FleetService* service) : service_(service) {}
+
+  grpc::Status SendReceive(grpc::ServerContext* context, const proto::MessageContainer* request,
+                           proto::MessageContainer* response) override;
 
  private:
   FleetService* service_;

@@ -28,6 +28,11 @@
 
 namespace flwr::superlink {
 
+// The gRPC Fleet API of Flower 1.36 peers (`--fleet-api-type`): `flwr.proto.Fleet` (grpc-rere),
+// or `flwr.proto.GrpcAdapter` (grpc-adapter: each Fleet message wrapped in a MessageContainer,
+// without node authentication; a SuperLink on it does not fetch apps from Flower Hub).
+enum class FleetApiType { kGrpcRere, kGrpcAdapter };
+
 struct ServerOptions {
   // `--database`: core::kInMemoryDatabase or an SQLite file.
   std::string database = std::string(core::kInMemoryDatabase);
@@ -45,6 +50,7 @@ struct ServerOptions {
   // The gRPC Fleet and Control APIs of Flower 1.36 peers; empty: not served (Flower 1.42
   // peers use the HTTP port). With `simulation` no gRPC Fleet API is served.
   std::string fleet_api_address = "0.0.0.0:9092";
+  FleetApiType fleet_api_type = FleetApiType::kGrpcRere;
   std::string control_api_address = "0.0.0.0:9093";
   // Empty: no health server.
   std::string health_server_address;
@@ -114,7 +120,10 @@ class Server {
   std::unique_ptr<RuntimeService> runtime_;
   std::unique_ptr<core::RuntimeHttpApi> http_;
   std::unique_ptr<ControlGrpcServicer> control_servicer_;
-  std::unique_ptr<FleetGrpcServicer> fleet_servicer_;
+  // The gRPC Fleet API's servicer, of `fleet_api_type`; GrpcAdapter serves its own
+  // FleetService, without SuperNode authentication (stock's `enable_supernode_auth=False`).
+  std::unique_ptr<FleetService> adapter_fleet_;
+  std::unique_ptr<grpc::Service> fleet_servicer_;
   std::unique_ptr<grpc::Server> control_server_;
   std::unique_ptr<grpc::Server> fleet_server_;
   int control_port_ = 0;

@@ -1,8 +1,13 @@
 // The wire under the SuperNode's FleetClient: the 12 Fleet RPCs, one attempt each, request in,
-// response out, the RPC chosen by the request's type. Three implementations:
+// response out, the RPC chosen by the request's type. Four implementations:
 //   gRPC  `flwr.proto.Fleet` (grpc-rere), as the stock Flower 1.36 SuperNode
 //         (flwr/client/grpc_rere_client/connection.py); node-auth metadata as raw bytes
 //         (`flwr-public-key-bin`, `flwr-signature-bin`).
+//   GrpcAdapter  the gRPC one's channel and metadata, each call a `flwr.proto.GrpcAdapter`
+//         SendReceive of the request in a MessageContainer (flwr/core/grpc_adapter.h), as the
+//         stock 1.36 SuperNode's `--grpc-adapter` (flwr/client/grpc_rere_client/
+//         grpc_adapter.py). A response marked "should-exit" makes the process SIGTERM itself
+//         and the call fail (IsExitRequested); one of another type than the RPC's is Unknown.
 //   HTTP  `POST /v1/fleet/<kebab-name>` (protobuf over HTTP/1.1, core/http_proto_client.h),
 //         as the stock Flower 1.42 SuperNode (flwr/supernode/fleet_http_client.py); node-auth
 //         headers base64-encoded (`flwr-public-key`, `flwr-signature`).
@@ -28,6 +33,7 @@
 #include <google/protobuf/message.h>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,7 +52,8 @@ namespace flwr::supernode {
 // the SuperLink serves (`flower-supernode` without a transport flag, taking the stock args of
 // either line): HTTP first and, when no HTTP answer comes, gRPC; the first wire that gets an
 // answer of its own protocol (any status but Unavailable and DeadlineExceeded) is kept.
-enum class FleetTransportKind { kHttp, kGrpcRere, kDetect };
+// `--grpc-adapter` (1.36) speaks GrpcAdapter, never detected.
+enum class FleetTransportKind { kHttp, kGrpcRere, kGrpcAdapter, kDetect };
 
 // The SuperLink's default Fleet address for each transport (1.42: the one HTTP port of the
 // SuperLink; 1.36: FLEETAPI_GRPC_RERE_DEFAULT_ADDRESS).
@@ -61,7 +68,14 @@ struct FleetTransportOptions {
   // roots when empty.
   bool insecure = true;
   std::string root_certificates;
+  // GrpcAdapter: what a "should-exit" answer does before its call fails. Null: stock's
+  // SIGTERM to this process (the SuperNode then shuts down as on any SIGTERM). Tests replace it.
+  std::function<void()> on_should_exit;
 };
+
+// A GrpcAdapter call's failure after the SuperLink's "should-exit" answer (the process is
+// shutting down).
+bool IsExitRequested(const absl::Status& status);
 
 // One RPC of `flwr.proto.Fleet`, as each wire names it.
 struct FleetRpc {
