@@ -53,7 +53,7 @@ def closed_address() -> str:
     return f"127.0.0.1:{free_port()}"
 
 
-def run(argv: list[str], cwd: Path, timeout: float | None = 60) -> tuple[int | None, str]:
+def run(argv: list[str], cwd: Path, timeout: float | None = 180) -> tuple[int | None, str]:
     """Exit status (None: still running after `timeout`) and output, colours stripped."""
     try:
         done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,

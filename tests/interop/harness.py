@@ -165,7 +165,13 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {first}-{last - 1}")
 
 
-def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+# How long a process may take to listen: a stock Python server starts in a few seconds on a quiet
+# machine, but a fresh-clone run measured over 30 s under a load average of 25. A readiness wait
+# ends as soon as the port answers, so a generous limit costs nothing when all is well.
+READY_TIMEOUT_S = 120.0
+
+
+def wait_for_port(port: int, timeout: float = READY_TIMEOUT_S, proc: subprocess.Popen | None = None) -> None:
     """Wait until something accepts connections on 127.0.0.1:port."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -319,7 +325,7 @@ class Ports:
 
 
 def wait_for_superlink(ports: Ports, proc: subprocess.Popen, line: Line = IN_PROCESS,
-                       timeout: float = 30.0) -> None:
+                       timeout: float = READY_TIMEOUT_S) -> None:
     """Wait until a SuperLink accepts connections on every port the line's peers use."""
     for port in ports.serving(line):
         wait_for_port(port, timeout, proc=proc)

@@ -36,7 +36,7 @@ def superlink(request, tmp_path: Path, build_dir: Path):
     argv = superlink_argv(request.param, ports, ":flwr-in-memory:", build_dir / "superlink/flower-superlink")
     proc = procs.start("superlink", argv + ["--isolation", "process"])
     for port in (ports.control, ports.fleet, ports.runtime):
-        wait_for_port(port, timeout=60, proc=proc)
+        wait_for_port(port, proc=proc)
     yield ports, procs
     procs.stop_all()
 

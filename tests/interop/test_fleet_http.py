@@ -52,7 +52,7 @@ def start_superlink_142(procs: Processes, port: int, *tls: str, name: str = "sup
     argv = [str(NEWEST.venv_bin / "flower-superlink"), "--database", ":flwr-in-memory:",
             "--host", "127.0.0.1", "--port", str(port)]
     link = procs.start(name, argv + (list(tls) if tls else ["--insecure"]))
-    wait_for_port(port, timeout=60, proc=link)
+    wait_for_port(port, proc=link)
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
