@@ -16,6 +16,12 @@ constexpr absl::string_view kFlowerVersionKey = "flower-version";
 constexpr absl::string_view kMessageModuleKey = "grpc-message-module";
 constexpr absl::string_view kMessageQualnameKey = "grpc-message-qualname";
 
+// Python protobuf's DecodeError, as flwr's servicer and client raise it.
+absl::Status MessageParseError(const google::protobuf::Descriptor& type) {
+  return absl::UnknownError(
+      absl::StrCat("Error parsing message with type '", type.full_name(), "'"));
+}
+
 }  // namespace
 
 std::string PythonProtoModule(const google::protobuf::Descriptor& type) {
@@ -36,11 +42,6 @@ proto::MessageContainer ToMessageContainer(const google::protobuf::Message& mess
   container.set_grpc_message_name(std::string(type.name()));
   container.set_grpc_message_content(message.SerializeAsString());
   return container;
-}
-
-absl::Status MessageParseError(const google::protobuf::Descriptor& type) {
-  return absl::UnknownError(
-      absl::StrCat("Error parsing message with type '", type.full_name(), "'"));
 }
 
 absl::Status FromMessageContainer(const proto::MessageContainer& container,

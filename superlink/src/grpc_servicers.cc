@@ -82,16 +82,16 @@ grpc::Status AdapterFailure(const absl::Status& status) {
                       absl::StrCat("Exception calling application: ", status.message()));
 }
 
-// One Fleet rpc through the adapter: `content` parsed as its request, served by `rpc`, the
-// response wrapped for a peer of `line`.
+// One Fleet rpc through the adapter: the envelope's request, served by `rpc`, the response
+// wrapped for a peer of `line`.
 template <typename Request, typename Response>
 grpc::Status AdaptFleetRpc(FleetService* service,
                            absl::StatusOr<Response> (FleetService::*rpc)(const Request&),
-                           const std::string& content, absl::string_view line,
+                           const proto::MessageContainer& in, absl::string_view line,
                            proto::MessageContainer* out) {
   Request request;
-  if (!request.ParseFromString(content)) {
-    return AdapterFailure(core::MessageParseError(*Request::descriptor()));
+  if (absl::Status s = core::FromMessageContainer(in, &request); !s.ok()) {
+    return AdapterFailure(s);
   }
   absl::StatusOr<Response> response = (service->*rpc)(request);
   if (!response.ok()) return AdapterFailure(response.status());
@@ -106,10 +106,9 @@ grpc::Status GrpcAdapterServicer::SendReceive(grpc::ServerContext* context,
                                               proto::MessageContainer* response) {
   const std::string& name = request->grpc_message_name();
   const absl::string_view line = CallerLine(*context);
-#define FLWR_ADAPTER_RPC(Rpc, Request, Response, node_id)                                     \
-  if (name == proto::Request::descriptor()->name()) {                                         \
-    return AdaptFleetRpc(service_, &FleetService::Rpc, request->grpc_message_content(), line, \
-                         response);                                                           \
+#define FLWR_ADAPTER_RPC(Rpc, Request, Response, node_id)                         \
+  if (name == proto::Request::descriptor()->name()) {                             \
+    return AdaptFleetRpc(service_, &FleetService::Rpc, *request, line, response); \
   }
   FLWR_FLEET_RPCS(FLWR_ADAPTER_RPC)
 #undef FLWR_ADAPTER_RPC

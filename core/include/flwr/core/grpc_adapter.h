@@ -36,10 +36,6 @@ proto::MessageContainer ToMessageContainer(const google::protobuf::Message& mess
 absl::Status FromMessageContainer(const proto::MessageContainer& container,
                                   google::protobuf::Message* message);
 
-// The parse error FromMessageContainer returns, for a server that parses a request it found by
-// name.
-absl::Status MessageParseError(const google::protobuf::Descriptor& type);
-
 }  // namespace flwr::core
 
 #endif  // FLWR_CORE_GRPC_ADAPTER_H_
