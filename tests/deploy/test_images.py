@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT
-from harness import Line, copy_demo_app, free_port
+from harness import Line, copy_demo_app, free_port, wait_for_port
 from manifest_pods import DOCKERFILES, dockerfile_instructions, parse_dockerfile
 
 # Present in every Debian base image (dependencies of its Essential packages).
@@ -241,17 +240,6 @@ def test_image_sizes(images) -> None:
         assert sizes[stage] - libtorch <= SERVER_IMAGE_LIMIT_MB, (sizes, libtorch)
 
 
-def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"exited with {proc.returncode} before listening on {port}"
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(port)
-
-
 @needs_images
 @pytest.mark.timeout(4 * 3600)
 def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path: Path, line: Line) -> None:
@@ -284,7 +272,7 @@ def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path
             "--insecure", "--isolation", "process", "--database", f"state/state-{line.version}.db", *grpc_apis,
             "--host", "127.0.0.1", "--port", str(runtime)])
         for port in {fleet, control, runtime}:
-            _wait_port(port, link)
+            wait_for_port(port, 30, proc=link)
         start("superexec", images["superexec"], ["--insecure", "--plugin-type", "serverapp",
                                                  "--runtime-api-address", f"127.0.0.1:{runtime}"])
         for i in range(2):
@@ -294,7 +282,7 @@ def test_two_node_federation_across_the_images(images, synthetic_cifar, tmp_path
                 "--superlink", f"127.0.0.1:{fleet}", "--isolation", "process",
                 "--host", "127.0.0.1", "--port", str(appio),
                 "--node-config", f'partition-id={i} num-partitions=2 data-path="/app/data-{line.version}"'])
-            _wait_port(appio, node)
+            wait_for_port(appio, 30, proc=node)
             start(f"clientapp{i}", client_fs, ["--insecure", "--plugin-type", "clientapp",
                                                "--runtime-api-address", f"127.0.0.1:{appio}"])
         # The server image's HEALTHCHECK command, pointed at this SuperLink's HTTP port.
