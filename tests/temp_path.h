@@ -21,7 +21,9 @@ namespace flwr::testing {
 inline const std::filesystem::path& ProcessTempDir() {
   struct Dir {
     std::filesystem::path path;
-    Dir() : path(std::filesystem::path(::testing::TempDir()) / absl::StrCat("flwr-test.", ::getpid())) {
+    Dir()
+        : path(std::filesystem::path(::testing::TempDir()) /
+               absl::StrCat("flwr-test.", ::getpid())) {
       std::filesystem::create_directories(path);
     }
     ~Dir() {

@@ -6,10 +6,10 @@
 #include <cstring>
 #include <set>
 
+#include "../temp_path.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/serverapp/native_server_app.h"
 #include "process_maps.h"
-#include "../temp_path.h"
 
 namespace flwr::serverapp {
 namespace {

@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "../temp_path.h"
+#include "absl/strings/str_cat.h"
 #include "fab_for_test.h"
 #include "flwr/clientapp/legacy_messages.h"
 #include "flwr/clientapp/native_client_app.h"

@@ -10,13 +10,13 @@
 #include <fstream>
 #include <thread>
 
+#include "../temp_path.h"
 #include "absl/strings/str_cat.h"
 #include "flwr/core/flower_error.h"
 #include "flwr/core/inflatable.h"
 #include "flwr/core/iso_time.h"
 #include "flwr/core/proto_convert.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "../temp_path.h"
 
 namespace flwr::superlink {
 namespace {

@@ -5,8 +5,8 @@
 
 #include <filesystem>
 
-#include "flwr/core/inflatable.h"
 #include "../temp_path.h"
+#include "flwr/core/inflatable.h"
 
 namespace flwr::core {
 namespace {
