@@ -1,10 +1,20 @@
 #include "flwr/core/http_proto_server.h"
 
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <list>
 #include <thread>
 
 #include "absl/base/call_once.h"
@@ -19,6 +29,7 @@
 #include "flwr/core/python_compat.h"
 #include "flwr/core/wire_errors.h"
 #include "google/protobuf/descriptor.h"
+#include "http_connection_stream.h"
 #include "httplib_internal.h"
 
 namespace flwr::core {
@@ -62,11 +73,6 @@ absl::string_view StatusPhrase(int status) {
   }
 }
 
-time_t Seconds(absl::Duration d) { return static_cast<time_t>(absl::ToInt64Seconds(d)); }
-time_t Micros(absl::Duration d) {
-  return static_cast<time_t>(absl::ToInt64Microseconds(d) % 1000000);
-}
-
 // uvicorn never compresses, and Starlette's responses ignore Range. httplib would gzip JSON
 // error bodies for clients that accept it and answer a Range header with a partial (or 416/412)
 // response; dropping both from the request before the response is written keeps responses
@@ -78,45 +84,46 @@ void MatchUvicornResponses(const httplib::Request& req) {
   mutable_req.ranges.clear();
 }
 
-// What the server needs of httplib's listening socket and connection loop, for either base.
+// What the server needs of httplib's request parsing and response writing, for either base.
 class ServerInternals {
  public:
   virtual ~ServerInternals() = default;
-  // httplib listens with a backlog of 5: a burst of new connections overflows it and the
-  // dropped SYNs are retried a second later. Listening again raises the backlog.
-  virtual void RaiseBacklog() = 0;
-  // Serves one connection from `stream` as httplib's socket loop does (requests until the
-  // client's bytes end, the connection closes or keep_alive_max_count requests were served),
-  // minus the waits for more bytes. Without a listening socket, httplib takes the server for
-  // one that is shutting down and cuts chunked responses short, so a placeholder stands in for
-  // it meanwhile (never used as a socket; only compared with INVALID_SOCKET).
-  virtual void ServeConnection(httplib::Stream& stream) = 0;
+  // Serves the requests that `stream` holds now: one, then more while the stream already has
+  // the bytes of the next one (pipelining; a connection is only handed over once it has bytes
+  // to read, so the first request does not wait). Returns whether the connection stays open
+  // for more: `keep_alive`, neither side closed it and no response asked to close it.
+  virtual bool ServeRequests(httplib::Stream& stream, bool keep_alive) = 0;
+  // Marks the server as running (or not) for httplib, and returns whether that changed it.
+  // httplib takes a server whose listening socket is INVALID_SOCKET for one that is shutting
+  // down and cuts chunked responses short; the accept loop is ours, so a placeholder stands in
+  // for the socket while the server runs (never used as a socket; only compared with
+  // INVALID_SOCKET).
+  virtual bool MarkRunning(bool running) = 0;
 };
 
-// httplib::Server (plain) or httplib::SSLServer (TLS) with access to its internals.
+// httplib::Server (plain) or httplib::SSLServer (TLS: it loads the certificate and key into
+// the SSL_CTX that the connections use) with access to its internals.
 template <typename Base>
 class Server : public Base, public ServerInternals {
  public:
   using Base::Base;
 
-  void RaiseBacklog() override { ::listen(this->svr_sock_, SOMAXCONN); }
-
-  void ServeConnection(httplib::Stream& stream) override {
-    constexpr socket_t kPlaceholder = -2;
-    socket_t expected = INVALID_SOCKET;
-    const bool placeholder = this->svr_sock_.compare_exchange_strong(expected, kPlaceholder);
-    const size_t max_requests = this->keep_alive_max_count_;
-    for (size_t served = 0; served < max_requests && stream.is_readable(); ++served) {
+  bool ServeRequests(httplib::Stream& stream, bool keep_alive) override {
+    do {
       bool connection_closed = false;
-      if (!this->process_request(stream, served + 1 == max_requests, connection_closed, nullptr) ||
-          connection_closed) {
-        break;
+      if (!this->process_request(stream, !keep_alive, connection_closed, nullptr) ||
+          connection_closed || !keep_alive) {
+        return false;
       }
-    }
-    if (placeholder) {
-      expected = kPlaceholder;
-      this->svr_sock_.compare_exchange_strong(expected, INVALID_SOCKET);
-    }
+    } while (stream.is_readable());
+    return true;
+  }
+
+  bool MarkRunning(bool running) override {
+    constexpr socket_t kPlaceholder = -2;
+    socket_t expected = running ? INVALID_SOCKET : kPlaceholder;
+    return this->svr_sock_.compare_exchange_strong(expected,
+                                                   running ? kPlaceholder : INVALID_SOCKET);
   }
 };
 
@@ -278,8 +285,15 @@ class HttpProtoServer::Impl {
     } else {
       auto server = std::make_unique<Server<httplib::SSLServer>>(options_.tls_cert_file.c_str(),
                                                                  options_.tls_key_file.c_str());
+      tls_ = server->ssl_context();
       internals_ = server.get();
       server_ = std::move(server);
+    }
+  }
+
+  ~Impl() {
+    for (const int fd : {listen_fd_, epoll_fd_, wake_fd_}) {
+      if (fd >= 0) close(fd);
     }
   }
 
@@ -292,8 +306,10 @@ class HttpProtoServer::Impl {
   // Serves `bytes` as one connection (see HttpProtoServer::ServeBytes).
   std::string ServeBytes(absl::string_view bytes) {
     Configure();
+    const bool marked = internals_->MarkRunning(true);
     BytesStream stream(bytes);
-    internals_->ServeConnection(stream);
+    internals_->ServeRequests(stream, /*keep_alive=*/true);
+    if (marked) internals_->MarkRunning(false);
     return stream.TakeOutput();
   }
 
@@ -306,69 +322,218 @@ class HttpProtoServer::Impl {
           options_.tls_key_file, " (unreadable, not PEM, or not a pair)"));
     }
     Configure();
-    const std::string host_string(host);
-    if (port == 0) {
-      port_ = server_->bind_to_any_port(host_string);
-      if (port_ < 0) port_ = 0;
-    } else if (server_->bind_to_port(host_string, port)) {
-      port_ = port;
-    }
-    if (port_ == 0) {
+    listen_fd_ = Listen(std::string(host), port);
+    if (listen_fd_ < 0) {
       return absl::UnavailableError(
           absl::StrCat("cannot listen on ", host, ":", port, " (address in use or invalid)"));
     }
-    internals_->RaiseBacklog();
-    listener_ = std::thread([this] {
-      server_->listen_after_bind();
-      listener_exited_ = true;
-    });
-    // stop() is a no-op until the accept loop runs; wait for it so that Stop() cannot race.
-    while (!server_->is_running() && !listener_exited_) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    sockaddr_storage address{};
+    socklen_t length = sizeof(address);
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.ss_family == AF_INET6
+                      ? reinterpret_cast<const sockaddr_in6&>(address).sin6_port
+                      : reinterpret_cast<const sockaddr_in&>(address).sin_port);
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    epoll_event listening{EPOLLIN, {.ptr = nullptr}};
+    epoll_event wake{EPOLLIN, {.ptr = &wake_fd_}};
+    if (epoll_fd_ < 0 || wake_fd_ < 0 ||
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &listening) != 0 ||
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot accept on ", host, ":", port_, ": ", std::strerror(errno)));
     }
-    if (listener_exited_) {
-      listener_.join();
-      return absl::UnavailableError(absl::StrCat("cannot accept on ", host, ":", port_));
-    }
+    internals_->MarkRunning(true);
+    workers_ = std::make_unique<httplib::ThreadPool>(
+        static_cast<size_t>(std::max(1, options_.num_threads)));
+    loop_ = std::thread([this] { Loop(); });
     return absl::OkStatus();
   }
 
   int port() const { return port_; }
 
   void Stop() {
-    if (!listener_.joinable()) return;
+    if (!loop_.joinable()) return;
     {
-      absl::MutexLock lock(&streams_mu_);
+      absl::MutexLock lock(&mu_);
       stopping_ = true;
       for (StreamState* stream : streams_) stream->Cancel();
     }
-    server_->stop();
-    listener_.join();
+    const uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof(one));
+    loop_.join();
+    close(listen_fd_);
+    listen_fd_ = -1;
+    {
+      // Idle connections close now; busy ones once their worker is done with them.
+      absl::MutexLock lock(&mu_);
+      for (Connection* connection : idle_) connections_.erase(connection);
+      idle_.clear();
+    }
+    internals_->MarkRunning(false);
+    workers_->shutdown();
   }
 
  private:
+  // A connection, from accept to close. Owned by connections_.
+  struct Connection {
+    explicit Connection(std::unique_ptr<ConnectionStream> stream) : stream(std::move(stream)) {}
+
+    const std::unique_ptr<ConnectionStream> stream;
+    // While idle (in idle_, watched by the event loop): its place there and when it expires.
+    std::list<Connection*>::iterator idle_position;
+    absl::Time idle_deadline;
+  };
+
+  // A listening socket on host:port (port 0: an ephemeral one) as httplib would open it
+  // (any address family; SO_REUSEADDR, but not httplib's default SO_REUSEPORT, which would let
+  // a second server share a port in use), with a backlog of SOMAXCONN (httplib's 5 overflows
+  // with a burst of new connections, whose dropped SYNs are retried a second later). -1 if none.
+  static int Listen(const std::string& host, int port) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* addresses = nullptr;
+    if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &addresses) != 0) {
+      return -1;
+    }
+    const auto free_addresses = absl::MakeCleanup([addresses] { freeaddrinfo(addresses); });
+    for (const addrinfo* address = addresses; address != nullptr; address = address->ai_next) {
+      const int fd =
+          ::socket(address->ai_family, address->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                   address->ai_protocol);
+      if (fd < 0) continue;
+      int yes = 1;
+      int no = 0;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      if (address->ai_family == AF_INET6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &no, sizeof(no));
+      }
+      if (bind(fd, address->ai_addr, address->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) {
+        return fd;
+      }
+      close(fd);
+    }
+    return -1;
+  }
+
+  // The event loop: accepts connections and hands each connection that has bytes to read (a
+  // request, or its end) to a worker. A connection waits here, costing no thread, until then;
+  // one idle for keep_alive_timeout is closed.
+  void Loop() {
+    std::array<epoll_event, 64> events;
+    for (;;) {
+      const int n = epoll_wait(epoll_fd_, events.data(), events.size(), IdleTimeoutMs());
+      for (int i = 0; i < n; ++i) {
+        void* const tag = events[i].data.ptr;
+        if (tag == &wake_fd_) return;  // Stop()
+        if (tag == nullptr) {
+          AcceptAll();
+        } else {
+          HandOver(static_cast<Connection*>(tag));
+        }
+      }
+      CloseExpired();
+    }
+  }
+
+  void AcceptAll() {
+    for (;;) {
+      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        // Out of descriptors: retry a little later, as httplib does.
+        if (errno == EMFILE || errno == ENFILE) absl::SleepFor(absl::Milliseconds(1));
+        return;
+      }
+      int yes = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));  // headers, body: 2 writes
+      auto stream = std::make_unique<ConnectionStream>(fd, tls_, options_.read_timeout,
+                                                       options_.write_timeout);
+      auto connection = std::make_unique<Connection>(std::move(stream));
+      Connection* const raw = connection.get();
+      absl::MutexLock lock(&mu_);
+      connections_.emplace(raw, std::move(connection));
+      Watch(raw, EPOLL_CTL_ADD);
+    }
+  }
+
+  // Puts an idle connection under the event loop's watch (until its next bytes, or its
+  // keep-alive timeout).
+  void Watch(Connection* connection, int op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    connection->idle_deadline = absl::Now() + options_.keep_alive_timeout;
+    connection->idle_position = idle_.insert(idle_.end(), connection);
+    epoll_event event{EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, {.ptr = connection}};
+    if (epoll_ctl(epoll_fd_, op, connection->stream->fd(), &event) != 0) {
+      idle_.erase(connection->idle_position);
+      connections_.erase(connection);
+    }
+  }
+
+  // A watched connection has bytes: a worker serves them.
+  void HandOver(Connection* connection) {
+    {
+      absl::MutexLock lock(&mu_);
+      idle_.erase(connection->idle_position);
+    }
+    workers_->enqueue([this, connection] { Serve(*connection); });
+  }
+
+  // On a worker: the TLS handshake, then the requests the connection has sent.
+  void Serve(Connection& connection) {
+    ConnectionStream& stream = *connection.stream;
+    bool open = !stopping_.load();
+    if (open && !stream.ready()) {
+      open = stream.Handshake();
+      if (open && !stream.HasBufferedBytes()) return Rewatch(connection);
+    }
+    if (open) open = internals_->ServeRequests(stream, !stopping_.load());
+    if (open) return Rewatch(connection);
+    absl::MutexLock lock(&mu_);
+    connections_.erase(&connection);
+  }
+
+  void Rewatch(Connection& connection) {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      connections_.erase(&connection);
+    } else {
+      Watch(&connection, EPOLL_CTL_MOD);
+    }
+  }
+
+  // How long the event loop may wait: until the first idle connection expires. With none, a
+  // whole timeout: a connection that becomes idle meanwhile expires after that wait ends, so
+  // the loop need not be woken for it.
+  int IdleTimeoutMs() {
+    absl::Duration left = options_.keep_alive_timeout;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!idle_.empty()) left = idle_.front()->idle_deadline - absl::Now();
+    }
+    return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(left) + 1, 0,
+                                                std::numeric_limits<int>::max()));
+  }
+
+  // Closes the connections idle for keep_alive_timeout (idle_ is in deadline order).
+  void CloseExpired() {
+    const absl::Time now = absl::Now();
+    absl::MutexLock lock(&mu_);
+    while (!idle_.empty() && idle_.front()->idle_deadline <= now) {
+      connections_.erase(idle_.front());
+      idle_.pop_front();
+    }
+  }
+
   // Applies the options and installs the dispatcher, once.
   void Configure() {
     absl::call_once(configured_, [this] {
-      // httplib's default also sets SO_REUSEPORT, which would let a second server share a
-      // port that is in use. SO_REUSEADDR alone still allows rebinding after a restart.
-      server_->set_socket_options([](int sock) {
-        int yes = 1;
-        setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-      });
-      const size_t threads = static_cast<size_t>(std::max(1, options_.num_threads));
-      server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
       server_->set_payload_max_length(options_.max_request_bytes);
-      server_->set_tcp_nodelay(true);  // headers and body go out in separate writes
-      server_->set_keep_alive_timeout(std::max<time_t>(1, Seconds(options_.keep_alive_timeout)));
-      // One request per connection ("Connection: close"): cpp-httplib 0.11 watches an idle
-      // keep-alive connection by waking its worker every ~10 ms until the next request or the
-      // timeout. A ServerApp or ClientApp keeps such connections open all the time, and the wakeups
-      // cost a SuperLink serving one ServerApp ~10 ms of CPU per second, more than a new loopback
-      // connection per request does.
-      if (!options_.keep_alive) server_->set_keep_alive_max_count(1);
-      server_->set_read_timeout(Seconds(options_.read_timeout), Micros(options_.read_timeout));
-      server_->set_write_timeout(Seconds(options_.write_timeout), Micros(options_.write_timeout));
+      // uvicorn keeps connections alive without saying so; httplib would add
+      // `Keep-Alive: timeout=..., max=...` (and its max is not ours: connections serve any
+      // number of requests).
+      server_->set_post_routing_handler(
+          [](const httplib::Request&, httplib::Response& res) { res.headers.erase("Keep-Alive"); });
       const auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
         Dispatch(req, res);
       };
@@ -486,7 +651,7 @@ class HttpProtoServer::Impl {
     auto state =
         std::make_shared<StreamState>(std::move(request), std::move(context), std::move(cancelled));
     {
-      absl::MutexLock lock(&streams_mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_) return SendError(nullptr, res, absl::UnavailableError("Server stopping."));
       streams_.insert(state.get());
     }
@@ -505,7 +670,7 @@ class HttpProtoServer::Impl {
     const auto release = [this, state](bool /*success*/) {
       state->Cancel();
       state->Join();
-      absl::MutexLock lock(&streams_mu_);
+      absl::MutexLock lock(&mu_);
       streams_.erase(state.get());
     };
 
@@ -533,15 +698,22 @@ class HttpProtoServer::Impl {
   std::vector<std::pair<std::string, RequestCheck>> checks_;
   std::unique_ptr<httplib::Server> server_;
   ServerInternals* internals_;  // server_'s
-  std::thread listener_;
-  std::atomic<bool> listener_exited_{false};
+  SSL_CTX* tls_ = nullptr;      // server_'s, for TLS
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;  // an eventfd: Stop() wakes the event loop with it
+  std::unique_ptr<httplib::ThreadPool> workers_;
+  std::thread loop_;
   absl::once_flag configured_;
   bool started_ = false;
   int port_ = 0;
 
-  absl::Mutex streams_mu_;
-  bool stopping_ ABSL_GUARDED_BY(streams_mu_) = false;
-  absl::flat_hash_set<StreamState*> streams_ ABSL_GUARDED_BY(streams_mu_);
+  absl::Mutex mu_;
+  std::atomic<bool> stopping_{false};  // set under mu_
+  absl::flat_hash_set<StreamState*> streams_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<Connection*, std::unique_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);
+  // The idle connections, oldest first (so in the order they expire).
+  std::list<Connection*> idle_ ABSL_GUARDED_BY(mu_);
 };
 
 HttpProtoServer::HttpProtoServer(HttpProtoServerOptions options)

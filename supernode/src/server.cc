@@ -118,7 +118,7 @@ void Server::Stop() {
   stopped_ = true;
   RequestStop();
   Wait().IgnoreError();
-  // ClientApps first: stopping the HTTP API waits for their keep-alive connections.
+  // ClientApps first: stopping the HTTP API waits for their calls in flight.
   if (launcher_) launcher_->Stop();
   if (http_) http_->Stop();
   if (fleet_) fleet_->Disconnect().IgnoreError();

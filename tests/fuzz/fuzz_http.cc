@@ -49,7 +49,6 @@ namespace proto = flwr::proto;
 
 flwr::core::HttpProtoServer* MakeServer() {
   flwr::core::HttpProtoServerOptions options;
-  options.keep_alive = true;
   options.max_request_bytes = 4096;
   auto* server = new flwr::core::HttpProtoServer(options);
   server->AddUnary<proto::SendTaskHeartbeatRequest, proto::SendTaskHeartbeatResponse>(

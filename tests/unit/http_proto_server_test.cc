@@ -1,20 +1,32 @@
 // HttpProtoServer and HttpProtoClient over a real loopback socket. Exact wire bytes are
-// checked with a raw HTTP/1.1 exchange; the Python interop lives in tests/transport.
+// checked with a raw HTTP/1.1 exchange; the Python interop lives in tests/transport. Kept-alive
+// connections: several requests each (pipelined ones too), the idle timeout, no thread per idle
+// connection, TLS, and Stop() with idle and streaming connections open.
 #include "flwr/core/http_proto_server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
+#include "../temp_path.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "flwr/core/flower_error.h"
 #include "flwr/core/http_proto_client.h"
@@ -40,16 +52,24 @@ struct RawResponse {
   std::string body;     // de-chunked
 };
 
-// One HTTP/1.1 exchange over a fresh connection (Connection: close).
-RawResponse RawPost(int port, absl::string_view path, absl::string_view content_type,
-                    absl::string_view body, absl::string_view extra_headers = "",
-                    absl::string_view method = "POST") {
+// A connected loopback socket whose reads give up after 10 s.
+int Connect(int port) {
   const int sock = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   EXPECT_EQ(connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval timeout{10, 0};
+  setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  return sock;
+}
+
+// One HTTP/1.1 exchange over a fresh connection (Connection: close).
+RawResponse RawPost(int port, absl::string_view path, absl::string_view content_type,
+                    absl::string_view body, absl::string_view extra_headers = "",
+                    absl::string_view method = "POST") {
+  const int sock = Connect(port);
   std::string request = absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: x\r\n",
                                      "Connection: close\r\nAccept-Encoding: gzip\r\n");
   if (!content_type.empty()) absl::StrAppend(&request, "Content-Type: ", content_type, "\r\n");
@@ -427,8 +447,8 @@ TEST_F(HttpProtoServerTest, PortInUse) {
   EXPECT_EQ(server_->Start("127.0.0.1", 0).code(), absl::StatusCode::kFailedPrecondition);
 }
 
-// ServeBytes (the fuzzer's entry point) answers as a socket connection does: the first
-// request only without keep_alive (the test server's default), byte for byte.
+// ServeBytes (the fuzzer's entry point) answers as a socket connection does, byte for byte:
+// the first request only, as it asks to close the connection.
 TEST_F(HttpProtoServerTest, ServeBytesAnswersAsASocketDoes) {
   const std::string request = absl::StrCat(
       "POST ", kHeartbeat,
@@ -436,12 +456,7 @@ TEST_F(HttpProtoServerTest, ServeBytesAnswersAsASocketDoes) {
       "flwr-task-token: token\r\n",
       PrimaryLinePeerHeaders(), "Content-Length: 0\r\n\r\n");
   const std::string served = server_->ServeBytes(absl::StrCat(request, request));
-  const int sock = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const int sock = Connect(server_->port());
   ASSERT_EQ(send(sock, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
   std::string raw;
   char buffer[4096];
@@ -523,6 +538,267 @@ TEST(HttpProtoClientTest, FollowsTheRuntimeLineOfTheServer) {
   EXPECT_EQ(announced, (std::vector<std::string>{
                            std::string(PinnedFlowerVersion()), std::string(PinnedFlowerVersion()),
                            std::string(server_line), std::string(server_line)}));
+}
+
+// A request to kHeartbeat; `close`: it asks for Connection: close.
+std::string HeartbeatRequest(bool close = false) {
+  return absl::StrCat("POST ", kHeartbeat, " HTTP/1.1\r\nHost: x\r\n",
+                      close ? "Connection: close\r\n" : "",
+                      "Content-Type: application/protobuf\r\nContent-Length: 0\r\n\r\n");
+}
+
+void Send(int sock, absl::string_view bytes) {
+  ASSERT_EQ(send(sock, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(bytes.size()));
+}
+
+// Reads one response with a Content-Length body from `sock` (bytes past it stay in
+// `pending`); "" if the connection ended first.
+std::string ReadResponse(int sock, std::string& pending) {
+  char buffer[4096];
+  for (;;) {
+    const size_t end = pending.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      const std::string headers = absl::AsciiStrToLower(pending.substr(0, end));
+      const size_t at = headers.find("content-length: ");
+      size_t length = 0;
+      if (at != std::string::npos) {
+        EXPECT_TRUE(
+            absl::SimpleAtoi(headers.substr(at + 16, headers.find("\r\n", at) - at - 16), &length));
+      }
+      if (pending.size() >= end + 4 + length) {
+        std::string response = pending.substr(0, end + 4 + length);
+        pending.erase(0, response.size());
+        return response;
+      }
+    }
+    const ssize_t n = recv(sock, buffer, sizeof(buffer), 0);
+    if (n <= 0) return "";
+    pending.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+// Whether the server closed `sock` (recv sees the end, not a timeout).
+bool ClosedByServer(int sock) {
+  char byte;
+  return recv(sock, &byte, 1, 0) == 0;
+}
+
+// A connection to `port` that served one request and stays open (-1 if that failed).
+int KeptConnection(int port) {
+  const int sock = Connect(port);
+  std::string pending;
+  Send(sock, HeartbeatRequest());
+  if (!absl::StartsWith(ReadResponse(sock, pending), "HTTP/1.1 200 OK\r\n")) {
+    close(sock);
+    return -1;
+  }
+  return sock;
+}
+
+int ThreadCount() {
+  const std::filesystem::directory_iterator tasks("/proc/self/task");
+  return static_cast<int>(std::distance(begin(tasks), end(tasks)));
+}
+
+class HttpProtoServerKeepAliveTest : public ::testing::Test {
+ protected:
+  // Starts the server: kHeartbeat records the client's port; kLogs writes one message, then
+  // waits until the stream is cancelled.
+  void Start(HttpProtoServerOptions options = {}) {
+    server_ = std::make_unique<HttpProtoServer>(std::move(options));
+    server_->AddUnary<SendTaskHeartbeatRequest, SendTaskHeartbeatResponse>(
+        kHeartbeat, [this](const SendTaskHeartbeatRequest&, const HttpRequestContext& context) {
+          absl::MutexLock lock(&mu_);
+          client_ports_.push_back(context.remote_port());
+          SendTaskHeartbeatResponse response;
+          response.set_success(true);
+          return absl::StatusOr<SendTaskHeartbeatResponse>(response);
+        });
+    server_->AddServerStream<StreamLogsRequest, StreamLogsResponse>(
+        kLogs, [this](const StreamLogsRequest&, const HttpRequestContext& context,
+                      std::function<bool(const StreamLogsResponse&)> write) {
+          StreamLogsResponse message;
+          message.set_log_output("line");
+          write(message);
+          while (!context.cancelled()) absl::SleepFor(absl::Milliseconds(5));
+          stream_cancelled_.Notify();
+          return absl::OkStatus();
+        });
+    ASSERT_TRUE(server_->Start("127.0.0.1", 0).ok());
+  }
+
+  std::vector<int> client_ports() {
+    absl::MutexLock lock(&mu_);
+    return client_ports_;
+  }
+
+  std::unique_ptr<HttpProtoServer> server_;
+  absl::Mutex mu_;
+  std::vector<int> client_ports_ ABSL_GUARDED_BY(mu_);
+  absl::Notification stream_cancelled_;
+};
+
+TEST_F(HttpProtoServerKeepAliveTest, TwoRequestsOnOneConnection) {
+  Start();
+  const int sock = Connect(server_->port());
+  std::string pending;
+  for (int i = 0; i < 2; ++i) {
+    Send(sock, HeartbeatRequest());
+    const std::string response = absl::AsciiStrToLower(ReadResponse(sock, pending));
+    EXPECT_TRUE(absl::StartsWith(response, "http/1.1 200 ok\r\n")) << response;
+    // As uvicorn: a kept connection is not announced (no Connection or Keep-Alive header).
+    EXPECT_EQ(response.find("connection:"), std::string::npos) << response;
+    EXPECT_EQ(response.find("keep-alive"), std::string::npos) << response;
+  }
+  close(sock);
+  const std::vector<int> ports = client_ports();
+  ASSERT_EQ(ports.size(), 2u);
+  EXPECT_EQ(ports[0], ports[1]);
+}
+
+TEST_F(HttpProtoServerKeepAliveTest, PipelinedRequestInTheSamePacket) {
+  Start();
+  const int sock = Connect(server_->port());
+  Send(sock, HeartbeatRequest() + HeartbeatRequest(/*close=*/true));
+  std::string pending;
+  const std::string first = ReadResponse(sock, pending);
+  const std::string second = ReadResponse(sock, pending);
+  EXPECT_TRUE(absl::StartsWith(first, "HTTP/1.1 200 OK\r\n")) << first;
+  EXPECT_TRUE(absl::StartsWith(second, "HTTP/1.1 200 OK\r\n")) << second;
+  EXPECT_NE(second.find("Connection: close\r\n"), std::string::npos) << second;
+  EXPECT_TRUE(pending.empty());
+  EXPECT_TRUE(ClosedByServer(sock));
+  close(sock);
+  EXPECT_EQ(client_ports().size(), 2u);
+}
+
+TEST_F(HttpProtoServerKeepAliveTest, IdleConnectionClosedAfterTheTimeout) {
+  HttpProtoServerOptions options;
+  options.keep_alive_timeout = absl::Milliseconds(300);
+  Start(options);
+  const int sock = KeptConnection(server_->port());
+  ASSERT_GE(sock, 0);
+  const absl::Time idle_since = absl::Now();
+  EXPECT_TRUE(ClosedByServer(sock));
+  const absl::Duration idle = absl::Now() - idle_since;
+  EXPECT_GE(idle, absl::Milliseconds(250));
+  EXPECT_LT(idle, absl::Seconds(5));
+  close(sock);
+}
+
+// 100 idle connections, more than the server's worker threads, hold no thread: a request on
+// another connection is served at once, and the process has as many threads as before.
+TEST_F(HttpProtoServerKeepAliveTest, IdleConnectionsHoldNoThread) {
+  HttpProtoServerOptions options;
+  options.num_threads = 4;
+  options.keep_alive_timeout = absl::Seconds(60);
+  Start(options);
+  const int threads = ThreadCount();
+  std::vector<int> idle;
+  for (int i = 0; i < 100; ++i) {
+    idle.push_back(KeptConnection(server_->port()));
+    ASSERT_GE(idle.back(), 0) << i;
+  }
+  EXPECT_EQ(ThreadCount(), threads);
+  const absl::Time start = absl::Now();
+  const int sock = KeptConnection(server_->port());
+  EXPECT_GE(sock, 0);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  close(sock);
+  for (const int fd : idle) close(fd);
+}
+
+// A self-signed certificate for 127.0.0.1 and its key, as PEM files; returns the certificate.
+std::string WriteSelfSignedCertificate(const std::string& cert_file, const std::string& key_file) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* cert = X509_new();
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert), -60);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+  X509_set_pubkey(cert, key);
+  X509_NAME* name = X509_get_subject_name(cert);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+  X509_set_issuer_name(cert, name);
+  X509V3_CTX context;
+  X509V3_set_ctx_nodb(&context);
+  X509V3_set_ctx(&context, cert, cert, nullptr, nullptr, 0);
+  for (const auto& [nid, value] : {std::pair{NID_subject_alt_name, "IP:127.0.0.1"},
+                                   std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
+    X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &context, nid, value);
+    X509_add_ext(cert, extension, -1);
+    X509_EXTENSION_free(extension);
+  }
+  X509_sign(cert, key, EVP_sha256());
+  BIO* out = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(out, cert);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(out, &data);
+  const std::string pem(data, static_cast<size_t>(size));
+  BIO_free(out);
+  std::ofstream(cert_file) << pem;
+  FILE* key_out = fopen(key_file.c_str(), "w");
+  PEM_write_PrivateKey(key_out, key, nullptr, nullptr, 0, nullptr, nullptr);
+  fclose(key_out);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return pem;
+}
+
+TEST_F(HttpProtoServerKeepAliveTest, TlsConnectionIsKeptAlive) {
+  HttpProtoServerOptions options;
+  options.tls_cert_file = flwr::testing::TempPath("cert.pem").string();
+  options.tls_key_file = flwr::testing::TempPath("key.pem").string();
+  const std::string cert = WriteSelfSignedCertificate(options.tls_cert_file, options.tls_key_file);
+  Start(options);
+  HttpProtoClientOptions client_options;
+  client_options.tls = true;
+  client_options.root_certificates = cert;
+  HttpProtoClient client("127.0.0.1", server_->port(), "flwr-serverapp", client_options);
+  for (int i = 0; i < 3; ++i) {
+    const absl::StatusOr<SendTaskHeartbeatResponse> response =
+        client.Call<SendTaskHeartbeatRequest, SendTaskHeartbeatResponse>(
+            kHeartbeat, SendTaskHeartbeatRequest());
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_TRUE(response->success());
+  }
+  const std::vector<int> ports = client_ports();
+  ASSERT_EQ(ports.size(), 3u);
+  EXPECT_EQ(ports[0], ports[1]);
+  EXPECT_EQ(ports[1], ports[2]);
+}
+
+TEST_F(HttpProtoServerKeepAliveTest, StopClosesIdleAndStreamingConnections) {
+  HttpProtoServerOptions options;
+  options.keep_alive_timeout = absl::Seconds(60);
+  Start(options);
+  const int idle = KeptConnection(server_->port());
+  ASSERT_GE(idle, 0);
+
+  const int streaming = Connect(server_->port());
+  Send(streaming, absl::StrCat("POST ", kLogs,
+                               " HTTP/1.1\r\nHost: x\r\nContent-Type: application/protobuf\r\n"
+                               "Content-Length: 0\r\n\r\n"));
+  std::string stream_bytes;
+  char buffer[4096];
+  while (stream_bytes.find("line") == std::string::npos) {
+    const ssize_t n = recv(streaming, buffer, sizeof(buffer), 0);
+    ASSERT_GT(n, 0);
+    stream_bytes.append(buffer, static_cast<size_t>(n));
+  }
+
+  const absl::Time start = absl::Now();
+  server_->Stop();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_TRUE(stream_cancelled_.HasBeenNotified());
+  EXPECT_TRUE(ClosedByServer(idle));
+  ssize_t n;
+  while ((n = recv(streaming, buffer, sizeof(buffer), 0)) > 0) {
+  }
+  EXPECT_EQ(n, 0);  // closed, not timed out
+  close(idle);
+  close(streaming);
 }
 
 }  // namespace

@@ -1,6 +1,11 @@
 // HttpProtoServer: "protobuf over HTTP/1.1" as the pinned flwr's Runtime API and Control
 // mirror serve it (`flwr/supercore/protobuf/translation.py`, docs/flower-1.36-superlink-
-// protocol.md §3.1), on cpp-httplib, over plain HTTP or TLS (HttpProtoServerOptions).
+// protocol.md §3.1), over plain HTTP or TLS (HttpProtoServerOptions). cpp-httplib parses the
+// requests and writes the responses; the connections are ours: one event-loop thread (epoll)
+// accepts them and watches every idle one, and hands a connection with bytes to read to a
+// worker thread, which serves its request(s) and gives it back. Connections are kept alive as
+// uvicorn keeps them, and an idle one costs no thread (cpp-httplib's own loop would keep a
+// worker polling it every 10 ms).
 //
 // Per request, in flwr's order:
 //   0. `/health` (flwr/supercore/routers/health): GET and HEAD get an empty 200, other methods
@@ -105,14 +110,13 @@ struct HttpProtoServerOptions {
   // Larger request bodies get 413. gRPC servers accept 2 GiB - 1 but each body is buffered
   // here, so the default is 512 MiB: far above any Flower message (objects travel one by one).
   size_t max_request_bytes = size_t{512} << 20;
-  // Worker threads. Each open connection holds one while it is active (with `keep_alive`,
-  // also for up to `keep_alive_timeout` after its last request); each open stream holds one,
-  // plus a thread of its own for the handler.
+  // Worker threads. A connection holds one while it has a request to serve; each open stream
+  // holds one, plus a thread of its own for the handler. Idle connections hold none: one
+  // event-loop thread watches them all.
   int num_threads = 32;
-  // Whether a connection serves more than one request. Off by default: see Start().
-  bool keep_alive = false;
-  // Idle keep-alive connections are closed after this long (uvicorn's default: 5 s). Stop()
-  // may wait this long for idle connections to close.
+  // Connections are kept alive, as uvicorn keeps them (any number of requests, pipelined ones
+  // included, unless a request says `Connection: close`); one idle for this long is closed
+  // (uvicorn's default: 5 s), as is one that sends nothing this long after it was opened.
   absl::Duration keep_alive_timeout = absl::Seconds(5);
   // Limits for each socket read and write.
   absl::Duration read_timeout = absl::Seconds(30);
@@ -173,14 +177,14 @@ class HttpProtoServer {
   // The bound port; 0 before Start().
   int port() const;
 
-  // Stops accepting, cancels open streams and waits for in-flight requests and stream
-  // handlers to finish. Idempotent.
+  // Stops accepting, closes idle connections, cancels open streams and waits for in-flight
+  // requests and stream handlers to finish (their connections then close). Idempotent.
   void Stop();
 
   // Serves one connection without a socket: `bytes` is everything a client sent before it
   // closed its side, and the result everything the server wrote back — the responses to the
-  // requests in `bytes`, in order, as a socket connection would get them (with keep_alive,
-  // several; without, the first only). Routes and checks must have been added; Start() need not
+  // requests in `bytes`, in order, as a socket connection would get them (up to one with
+  // `Connection: close`). Routes and checks must have been added; Start() need not
   // have been called, but must not run concurrently. For fuzzing the request framing
   // (tests/fuzz/fuzz_http.cc).
   std::string ServeBytes(absl::string_view bytes);
