@@ -1,6 +1,7 @@
 #include "http_connection_stream.h"
 
 #include <netdb.h>
+#include <openssl/err.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -54,7 +55,11 @@ ConnectionStream::ConnectionStream(int fd, SSL_CTX* tls, absl::Duration read_tim
 
 ConnectionStream::~ConnectionStream() {
   if (ssl_ != nullptr) {
-    if (handshake_done_ && !failed_) SSL_shutdown(ssl_);  // one try: never waits
+    if (handshake_done_ && !failed_) {
+      ERR_clear_error();
+      SSL_shutdown(ssl_);  // one try: never waits
+    }
+    ERR_clear_error();  // what it queued must not reach this thread's next connection
     SSL_free(ssl_);
   }
   close(fd_);
@@ -64,6 +69,7 @@ bool ConnectionStream::Handshake() {
   if (ready()) return true;
   if (ssl_ == nullptr) return false;
   for (;;) {
+    ERR_clear_error();  // SSL_get_error reads this thread's queue: only this call's errors
     const int result = SSL_accept(ssl_);
     if (result == 1) return handshake_done_ = true;
     const int error = SSL_get_error(ssl_, result);
@@ -122,6 +128,7 @@ ssize_t ConnectionStream::Transfer(bool reading, char* ptr, size_t size) {
     short wait_for;
     if (ssl_ != nullptr) {
       const int chunk = static_cast<int>(std::min<size_t>(size, INT_MAX));
+      ERR_clear_error();  // SSL_get_error reads this thread's queue: only this call's errors
       const int n = reading ? SSL_read(ssl_, ptr, chunk) : SSL_write(ssl_, ptr, chunk);
       if (n > 0) return n;
       const int error = SSL_get_error(ssl_, n);
