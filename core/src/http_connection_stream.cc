@@ -89,6 +89,9 @@ bool ConnectionStream::is_writable() const { return Wait(POLLOUT, write_timeout_
 
 ssize_t ConnectionStream::read(char* ptr, size_t size) {
   if (begin_ == end_) {
+    // Waiting for the client: what it must see first (a held status line and headers, e.g.
+    // a `100 Continue`) goes out now.
+    if (!Flush()) return -1;
     if (size >= buffer_.size()) return Transfer(/*reading=*/true, ptr, size);
     const ssize_t n = Transfer(/*reading=*/true, buffer_.data(), buffer_.size());
     if (n <= 0) return n;
@@ -103,12 +106,35 @@ ssize_t ConnectionStream::read(char* ptr, size_t size) {
 
 ssize_t ConnectionStream::write(const char* ptr, size_t size) {
   if (peer_closed_) return -1;
+  if (hold_next_write_) {
+    hold_next_write_ = false;
+    held_.append(ptr, size);  // after the held response of a pipelined request, if any
+    return static_cast<ssize_t>(size);
+  }
+  // A small body goes out with the held headers in one send: one segment, one wakeup of the
+  // client. A large one after them (copying it would cost more than the second send).
+  constexpr size_t kJoinLimit = size_t{64} << 10;
+  if (!held_.empty() && size <= kJoinLimit) {
+    held_.append(ptr, size);
+    return Flush() ? static_cast<ssize_t>(size) : -1;
+  }
+  return Flush() && WriteAll(ptr, size) ? static_cast<ssize_t>(size) : -1;
+}
+
+bool ConnectionStream::Flush() {
+  if (held_.empty()) return true;
+  const bool written = WriteAll(held_.data(), held_.size());
+  held_.clear();
+  return written;
+}
+
+bool ConnectionStream::WriteAll(const char* ptr, size_t size) {
   for (size_t written = 0; written < size;) {
     const ssize_t n = Transfer(/*reading=*/false, const_cast<char*>(ptr) + written, size - written);
-    if (n <= 0) return -1;
+    if (n <= 0) return false;
     written += static_cast<size_t>(n);
   }
-  return static_cast<ssize_t>(size);
+  return true;
 }
 
 void ConnectionStream::get_remote_ip_and_port(std::string& ip, int& port) const {

@@ -44,6 +44,12 @@ class ConnectionStream : public httplib::Stream {
   // request can be parsed without waiting for the socket.
   bool HasBufferedBytes() const;
   int fd() const { return fd_; }
+  // Holds the next write (a response's status line and headers) until the one after it (its
+  // body), so that both go out in one send, or until Flush(), or until the stream must wait
+  // for the client. For a response written whole; a streamed one sends its headers at once.
+  void HoldNextWrite() { hold_next_write_ = true; }
+  // Sends what is held. False if the connection failed.
+  bool Flush();
 
   // httplib::Stream. is_readable() is HasBufferedBytes(): it never waits. socket() is
   // INVALID_SOCKET: httplib (built without CPPHTTPLIB_USE_POLL) answers 500 to a request on a
@@ -61,6 +67,8 @@ class ConnectionStream : public httplib::Stream {
   // One recv/send (SSL_read/SSL_write), waiting for the socket as needed. >0: bytes moved;
   // 0: the peer closed; -1: error or timeout.
   ssize_t Transfer(bool reading, char* ptr, size_t size);
+  // Sends all `size` bytes. False if the connection failed.
+  bool WriteAll(const char* ptr, size_t size);
   // Waits up to `timeout` for poll `events` on the socket.
   bool Wait(short events, absl::Duration timeout) const;
 
@@ -80,6 +88,8 @@ class ConnectionStream : public httplib::Stream {
   int remote_port_ = 0;
   std::string local_ip_;
   int local_port_ = 0;
+  bool hold_next_write_ = false;
+  std::string held_;  // written, not yet sent (see HoldNextWrite())
   // httplib's own SocketStream buffers 4 KiB too.
   std::array<char, 4096> buffer_;
   size_t begin_ = 0;

@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,6 +84,10 @@ void MatchUvicornResponses(const httplib::Request& req) {
   mutable_req.headers.erase("Accept-Encoding");
   mutable_req.ranges.clear();
 }
+
+// The connection this thread serves requests of now, if any (for the post-routing handler,
+// which httplib calls without the stream).
+thread_local ConnectionStream* serving = nullptr;
 
 // What the server needs of httplib's request parsing and response writing, for either base.
 class ServerInternals {
@@ -292,7 +297,7 @@ class HttpProtoServer::Impl {
   }
 
   ~Impl() {
-    for (const int fd : {listen_fd_, epoll_fd_, wake_fd_}) {
+    for (const int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_}) {
       if (fd >= 0) close(fd);
     }
   }
@@ -335,25 +340,26 @@ class HttpProtoServer::Impl {
                       : reinterpret_cast<const sockaddr_in&>(address).sin_port);
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    epoll_event listening{EPOLLIN, {.ptr = nullptr}};
-    epoll_event wake{EPOLLIN, {.ptr = &wake_fd_}};
-    if (epoll_fd_ < 0 || wake_fd_ < 0 ||
-        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &listening) != 0 ||
-        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake) != 0) {
+    timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    // The wake-up stays readable once written (nobody reads it): every worker sees it.
+    epoll_event wake{EPOLLIN, {.u64 = kWakeTag}};
+    if (epoll_fd_ < 0 || wake_fd_ < 0 || timer_fd_ < 0 ||
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake) != 0 ||
+        !Arm(listen_fd_, kListenTag, EPOLL_CTL_ADD) || !Arm(timer_fd_, kTimerTag, EPOLL_CTL_ADD)) {
       return absl::UnavailableError(
           absl::StrCat("cannot accept on ", host, ":", port_, ": ", std::strerror(errno)));
     }
     internals_->MarkRunning(true);
-    workers_ = std::make_unique<httplib::ThreadPool>(
-        static_cast<size_t>(std::max(1, options_.num_threads)));
-    loop_ = std::thread([this] { Loop(); });
+    const int threads = std::max(1, options_.num_threads);
+    workers_.reserve(static_cast<size_t>(threads));
+    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
     return absl::OkStatus();
   }
 
   int port() const { return port_; }
 
   void Stop() {
-    if (!loop_.joinable()) return;
+    if (workers_.empty()) return;
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
@@ -361,26 +367,35 @@ class HttpProtoServer::Impl {
     }
     const uint64_t one = 1;
     (void)!::write(wake_fd_, &one, sizeof(one));
-    loop_.join();
+    for (std::thread& worker : workers_) worker.join();
+    workers_.clear();
     close(listen_fd_);
     listen_fd_ = -1;
     {
-      // Idle connections close now; busy ones once their worker is done with them.
+      // Connections served when Stop() began closed when their worker was done with them;
+      // the idle ones close now.
       absl::MutexLock lock(&mu_);
-      for (Connection* connection : idle_) connections_.erase(connection);
       idle_.clear();
+      connections_.clear();
     }
     internals_->MarkRunning(false);
-    workers_->shutdown();
   }
 
  private:
+  // What epoll reports: one of these, or a connection's id (never reused, so an event for a
+  // connection that expired meanwhile finds nothing).
+  static constexpr uint64_t kWakeTag = 0;
+  static constexpr uint64_t kListenTag = 1;
+  static constexpr uint64_t kTimerTag = 2;
+
   // A connection, from accept to close. Owned by connections_.
   struct Connection {
-    explicit Connection(std::unique_ptr<ConnectionStream> stream) : stream(std::move(stream)) {}
+    Connection(uint64_t id, std::unique_ptr<ConnectionStream> stream)
+        : id(id), stream(std::move(stream)) {}
 
+    const uint64_t id;
     const std::unique_ptr<ConnectionStream> stream;
-    // While idle (in idle_, watched by the event loop): its place there and when it expires.
+    // While idle (in idle_, watched by epoll): its place there and when it expires.
     std::list<Connection*>::iterator idle_position;
     absl::Time idle_deadline;
   };
@@ -417,23 +432,36 @@ class HttpProtoServer::Impl {
     return -1;
   }
 
-  // The event loop: accepts connections and hands each connection that has bytes to read (a
-  // request, or its end) to a worker. A connection waits here, costing no thread, until then;
-  // one idle for keep_alive_timeout is closed.
-  void Loop() {
-    std::array<epoll_event, 64> events;
+  // Watches `fd` for its next readable event, which one worker gets (EPOLLONESHOT: the fd is
+  // watched again only once that worker re-arms it).
+  bool Arm(int fd, uint64_t tag, int op) {
+    epoll_event event{EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, {.u64 = tag}};
+    return epoll_ctl(epoll_fd_, op, fd, &event) == 0;
+  }
+
+  // A worker: waits on the shared epoll set and handles what it gets itself: new connections,
+  // a connection with bytes to read (its request(s), or its end), the idle-connection timer.
+  // All workers wait in epoll_wait together, and the kernel wakes the one that waited last
+  // (its stack and caches are the warmest), so a request costs no hand-over between threads;
+  // an idle connection costs no thread.
+  void Work() {
     for (;;) {
-      const int n = epoll_wait(epoll_fd_, events.data(), events.size(), IdleTimeoutMs());
-      for (int i = 0; i < n; ++i) {
-        void* const tag = events[i].data.ptr;
-        if (tag == &wake_fd_) return;  // Stop()
-        if (tag == nullptr) {
-          AcceptAll();
-        } else {
-          HandOver(static_cast<Connection*>(tag));
-        }
+      epoll_event event;
+      const int n = epoll_wait(epoll_fd_, &event, 1, -1);
+      if (n <= 0) continue;  // EINTR
+      const uint64_t tag = event.data.u64;
+      if (tag == kWakeTag) return;  // Stop()
+      if (tag == kListenTag) {
+        AcceptAll();
+        Arm(listen_fd_, kListenTag, EPOLL_CTL_MOD);
+      } else if (tag == kTimerTag) {
+        uint64_t expirations;
+        (void)!::read(timer_fd_, &expirations, sizeof(expirations));
+        CloseExpired();
+        Arm(timer_fd_, kTimerTag, EPOLL_CTL_MOD);
+      } else {
+        Serve(tag);
       }
-      CloseExpired();
     }
   }
 
@@ -447,82 +475,90 @@ class HttpProtoServer::Impl {
         return;
       }
       int yes = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));  // headers, body: 2 writes
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
       auto stream = std::make_unique<ConnectionStream>(fd, tls_, options_.read_timeout,
                                                        options_.write_timeout);
-      auto connection = std::make_unique<Connection>(std::move(stream));
-      Connection* const raw = connection.get();
       absl::MutexLock lock(&mu_);
-      connections_.emplace(raw, std::move(connection));
-      Watch(raw, EPOLL_CTL_ADD);
+      if (stopping_) return;  // closes it
+      const uint64_t id = next_id_++;
+      auto& connection = connections_[id];
+      connection = std::make_unique<Connection>(id, std::move(stream));
+      Watch(connection.get(), EPOLL_CTL_ADD);
     }
   }
 
-  // Puts an idle connection under the event loop's watch (until its next bytes, or its
-  // keep-alive timeout).
+  // Puts an idle connection under epoll's watch (until its next bytes, or its keep-alive
+  // timeout).
   void Watch(Connection* connection, int op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     connection->idle_deadline = absl::Now() + options_.keep_alive_timeout;
+    // idle_ is in deadline order (one timeout for all): the timer is set for its first entry.
+    if (idle_.empty()) SetTimer(connection->idle_deadline);
     connection->idle_position = idle_.insert(idle_.end(), connection);
-    epoll_event event{EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, {.ptr = connection}};
-    if (epoll_ctl(epoll_fd_, op, connection->stream->fd(), &event) != 0) {
+    if (!Arm(connection->stream->fd(), connection->id, op)) {
       idle_.erase(connection->idle_position);
-      connections_.erase(connection);
+      connections_.erase(connection->id);
     }
   }
 
-  // A watched connection has bytes: a worker serves them.
-  void HandOver(Connection* connection) {
+  // On the worker that epoll woke: the TLS handshake, then the requests the connection has
+  // sent; then the connection is watched again, or closed.
+  void Serve(uint64_t id) {
+    Connection* found;
     {
       absl::MutexLock lock(&mu_);
-      idle_.erase(connection->idle_position);
+      const auto it = connections_.find(id);
+      if (it == connections_.end()) return;  // expired as its bytes came
+      found = it->second.get();
+      idle_.erase(found->idle_position);  // no longer idle: it cannot expire now
     }
-    workers_->enqueue([this, connection] { Serve(*connection); });
-  }
-
-  // On a worker: the TLS handshake, then the requests the connection has sent.
-  void Serve(Connection& connection) {
+    Connection& connection = *found;
     ConnectionStream& stream = *connection.stream;
     bool open = !stopping_.load();
     if (open && !stream.ready()) {
       open = stream.Handshake();
       if (open && !stream.HasBufferedBytes()) return Rewatch(connection);
     }
-    if (open) open = internals_->ServeRequests(stream, !stopping_.load());
+    if (open) {
+      serving = &stream;
+      open = internals_->ServeRequests(stream, !stopping_.load());
+      serving = nullptr;
+      open = stream.Flush() && open;
+    }
     if (open) return Rewatch(connection);
     absl::MutexLock lock(&mu_);
-    connections_.erase(&connection);
+    connections_.erase(connection.id);
   }
 
   void Rewatch(Connection& connection) {
     absl::MutexLock lock(&mu_);
     if (stopping_) {
-      connections_.erase(&connection);
+      connections_.erase(connection.id);
     } else {
       Watch(&connection, EPOLL_CTL_MOD);
     }
   }
 
-  // How long the event loop may wait: until the first idle connection expires. With none, a
-  // whole timeout: a connection that becomes idle meanwhile expires after that wait ends, so
-  // the loop need not be woken for it.
-  int IdleTimeoutMs() {
-    absl::Duration left = options_.keep_alive_timeout;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!idle_.empty()) left = idle_.front()->idle_deadline - absl::Now();
-    }
-    return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(left) + 1, 0,
-                                                std::numeric_limits<int>::max()));
+  // Sets the idle timer to go off at `deadline` (at once if that has passed).
+  void SetTimer(absl::Time deadline) {
+    const absl::Duration left = std::max(deadline - absl::Now(), absl::Nanoseconds(1));
+    itimerspec spec{};
+    spec.it_value = absl::ToTimespec(left);
+    timerfd_settime(timer_fd_, 0, &spec, nullptr);
   }
 
-  // Closes the connections idle for keep_alive_timeout (idle_ is in deadline order).
+  // Closes the connections idle for keep_alive_timeout (idle_ is in deadline order), and sets
+  // the timer for the next to expire.
   void CloseExpired() {
     const absl::Time now = absl::Now();
     absl::MutexLock lock(&mu_);
     while (!idle_.empty() && idle_.front()->idle_deadline <= now) {
-      connections_.erase(idle_.front());
+      // Closing the socket also removes it from the epoll set. A worker that got its bytes
+      // just now finds its id gone.
+      const uint64_t expired = idle_.front()->id;
       idle_.pop_front();
+      connections_.erase(expired);
     }
+    if (!idle_.empty()) SetTimer(idle_.front()->idle_deadline);
   }
 
   // Applies the options and installs the dispatcher, once.
@@ -532,8 +568,11 @@ class HttpProtoServer::Impl {
       // uvicorn keeps connections alive without saying so; httplib would add
       // `Keep-Alive: timeout=..., max=...` (and its max is not ours: connections serve any
       // number of requests).
-      server_->set_post_routing_handler(
-          [](const httplib::Request&, httplib::Response& res) { res.headers.erase("Keep-Alive"); });
+      server_->set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
+        res.headers.erase("Keep-Alive");
+        // A response written whole: its headers and body go out in one send.
+        if (serving != nullptr && !res.content_provider_) serving->HoldNextWrite();
+      });
       const auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
         Dispatch(req, res);
       };
@@ -701,9 +740,9 @@ class HttpProtoServer::Impl {
   SSL_CTX* tls_ = nullptr;      // server_'s, for TLS
   int listen_fd_ = -1;
   int epoll_fd_ = -1;
-  int wake_fd_ = -1;  // an eventfd: Stop() wakes the event loop with it
-  std::unique_ptr<httplib::ThreadPool> workers_;
-  std::thread loop_;
+  int wake_fd_ = -1;   // an eventfd: Stop() wakes the workers with it
+  int timer_fd_ = -1;  // a timerfd: goes off when the first idle connection expires
+  std::vector<std::thread> workers_;
   absl::once_flag configured_;
   bool started_ = false;
   int port_ = 0;
@@ -711,7 +750,8 @@ class HttpProtoServer::Impl {
   absl::Mutex mu_;
   std::atomic<bool> stopping_{false};  // set under mu_
   absl::flat_hash_set<StreamState*> streams_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<Connection*, std::unique_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = kTimerTag + 1;
   // The idle connections, oldest first (so in the order they expire).
   std::list<Connection*> idle_ ABSL_GUARDED_BY(mu_);
 };

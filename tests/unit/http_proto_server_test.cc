@@ -673,6 +673,26 @@ TEST_F(HttpProtoServerKeepAliveTest, PipelinedRequestInTheSamePacket) {
   EXPECT_EQ(client_ports().size(), 2u);
 }
 
+// Responses without a body are held until the next write (to go out with it): both of two
+// pipelined ones, and the last before the connection closes, still arrive.
+TEST_F(HttpProtoServerKeepAliveTest, PipelinedResponsesWithoutBodyArrive) {
+  Start();
+  const int sock = Connect(server_->port());
+  Send(sock,
+       "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+       "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  std::string pending;
+  const std::string first = ReadResponse(sock, pending);
+  const std::string second = ReadResponse(sock, pending);
+  EXPECT_TRUE(absl::StartsWith(first, "HTTP/1.1 200 OK\r\n")) << first;
+  EXPECT_TRUE(absl::EndsWith(first, "\r\n\r\n")) << first;
+  EXPECT_TRUE(absl::StartsWith(second, "HTTP/1.1 200 OK\r\n")) << second;
+  EXPECT_NE(second.find("Connection: close\r\n"), std::string::npos) << second;
+  EXPECT_TRUE(pending.empty());
+  EXPECT_TRUE(ClosedByServer(sock));
+  close(sock);
+}
+
 TEST_F(HttpProtoServerKeepAliveTest, IdleConnectionClosedAfterTheTimeout) {
   HttpProtoServerOptions options;
   options.keep_alive_timeout = absl::Milliseconds(300);

@@ -1,11 +1,12 @@
 // HttpProtoServer: "protobuf over HTTP/1.1" as the pinned flwr's Runtime API and Control
 // mirror serve it (`flwr/supercore/protobuf/translation.py`, docs/flower-1.36-superlink-
 // protocol.md §3.1), over plain HTTP or TLS (HttpProtoServerOptions). cpp-httplib parses the
-// requests and writes the responses; the connections are ours: one event-loop thread (epoll)
-// accepts them and watches every idle one, and hands a connection with bytes to read to a
-// worker thread, which serves its request(s) and gives it back. Connections are kept alive as
-// uvicorn keeps them, and an idle one costs no thread (cpp-httplib's own loop would keep a
-// worker polling it every 10 ms).
+// requests and writes the responses; the connections are ours: the worker threads all wait on
+// one epoll set that watches the listening socket and every idle connection, and the worker
+// woken for a connection with bytes to read serves its request(s) itself, then puts it back
+// under watch. Connections are kept alive as uvicorn keeps them; an idle one costs no thread
+// (cpp-httplib's own loop would keep a worker polling it every 10 ms), and a request costs no
+// hand-over between threads.
 //
 // Per request, in flwr's order:
 //   0. `/health` (flwr/supercore/routers/health): GET and HEAD get an empty 200, other methods
@@ -111,8 +112,8 @@ struct HttpProtoServerOptions {
   // here, so the default is 512 MiB: far above any Flower message (objects travel one by one).
   size_t max_request_bytes = size_t{512} << 20;
   // Worker threads. A connection holds one while it has a request to serve; each open stream
-  // holds one, plus a thread of its own for the handler. Idle connections hold none: one
-  // event-loop thread watches them all.
+  // holds one, plus a thread of its own for the handler. Idle connections hold none: epoll
+  // watches them all.
   int num_threads = 32;
   // Connections are kept alive, as uvicorn keeps them (any number of requests, pipelined ones
   // included, unless a request says `Connection: close`); one idle for this long is closed
