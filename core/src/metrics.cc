@@ -13,6 +13,7 @@
 #include <exception>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -115,6 +116,53 @@ class ServerMetrics::Impl {
     bytes_.Add(labels).Increment(static_cast<double>(bytes));
     if (messages > 0) messages_.Add(labels).Increment(static_cast<double>(messages));
   }
+
+  // Records an HTTP call as Count() and ObserveRequest() do, through the series of its (api,
+  // route, status), looked up once: finding a series in its family builds and hashes its label
+  // map, which cost as much as the rest of a Fleet call's bookkeeping.
+  void RecordHttpCall(const std::string& api, const HttpCall& call) {
+    const std::string key = absl::StrCat(api, " ", call.path, " ", call.status);
+    absl::MutexLock lock(&series_mu_);
+    auto [it, added] = series_.try_emplace(key);
+    CallSeries& series = it->second;
+    if (added) {
+      const std::string route(call.path), code = absl::StrCat(call.status);
+      series.requests = &requests_.Add({{"api", api}, {"route", route}, {"code", code}});
+      series.duration = &durations_.Add({{"api", api}, {"route", route}}, DurationBuckets());
+      series.bytes_in = &bytes_.Add({{"api", api}, {"direction", "in"}});
+      series.bytes_out = &bytes_.Add({{"api", api}, {"direction", "out"}});
+    }
+    // As Count(): a messages series appears with the first message it counts.
+    series.bytes_in->Increment(static_cast<double>(call.request_bytes));
+    if (call.request_messages > 0) {
+      if (series.messages_in == nullptr) {
+        series.messages_in = &messages_.Add({{"api", api}, {"direction", "in"}});
+      }
+      series.messages_in->Increment(static_cast<double>(call.request_messages));
+    }
+    series.bytes_out->Increment(static_cast<double>(call.response_bytes));
+    if (call.response_messages > 0) {
+      if (series.messages_out == nullptr) {
+        series.messages_out = &messages_.Add({{"api", api}, {"direction", "out"}});
+      }
+      series.messages_out->Increment(static_cast<double>(call.response_messages));
+    }
+    series.requests->Increment();
+    series.duration->Observe(absl::ToDoubleSeconds(call.latency));
+  }
+
+  // The series an HTTP call of one (api, route, status) counts in (owned by their families,
+  // which never remove them).
+  struct CallSeries {
+    prometheus::Counter* requests = nullptr;
+    prometheus::Histogram* duration = nullptr;
+    prometheus::Counter* bytes_in = nullptr;
+    prometheus::Counter* bytes_out = nullptr;
+    prometheus::Counter* messages_in = nullptr;
+    prometheus::Counter* messages_out = nullptr;
+  };
+  absl::Mutex series_mu_;
+  absl::flat_hash_map<std::string, CallSeries> series_ ABSL_GUARDED_BY(series_mu_);
 
   const std::string prefix_;
   std::shared_ptr<prometheus::Registry> registry_;
@@ -231,9 +279,7 @@ std::function<void(const HttpCall&)> ServerMetrics::HttpCallRecorder(std::string
     if (absl::StartsWith(call.path, "/v1/")) {
       api = std::string(call.path.substr(4, call.path.find('/', 4) - 4));
     }
-    impl_->Count(api, /*in=*/true, call.request_messages, call.request_bytes);
-    impl_->Count(api, /*in=*/false, call.response_messages, call.response_bytes);
-    ObserveRequest(api, call.path, absl::StrCat(call.status), call.latency);
+    impl_->RecordHttpCall(api, call);
   };
 }
 
