@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import http.client
 import json
 import math
 import os
@@ -592,6 +593,7 @@ class AppRun:
     round_calls: list[Calls]  # served in each round interval (rounds 2..R)
     hwm_kib: int  # SuperLink VmHWM at the end of the run
     traffic_bytes: int  # network-traffic total-bytes as the SuperLink reports it
+    bare_call_us: float  # SuperLink CPU of one `GET /health` on a kept-alive connection
 
     def wall_per_round(self) -> float:
         """Return the median wall time of rounds 2..R in seconds."""
@@ -672,6 +674,8 @@ def run_app(
         if run["status"] != "finished:completed":
             raise fed.fail(f"run {run_id} ended {run['status']} ({run['status-details']})")
 
+        bare_call_us = measure_bare_calls(pid, fed.ports.fleet_for(LINE), idle)
+
         marks, seen = [], []  # the round lines, and (round, replies) of each
         for line in lines:
             if match := ROUND_LINE.search(line.text):
@@ -690,7 +694,34 @@ def run_app(
             round_calls=[calls_between(a.calls, b.calls) for a, b in zip(marks, marks[1:])],
             hwm_kib=hwm,
             traffic_bytes=int(run["network-traffic"]["total-bytes"]),
+            bare_call_us=bare_call_us,
         )
+
+
+BARE_CALLS = 2000
+
+
+def measure_bare_calls(pid: int, port: int, idle_ms_per_s: float) -> float:
+    """Return the SuperLink CPU of one HTTP call that does no work (us): `GET /health`,
+    BARE_CALLS times over one kept-alive connection to its Fleet port, with the SuperNodes
+    still connected (their own polling, at the idle rate measured before, is subtracted).
+    NaN where that port does not answer it (the gRPC Fleet port of the 1.36 line)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        start_cpu, start = cpu_seconds(pid), time.monotonic()
+        for _ in range(BARE_CALLS):
+            connection.request("GET", "/health")
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                return math.nan
+        elapsed = time.monotonic() - start
+        cpu = cpu_seconds(pid) - start_cpu - idle_ms_per_s / 1000 * elapsed
+    except (OSError, http.client.HTTPException):
+        return math.nan
+    finally:
+        connection.close()
+    return max(cpu, 0.0) / BARE_CALLS * 1e6
 
 
 def measure_verify(args: argparse.Namespace) -> dict[str, float]:
@@ -875,6 +906,15 @@ def verify_table(results: Results, markdown: bool) -> str:
             ["  floor: checks x one verify (ms per round)", "", f"{floor:.0f}", ""],
             ["  the checks' own CPU in the SuperLink (ms per round)", "", f"{check_cpu_ms:.0f}",
              ""],
+            ["    per check, in place (us)", "",
+             f"{check_cpu_ms * 1000 / checks:.0f}" if checks else "n/a", ""],
+            ["    in place / one verify (the same checks under the run's load)", "",
+             f"{check_cpu_ms / floor:.2f}x" if floor else "n/a", ""],
+            ["  one HTTP call that does no work, in place (us: GET /health)",
+             f"{runs['python'].bare_call_us:.0f}", f"{cpp.bare_call_us:.0f}", ""],
+            ["  checks in place + that bare call per Fleet call, / floor", "",
+             f"{(check_cpu_ms + cpp.per_round(lambda c: c.all) * cpp.bare_call_us / 1000) / floor:.2f}x"
+             if floor else "n/a", ""],
             ["  C++ CPU per round / floor", "", f"{cpu_ms / floor:.2f}x" if floor else "n/a", ""],
             ["  C++ CPU per round / the checks' own CPU", "",
              f"{cpp.cpu_per_check_cpu():.2f}x", ""],
@@ -971,6 +1011,13 @@ def definitions(args: argparse.Namespace) -> list[str]:
         "counted. 'The checks' own CPU' is the thread CPU time the SuperLink measures around "
         "each check (flwr_superlink_fleet_signature_check_cpu_seconds): the same floor "
         "measured in place, under the run's load and cache pressure.",
+        f"Bare call: after the run, with the SuperNodes still connected, the bench sends "
+        f"{BARE_CALLS} `GET /health` over one kept-alive connection to the SuperLink's Fleet "
+        "port and divides its CPU over them (minus the idle rate measured before the run): "
+        "what one HTTP call costs that server with no work in it (the kernel's TCP, the "
+        "readiness wait, parsing and writing). 'Checks in place + that bare call' is the "
+        "per-round CPU of a SuperLink that did nothing but check each Fleet call and answer "
+        "it, on this machine under this load.",
     ]
 
 
