@@ -458,14 +458,18 @@ class Federation:
         argv = supernode_argv(self.ports.fleet_for(LINE), free_port(), index, nodes)
         return self.procs.start(f"supernode{index}", argv)
 
-    def start_supernodes(self, nodes: int, timeout: float, port_retries: int = 3) -> None:
+    def start_supernodes(self, nodes: int, timeout: float, port_retries: int = 3,
+                         batch: int = 10) -> None:
         """Start stock SuperNodes; wait until all are online and have their superexec child.
 
+        They start `batch` at a time, each batch once the ones before are online: 50 starting
+        at once overload the stock SuperLink on 2 cores, its answers to activate-node come
+        after the SuperNodes' timeouts, their retries get 412 and they exit (code 305).
         A SuperNode whose ClientAppIo port was taken between free_port() and its bind (other
         processes open many connections while 50 SuperNodes start) is restarted on a new port,
         at most port_retries times.
         """
-        self.supernodes = [self.start_supernode(i, nodes) for i in range(nodes)]
+        self.supernodes = []
         retries = [0] * nodes
         deadline = time.monotonic() + timeout
         while True:
@@ -473,6 +477,10 @@ class Federation:
             online = sum(node["status"] == "online" for node in listed)
             if online >= nodes:
                 break
+            if online >= len(self.supernodes):
+                started = len(self.supernodes)
+                self.supernodes += [self.start_supernode(i, nodes)
+                                    for i in range(started, min(nodes, started + batch))]
             for i, proc in enumerate(self.supernodes):
                 if proc.poll() is None:
                     continue
@@ -485,7 +493,7 @@ class Federation:
                 self.supernodes[i] = self.start_supernode(i, nodes)
             if time.monotonic() > deadline:
                 raise self.fail(f"only {online} of {nodes} SuperNodes online after {timeout:.0f}s")
-            time.sleep(5)
+            time.sleep(1 if len(self.supernodes) < nodes else 5)
         while any(find_child(proc.pid, "flower-superexec") is None for proc in self.supernodes):
             if time.monotonic() > deadline:
                 raise self.fail(f"SuperNodes lack their flower-superexec after {timeout:.0f}s")
@@ -951,11 +959,16 @@ def goal_lines(results: Results) -> list[str]:
         if results.verify_us and not math.isnan(checks) and checks:
             floor = checks * results.verify_us["cpp"] / 1e6
             over_floor = cpp.cpu_per_round() / floor
+            in_place = cpp.cpu_per_check_cpu()
+            inflation = cpp.per_round(lambda c: c.check_cpu_s) / floor
             lines.append(
-                f"Per-round CPU at {nodes} nodes against the signature-check floor: C++ CPU per "
-                f"round / (checks x one verify) = {over_floor:.2f}x (goal <= 1.5x, "
-                f"{'met' if over_floor <= 1.5 else 'NOT met'}); against the checks' own CPU in "
-                f"the SuperLink: {cpp.cpu_per_check_cpu():.2f}x"
+                f"Per-round CPU at {nodes} nodes against the signature-check floor (goal <= "
+                f"1.5x): against the checks' own CPU in the SuperLink (the same verify calls, "
+                f"timed in place under the run's load) {in_place:.2f}x "
+                f"({'met' if in_place <= 1.5 else 'NOT met'}); against checks x one verify "
+                f"timed in a hot loop {over_floor:.2f}x "
+                f"({'met' if over_floor <= 1.5 else 'NOT met'}; under this load the checks "
+                f"alone cost {inflation:.2f}x of that)"
             )
     return lines
 
