@@ -111,58 +111,50 @@ class ServerMetrics::Impl {
                    .Help("Request (in) and response (out) body bytes, by API")
                    .Register(*registry_)) {}
 
+  // Each series is looked up in its family once, then kept: finding one builds and hashes its
+  // label map, which cost as much as the rest of a Fleet call's bookkeeping.
+
   void Count(absl::string_view api, bool in, size_t messages, size_t bytes) {
-    const prometheus::Labels labels = {{"api", std::string(api)}, {"direction", in ? "in" : "out"}};
-    bytes_.Add(labels).Increment(static_cast<double>(bytes));
-    if (messages > 0) messages_.Add(labels).Increment(static_cast<double>(messages));
+    absl::MutexLock lock(&series_mu_);
+    DirectionSeries& series = direction_series_[absl::StrCat(api, in ? " in" : " out")];
+    const auto labels = [&]() -> prometheus::Labels {
+      return {{"api", std::string(api)}, {"direction", in ? "in" : "out"}};
+    };
+    if (series.bytes == nullptr) series.bytes = &bytes_.Add(labels());
+    series.bytes->Increment(static_cast<double>(bytes));
+    if (messages == 0) return;  // a messages series appears with the first message it counts
+    if (series.messages == nullptr) series.messages = &messages_.Add(labels());
+    series.messages->Increment(static_cast<double>(messages));
   }
 
-  // Records an HTTP call as Count() and ObserveRequest() do, through the series of its (api,
-  // route, status), looked up once: finding a series in its family builds and hashes its label
-  // map, which cost as much as the rest of a Fleet call's bookkeeping.
-  void RecordHttpCall(const std::string& api, const HttpCall& call) {
-    const std::string key = absl::StrCat(api, " ", call.path, " ", call.status);
+  void ObserveRequest(absl::string_view api, absl::string_view route, absl::string_view code,
+                      absl::Duration latency) {
     absl::MutexLock lock(&series_mu_);
-    auto [it, added] = series_.try_emplace(key);
-    CallSeries& series = it->second;
+    auto [it, added] = request_series_.try_emplace(absl::StrCat(api, " ", route, " ", code));
+    RequestSeries& series = it->second;
     if (added) {
-      const std::string route(call.path), code = absl::StrCat(call.status);
-      series.requests = &requests_.Add({{"api", api}, {"route", route}, {"code", code}});
-      series.duration = &durations_.Add({{"api", api}, {"route", route}}, DurationBuckets());
-      series.bytes_in = &bytes_.Add({{"api", api}, {"direction", "in"}});
-      series.bytes_out = &bytes_.Add({{"api", api}, {"direction", "out"}});
-    }
-    // As Count(): a messages series appears with the first message it counts.
-    series.bytes_in->Increment(static_cast<double>(call.request_bytes));
-    if (call.request_messages > 0) {
-      if (series.messages_in == nullptr) {
-        series.messages_in = &messages_.Add({{"api", api}, {"direction", "in"}});
-      }
-      series.messages_in->Increment(static_cast<double>(call.request_messages));
-    }
-    series.bytes_out->Increment(static_cast<double>(call.response_bytes));
-    if (call.response_messages > 0) {
-      if (series.messages_out == nullptr) {
-        series.messages_out = &messages_.Add({{"api", api}, {"direction", "out"}});
-      }
-      series.messages_out->Increment(static_cast<double>(call.response_messages));
+      const std::string api_s(api), route_s(route);
+      series.requests =
+          &requests_.Add({{"api", api_s}, {"route", route_s}, {"code", std::string(code)}});
+      series.duration = &durations_.Add({{"api", api_s}, {"route", route_s}}, DurationBuckets());
     }
     series.requests->Increment();
-    series.duration->Observe(absl::ToDoubleSeconds(call.latency));
+    series.duration->Observe(absl::ToDoubleSeconds(latency));
   }
 
-  // The series an HTTP call of one (api, route, status) counts in (owned by their families,
-  // which never remove them).
-  struct CallSeries {
+  // The series kept (owned by their families, which never remove them), by "api direction" and
+  // by "api route code".
+  struct DirectionSeries {
+    prometheus::Counter* bytes = nullptr;
+    prometheus::Counter* messages = nullptr;
+  };
+  struct RequestSeries {
     prometheus::Counter* requests = nullptr;
     prometheus::Histogram* duration = nullptr;
-    prometheus::Counter* bytes_in = nullptr;
-    prometheus::Counter* bytes_out = nullptr;
-    prometheus::Counter* messages_in = nullptr;
-    prometheus::Counter* messages_out = nullptr;
   };
   absl::Mutex series_mu_;
-  absl::flat_hash_map<std::string, CallSeries> series_ ABSL_GUARDED_BY(series_mu_);
+  absl::flat_hash_map<std::string, DirectionSeries> direction_series_ ABSL_GUARDED_BY(series_mu_);
+  absl::flat_hash_map<std::string, RequestSeries> request_series_ ABSL_GUARDED_BY(series_mu_);
 
   const std::string prefix_;
   std::shared_ptr<prometheus::Registry> registry_;
@@ -261,11 +253,7 @@ int ServerMetrics::port() const { return impl_->port_; }
 
 void ServerMetrics::ObserveRequest(absl::string_view api, absl::string_view route,
                                    absl::string_view code, absl::Duration latency) {
-  const std::string api_s(api), route_s(route);
-  impl_->requests_.Add({{"api", api_s}, {"route", route_s}, {"code", std::string(code)}})
-      .Increment();
-  impl_->durations_.Add({{"api", api_s}, {"route", route_s}}, DurationBuckets())
-      .Observe(absl::ToDoubleSeconds(latency));
+  impl_->ObserveRequest(api, route, code, latency);
 }
 
 void ServerMetrics::CountBody(absl::string_view api, bool in, const google::protobuf::Message& body,
@@ -279,7 +267,9 @@ std::function<void(const HttpCall&)> ServerMetrics::HttpCallRecorder(std::string
     if (absl::StartsWith(call.path, "/v1/")) {
       api = std::string(call.path.substr(4, call.path.find('/', 4) - 4));
     }
-    impl_->RecordHttpCall(api, call);
+    impl_->Count(api, /*in=*/true, call.request_messages, call.request_bytes);
+    impl_->Count(api, /*in=*/false, call.response_messages, call.response_bytes);
+    impl_->ObserveRequest(api, call.path, absl::StrCat(call.status), call.latency);
   };
 }
 
