@@ -3,8 +3,8 @@
 // under TLS, with a read buffer that lasts as long as the connection.
 //
 // httplib's SocketStream lives for one httplib-owned connection loop; this one outlives each
-// request, so that a kept-alive connection can wait for its next request in the server's event
-// loop instead of on a worker thread. Its buffer matters twice: httplib reads request lines byte
+// request, so that a kept-alive connection can wait for its next request under the server's epoll
+// set instead of on a worker thread. Its buffer matters twice: httplib reads request lines byte
 // by byte (a syscall each without a buffer), and the bytes of a pipelined next request that
 // arrive with the current one must be served, not lost (HasBufferedBytes()).
 #ifndef FLWR_CORE_SRC_HTTP_CONNECTION_STREAM_H_
